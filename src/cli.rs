@@ -1,0 +1,292 @@
+//! Command-line definitions only (clap). Behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "devstack",
+    version,
+    about = "One command for the whole local GPU pose stack: render, preflight, converge, supervise, watch.",
+    long_about = "devstack renders a Docker Compose file from templates/ and .env, preflights the GPU, \
+the Azure Kinect and Docker, starts services through the Docker Engine API in dependency order, \
+waits for health, supervises host processes (the Kinect capture) and shows every service's logs \
+and health in one terminal. The containers it makes are ordinary Compose containers: \
+`docker compose -p NAME ps|logs|down` sees them.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalOpts {
+    /// Project directory (holds templates/, services/, .env).
+    #[arg(short = 'C', long = "project-dir", global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// Project name [default: $DEVSTACK_PROJECT, $COMPOSE_PROJECT_NAME, else the directory name].
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Environment file [default: DIR/.env when present].
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Disable colours (NO_COLOR is honoured too).
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
+    /// More diagnostics (-v debug, -vv trace); DEVSTACK_LOG takes a tracing filter.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Preflight, render, build, create and start the stack in dependency order, waiting on health.
+    Up(UpArgs),
+    /// Stop and remove containers and networks (named volumes are kept unless --volumes).
+    Down(DownArgs),
+    /// One row per service and host process: state, health, uptime, restarts, ports, GPU.
+    Ps(PsArgs),
+    /// Logs of services and host processes, merged by timestamp.
+    Logs(LogsArgs),
+    /// Restart services (recreate when their config changed) and wait until healthy again.
+    Restart(RestartArgs),
+    /// Check the machine: Docker, NVIDIA driver and runtime, Kinect USB/udev/usbfs/display, ports, .env.
+    Doctor(DoctorArgs),
+    /// Print the rendered compose YAML.
+    Render(RenderArgs),
+    /// Build the images of services that have a `build:` section.
+    Build(BuildArgs),
+    /// GPU use per device and per container, refreshed.
+    Top(TopArgs),
+    /// Write the default stack (templates, services, .env.example, udev rule) into a directory.
+    Init(InitArgs),
+    /// The Azure Kinect host capture program.
+    #[command(subcommand)]
+    Kinect(KinectCommand),
+    /// Run the background supervisor (started by `up -d`; not for direct use).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Services to start (with their dependencies); all when empty.
+    pub services: Vec<String>,
+    /// Detached: return once every service is running/healthy, leaving a background supervisor.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Build images before starting, even when their context did not change.
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Never build; fail if an image is missing.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Do not start host processes (x-devstack.host).
+    #[arg(long)]
+    pub no_host: bool,
+    /// Seconds to wait for each service to become running/healthy.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+    /// Skip the preflight checks (engine, GPU runtime, ports, .env).
+    #[arg(long)]
+    pub skip_preflight: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the project's named volumes (databases, model cache).
+    #[arg(long)]
+    pub volumes: bool,
+    /// Seconds to wait for a graceful stop before killing.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Machine-readable output: a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Services or host processes; all when empty.
+    pub services: Vec<String>,
+    /// Follow: keep printing new lines (across restarts and recreations).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines from the end of each service's log.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines newer than this (duration like 10m, 2h, or an RFC 3339 time).
+    #[arg(long, value_name = "DUR|TIME")]
+    pub since: Option<String>,
+    /// Only lines older than this (duration or RFC 3339 time).
+    #[arg(long, value_name = "DUR|TIME")]
+    pub until: Option<String>,
+    /// Only lines at or above this level (trace, debug, info, warn, error, fatal); lines without a level pass.
+    #[arg(long, value_name = "LVL")]
+    pub level: Option<String>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "RE")]
+    pub grep: Option<String>,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Do not prefix lines with the service name.
+    #[arg(long)]
+    pub no_prefix: bool,
+    /// One JSON object per line: service, stream, timestamp, level, message.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Services or host processes to restart.
+    #[arg(required = true)]
+    pub services: Vec<String>,
+    /// Return without waiting for health.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait until healthy.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Machine-readable output: a JSON array of {id, status, summary, fix, details}.
+    #[arg(long)]
+    pub json: bool,
+    /// Read /sys, /proc, /etc and /dev under DIR instead of /.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Write to FILE instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Services to build; all with a `build:` section when empty.
+    pub services: Vec<String>,
+    /// Build even when the context did not change.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Print once as JSON and exit.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh interval in seconds.
+    #[arg(long, default_value_t = 2, value_name = "SECS")]
+    pub interval: u64,
+    /// Print once and exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to write the stack into [default: the project directory].
+    pub dir: Option<PathBuf>,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// Stay in the foreground (used by the detached launcher after it has daemonised).
+    #[arg(long)]
+    pub foreground: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KinectCommand {
+    /// Installed devices: serial, firmware, USB speed.
+    Info(KinectInfoArgs),
+    /// Capture depth and color and publish every capture to a Redis stream.
+    Capture(KinectCaptureArgs),
+    /// Install udev/99-k4a.rules, reload udev and trigger add events (needs root).
+    InstallUdev(KinectInstallUdevArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KinectInfoArgs {
+    /// Path of libk4a (else DEVSTACK_K4A_LIB, then libk4a.so.1.4, libk4a.so.1, libk4a.so).
+    #[arg(long = "k4a-lib", env = "DEVSTACK_K4A_LIB", value_name = "PATH")]
+    pub k4a_lib: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Read /sys under DIR instead of /.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KinectCaptureArgs {
+    /// Redis to publish to.
+    #[arg(long, default_value = "redis://127.0.0.1:6379", value_name = "URL")]
+    pub redis: String,
+    /// Stream key.
+    #[arg(long, default_value = "kinect:frames", value_name = "NAME")]
+    pub stream: String,
+    /// Approximate maximum stream length (XADD MAXLEN ~ N).
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub maxlen: usize,
+    /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned, passive-ir, off.
+    #[arg(long, default_value = "nfov-unbinned", value_name = "MODE")]
+    pub depth_mode: String,
+    /// Color resolution: 720p, 1080p, 1440p, 1536p, 2160p, 3072p, off.
+    #[arg(long, default_value = "720p", value_name = "RES")]
+    pub color: String,
+    /// Color format: mjpg, nv12, bgra32.
+    #[arg(long, default_value = "mjpg", value_name = "FMT")]
+    pub color_format: String,
+    /// Frames per second: 30, 15 or 5.
+    #[arg(long, default_value_t = 30, value_name = "FPS")]
+    pub fps: u32,
+    /// Frame source: the camera through libk4a, or synthetic frames of the real sizes and rate.
+    #[arg(long, default_value = "k4a", value_name = "SRC")]
+    pub source: String,
+    /// Stop after N captures.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after this long (e.g. 60s, 5m).
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<String>,
+    /// Path of libk4a (else DEVSTACK_K4A_LIB, then the default names).
+    #[arg(long = "k4a-lib", env = "DEVSTACK_K4A_LIB", value_name = "PATH")]
+    pub k4a_lib: Option<PathBuf>,
+    /// Capacity of the hand-off between the camera and the Redis writer (oldest dropped when full).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub queue: usize,
+    /// File the supervisor's healthcheck reads (JSON stats, rewritten every few seconds).
+    #[arg(long, value_name = "FILE")]
+    pub health_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KinectInstallUdevArgs {
+    /// Where to install the rule.
+    #[arg(
+        long,
+        default_value = "/etc/udev/rules.d/99-k4a.rules",
+        value_name = "FILE"
+    )]
+    pub target: PathBuf,
+}

@@ -1,0 +1,36 @@
+//! One file per verb. Each `run` returns the process exit code or an error.
+
+mod build;
+mod doctor;
+mod down;
+mod init;
+mod kinect;
+mod logs;
+mod ps;
+mod render;
+mod restart;
+mod supervise;
+mod top;
+mod up;
+
+use crate::cli::{Cli, Command, KinectCommand};
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Up(a) => up::run(g, a).await,
+        Command::Down(a) => down::run(g, a).await,
+        Command::Ps(a) => ps::run(g, a).await,
+        Command::Logs(a) => logs::run(g, a).await,
+        Command::Restart(a) => restart::run(g, a).await,
+        Command::Doctor(a) => doctor::run(g, a).await,
+        Command::Render(a) => render::run(g, a).await,
+        Command::Build(a) => build::run(g, a).await,
+        Command::Top(a) => top::run(g, a).await,
+        Command::Init(a) => init::run(g, a).await,
+        Command::Kinect(KinectCommand::Info(a)) => kinect::info(g, a).await,
+        Command::Kinect(KinectCommand::Capture(a)) => kinect::capture(g, a).await,
+        Command::Kinect(KinectCommand::InstallUdev(a)) => kinect::install_udev(g, a).await,
+        Command::Supervise(a) => supervise::run(g, a).await,
+    }
+}

@@ -1,0 +1,48 @@
+//! devstack: one command for a GPU pose-estimation development stack.
+//!
+//! `main.rs` is thin; [`main_entry`] parses the command line, sets up tracing, runs the command
+//! and maps errors to exit codes (0 ok, 1 operation failed, 2 usage or configuration error).
+
+pub mod cli;
+pub mod commands;
+pub mod doctor;
+pub mod engine;
+pub mod exit;
+pub mod gpu;
+pub mod kinect;
+pub mod project;
+pub mod supervisor;
+pub mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub fn main_entry() -> ExitCode {
+    let cli = cli::Cli::parse();
+    ui::init(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(commands::run(cli));
+    // Streams (logs -f, events) may still hold tasks; do not wait on them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if exit::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            ui::print_error(&err);
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Host processes, auto-heal, background mode.

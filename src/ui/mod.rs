@@ -1,0 +1,50 @@
+//! Terminal output: tracing set-up, colours (NO_COLOR, --no-color, non-TTY), errors, tables.
+
+pub mod color;
+pub mod table;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::GlobalOpts;
+
+/// Sets colour policy and the tracing subscriber (to stderr). `DEVSTACK_LOG` takes a filter.
+pub fn init(g: &GlobalOpts) {
+    if g.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        console::set_colors_enabled(false);
+        console::set_colors_enabled_stderr(false);
+    }
+    let default = match g.verbose {
+        0 => "warn",
+        1 => "devstack=debug,info",
+        _ => "devstack=trace,debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("DEVSTACK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(console::colors_enabled_stderr())
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints an error and its causes, one per line, the way users read them.
+pub fn print_error(err: &anyhow::Error) {
+    let head = console::style("error:").red().bold().for_stderr();
+    eprintln!("{head} {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!(
+            "  {} {cause}",
+            console::style("caused by:").dim().for_stderr()
+        );
+    }
+}
+
+/// Whether stdout is an interactive terminal (spinners, redraws).
+pub fn stdout_is_tty() -> bool {
+    console::Term::stdout().is_term()
+}
+
+pub fn stderr_is_tty() -> bool {
+    console::Term::stderr().is_term()
+}

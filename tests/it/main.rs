@@ -1,0 +1,1 @@
+//! The one integration-test binary. Topic modules below; shared helpers in `common`.
