@@ -1,0 +1,1 @@
+//! Tests for issue-area `doctor` (filled in by its work).

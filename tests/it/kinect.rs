@@ -1,0 +1,1 @@
+//! Tests for issue-area `kinect` (filled in by its work).

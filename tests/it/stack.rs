@@ -1,0 +1,1 @@
+//! Tests for issue-area `stack` (filled in by its work).
