@@ -44,7 +44,7 @@ pub enum ConvergeError {
     #[error(transparent)]
     Build(#[from] build::BuildError),
     #[error(transparent)]
-    Wait(#[from] WaitFailure),
+    Wait(Box<WaitFailure>),
     #[error("dependency {dependency} of service {service} failed")]
     Dependency { service: String, dependency: String },
     #[error(transparent)]
@@ -140,16 +140,23 @@ pub async fn up(
     ensure_networks(engine, project, &selected).await?;
     ensure_volumes(engine, project, &selected).await?;
 
-    // 4. Images, concurrently (the engine serialises what it must).
-    let images = join_all(selected.iter().map(|name| {
+    // 4. Images, concurrently, once per distinct image (services may share one).
+    let mut by_image: Vec<(String, &Service)> = Vec::new();
+    for name in &selected {
         let svc = &project.model.services[name];
+        let image = spec::image_ref(&project.name, svc);
+        if !by_image.iter().any(|(i, _)| *i == image) {
+            by_image.push((image, svc));
+        }
+    }
+    let built = join_all(by_image.iter().map(|(image, svc)| {
         let report = report.clone();
         async move {
             if svc.build.is_some() && !opts.no_build {
-                report(Event::Building(name.clone()));
+                report(Event::Building(svc.name.clone()));
             }
             let line_report = report.clone();
-            let svc_name = name.clone();
+            let svc_name = svc.name.clone();
             let on_line =
                 move |l: &str| line_report(Event::BuildLine(svc_name.clone(), l.to_string()));
             let (id, action) = build::ensure_image(
@@ -161,13 +168,22 @@ pub async fn up(
                 &on_line,
             )
             .await?;
-            report(Event::Image(name.clone(), action));
-            Ok::<_, ConvergeError>((name.clone(), id))
+            report(Event::Image(svc.name.clone(), action));
+            Ok::<_, ConvergeError>((image.clone(), id))
         }
     }))
     .await
     .into_iter()
     .collect::<Result<HashMap<String, String>, _>>()?;
+    let images: HashMap<String, String> = selected
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                built[&spec::image_ref(&project.name, &project.model.services[n])].clone(),
+            )
+        })
+        .collect();
 
     // 5. Containers, each as soon as its dependencies hold.
     let jobs = one_shot_jobs(project);
@@ -639,5 +655,11 @@ pub fn docker_message(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         other => other.to_string(),
+    }
+}
+
+impl From<WaitFailure> for ConvergeError {
+    fn from(w: WaitFailure) -> Self {
+        ConvergeError::Wait(Box::new(w))
     }
 }

@@ -68,9 +68,9 @@ pub fn parse(
             })?;
             check_trailing(after).map_err(&err)?;
             val
-        } else if rest.starts_with('"') {
+        } else if let Some(body) = rest.strip_prefix('"') {
             // Double-quoted values may continue on following lines.
-            let mut joined = rest[1..].to_string();
+            let mut joined = body.to_string();
             let (val, after) = loop {
                 if let Some(found) = double_quoted(&joined) {
                     break found;
