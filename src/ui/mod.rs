@@ -2,6 +2,7 @@
 
 pub mod attached;
 pub mod color;
+pub mod logline;
 pub mod table;
 
 use tracing_subscriber::EnvFilter;

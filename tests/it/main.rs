@@ -5,4 +5,5 @@ mod core;
 mod doctor;
 mod errors;
 mod kinect;
+mod logs;
 mod stack;

@@ -1,0 +1,75 @@
+//! `devstack logs`: merged order, level filter, grep, tail, JSON output.
+
+use crate::common::{docker_available, text, Stack};
+
+const TEMPLATE: &str = r#"
+x-bb: &bb
+  image: devstack-test-bb:latest
+  build: ./services/bb
+  init: true
+  stop_grace_period: 1s
+services:
+  alpha:
+    <<: *bb
+    command: ["sh", "-c", "echo '{\"level\":\"info\",\"msg\":\"a1\"}'; sleep 3; echo 'WARN a2'; sleep 3; echo '{\"level\":50,\"msg\":\"a3\",\"code\":7}'; exec sleep 1000"]
+  beta:
+    <<: *bb
+    command: ["sh", "-c", "sleep 1.5; echo 'b1 no level'; sleep 3; echo '[debug] b2'; sleep 3; echo 'ERROR b3'; exec sleep 1000"]
+"#;
+
+#[test]
+fn logs_merge_filter_and_format() {
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    std::fs::write(s.path().join("templates/compose.yaml.j2"), TEMPLATE).unwrap();
+    s.ok(&["up", "-d"]);
+    std::thread::sleep(std::time::Duration::from_millis(9000));
+
+    let out = s.ok(&["logs", "--no-prefix"]);
+    let order: Vec<&str> = out
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.len() == 2 && w.starts_with(['a', 'b']))
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["a1", "b1", "a2", "b2", "a3", "b3"],
+        "merged by timestamp:\n{out}"
+    );
+    assert!(
+        out.contains("ERROR a3 code=7"),
+        "JSON lines are shown readably:\n{out}"
+    );
+
+    let warn = s.ok(&["logs", "--level", "warn", "--no-prefix"]);
+    let kept: Vec<&str> = warn.lines().collect();
+    assert_eq!(
+        kept.len(),
+        4,
+        "warn, error ×2 and the level-less line:\n{warn}"
+    );
+    assert!(
+        warn.contains("b1 no level") && !warn.contains("a1") && !warn.contains("b2"),
+        "{warn}"
+    );
+
+    let only_beta = s.ok(&["logs", "bet", "--grep", "b[23]"]);
+    assert_eq!(only_beta.lines().count(), 2, "{only_beta}");
+    assert!(
+        only_beta.lines().all(|l| l.starts_with("beta |")),
+        "{only_beta}"
+    );
+
+    let tail = s.ok(&["logs", "alpha", "--tail", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(tail.trim()).unwrap();
+    assert_eq!(v["service"], "alpha");
+    assert_eq!(v["level"], "error");
+    assert_eq!(v["message"], "a3");
+
+    let bad = s.run(&["logs", "--level", "loud"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
