@@ -56,8 +56,17 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let engine = super::connect().await?;
     let containers = observed::list(&engine, &source.name).await?;
+    let log_dir = source.devstack_dir().join("logs");
+    let hosts: Vec<String> = crate::supervisor::state::State::load(&source.devstack_dir())
+        .host
+        .into_keys()
+        .collect();
     let known: Vec<String> = {
-        let mut v: Vec<String> = containers.iter().map(|c| c.service.clone()).collect();
+        let mut v: Vec<String> = containers
+            .iter()
+            .map(|c| c.service.clone())
+            .chain(hosts.iter().cloned())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -85,6 +94,20 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     for (service, name) in &targets {
         all.extend(history(&engine, service, name, a.tail, since, until).await?);
     }
+    let host_targets: Vec<String> = hosts
+        .iter()
+        .filter(|h| wanted.contains(h))
+        .cloned()
+        .collect();
+    for h in &host_targets {
+        all.extend(host_history(
+            &log_dir.join(format!("{h}.log")),
+            h,
+            a.tail,
+            since,
+            until,
+        ));
+    }
     // Merge by the engine's timestamps (RFC 3339 with nanoseconds sorts as text).
     all.sort_by(|x, y| x.ts.cmp(&y.ts));
     let stdout = std::io::stdout();
@@ -105,6 +128,11 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         let engine = engine.clone();
         let after = last_ts.get(&service).cloned().unwrap_or_default();
         tokio::spawn(follow(engine, service, name, after, tx));
+    }
+    for h in host_targets {
+        let tx = tx.clone();
+        let after = last_ts.get(&h).cloned().unwrap_or_default();
+        tokio::spawn(follow_file(log_dir.join(format!("{h}.log")), h, after, tx));
     }
     drop(tx);
     loop {
@@ -251,6 +279,61 @@ async fn follow(
                 break;
             }
         }
+    }
+}
+
+/// Host-process lines from the supervisor's log file (and its rotated predecessor).
+fn host_history(
+    path: &std::path::Path,
+    name: &str,
+    tail: Option<usize>,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Vec<Line> {
+    let in_range = |ts: &str| {
+        let t = chrono::DateTime::parse_from_rfc3339(ts)
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
+    };
+    let mut lines: Vec<Line> = crate::supervisor::logfile::read_lines(path)
+        .into_iter()
+        .filter(|(ts, _, _)| in_range(ts))
+        .map(|(ts, stream, text)| Line {
+            ts,
+            service: name.to_string(),
+            stream: if stream == "stderr" {
+                "stderr"
+            } else {
+                "stdout"
+            },
+            text,
+        })
+        .collect();
+    if let Some(n) = tail {
+        lines.drain(..lines.len().saturating_sub(n));
+    }
+    lines
+}
+
+/// Follows a host process's log file (polling; it is appended to by the supervisor).
+async fn follow_file(
+    path: std::path::PathBuf,
+    name: String,
+    mut after: String,
+    tx: mpsc::Sender<Line>,
+) {
+    loop {
+        for l in host_history(&path, &name, None, None, None) {
+            if l.ts <= after {
+                continue;
+            }
+            after = l.ts.clone();
+            if tx.send(l).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -16,6 +16,11 @@ struct Row {
     restarts: i64,
     uptime_secs: Option<i64>,
     ports: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i32>,
+    /// The supervisor's last auto-heal action, e.g. "unhealthy ×3".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_reason: Option<String>,
 }
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
@@ -51,6 +56,8 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                     .filter(|p| p.contains("->"))
                     .cloned()
                     .collect(),
+                pid: None,
+                last_reason: None,
             }
         })
         .collect();
@@ -71,6 +78,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         .map(|r| {
             let state = match (r.state.as_str(), r.exit_code) {
                 ("running", _) => color::ok("running"),
+                ("crash-looping", _) => color::bad("crash-looping"),
                 (s, Some(0)) => format!("{s} (0)"),
                 (s, Some(c)) => color::bad(&format!("{s} ({c})")),
                 (s, None) => color::warn(s),
@@ -101,7 +109,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     print!(
         "{}",
         table::render(
-            &["SERVICE", "KIND", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS"],
+            &["SERVICE", "KIND", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "PID/LAST"],
             &table_rows
         )
     );

@@ -1,5 +1,8 @@
 use crate::cli::{GlobalOpts, SuperviseArgs};
 
-pub async fn run(_g: &GlobalOpts, _a: &SuperviseArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack supervise` is not implemented yet")
+/// The background supervisor's entry point (`up -d` starts it daemonised).
+pub async fn run(g: &GlobalOpts, _a: &SuperviseArgs) -> anyhow::Result<u8> {
+    let project = super::load_project(g)?;
+    crate::supervisor::serve(project).await?;
+    Ok(0)
 }

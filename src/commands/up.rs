@@ -32,10 +32,21 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         report.actions.len(),
         begin.elapsed().as_secs_f64()
     );
+    let wants_supervisor = (!a.no_host && !project.model.x_devstack.host.is_empty())
+        || project.model.x_devstack.autoheal.enabled;
     if a.detach {
+        if wants_supervisor {
+            let pid = crate::supervisor::ensure_background(&project).await?;
+            eprintln!(
+                "{} supervisor running in the background (pid {pid})",
+                color::ok("✓")
+            );
+        }
         return Ok(0);
     }
-    crate::ui::attached::run(&engine, &project, &services).await
+    // One supervisor per project: the attached one replaces a background one.
+    crate::supervisor::stop_background(&project.source).await?;
+    crate::ui::attached::run(&engine, project, &services, !a.no_host).await
 }
 
 fn print_event(ev: &Event, verbose: bool) {

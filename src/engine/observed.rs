@@ -17,6 +17,8 @@ pub struct ContainerState {
     /// healthy / unhealthy / starting, or None without a healthcheck.
     pub health: Option<String>,
     pub last_health_output: Option<String>,
+    /// Consecutive failed health checks, as the engine counts them.
+    pub failing_streak: i64,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
     pub restarting: bool,
@@ -142,6 +144,11 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
         },
         health,
         last_health_output,
+        failing_streak: st
+            .health
+            .as_ref()
+            .and_then(|h| h.failing_streak)
+            .unwrap_or(0),
         exit_code: st.exit_code,
         oom_killed: st.oom_killed.unwrap_or(false),
         restarting: st.restarting.unwrap_or(false),

@@ -12,7 +12,45 @@ use tokio::io::AsyncWriteExt;
 use crate::engine::{converge, observed, Engine};
 use crate::project::{graph, Project};
 
-pub async fn run(engine: &Engine, project: &Project, roots: &[String]) -> anyhow::Result<u8> {
+pub async fn run(
+    engine: &Engine,
+    project: Project,
+    roots: &[String],
+    host_processes: bool,
+) -> anyhow::Result<u8> {
+    let project = std::sync::Arc::new(project);
+    let sup = crate::supervisor::Supervisor::start(
+        project.clone(),
+        Some(engine.clone()),
+        host_processes,
+        None,
+    );
+    let mut events = sup.subscribe();
+    let host_width = project
+        .model
+        .x_devstack
+        .host
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    let printer = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            match &ev {
+                crate::supervisor::SupEvent::Line(name, _, line) => {
+                    let prefix =
+                        crate::ui::color::for_name(name).apply_to(format!("{name:<host_width$} |"));
+                    println!("{prefix} {line}");
+                }
+                other => {
+                    if let Some(d) = other.describe() {
+                        eprintln!("{d}");
+                    }
+                }
+            }
+        }
+    });
+    let project = &*project;
     let roots = if roots.is_empty() {
         converge::active_services(project)
     } else {
@@ -53,6 +91,8 @@ pub async fn run(engine: &Engine, project: &Project, roots: &[String]) -> anyhow
     }
     tokio::signal::ctrl_c().await?;
     eprintln!("\nstopping (Ctrl-C again to kill)…");
+    sup.shutdown().await;
+    printer.abort();
     let stop = stop_reverse(engine, project, &selected, &containers);
     tokio::select! {
         r = stop => r?,

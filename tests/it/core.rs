@@ -185,7 +185,7 @@ fn a_service_that_never_becomes_healthy_fails_up_naming_it() {
     }
     let mut s = Stack::new("stack5");
     s.set_env("WORKER_NEVER_HEALTHY", "1");
-    let out = s.run(&["up", "-d", "--timeout", "12"]);
+    let out = s.run(&["up", "-d", "--timeout", "30"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(

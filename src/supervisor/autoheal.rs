@@ -1,0 +1,161 @@
+//! Auto-heal: Docker restarts a container that exits, never one that turns unhealthy
+//! (moby#28400). After `unhealthy_threshold` consecutive failed checks the container is
+//! restarted; repeated failures back off exponentially up to `max_backoff`; after
+//! `MAX_RESTARTS` restarts without becoming healthy it is recreated once, then reported as
+//! crash-looping and left alone. Dependents that declare `restart: true` follow it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::RestartContainerOptionsBuilder;
+
+use super::{Shared, SupEvent};
+use crate::engine::{converge, health, observed, Engine};
+use crate::project::{graph, Project};
+
+pub const MAX_RESTARTS: u32 = 3;
+
+#[derive(Default)]
+struct Tracker {
+    /// Restarts since the container was last healthy.
+    attempts: u32,
+    next_allowed: Option<Instant>,
+    /// Exits already reported (by container start time).
+    reported_exit: Option<String>,
+}
+
+pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
+    let cfg = project.model.x_devstack.autoheal.clone();
+    if !cfg.enabled {
+        return;
+    }
+    let jobs: Vec<String> = project
+        .model
+        .services
+        .values()
+        .flat_map(|s| s.depends_on.iter())
+        .filter(|(_, d)| {
+            d.condition == crate::project::model::Condition::ServiceCompletedSuccessfully
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    let mut monitor = health::Monitor::start(&engine, &project.name);
+    let mut trackers: HashMap<String, Tracker> = HashMap::new();
+    loop {
+        monitor.next(Duration::from_secs(2)).await;
+        let Ok(list) = observed::list(&engine, &project.name).await else {
+            continue;
+        };
+        for c in list {
+            if !project.model.services.contains_key(&c.service) || jobs.contains(&c.service) {
+                continue;
+            }
+            let Ok(st) = observed::inspect(&engine, &c.id).await else {
+                continue;
+            };
+            let t = trackers.entry(c.service.clone()).or_default();
+            let crash_looping = shared.heal(&c.service, |h| h.crash_looping);
+            if st.health.as_deref() == Some("healthy") {
+                if t.attempts > 0 {
+                    shared.emit(SupEvent::Healed(c.service.clone()));
+                }
+                t.attempts = 0;
+                t.next_allowed = None;
+                if crash_looping {
+                    shared.heal(&c.service, |h| h.crash_looping = false);
+                }
+                continue;
+            }
+            if st.exited() && st.exit_code != Some(0) && t.reported_exit != st.started_at {
+                t.reported_exit = st.started_at.clone();
+                shared.heal(&c.service, |h| {
+                    h.last_exit_code = st.exit_code;
+                    h.oom_killed = st.oom_killed;
+                });
+                let oom = if st.oom_killed { " (OOM-killed)" } else { "" };
+                shared.emit(SupEvent::Note(
+                    c.service.clone(),
+                    format!("exited with code {}{oom}", st.exit_code.unwrap_or(-1)),
+                ));
+            }
+            let unhealthy = st.health.as_deref() == Some("unhealthy")
+                && st.failing_streak >= i64::from(cfg.unhealthy_threshold.max(1));
+            if !unhealthy || crash_looping || t.next_allowed.is_some_and(|n| Instant::now() < n) {
+                continue;
+            }
+            let reason = format!("unhealthy ×{}", st.failing_streak);
+            if t.attempts < MAX_RESTARTS {
+                let grace = project.model.services[&c.service]
+                    .stop_grace_period
+                    .unwrap_or(Duration::from_secs(10))
+                    .as_secs() as i32;
+                let opts = RestartContainerOptionsBuilder::default().t(grace).build();
+                if engine
+                    .docker
+                    .restart_container(&c.id, Some(opts))
+                    .await
+                    .is_err()
+                {
+                    continue;
+                }
+                t.attempts += 1;
+                record(&shared, &c.service, &reason);
+                shared.emit(SupEvent::Restarted(c.service.clone(), reason));
+            } else if !shared.heal(&c.service, |h| h.recreated) {
+                let _ = converge::remove_container(&engine, &c.id).await;
+                let opts = converge::UpOptions {
+                    services: vec![c.service.clone()],
+                    force_build: false,
+                    no_build: true,
+                    timeout: Duration::from_secs(1),
+                };
+                // Only the create/start matters here; readiness is judged on later ticks.
+                let _ = converge::up(&engine, &project, opts, Arc::new(|_| {})).await;
+                shared.heal(&c.service, |h| h.recreated = true);
+                record(&shared, &c.service, &format!("{reason}, recreated"));
+                shared.emit(SupEvent::Restarted(
+                    c.service.clone(),
+                    format!("{reason}; recreated after {MAX_RESTARTS} restarts"),
+                ));
+                t.attempts += 1;
+            } else {
+                let logs = health::last_log_lines(&engine, &c.id, 10).await;
+                shared.heal(&c.service, |h| {
+                    h.crash_looping = true;
+                    h.last_exit_code = st.exit_code;
+                    h.oom_killed = st.oom_killed;
+                });
+                shared.emit(SupEvent::CrashLoop(
+                    c.service.clone(),
+                    st.last_health_output.clone().unwrap_or_default(),
+                    logs,
+                ));
+                continue;
+            }
+            let backoff = Duration::from_secs(1u64 << t.attempts.min(10)).min(cfg.max_backoff);
+            t.next_allowed = Some(Instant::now() + backoff);
+            for dep in graph::restart_dependents(&project.model, &c.service) {
+                if let Some(d) = observed::list(&engine, &project.name)
+                    .await
+                    .ok()
+                    .and_then(|l| l.into_iter().find(|x| x.service == dep))
+                {
+                    let _ = engine.docker.restart_container(&d.id, None).await;
+                    shared.emit(SupEvent::Restarted(
+                        dep.clone(),
+                        format!("depends on {} with restart: true", c.service),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn record(shared: &Shared, service: &str, reason: &str) {
+    shared.heal(service, |h| {
+        h.restarts += 1;
+        h.last_reason = Some(reason.to_string());
+        h.last_action_at = Some(chrono::Utc::now().to_rfc3339());
+    });
+}
