@@ -1,5 +1,40 @@
-use crate::cli::{DownArgs, GlobalOpts};
+use std::time::Duration;
 
-pub async fn run(_g: &GlobalOpts, _a: &DownArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack down` is not implemented yet")
+use crate::cli::{DownArgs, GlobalOpts};
+use crate::engine::lifecycle;
+use crate::project::ProjectSource;
+use crate::ui::color;
+
+pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
+    // Only the name is needed: `down` works even when the templates no longer render.
+    let source = ProjectSource::resolve(g)?;
+    crate::supervisor::stop_background(&source).await?;
+    let engine = super::connect().await?;
+    let report = lifecycle::down(
+        &engine,
+        &source.name,
+        a.volumes,
+        Duration::from_secs(a.timeout),
+    )
+    .await?;
+    for c in &report.containers {
+        eprintln!("{} container {c} removed", color::ok("✓"));
+    }
+    for n in &report.networks {
+        eprintln!("{} network {n} removed", color::ok("✓"));
+    }
+    for v in &report.volumes_removed {
+        eprintln!("{} volume {v} removed", color::ok("✓"));
+    }
+    if !report.volumes_kept.is_empty() {
+        eprintln!(
+            "{} kept volumes {} (data is safe; `devstack down --volumes` removes them)",
+            color::dim("•"),
+            report.volumes_kept.join(", ")
+        );
+    }
+    if report.containers.is_empty() && report.networks.is_empty() {
+        eprintln!("nothing to remove for project {}", source.name);
+    }
+    Ok(0)
 }

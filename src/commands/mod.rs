@@ -13,7 +13,32 @@ mod supervise;
 mod top;
 mod up;
 
-use crate::cli::{Cli, Command, KinectCommand};
+use crate::cli::{Cli, Command, GlobalOpts, KinectCommand};
+use crate::engine::Engine;
+use crate::project::Project;
+
+/// Loads and renders the project (exit 2 on any configuration error).
+pub(crate) fn load_project(g: &GlobalOpts) -> anyhow::Result<Project> {
+    Ok(Project::load(g)?)
+}
+
+/// Connects to the engine (exit 1 with the precise cause when it cannot).
+pub(crate) async fn connect() -> anyhow::Result<Engine> {
+    Ok(Engine::connect().await?)
+}
+
+/// Prints the "not acted on" notes once per rendered configuration.
+pub(crate) fn report_not_acted_on(project: &Project) {
+    let stamp = project.devstack_dir().join("notes.shown");
+    let notes = project.model.not_acted_on.join("\n");
+    if notes.is_empty() || std::fs::read_to_string(&stamp).is_ok_and(|s| s == notes) {
+        return;
+    }
+    for n in &project.model.not_acted_on {
+        eprintln!("{} {n}", crate::ui::color::warn("note:"));
+    }
+    let _ = std::fs::write(stamp, notes);
+}
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;

@@ -1,5 +1,48 @@
-use crate::cli::{GlobalOpts, RestartArgs};
+use std::time::Duration;
 
-pub async fn run(_g: &GlobalOpts, _a: &RestartArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack restart` is not implemented yet")
+use crate::cli::{GlobalOpts, RestartArgs};
+use crate::engine::lifecycle::{self, Restarted};
+use crate::ui::color;
+
+pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
+    let project = super::load_project(g)?;
+    let services = project.resolve_services(&a.services)?;
+    if let Some(h) = services
+        .iter()
+        .find(|s| project.model.x_devstack.host.contains_key(*s))
+    {
+        return Err(crate::exit::UsageError(format!(
+            "{h} is a host process; restarting host processes needs the background supervisor (`devstack up -d`), which is not available in this build"
+        ))
+        .into());
+    }
+    let engine = super::connect().await?;
+    let print = |r: &Restarted| {
+        let how = if r.recreated {
+            "recreated (config changed)"
+        } else {
+            "restarted"
+        };
+        let why = r
+            .as_dependent_of
+            .as_ref()
+            .map(|d| format!(" (depends on {d} with restart: true)"))
+            .unwrap_or_default();
+        let state = if a.no_wait {
+            String::new()
+        } else {
+            format!(", {} after {:.1}s", r.state, r.took.as_secs_f64())
+        };
+        println!("{} {} {how}{state}{why}", color::ok("✓"), r.service);
+    };
+    lifecycle::restart(
+        &engine,
+        &project,
+        &services,
+        !a.no_wait,
+        Duration::from_secs(a.timeout),
+        &print,
+    )
+    .await?;
+    Ok(0)
 }

@@ -1,5 +1,554 @@
 //! The project: .env, template rendering, the typed compose model, the dependency graph.
+//!
+//! Loading is: resolve dir/name/env → render the template → parse YAML (line:column errors) →
+//! interpolate like Compose → make relative paths absolute and ports loopback-bound → write
+//! `.devstack/compose.yaml` → parse the typed model → validate the graph.
 
+pub mod dotenv;
+pub mod duration;
+pub mod graph;
+pub mod host;
+pub mod interpolate;
+pub mod model;
+pub mod template;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::GlobalOpts;
+use crate::gpu::{GpuInventory, GpuSelection};
+pub use model::ComposeModel;
+
+/// A configuration error (exit code 2): it names the file and place, and the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ProjectError(pub String);
+
+/// Directory, name and environment: everything known before rendering.
+#[derive(Debug, Clone)]
+pub struct ProjectSource {
+    pub dir: PathBuf,
+    pub name: String,
+    pub env_file: Option<PathBuf>,
+    /// `.env` merged with the process environment (which wins), in `.env` order then the rest.
+    pub env: IndexMap<String, String>,
+    /// Keys as they appear in the `.env` file (for `doctor`'s unknown-key report).
+    pub env_file_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub source: ProjectSource,
+    pub model: ComposeModel,
+    /// The normalised compose document as written to `.devstack/compose.yaml`.
+    pub document: Value,
+    pub compose_file: PathBuf,
+    pub gpu: GpuSelection,
+}
+
+impl std::ops::Deref for Project {
+    type Target = ProjectSource;
+    fn deref(&self) -> &ProjectSource {
+        &self.source
+    }
+}
+
+#[derive(Serialize)]
+struct RenderContext<'a> {
+    env: &'a IndexMap<String, String>,
+    project: ProjectCtx<'a>,
+    gpu: GpuCtx<'a>,
+    host: host::HostFacts,
+}
+
+#[derive(Serialize)]
+struct ProjectCtx<'a> {
+    name: &'a str,
+    dir: String,
+}
+
+#[derive(Serialize)]
+struct GpuCtx<'a> {
+    available: bool,
+    devices: &'a [crate::gpu::GpuDevice],
+    selected: Vec<String>,
+    request: &'static str,
+}
+
+pub fn normalize_name(raw: &str) -> String {
+    let s: String = raw
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+        .collect();
+    s.trim_start_matches(['_', '-']).to_string()
+}
+
+impl ProjectSource {
+    pub fn resolve(g: &GlobalOpts) -> Result<Self, ProjectError> {
+        let dir = match &g.project_dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir()
+                .map_err(|e| ProjectError(format!("cannot read the current directory: {e}")))?,
+        };
+        let dir = std::fs::canonicalize(&dir).map_err(|e| {
+            ProjectError(format!(
+                "project directory {}: {e} (pass an existing directory with -C)",
+                dir.display()
+            ))
+        })?;
+        let env_file = match &g.env_file {
+            Some(f) => {
+                let f = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    std::env::current_dir().unwrap_or_default().join(f)
+                };
+                if !f.is_file() {
+                    return Err(ProjectError(format!(
+                        "--env-file {}: no such file",
+                        f.display()
+                    )));
+                }
+                Some(f)
+            }
+            None => Some(dir.join(".env")).filter(|f| f.is_file()),
+        };
+        let process = |k: &str| std::env::var(k).ok();
+        let mut env: IndexMap<String, String> = IndexMap::new();
+        let mut env_file_keys = Vec::new();
+        if let Some(f) = &env_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| ProjectError(format!("{}: {e}", f.display())))?;
+            for (k, v) in dotenv::parse(&text, f, &process)? {
+                env_file_keys.push(k.clone());
+                env.insert(k, v);
+            }
+        }
+        for (k, v) in std::env::vars() {
+            env.insert(k, v);
+        }
+        let name = g
+            .project_name
+            .clone()
+            .or_else(|| env.get("DEVSTACK_PROJECT").cloned())
+            .or_else(|| env.get("COMPOSE_PROJECT_NAME").cloned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+        let normalized = normalize_name(&name);
+        if normalized.is_empty() {
+            return Err(ProjectError(format!(
+                "project name {name:?} has no usable characters: pass -p NAME with [a-z0-9_-]"
+            )));
+        }
+        if g.project_name.is_some() && normalized != name {
+            return Err(ProjectError(format!(
+                "project name {name:?} must be lowercase letters, digits, '_' or '-' (try {normalized:?})"
+            )));
+        }
+        Ok(ProjectSource {
+            dir,
+            name: normalized,
+            env_file,
+            env,
+            env_file_keys,
+        })
+    }
+
+    pub fn devstack_dir(&self) -> PathBuf {
+        self.dir.join(".devstack")
+    }
+
+    pub fn compose_file(&self) -> PathBuf {
+        self.devstack_dir().join("compose.yaml")
+    }
+}
+
+impl Project {
+    /// Resolves, renders, writes `.devstack/compose.yaml` and parses the model.
+    pub fn load(g: &GlobalOpts) -> Result<Project, ProjectError> {
+        Self::load_with_gpu(ProjectSource::resolve(g)?, &crate::gpu::probe())
+    }
+
+    pub fn load_with_gpu(
+        source: ProjectSource,
+        inventory: &GpuInventory,
+    ) -> Result<Project, ProjectError> {
+        let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
+        let ctx = RenderContext {
+            env: &source.env,
+            project: ProjectCtx {
+                name: &source.name,
+                dir: source.dir.display().to_string(),
+            },
+            gpu: GpuCtx {
+                available: inventory.available,
+                devices: &inventory.devices,
+                selected: gpu.ids(),
+                request: gpu.mode(),
+            },
+            host: host::HostFacts::probe(&source.env),
+        };
+        let rendered = template::render(&source.dir.join("templates"), &ctx)?;
+        let compose_file = source.compose_file();
+        std::fs::create_dir_all(source.devstack_dir()).map_err(|e| {
+            ProjectError(format!(
+                "cannot create {}: {e}",
+                source.devstack_dir().display()
+            ))
+        })?;
+        let raw: Value = match serde_saphyr::from_str(&rendered) {
+            Ok(v) => v,
+            Err(e) => {
+                // Keep the bad render where the message points, so line:column can be read.
+                let bad = source.devstack_dir().join("compose.rendered-invalid.yaml");
+                let _ = std::fs::write(&bad, &rendered);
+                let msg = e.to_string();
+                let first = msg
+                    .lines()
+                    .next()
+                    .unwrap_or(&msg)
+                    .trim_start_matches("error: ");
+                return Err(ProjectError(format!(
+                    "YAML error in the rendered template ({}): {first} (the rendered text is in {}; fix templates/{})",
+                    bad.display(),
+                    bad.display(),
+                    template::ENTRY
+                )));
+            }
+        };
+        let lookup = |k: &str| source.env.get(k).cloned();
+        let mut document = interpolate_tree(raw, &lookup, "")?;
+        normalize(&mut document, &source.dir);
+        let model = model::parse(&document, &compose_file.display().to_string(), &source.name)?;
+        graph::validate(&model)?;
+        let text =
+            serde_saphyr::to_string(&escape_dollars(compose_v1_compatible(document.clone())))
+                .map_err(|e| ProjectError(format!("cannot serialise the compose file: {e}")))?;
+        let header = "# Rendered by devstack from templates/compose.yaml.j2 and .env; do not edit.\n\
+                      # Plain compose-spec: docker compose -f .devstack/compose.yaml -p NAME ps|logs|config\n";
+        write_if_changed(&compose_file, &format!("{header}{text}"))?;
+        Ok(Project {
+            source,
+            model,
+            document,
+            compose_file,
+            gpu,
+        })
+    }
+
+    /// Resolves a user's service name: exact, alias, or unique prefix; else "did you mean".
+    pub fn resolve_service(&self, name: &str) -> Result<String, crate::exit::UsageError> {
+        resolve_name(
+            name,
+            self.model
+                .services
+                .keys()
+                .chain(self.model.x_devstack.host.keys()),
+            &self.model.x_devstack.aliases,
+        )
+    }
+
+    pub fn resolve_services(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<String>, crate::exit::UsageError> {
+        names.iter().map(|n| self.resolve_service(n)).collect()
+    }
+}
+
+pub fn resolve_name<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a String> + Clone,
+    aliases: &IndexMap<String, String>,
+) -> Result<String, crate::exit::UsageError> {
+    if candidates.clone().any(|c| c == name) {
+        return Ok(name.to_string());
+    }
+    if let Some(t) = aliases.get(name) {
+        return Ok(t.clone());
+    }
+    let prefixed: Vec<&String> = candidates.clone().filter(|c| c.starts_with(name)).collect();
+    if prefixed.len() == 1 {
+        return Ok(prefixed[0].clone());
+    }
+    let all: Vec<&str> = candidates.clone().map(String::as_str).collect();
+    if prefixed.len() > 1 {
+        return Err(crate::exit::UsageError(format!(
+            "service name `{name}` is ambiguous: it could be {}",
+            prefixed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let suggestion = all
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .chain(aliases.keys().map(|a| (edit_distance(name, a), a.as_str())))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, c)| format!(" — did you mean `{c}`?"))
+        .unwrap_or_default();
+    Err(crate::exit::UsageError(format!(
+        "no such service: `{name}`{suggestion} (services: {})",
+        all.join(", ")
+    )))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn write_if_changed(path: &Path, text: &str) -> Result<(), ProjectError> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+        .map_err(|e| ProjectError(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Interpolates every string scalar (and mapping key) like Compose; `x-` extension blocks too.
+fn interpolate_tree(
+    v: Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    at: &str,
+) -> Result<Value, ProjectError> {
+    Ok(match v {
+        Value::String(s) => {
+            Value::String(interpolate::interpolate(&s, lookup).map_err(|e| {
+                ProjectError(format!("{at}: {e} (set it in .env or the environment)"))
+            })?)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| interpolate_tree(x, lookup, &format!("{at}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, x) in m {
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                out.insert(k, interpolate_tree(x, lookup, &path)?);
+            }
+            Value::Object(out)
+        }
+        other => other,
+    })
+}
+
+/// Debian's docker-compose 1.29 rejects `depends_on.<svc>.restart`/`required` (newer spec
+/// keys). The written file moves them to a service-level `x-devstack-depends-on` extension, which
+/// every Compose accepts and ignores; devstack itself acts on the in-memory model.
+fn compose_v1_compatible(mut doc: Value) -> Value {
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    for svc in services.values_mut() {
+        let Some(svc) = svc.as_object_mut() else {
+            continue;
+        };
+        let Some(Value::Object(deps)) = svc.get_mut("depends_on") else {
+            continue;
+        };
+        let mut moved = serde_json::Map::new();
+        for (name, spec) in deps.iter_mut() {
+            let Some(spec) = spec.as_object_mut() else {
+                continue;
+            };
+            let mut extra = serde_json::Map::new();
+            for key in ["restart", "required"] {
+                if let Some(v) = spec.remove(key) {
+                    extra.insert(key.to_string(), v);
+                }
+            }
+            if !extra.is_empty() {
+                moved.insert(name.clone(), Value::Object(extra));
+            }
+        }
+        if !moved.is_empty() {
+            svc.insert("x-devstack-depends-on".into(), Value::Object(moved));
+        }
+    }
+    doc
+}
+
+/// After interpolation a `$` is literal; the written file must say `$$` for Compose.
+fn escape_dollars(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('$', "$$")),
+        Value::Array(a) => Value::Array(a.into_iter().map(escape_dollars).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, escape_dollars(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// Makes relative paths absolute against the project dir (Compose would resolve them against
+/// `.devstack/`) and binds short-syntax ports without an address to 127.0.0.1.
+fn normalize(doc: &mut Value, dir: &Path) {
+    let abs = |p: &str| -> String {
+        if let Some(rest) = p.strip_prefix("~/") {
+            if let Some(home) = std::env::var_os("HOME") {
+                return Path::new(&home).join(rest).display().to_string();
+            }
+        }
+        if Path::new(p).is_absolute() {
+            p.to_string()
+        } else {
+            clean(&dir.join(p))
+        }
+    };
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (_, svc) in services.iter_mut() {
+        let Some(svc) = svc.as_object_mut() else {
+            continue;
+        };
+        match svc.get_mut("build") {
+            Some(Value::String(ctx)) => *ctx = abs(ctx),
+            Some(Value::Object(b)) => {
+                if let Some(Value::String(ctx)) = b.get_mut("context") {
+                    *ctx = abs(ctx);
+                } else {
+                    b.insert("context".into(), Value::String(abs(".")));
+                }
+            }
+            _ => {}
+        }
+        match svc.get_mut("env_file") {
+            Some(Value::String(f)) => *f = abs(f),
+            Some(Value::Array(fs)) => {
+                for f in fs.iter_mut() {
+                    if let Value::String(s) = f {
+                        *s = abs(s);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(Value::Array(vols)) = svc.get_mut("volumes") {
+            for v in vols.iter_mut() {
+                match v {
+                    Value::String(s) => {
+                        let mut parts: Vec<String> = s.split(':').map(str::to_string).collect();
+                        if parts.len() >= 2
+                            && (parts[0].starts_with('.') || parts[0].starts_with('~'))
+                        {
+                            parts[0] = abs(&parts[0]);
+                            *s = parts.join(":");
+                        }
+                    }
+                    Value::Object(o) => {
+                        let is_bind = o.get("type").and_then(Value::as_str) == Some("bind");
+                        if let Some(Value::String(src)) = o.get_mut("source") {
+                            if is_bind {
+                                *src = abs(src);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(Value::Array(ports)) = svc.get_mut("ports") {
+            for p in ports.iter_mut() {
+                if let Some(s) = model::scalar(p) {
+                    let colons = s.split('/').next().unwrap_or("").matches(':').count();
+                    if colons == 1 {
+                        *p = Value::String(format!("127.0.0.1:{s}"));
+                    } else {
+                        *p = Value::String(s);
+                    }
+                } else if let Value::Object(o) = p {
+                    if o.get("published").is_some() && o.get("host_ip").is_none() {
+                        o.insert("host_ip".into(), Value::String("127.0.0.1".into()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `a/./b/../c` → `a/c` without touching the filesystem.
+fn clean(p: &Path) -> String {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_like_the_cli_promises() {
+        let svcs = [
+            "pose-service".to_string(),
+            "backend-api".to_string(),
+            "redis".to_string(),
+        ];
+        let aliases = IndexMap::from([("api".to_string(), "backend-api".to_string())]);
+        assert_eq!(
+            resolve_name("pose", svcs.iter(), &aliases).unwrap(),
+            "pose-service"
+        );
+        assert_eq!(
+            resolve_name("api", svcs.iter(), &aliases).unwrap(),
+            "backend-api"
+        );
+        assert_eq!(
+            resolve_name("redis", svcs.iter(), &aliases).unwrap(),
+            "redis"
+        );
+        let e = resolve_name("rediss", svcs.iter(), &aliases).unwrap_err();
+        assert!(e.0.contains("did you mean `redis`"), "{e}");
+        assert!(
+            e.0.contains("services: pose-service, backend-api, redis"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn project_names_normalise() {
+        assert_eq!(normalize_name("My Project.v2"), "myprojectv2");
+        assert_eq!(normalize_name("_x-y"), "x-y");
+    }
+}

@@ -1,5 +1,6 @@
 //! Terminal output: tracing set-up, colours (NO_COLOR, --no-color, non-TTY), errors, tables.
 
+pub mod attached;
 pub mod color;
 pub mod table;
 

@@ -1,5 +1,8 @@
 //! The one integration-test binary. Topic modules below; shared helpers in `common`.
 
+mod common;
+mod core;
 mod doctor;
+mod errors;
 mod kinect;
 mod stack;

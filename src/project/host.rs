@@ -1,0 +1,39 @@
+//! Facts about the host that the template may use: WSL, a Kinect on USB, the X display.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HostFacts {
+    pub wsl: bool,
+    pub kinect: bool,
+    pub display: String,
+}
+
+impl HostFacts {
+    pub fn probe(env: &IndexMap<String, String>) -> Self {
+        let wsl = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.to_lowercase().contains("microsoft"))
+            .unwrap_or(false);
+        HostFacts {
+            wsl,
+            kinect: kinect_on_usb(),
+            display: env.get("DISPLAY").cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// The Kinect's depth camera (045e:097c) enumerated on any USB bus.
+fn kinect_on_usb() -> bool {
+    let Ok(entries) = std::fs::read_dir("/sys/bus/usb/devices") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let read = |f: &str| {
+            std::fs::read_to_string(e.path().join(f))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        read("idVendor") == "045e" && read("idProduct") == "097c"
+    })
+}

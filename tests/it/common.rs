@@ -1,0 +1,230 @@
+//! Test harness: a real Docker Engine, fixture stacks copied to temp dirs, unique project
+//! names, free ports, and cleanup that always runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_devstack")
+}
+
+/// True when a Docker engine answers. Without one, a test says so loudly and is skipped,
+/// except under CI (env CI set), where it fails.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI is set but no Docker engine answers `docker info`: .ci/run must start dockerd"
+            );
+        }
+        eprintln!("\n!!! SKIPPED: no Docker engine answers `docker info`; start dockerd to run this test !!!\n");
+    }
+    ok
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).is_file() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("static busybox is needed for the test images: apt-get install busybox-static");
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A fixture stack in a temp dir with its own project name; removed (containers, networks,
+/// volumes) on drop.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl Stack {
+    pub fn new(fixture: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
+        copy_dir(&src, dir.path());
+        let bb = dir.path().join("services/bb");
+        if bb.is_dir() {
+            std::fs::copy(busybox(), bb.join("busybox")).unwrap();
+        }
+        let name = format!(
+            "dst{}x{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        Stack {
+            dir,
+            name,
+            env: vec![("WEB_PORT".into(), free_port().to_string())],
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn set_env(&mut self, k: &str, v: &str) {
+        self.env.retain(|(n, _)| n != k);
+        self.env.push((k.into(), v.into()));
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("-C")
+            .arg(self.path())
+            .arg("-p")
+            .arg(&self.name)
+            .args(args);
+        c.env("NO_COLOR", "1").env("DEVSTACK_NO_NVML", "1");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs and asserts success, returning stdout+stderr.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "devstack {args:?} failed ({:?}):\n{text}",
+            out.status.code()
+        );
+        text
+    }
+
+    /// Names and ids of the project's containers, by `docker ps -a` and the Compose label.
+    pub fn containers(&self) -> Vec<(String, String)> {
+        let out = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--format",
+            "{{.Names}} {{.ID}}",
+        ]);
+        let mut v: Vec<(String, String)> = out
+            .lines()
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn inspect(&self, service: &str, format: &str) -> String {
+        docker(&[
+            "inspect",
+            "--format",
+            format,
+            &format!("{}-{service}-1", self.name),
+        ])
+        .trim()
+        .to_string()
+    }
+
+    pub fn networks(&self) -> Vec<String> {
+        docker(&[
+            "network",
+            "ls",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--format",
+            "{{.Name}}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    pub fn volumes(&self) -> Vec<String> {
+        docker(&[
+            "volume",
+            "ls",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--format",
+            "{{.Name}}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let ids: Vec<String> = self.containers().into_iter().map(|(_, id)| id).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = Command::new("docker").args(&args).output();
+        }
+        for n in self.networks() {
+            let _ = Command::new("docker").args(["network", "rm", &n]).output();
+        }
+        for v in self.volumes() {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", &v])
+                .output();
+        }
+    }
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
