@@ -55,11 +55,24 @@ fn main() {
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("default_stack.rs");
     let mut f = fs::File::create(&out).expect("creating default_stack.rs");
-    writeln!(f, "/// Files of the default stack: (path relative to the project, contents).").unwrap();
+    writeln!(
+        f,
+        "/// Files of the default stack: (path relative to the project, contents)."
+    )
+    .unwrap();
     writeln!(f, "pub static FILES: &[(&str, &[u8])] = &[").unwrap();
     for path in &files {
-        let rel = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-        writeln!(f, "    ({rel:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        let rel = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        writeln!(
+            f,
+            "    ({rel:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     writeln!(f, "];").unwrap();
 }

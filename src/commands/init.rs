@@ -82,12 +82,24 @@ mod tests {
     #[test]
     fn keeps_existing_files_unless_forced() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(write_file(dir.path(), "a/b.txt", b"new", false).unwrap(), Outcome::Wrote);
-        assert_eq!(write_file(dir.path(), "a/b.txt", b"new", false).unwrap(), Outcome::Unchanged);
+        assert_eq!(
+            write_file(dir.path(), "a/b.txt", b"new", false).unwrap(),
+            Outcome::Wrote
+        );
+        assert_eq!(
+            write_file(dir.path(), "a/b.txt", b"new", false).unwrap(),
+            Outcome::Unchanged
+        );
         std::fs::write(dir.path().join("a/b.txt"), b"mine").unwrap();
-        assert_eq!(write_file(dir.path(), "a/b.txt", b"new", false).unwrap(), Outcome::Skipped);
+        assert_eq!(
+            write_file(dir.path(), "a/b.txt", b"new", false).unwrap(),
+            Outcome::Skipped
+        );
         assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"mine");
-        assert_eq!(write_file(dir.path(), "a/b.txt", b"new", true).unwrap(), Outcome::Overwrote);
+        assert_eq!(
+            write_file(dir.path(), "a/b.txt", b"new", true).unwrap(),
+            Outcome::Overwrote
+        );
         assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"new");
     }
 }

@@ -54,9 +54,20 @@ fn render(dir: &Path, gpu: &str) -> (PathBuf, Value) {
 /// `docker-compose config -q` on the rendered file; skipped loudly without docker-compose
 /// (a failure in CI, where it must be installed).
 fn assert_compose_accepts(file: &Path) {
-    let Ok(out) = Command::new("docker-compose").arg("-f").arg(file).args(["config", "-q"]).output() else {
-        assert!(std::env::var_os("CI").is_none(), "docker-compose is not installed (required in CI)");
-        eprintln!("SKIPPED: docker-compose is not installed; {} was not checked with it", file.display());
+    let Ok(out) = Command::new("docker-compose")
+        .arg("-f")
+        .arg(file)
+        .args(["config", "-q"])
+        .output()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "docker-compose is not installed (required in CI)"
+        );
+        eprintln!(
+            "SKIPPED: docker-compose is not installed; {} was not checked with it",
+            file.display()
+        );
         return;
     };
     assert!(
@@ -83,7 +94,12 @@ fn device_request(yaml: &Value) -> &Value {
     assert_eq!(devices.len(), 1, "one device request: {devices:?}");
     let d = &devices[0];
     assert_eq!(d["driver"], "nvidia");
-    let caps: Vec<&str> = d["capabilities"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let caps: Vec<&str> = d["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     for cap in ["gpu", "compute", "utility", "graphics"] {
         assert!(caps.contains(&cap), "capability {cap} missing: {caps:?}");
     }
@@ -96,7 +112,10 @@ fn gpu_all_requests_every_device() {
     let (file, yaml) = render(dir.path(), "all");
     let d = device_request(&yaml);
     assert_eq!(d["count"], "all");
-    assert!(d.get("device_ids").is_none(), "count and device_ids are exclusive: {d}");
+    assert!(
+        d.get("device_ids").is_none(),
+        "count and device_ids are exclusive: {d}"
+    );
     assert_eq!(pose_env(&yaml, "DEVSTACK_GPU"), "all");
     assert_eq!(pose_env(&yaml, "CUDA_DEVICE_ORDER"), "PCI_BUS_ID");
     assert_compose_accepts(&file);
@@ -108,7 +127,10 @@ fn gpu_index_requests_that_device() {
     let (file, yaml) = render(dir.path(), "0");
     let d = device_request(&yaml);
     assert_eq!(d["device_ids"], serde_json::json!(["0"]));
-    assert!(d.get("count").is_none(), "count and device_ids are exclusive: {d}");
+    assert!(
+        d.get("count").is_none(),
+        "count and device_ids are exclusive: {d}"
+    );
     assert_eq!(pose_env(&yaml, "DEVSTACK_GPU"), "0");
     assert_compose_accepts(&file);
 }
@@ -119,7 +141,10 @@ fn gpu_uuid_requests_that_device() {
     let (file, yaml) = render(dir.path(), UUID);
     let d = device_request(&yaml);
     assert_eq!(d["device_ids"], serde_json::json!([UUID]));
-    assert!(d.get("count").is_none(), "count and device_ids are exclusive: {d}");
+    assert!(
+        d.get("count").is_none(),
+        "count and device_ids are exclusive: {d}"
+    );
     assert_compose_accepts(&file);
 }
 
@@ -127,7 +152,11 @@ fn gpu_uuid_requests_that_device() {
 fn gpu_none_has_no_device_request_and_tells_the_service() {
     let dir = init_project();
     let (file, yaml) = render(dir.path(), "none");
-    assert!(pose(&yaml).get("deploy").is_none(), "no device request with none: {}", pose(&yaml));
+    assert!(
+        pose(&yaml).get("deploy").is_none(),
+        "no device request with none: {}",
+        pose(&yaml)
+    );
     assert_eq!(pose_env(&yaml, "DEVSTACK_GPU"), "none");
     assert_eq!(pose_env(&yaml, "NVIDIA_VISIBLE_DEVICES"), "void");
     assert_compose_accepts(&file);
@@ -136,26 +165,51 @@ fn gpu_none_has_no_device_request_and_tells_the_service() {
 #[test]
 fn every_service_is_healthchecked_logged_and_local_only() {
     let dir = init_project();
-    std::fs::write(dir.path().join(".env"), "LOG_LEVEL=warn\nLOG_LEVEL_BACKEND=debug\nBACKEND_PORT=3100\n").unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "LOG_LEVEL=warn\nLOG_LEVEL_BACKEND=debug\nBACKEND_PORT=3100\n",
+    )
+    .unwrap();
     let (_, yaml) = render(dir.path(), "none");
     let services = yaml["services"].as_object().unwrap();
     let names: Vec<&str> = services.keys().map(String::as_str).collect();
-    for want in ["pose-service", "backend-api", "frontend", "redis", "mongodb"] {
+    for want in [
+        "pose-service",
+        "backend-api",
+        "frontend",
+        "redis",
+        "mongodb",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     for (name, svc) in services {
-        assert!(svc["healthcheck"]["test"].is_array(), "{name} has no healthcheck");
+        assert!(
+            svc["healthcheck"]["test"].is_array(),
+            "{name} has no healthcheck"
+        );
         assert_eq!(svc["logging"]["driver"], "json-file", "{name} logging");
-        assert!(svc["logging"]["options"]["max-size"].is_string(), "{name} log rotation");
+        assert!(
+            svc["logging"]["options"]["max-size"].is_string(),
+            "{name} log rotation"
+        );
         for port in svc["ports"].as_array().into_iter().flatten() {
-            assert!(port.as_str().unwrap().starts_with("127.0.0.1:"), "{name} publishes {port} beyond localhost");
+            assert!(
+                port.as_str().unwrap().starts_with("127.0.0.1:"),
+                "{name} publishes {port} beyond localhost"
+            );
         }
     }
     assert_eq!(services["backend-api"]["environment"]["LOG_LEVEL"], "debug");
     assert_eq!(services["pose-service"]["environment"]["LOG_LEVEL"], "warn");
     assert_eq!(services["backend-api"]["ports"][0], "127.0.0.1:3100:3000");
-    assert_eq!(services["backend-api"]["depends_on"]["mongodb"]["condition"], "service_healthy");
-    assert_eq!(services["pose-service"]["depends_on"]["redis"]["condition"], "service_healthy");
+    assert_eq!(
+        services["backend-api"]["depends_on"]["mongodb"]["condition"],
+        "service_healthy"
+    );
+    assert_eq!(
+        services["pose-service"]["depends_on"]["redis"]["condition"],
+        "service_healthy"
+    );
     assert_eq!(yaml["x-devstack"]["aliases"]["pose"], "pose-service");
     // No Kinect on USB and KINECT_FORCE unset: the host capture is off.
     assert_eq!(yaml["x-devstack"]["host"]["kinect"]["enabled"], false);
@@ -184,7 +238,10 @@ fn env_example_documents_every_template_variable() {
         let documented = example
             .lines()
             .any(|l| l.trim_start_matches('#').starts_with(&format!("{var}=")));
-        assert!(documented, "{var} is read by the template but not documented in .env.example");
+        assert!(
+            documented,
+            "{var} is read by the template but not documented in .env.example"
+        );
     }
 }
 
@@ -202,8 +259,15 @@ fn init_writes_the_stack_and_keeps_local_changes_unless_forced() {
         "services/frontend/package.json",
     ] {
         let written = std::fs::read(dir.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        assert_eq!(written, std::fs::read(root.join(rel)).unwrap(), "{rel} differs from the source tree");
-        assert!(stdout.contains(rel), "init does not mention {rel}:\n{stdout}");
+        assert_eq!(
+            written,
+            std::fs::read(root.join(rel)).unwrap(),
+            "{rel} differs from the source tree"
+        );
+        assert!(
+            stdout.contains(rel),
+            "init does not mention {rel}:\n{stdout}"
+        );
     }
     assert!(!dir.path().join("services/frontend/node_modules").exists());
 
@@ -215,7 +279,15 @@ fn init_writes_the_stack_and_keeps_local_changes_unless_forced() {
 
     // An explicit DIR wins over -C, and --force replaces local changes.
     let other = tempfile::tempdir().unwrap();
-    run_ok(devstack(other.path()).arg("init").arg(dir.path()).arg("--force"));
+    run_ok(
+        devstack(other.path())
+            .arg("init")
+            .arg(dir.path())
+            .arg("--force"),
+    );
     assert_ne!(std::fs::read_to_string(&template).unwrap(), "# mine\n");
-    assert!(std::fs::read_dir(other.path()).unwrap().next().is_none(), "-C dir was written to");
+    assert!(
+        std::fs::read_dir(other.path()).unwrap().next().is_none(),
+        "-C dir was written to"
+    );
 }
