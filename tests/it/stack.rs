@@ -215,6 +215,23 @@ fn every_service_is_healthchecked_logged_and_local_only() {
     assert_eq!(yaml["x-devstack"]["host"]["kinect"]["enabled"], false);
 }
 
+#[test]
+fn kinect_force_in_env_file_enables_the_host_capture() {
+    let dir = init_project();
+    std::fs::write(dir.path().join(".env"), "KINECT_FORCE=1\nREDIS_PORT=6400\n").unwrap();
+    let (_, yaml) = render(dir.path(), "none");
+    let kinect = &yaml["x-devstack"]["host"]["kinect"];
+    assert_eq!(kinect["enabled"], true);
+    let command: Vec<&str> = kinect["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(command.contains(&"redis://127.0.0.1:6400"), "{command:?}");
+    assert_eq!(yaml["services"]["redis"]["ports"][0], "127.0.0.1:6400:6379");
+}
+
 /// Variables the template reads: `env.NAME` (minijinja) and `${NAME…}` (interpolation).
 fn template_variables(template: &str) -> Vec<String> {
     let re = regex::Regex::new(r"env\.([A-Z][A-Z0-9_]*)|\$\{([A-Z][A-Z0-9_]*)").unwrap();
