@@ -1,0 +1,101 @@
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from pose_service import healthcheck
+from pose_service.health import Health
+from pose_service.server import serve
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_states_from_start_to_ready_with_load_time():
+    clock = Clock()
+    h = Health(clock)
+    assert h.state == "starting" and not h.healthy
+    clock.now = 101
+    h.set("downloading", "weights 10%")
+    assert h.snapshot()["detail"] == "weights 10%"
+    clock.now = 130
+    h.set("loading", "models")
+    clock.now = 141.5
+    h.ready({"cuda": True, "name": "RTX"}, {"torch": "2.4.1"})
+    snap = h.snapshot()
+    assert snap["state"] == "ready" and snap["status"] == "ok"
+    assert snap["load_seconds"] == 40.5  # from the first download/load step
+    assert snap["device"]["name"] == "RTX" and snap["versions"]["torch"] == "2.4.1"
+    assert "detail" not in snap
+
+
+def test_error_carries_the_fix_and_clears_on_recovery():
+    h = Health()
+    h.failed("SMPL model not found", fix="download it")
+    snap = h.snapshot()
+    assert (snap["state"], snap["error"], snap["fix"]) == ("error", "SMPL model not found", "download it")
+    assert not h.healthy
+    h.set("loading")
+    assert "error" not in h.snapshot()
+
+
+def test_no_gpu_is_healthy_and_says_so():
+    h = Health()
+    h.disabled("no GPU: DEVSTACK_GPU=none")
+    snap = h.snapshot()
+    assert h.healthy and snap["state"] == "disabled"
+    assert snap["detail"] == "no GPU: DEVSTACK_GPU=none"
+    assert snap["device"]["cuda"] is False
+
+
+def test_unknown_state_is_refused():
+    with pytest.raises(ValueError):
+        Health().set("sleepy")
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as res:
+            return res.status, res.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_http_health_metrics_and_the_docker_healthcheck(monkeypatch):
+    h = Health()
+    server = serve(h, 0, host="127.0.0.1", extra=lambda: {"queue": {"waiting": 3}})
+    port = server.server_address[1]
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("HTTP_PORT", str(port))
+    try:
+        h.set("loading", "models")
+        status, body = get(f"{base}/health")
+        assert status == 503 and json.loads(body)["state"] == "loading"
+        assert healthcheck.main() == 1
+
+        h.ready({"cuda": True, "memory_mib": 24576}, {"torch": "2.4.1"})
+        h.record_job(True, 12.0)
+        h.record_job(False, 1.0)
+        status, body = get(f"{base}/health")
+        assert status == 200
+        snap = json.loads(body)
+        assert snap["queue"] == {"waiting": 3}
+        assert snap["stats"]["jobs_done"] == 1 and snap["stats"]["jobs_failed"] == 1
+        assert healthcheck.main() == 0
+
+        status, metrics = get(f"{base}/metrics")
+        assert status == 200
+        assert 'pose_state{state="ready"} 1' in metrics
+        assert "pose_jobs_done_total 1" in metrics
+        assert "pose_device_memory_mib 24576" in metrics
+        assert get(f"{base}/nope")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert healthcheck.main() == 1  # nothing answers any more
