@@ -62,6 +62,53 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         })
         .collect();
     rows.sort_by(|x, y| x.service.cmp(&y.service));
+    // Auto-heal actions and host processes, from the supervisor's state file.
+    let dir = source.devstack_dir();
+    let sup = crate::supervisor::state::State::load(&dir);
+    let sup_alive = crate::supervisor::running_pid(&dir).is_some();
+    for r in rows.iter_mut() {
+        if let Some(h) = sup.autoheal.get(&r.service) {
+            r.restarts += i64::from(h.restarts);
+            r.last_reason = h.last_reason.clone();
+            if h.crash_looping {
+                r.state = "crash-looping".into();
+            }
+        }
+    }
+    for (name, h) in &sup.host {
+        let pid_alive = h
+            .pid
+            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+        let state = if h.state == "running" && !sup_alive && !pid_alive {
+            "stale".to_string()
+        } else if h.state == "disabled" {
+            format!(
+                "disabled: {}",
+                h.disabled_reason.clone().unwrap_or_default()
+            )
+        } else {
+            h.state.clone()
+        };
+        let uptime = h
+            .started_at
+            .as_deref()
+            .filter(|_| h.state == "running")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
+        rows.push(Row {
+            name: name.clone(),
+            service: name.clone(),
+            kind: "host",
+            state,
+            health: h.health.clone(),
+            exit_code: h.last_exit.map(i64::from).filter(|_| h.state != "running"),
+            restarts: i64::from(h.restarts),
+            uptime_secs: uptime,
+            ports: vec![],
+            pid: h.pid,
+            last_reason: None,
+        });
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
@@ -103,6 +150,10 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 } else {
                     r.ports.join(", ")
                 },
+                r.pid
+                    .map(|p| p.to_string())
+                    .or_else(|| r.last_reason.clone())
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();

@@ -7,14 +7,20 @@ use crate::ui::color;
 pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
     let services = project.resolve_services(&a.services)?;
-    if let Some(h) = services
-        .iter()
-        .find(|s| project.model.x_devstack.host.contains_key(*s))
-    {
-        return Err(crate::exit::UsageError(format!(
-            "{h} is a host process; restarting host processes needs the background supervisor (`devstack up -d`), which is not available in this build"
-        ))
-        .into());
+    let (hosts, services): (Vec<String>, Vec<String>) = services
+        .into_iter()
+        .partition(|s| project.model.x_devstack.host.contains_key(s));
+    for h in &hosts {
+        let begin = std::time::Instant::now();
+        crate::supervisor::request_restart(&project.devstack_dir(), h).await?;
+        println!(
+            "{} {h} restarted (host process) in {:.1}s",
+            color::ok("✓"),
+            begin.elapsed().as_secs_f64()
+        );
+    }
+    if services.is_empty() {
+        return Ok(0);
     }
     let engine = super::connect().await?;
     let print = |r: &Restarted| {

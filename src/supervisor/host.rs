@@ -200,8 +200,14 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
             kill_group(pgid, GRACE).await;
         }
         let _ = child.wait().await;
-        while let Ok((stream, line)) = line_rx.try_recv() {
-            let _ = log.write_line(stream, &line);
+        // The group is gone, so the pipes reach EOF: collect the last lines (bounded wait).
+        let drain_until = tokio::time::Instant::now() + Duration::from_secs(1);
+        while let Ok(Some((stream, line))) =
+            tokio::time::timeout_at(drain_until, line_rx.recv()).await
+        {
+            if let Ok(ts) = log.write_line(stream, &line) {
+                shared.emit(SupEvent::Line(name.clone(), ts, line));
+            }
         }
         match outcome {
             Err(None) => {

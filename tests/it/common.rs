@@ -196,6 +196,12 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // `down` stops a background supervisor and its host processes too.
+        if self.path().join(".devstack/supervisor.json").exists() {
+            let _ = self
+                .command(&["down", "--volumes", "--timeout", "1"])
+                .output();
+        }
         let ids: Vec<String> = self.containers().into_iter().map(|(_, id)| id).collect();
         if !ids.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];

@@ -7,3 +7,4 @@ mod errors;
 mod kinect;
 mod logs;
 mod stack;
+mod supervisor;
