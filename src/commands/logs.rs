@@ -1,25 +1,15 @@
 use std::io::Write;
 use std::time::Duration;
 
-use bollard::query_parameters::LogsOptionsBuilder;
-use futures_util::StreamExt;
 use regex::Regex;
 use tokio::sync::mpsc;
 
 use crate::cli::{GlobalOpts, LogsArgs};
-use crate::engine::{observed, Engine};
+use crate::engine::logs::{follow, history, Line};
+use crate::engine::observed;
 use crate::exit::UsageError;
 use crate::project::ProjectSource;
 use crate::ui::logline::{self, Level};
-
-/// One line from one service, with the engine's timestamp.
-#[derive(Debug, Clone)]
-struct Line {
-    ts: String,
-    service: String,
-    stream: &'static str,
-    text: String,
-}
 
 struct Filter {
     level: Option<Level>,
@@ -61,11 +51,27 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .host
         .into_keys()
         .collect();
+    // devstack's own copies (.devstack/logs/<name>.log): host processes, and containers'
+    // history kept by the supervisor, readable after recreation and `down`.
+    let copies: Vec<String> = std::fs::read_dir(&log_dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".log")
+                        .map(str::to_string)
+                })
+                .filter(|n| n != "supervisor")
+                .collect()
+        })
+        .unwrap_or_default();
     let known: Vec<String> = {
         let mut v: Vec<String> = containers
             .iter()
             .map(|c| c.service.clone())
             .chain(hosts.iter().cloned())
+            .chain(copies.iter().cloned())
             .collect();
         v.sort();
         v.dedup();
@@ -92,22 +98,41 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
 
     let mut all = Vec::new();
     for (service, name) in &targets {
-        all.extend(history(&engine, service, name, a.tail, since, until).await?);
+        let engine_lines = history(&engine, service, name, a.tail, since, until).await?;
+        // The copy fills in what the engine no longer has (older containers of the service).
+        let first = engine_lines.first().map(|l| l.ts.clone());
+        let mut lines: Vec<Line> = file_history(
+            &log_dir.join(format!("{service}.log")),
+            service,
+            None,
+            since,
+            until,
+        )
+        .into_iter()
+        .filter(|l| first.as_ref().is_none_or(|f| &l.ts < f))
+        .collect();
+        lines.extend(engine_lines);
+        keep_tail(&mut lines, a.tail);
+        all.extend(lines);
+    }
+    // Host processes, and services whose containers are gone: only the copies remain.
+    for name in wanted
+        .iter()
+        .filter(|w| !targets.iter().any(|(s, _)| s == *w))
+    {
+        all.extend(file_history(
+            &log_dir.join(format!("{name}.log")),
+            name,
+            a.tail,
+            since,
+            until,
+        ));
     }
     let host_targets: Vec<String> = hosts
         .iter()
         .filter(|h| wanted.contains(h))
         .cloned()
         .collect();
-    for h in &host_targets {
-        all.extend(host_history(
-            &log_dir.join(format!("{h}.log")),
-            h,
-            a.tail,
-            since,
-            until,
-        ));
-    }
     // Merge by the engine's timestamps (RFC 3339 with nanoseconds sorts as text).
     all.sort_by(|x, y| x.ts.cmp(&y.ts));
     let stdout = std::io::stdout();
@@ -161,129 +186,8 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     Ok(chrono::Utc::now().timestamp() - d.as_secs() as i64)
 }
 
-/// Splits the engine's timestamp off a line, padding its fraction to nine digits (Go trims
-/// trailing zeros) so timestamps sort correctly as text.
-fn split_ts(raw: &str) -> (String, String) {
-    match raw.split_once(' ') {
-        Some((ts, rest)) if ts.len() > 19 && ts.ends_with('Z') => {
-            let body = &ts[..ts.len() - 1];
-            let (secs, frac) = body.split_once('.').unwrap_or((body, ""));
-            (format!("{secs}.{frac:0<9}Z"), rest.to_string())
-        }
-        _ => (String::new(), raw.to_string()),
-    }
-}
-
-async fn history(
-    engine: &Engine,
-    service: &str,
-    name: &str,
-    tail: Option<usize>,
-    since: Option<i64>,
-    until: Option<i64>,
-) -> anyhow::Result<Vec<Line>> {
-    let mut b = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true);
-    if let Some(n) = tail {
-        b = b.tail(&n.to_string());
-    }
-    if let Some(s) = since {
-        b = b.since(s as i32);
-    }
-    if let Some(u) = until {
-        b = b.until(u as i32);
-    }
-    let mut stream = engine.docker.logs(name, Some(b.build()));
-    let mut lines = Vec::new();
-    let mut pending = [String::new(), String::new()];
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        push_chunk(&mut pending, chunk, service, &mut lines);
-    }
-    Ok(lines)
-}
-
-/// Splits daemon frames (not line-aligned) into lines, per stream.
-fn push_chunk(
-    pending: &mut [String; 2],
-    chunk: bollard::container::LogOutput,
-    service: &str,
-    out: &mut Vec<Line>,
-) {
-    use bollard::container::LogOutput;
-    let (idx, stream, bytes) = match chunk {
-        LogOutput::StdErr { message } => (1, "stderr", message),
-        LogOutput::StdOut { message } | LogOutput::Console { message } => (0, "stdout", message),
-        LogOutput::StdIn { .. } => return,
-    };
-    pending[idx].push_str(&String::from_utf8_lossy(&bytes));
-    while let Some(pos) = pending[idx].find('\n') {
-        let raw: String = pending[idx].drain(..=pos).collect();
-        let (ts, text) = split_ts(raw.trim_end_matches(['\n', '\r']));
-        out.push(Line {
-            ts,
-            service: service.to_string(),
-            stream,
-            text,
-        });
-    }
-}
-
-/// Follows a container across restarts and recreations: when its stream ends, wait for a
-/// container of that name to run again and re-attach from the last line seen.
-async fn follow(
-    engine: Engine,
-    service: String,
-    name: String,
-    mut after: String,
-    tx: mpsc::Sender<Line>,
-) {
-    loop {
-        let since = chrono::DateTime::parse_from_rfc3339(&after)
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
-        let opts = LogsOptionsBuilder::default()
-            .follow(true)
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(since as i32)
-            .build();
-        let mut stream = engine.docker.logs(&name, Some(opts));
-        let mut pending = [String::new(), String::new()];
-        while let Some(Ok(chunk)) = stream.next().await {
-            let mut lines = Vec::new();
-            push_chunk(&mut pending, chunk, &service, &mut lines);
-            for l in lines {
-                if l.ts <= after {
-                    continue;
-                }
-                after = l.ts.clone();
-                if tx.send(l).await.is_err() {
-                    return;
-                }
-            }
-        }
-        // Stream ended: the container stopped or was replaced. Wait for it to run again.
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if tx.is_closed() {
-                return;
-            }
-            if observed::inspect(&engine, &name)
-                .await
-                .is_ok_and(|st| st.running())
-            {
-                break;
-            }
-        }
-    }
-}
-
-/// Host-process lines from the supervisor's log file (and its rotated predecessor).
-fn host_history(
+/// Lines from one of devstack's own log files (and its rotated predecessor).
+fn file_history(
     path: &std::path::Path,
     name: &str,
     tail: Option<usize>,
@@ -310,10 +214,14 @@ fn host_history(
             text,
         })
         .collect();
+    keep_tail(&mut lines, tail);
+    lines
+}
+
+fn keep_tail(lines: &mut Vec<Line>, tail: Option<usize>) {
     if let Some(n) = tail {
         lines.drain(..lines.len().saturating_sub(n));
     }
-    lines
 }
 
 /// Follows a host process's log file (polling; it is appended to by the supervisor).
@@ -324,7 +232,7 @@ async fn follow_file(
     tx: mpsc::Sender<Line>,
 ) {
     loop {
-        for l in host_history(&path, &name, None, None, None) {
+        for l in file_history(&path, &name, None, None, None) {
             if l.ts <= after {
                 continue;
             }

@@ -6,6 +6,7 @@ pub mod converge;
 pub mod health;
 pub mod labels;
 pub mod lifecycle;
+pub mod logs;
 pub mod observed;
 pub mod spec;
 

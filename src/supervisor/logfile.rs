@@ -32,13 +32,19 @@ impl LogFile {
         let ts = chrono::Utc::now()
             .format("%Y-%m-%dT%H:%M:%S%.9fZ")
             .to_string();
+        self.write_at(&ts, stream, line)?;
+        Ok(ts)
+    }
+
+    /// Appends a line that already has its timestamp (a container's, from the engine).
+    pub fn write_at(&mut self, ts: &str, stream: &str, line: &str) -> std::io::Result<()> {
         let text = format!("{ts} {stream} {line}\n");
         if self.written + text.len() as u64 > MAX_BYTES {
             self.rotate()?;
         }
         self.file.write_all(text.as_bytes())?;
         self.written += text.len() as u64;
-        Ok(ts)
+        Ok(())
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {

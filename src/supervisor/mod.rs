@@ -6,6 +6,7 @@
 
 pub mod autoheal;
 pub mod host;
+pub mod logcopy;
 pub mod logfile;
 pub mod state;
 
@@ -101,6 +102,7 @@ pub struct Supervisor {
     controls: HashMap<String, mpsc::Sender<host::Control>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     heal: Option<tokio::task::JoinHandle<()>>,
+    copy: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Hash of what a supervisor supervises: a running one with the same hash is kept by `up -d`.
@@ -152,12 +154,16 @@ impl Supervisor {
                 tasks.push(tokio::spawn(host::run(spec.clone(), shared.clone(), rx)));
             }
         }
+        let copy = engine
+            .clone()
+            .map(|e| tokio::spawn(logcopy::run(e, project.clone())));
         let heal = engine.map(|e| tokio::spawn(autoheal::run(e, project.clone(), shared.clone())));
         Supervisor {
             shared,
             controls,
             tasks,
             heal,
+            copy,
         }
     }
 
@@ -180,6 +186,11 @@ impl Supervisor {
     pub async fn shutdown(self) {
         if let Some(h) = self.heal {
             h.abort();
+        }
+        if let Some(c) = self.copy {
+            // Give the copy a moment to take the last lines before it stops.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            c.abort();
         }
         for tx in self.controls.values() {
             let _ = tx.send(host::Control::Stop).await;

@@ -73,3 +73,90 @@ fn logs_merge_filter_and_format() {
     let bad = s.run(&["logs", "--level", "loud"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
+
+const FOLLOW_TEMPLATE: &str = r#"
+services:
+  alpha:
+    image: devstack-test-bb:latest
+    build: ./services/bb
+    init: true
+    stop_grace_period: 1s
+    environment: { V: "${V:-1}" }
+    command: ["sh", "-c", "echo \"hello from v$$V\"; exec sleep 1000"]
+"#;
+
+#[test]
+fn follow_survives_restart_and_recreation_and_history_survives_down() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    if !docker_available() {
+        return;
+    }
+    let mut s = Stack::new("stack5");
+    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    s.ok(&["up", "-d"]);
+    let mut child = s
+        .command(&["logs", "-f", "alpha", "--no-prefix"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let seen = seen.clone();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                seen.lock().unwrap().push(line);
+            }
+        })
+    };
+    let wait_for = |n: usize, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("hello from"))
+            .count()
+            < n
+        {
+            assert!(
+                Instant::now() < deadline,
+                "follow did not show {what}: {:?}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(1, "the first line");
+    s.ok(&["restart", "alpha"]);
+    wait_for(2, "the line after restart");
+    s.set_env("V", "2");
+    let out = s.ok(&["up", "-d"]);
+    assert!(out.contains("alpha recreated"), "{out}");
+    wait_for(3, "the line of the recreated container");
+    assert!(
+        seen.lock().unwrap().iter().any(|l| l == "hello from v2"),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+
+    // The engine forgets a removed container's logs; devstack's copy keeps them.
+    std::thread::sleep(Duration::from_millis(500));
+    s.ok(&["down"]);
+    let after = s.ok(&["logs", "alpha", "--no-prefix"]);
+    let hellos: Vec<&str> = after
+        .lines()
+        .filter(|l| l.starts_with("hello from"))
+        .collect();
+    assert_eq!(
+        hellos,
+        ["hello from v1", "hello from v1", "hello from v2"],
+        "{after}"
+    );
+}
