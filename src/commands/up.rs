@@ -1,37 +1,47 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{GlobalOpts, UpArgs};
-use crate::engine::build::ImageAction;
 use crate::engine::converge::{self, Action, Event, UpOptions};
 use crate::ui::color;
+use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
     super::report_not_acted_on(&project);
     let services = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
-    let begin = Instant::now();
     let verbose = g.verbose > 0;
-    let reporter: converge::Reporter = Arc::new(move |ev: Event| print_event(&ev, verbose));
+    // Attached mode shows the services' output from the start of this `up`.
+    let started = chrono::Utc::now().timestamp() as i32;
+    let shown = if services.is_empty() {
+        converge::active_services(&project)
+    } else {
+        services.clone()
+    };
+    let shown = crate::project::graph::with_dependencies(&project.model, &shown);
+    let progress = Arc::new(Progress::new(&shown, verbose));
+    let p = progress.clone();
+    let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
     let opts = UpOptions {
         services: services.clone(),
         force_build: a.build,
         no_build: a.no_build,
         timeout: Duration::from_secs(a.timeout),
     };
-    let report = converge::up(&engine, &project, opts, reporter).await?;
+    let report = match converge::up(&engine, &project, opts, reporter).await {
+        Ok(r) => r,
+        Err(e) => {
+            progress.abandon();
+            return Err(e.into());
+        }
+    };
     let changed = report
         .actions
         .iter()
         .filter(|(_, act)| *act != Action::UpToDate)
         .count();
-    eprintln!(
-        "{} {} services ready in {:.1}s ({changed} changed)",
-        color::ok("✓"),
-        report.actions.len(),
-        begin.elapsed().as_secs_f64()
-    );
+    progress.finish(report.actions.len(), changed);
     let wants_supervisor = (!a.no_host && !project.model.x_devstack.host.is_empty())
         || project.model.x_devstack.autoheal.enabled;
     if a.detach {
@@ -46,33 +56,5 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     }
     // One supervisor per project: the attached one replaces a background one.
     crate::supervisor::stop_background(&project.source).await?;
-    crate::ui::attached::run(&engine, project, &services, !a.no_host).await
-}
-
-fn print_event(ev: &Event, verbose: bool) {
-    match ev {
-        Event::Building(s) => eprintln!("{} {s} building image", color::dim("•")),
-        Event::BuildLine(s, l) if verbose => eprintln!("{s} | {l}"),
-        Event::Image(s, ImageAction::Built) => eprintln!("{} {s} image built", color::ok("✓")),
-        Event::Image(s, ImageAction::Pulled) => eprintln!("{} {s} image pulled", color::ok("✓")),
-        Event::Waiting(s, dep) if verbose => eprintln!("{} {s} waiting for {dep}", color::dim("•")),
-        Event::Container(s, act) => {
-            let what = match act {
-                Action::Created => "created",
-                Action::Recreated => "recreated",
-                Action::Started => "started",
-                Action::UpToDate => "up to date",
-            };
-            eprintln!("{} {s} {what}", color::dim("•"));
-        }
-        Event::Ready(s, what, took) => {
-            eprintln!(
-                "{} {s} {what} after {:.1}s",
-                color::ok("✓"),
-                took.as_secs_f64()
-            )
-        }
-        Event::Note(n) => eprintln!("{} {n}", color::warn("note:")),
-        _ => {}
-    }
+    crate::ui::attached::run(&engine, project, &services, !a.no_host, started).await
 }

@@ -27,9 +27,6 @@ struct Tracker {
 
 pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
     let cfg = project.model.x_devstack.autoheal.clone();
-    if !cfg.enabled {
-        return;
-    }
     let jobs: Vec<String> = project
         .model
         .services
@@ -42,6 +39,8 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
         .collect();
     let mut monitor = health::Monitor::start(&engine, &project.name);
     let mut trackers: HashMap<String, Tracker> = HashMap::new();
+    // Health transitions are reported whether or not healing is enabled.
+    let mut last_health: HashMap<String, Option<String>> = HashMap::new();
     loop {
         monitor.next(Duration::from_secs(2)).await;
         let Ok(list) = observed::list(&engine, &project.name).await else {
@@ -54,6 +53,20 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             let Ok(st) = observed::inspect(&engine, &c.id).await else {
                 continue;
             };
+            let previous = last_health.insert(c.service.clone(), st.health.clone());
+            if previous.is_some() && previous.as_ref() != Some(&st.health) {
+                if let Some(h) = st.health.as_deref().filter(|h| *h != "starting") {
+                    let detail = if h == "healthy" {
+                        since_start(st.started_at.as_deref())
+                    } else {
+                        st.last_health_output.clone().unwrap_or_default()
+                    };
+                    shared.emit(SupEvent::Health(c.service.clone(), h.to_string(), detail));
+                }
+            }
+            if !cfg.enabled {
+                continue;
+            }
             let t = trackers.entry(c.service.clone()).or_default();
             let crash_looping = shared.heal(&c.service, |h| h.crash_looping);
             if st.health.as_deref() == Some("healthy") {
@@ -150,6 +163,16 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+fn since_start(started_at: Option<&str>) -> String {
+    started_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            let ms = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_milliseconds();
+            format!("after {:.1}s", ms as f64 / 1000.0)
+        })
+        .unwrap_or_default()
 }
 
 fn record(shared: &Shared, service: &str, reason: &str) {

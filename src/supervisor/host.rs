@@ -340,7 +340,7 @@ async fn health_loop(name: String, hc: Healthcheck, shared: Arc<Shared>) {
                 old.as_deref() != Some(s)
             });
             if changed {
-                shared.emit(SupEvent::Health(name.clone(), s.to_string()));
+                shared.emit(SupEvent::Health(name.clone(), s.to_string(), String::new()));
             }
         }
         tokio::time::sleep(interval).await;

@@ -32,7 +32,8 @@ pub enum SupEvent {
     Line(String, String, String),
     Exited(String, i32, bool),
     Restarted(String, String),
-    Health(String, String),
+    /// name, status, detail (time since start, or the last health output).
+    Health(String, String, String),
     Healed(String),
     CrashLoop(String, String, Vec<String>),
     Note(String, String),
@@ -49,8 +50,10 @@ impl SupEvent {
             }
             SupEvent::Exited(n, code, false) => format!("■ {n} exited with code {code}"),
             SupEvent::Restarted(n, why) => format!("⟳ {n} restarted: {why}"),
-            SupEvent::Health(n, h) if h == "healthy" => format!("✓ {n} healthy"),
-            SupEvent::Health(n, h) => format!("✗ {n} {h}"),
+            SupEvent::Health(n, h, detail) if h == "healthy" => {
+                format!("✓ {n} healthy {detail}").trim_end().to_string()
+            }
+            SupEvent::Health(n, h, detail) => format!("✗ {n} {h}: {detail}"),
             SupEvent::Healed(n) => format!("✓ {n} healthy again"),
             SupEvent::CrashLoop(n, out, logs) => {
                 let mut s =

@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    KillContainerOptions, LogsOptionsBuilder, StopContainerOptionsBuilder,
-};
-use futures_util::StreamExt;
+use bollard::query_parameters::{KillContainerOptions, StopContainerOptionsBuilder};
 use tokio::io::AsyncWriteExt;
 
 use crate::engine::{converge, observed, Engine};
@@ -17,6 +14,7 @@ pub async fn run(
     project: Project,
     roots: &[String],
     host_processes: bool,
+    since: i32,
 ) -> anyhow::Result<u8> {
     let project = std::sync::Arc::new(project);
     let sup = crate::supervisor::Supervisor::start(
@@ -26,11 +24,12 @@ pub async fn run(
         None,
     );
     let mut events = sup.subscribe();
+    // One prefix width for containers and host processes, so the columns line up.
     let host_width = project
         .model
-        .x_devstack
-        .host
+        .services
         .keys()
+        .chain(project.model.x_devstack.host.keys())
         .map(String::len)
         .max()
         .unwrap_or(0);
@@ -58,37 +57,36 @@ pub async fn run(
     };
     let selected = graph::with_dependencies(&project.model, &roots);
     let containers = observed::list(engine, &project.name).await?;
-    let width = selected.iter().map(String::len).max().unwrap_or(0);
-    let since = chrono::Utc::now().timestamp() as i32;
+    let width = host_width;
+    let after = chrono::DateTime::from_timestamp(i64::from(since), 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.000000000Z").to_string())
+        .unwrap_or_default();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::engine::logs::Line>(1024);
     let mut followers = Vec::new();
     for name in &selected {
         let Some(c) = containers.iter().find(|c| &c.service == name) else {
             continue;
         };
-        let docker = engine.docker.clone();
-        let (id, name) = (c.id.clone(), name.clone());
-        followers.push(tokio::spawn(async move {
-            let prefix = crate::ui::color::for_name(&name)
-                .apply_to(format!("{name:<width$} |"))
-                .to_string();
-            let opts = LogsOptionsBuilder::default()
-                .follow(true)
-                .stdout(true)
-                .stderr(true)
-                .since(since)
-                .build();
-            let mut stream = docker.logs(&id, Some(opts));
-            let mut pending = String::new();
-            let mut out = tokio::io::stdout();
-            while let Some(Ok(chunk)) = stream.next().await {
-                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-                while let Some(pos) = pending.find('\n') {
-                    let line: String = pending.drain(..=pos).collect();
-                    let _ = out.write_all(format!("{prefix} {}", line).as_bytes()).await;
-                }
-            }
-        }));
+        // Follows across restarts (auto-heal) and recreations, by container name.
+        followers.push(tokio::spawn(crate::engine::logs::follow(
+            engine.clone(),
+            name.clone(),
+            c.name.clone(),
+            after.clone(),
+            tx.clone(),
+        )));
     }
+    drop(tx);
+    followers.push(tokio::spawn(async move {
+        let mut out = tokio::io::stdout();
+        while let Some(l) = rx.recv().await {
+            let prefix =
+                crate::ui::color::for_name(&l.service).apply_to(format!("{:<width$} |", l.service));
+            let _ = out
+                .write_all(format!("{prefix} {}\n", l.text).as_bytes())
+                .await;
+        }
+    }));
     tokio::signal::ctrl_c().await?;
     eprintln!("\nstopping (Ctrl-C again to kill)…");
     sup.shutdown().await;

@@ -1,5 +1,6 @@
 //! The one integration-test binary. Topic modules below; shared helpers in `common`.
 
+mod attached;
 mod common;
 mod core;
 mod doctor;

@@ -1,0 +1,108 @@
+//! Attached `up` in a real terminal (tmux): progress, then the merged logs, then a clean
+//! stop on Ctrl-C with nothing left running.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{bin, docker_available, Stack};
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
+    if !docker_available() {
+        return;
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
+        eprintln!("!!! SKIPPED: tmux is not installed !!!");
+        return;
+    }
+    let mut s = Stack::new("stack5");
+    s.set_env("DB_DELAY", "2");
+    s.set_env("API_DELAY", "0");
+    s.set_env("WEB_DELAY", "0");
+    s.ok(&["build"]); // keep the terminal part about up itself
+    let session = format!("devstack-{}", s.name);
+    let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    let script = format!(
+        "env -u NO_COLOR -u CI {env} DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
+        bin(),
+        s.path().display(),
+        s.name
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &script,
+    ]);
+    let _cleanup = Session(session.clone());
+
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let mut saw_progress = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        last = screen();
+        saw_progress |= last.contains("waiting for db") || last.contains("pending");
+        if last.contains("services ready") && last.contains("worker up") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(saw_progress, "no live progress lines were seen:\n{last}");
+    assert!(last.contains("5 services ready"), "{last}");
+    assert!(
+        last.lines()
+            .any(|l| l.starts_with("db") && l.contains("| db ready")),
+        "merged, prefixed logs:\n{last}"
+    );
+
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !screen().contains("EXITED:0") {
+        assert!(
+            Instant::now() < deadline,
+            "up did not stop on Ctrl-C:\n{}",
+            screen()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let end = screen();
+    assert!(
+        end.contains("worker stopped") && end.contains("db stopped"),
+        "{end}"
+    );
+    for svc in ["db", "api", "web", "worker"] {
+        assert_eq!(
+            s.inspect(svc, "{{.State.Running}}"),
+            "false",
+            "{svc} still running"
+        );
+    }
+    let pos = |svc: &str| end.find(&format!("{svc} stopped")).unwrap();
+    assert!(
+        pos("worker") < pos("web") && pos("web") < pos("api") && pos("api") < pos("db"),
+        "reverse order:\n{end}"
+    );
+}
+
+/// Kills the tmux session however the test ends.
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
