@@ -230,3 +230,64 @@ fn sigkill_in_the_middle_of_up_then_up_converges() {
     );
     assert_eq!(s.inspect("worker", "{{.State.Running}}"), "true");
 }
+
+#[test]
+fn a_service_on_two_networks_is_connected_to_both() {
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        "services:\n  hub:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    \
+         command: [\"sleep\", \"1000\"]\n    networks: { front: { aliases: [gateway] }, back: {} }\n\
+         networks:\n  front: {}\n  back: {}\n",
+    )
+    .unwrap();
+    s.ok(&["up", "-d"]);
+    let nets = s.inspect(
+        "hub",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    let mut nets: Vec<&str> = nets.split_whitespace().collect();
+    nets.sort();
+    assert_eq!(
+        nets,
+        [format!("{}_back", s.name), format!("{}_front", s.name)]
+    );
+    let aliases = s.inspect(
+        "hub",
+        &format!(
+            "{{{{json (index .NetworkSettings.Networks \"{}_front\").Aliases}}}}",
+            s.name
+        ),
+    );
+    assert!(
+        aliases.contains("gateway") && aliases.contains("hub"),
+        "{aliases}"
+    );
+    // No change: nothing recreated, even though the extra network was connected after create.
+    let out = s.ok(&["up", "-d"]);
+    assert!(out.contains("(0 changed)"), "{out}");
+}
+
+#[test]
+fn keys_devstack_does_not_act_on_are_kept_and_reported_once() {
+    let s = Stack::new("stack5");
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        "services:\n  a:\n    image: x\n    shm_size: 1g\n    cap_add: [NET_ADMIN]\n",
+    )
+    .unwrap();
+    let first = s.ok(&["render"]);
+    assert!(
+        first.contains("note: service a: key `shm_size` is not acted on by devstack"),
+        "{first}"
+    );
+    assert!(
+        first.contains("shm_size: 1g"),
+        "kept in the rendered file: {first}"
+    );
+    let second = s.ok(&["render"]);
+    assert!(!second.contains("not acted on"), "reported once: {second}");
+}
