@@ -4,6 +4,7 @@ mod attached;
 mod common;
 mod core;
 mod doctor;
+mod engine;
 mod errors;
 mod kinect;
 mod logs;
