@@ -76,6 +76,114 @@ pub fn probe() -> GpuInventory {
     inv
 }
 
+/// Live state of one GPU (for `doctor`, `ps` and `top`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuStatus {
+    pub index: u32,
+    pub uuid: String,
+    pub name: String,
+    pub memory_total_mib: u64,
+    pub memory_used_mib: u64,
+    pub utilization_pct: Option<u32>,
+    pub temperature_c: Option<u32>,
+    pub power_w: Option<f64>,
+    pub processes: Vec<GpuProcess>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuProcess {
+    /// Host pid (NVML is not PID-namespace aware).
+    pub pid: u32,
+    pub used_mib: Option<u64>,
+    /// The Docker container the process belongs to, from /proc/<pid>/cgroup.
+    pub container_id: Option<String>,
+}
+
+/// Per-device utilisation, temperature, memory and processes; Err(reason) without NVML.
+pub fn status(proc_root: &std::path::Path) -> Result<Vec<GpuStatus>, String> {
+    if std::env::var_os("DEVSTACK_NO_NVML").is_some() {
+        return Err("NVML disabled by DEVSTACK_NO_NVML".into());
+    }
+    let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML unavailable: {e}"))?;
+    let count = nvml.device_count().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for index in 0..count {
+        let Ok(dev) = nvml.device_by_index(index) else {
+            continue;
+        };
+        let mem = dev.memory_info().ok();
+        let processes = dev
+            .running_compute_processes()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(dev.running_graphics_processes().unwrap_or_default())
+            .map(|p| GpuProcess {
+                pid: p.pid,
+                used_mib: match p.used_gpu_memory {
+                    nvml_wrapper::enums::device::UsedGpuMemory::Used(b) => Some(b / (1024 * 1024)),
+                    nvml_wrapper::enums::device::UsedGpuMemory::Unavailable => None,
+                },
+                container_id: std::fs::read_to_string(
+                    proc_root.join(p.pid.to_string()).join("cgroup"),
+                )
+                .ok()
+                .and_then(|c| container_id_from_cgroup(&c)),
+            })
+            .collect();
+        out.push(GpuStatus {
+            index,
+            uuid: dev.uuid().unwrap_or_default(),
+            name: dev.name().unwrap_or_default(),
+            memory_total_mib: mem.as_ref().map(|m| m.total / (1024 * 1024)).unwrap_or(0),
+            memory_used_mib: mem.as_ref().map(|m| m.used / (1024 * 1024)).unwrap_or(0),
+            utilization_pct: dev.utilization_rates().ok().map(|u| u.gpu),
+            temperature_c: dev
+                .temperature(nvml_wrapper::enum_wrappers::device::TemperatureSensor::Gpu)
+                .ok(),
+            power_w: dev.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+            processes,
+        });
+    }
+    Ok(out)
+}
+
+/// The 64-hex Docker container id in a `/proc/<pid>/cgroup` text: cgroup v1 `…/docker/<id>`,
+/// v2 or the systemd driver `…/docker-<id>.scope`.
+pub fn container_id_from_cgroup(text: &str) -> Option<String> {
+    for line in text.lines() {
+        let path = line.rsplit(':').next().unwrap_or("");
+        for seg in path.split('/').rev() {
+            let id = seg
+                .strip_prefix("docker-")
+                .and_then(|s| s.strip_suffix(".scope"))
+                .unwrap_or(seg);
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// GPU memory per container id, summed over its processes and devices.
+pub fn usage_by_container(
+    devices: &[GpuStatus],
+) -> std::collections::HashMap<String, (Vec<u32>, u64)> {
+    let mut out: std::collections::HashMap<String, (Vec<u32>, u64)> = Default::default();
+    for d in devices {
+        for p in &d.processes {
+            if let Some(id) = &p.container_id {
+                let e = out.entry(id.clone()).or_default();
+                if !e.0.contains(&d.index) {
+                    e.0.push(d.index);
+                }
+                e.1 += p.used_mib.unwrap_or(0);
+            }
+        }
+    }
+    out
+}
+
 /// Which GPUs the stack asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "request", content = "ids", rename_all = "lowercase")]
@@ -149,6 +257,19 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn cgroup_paths_name_the_container() {
+        let id = "4f2c".repeat(16);
+        let v1 = format!("12:memory:/docker/{id}\n11:cpu:/docker/{id}\n");
+        assert_eq!(container_id_from_cgroup(&v1), Some(id.clone()));
+        let v2 = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_id_from_cgroup(&v2), Some(id.clone()));
+        assert_eq!(
+            container_id_from_cgroup("0::/user.slice/user-1000.slice/session-2.scope\n"),
+            None
+        );
     }
 
     #[test]

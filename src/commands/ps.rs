@@ -21,6 +21,11 @@ struct Row {
     /// The supervisor's last auto-heal action, e.g. "unhealthy ×3".
     #[serde(skip_serializing_if = "Option::is_none")]
     last_reason: Option<String>,
+    /// GPUs it was given ("all" or ids) and the GPU memory its processes use (NVML).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu_memory_mib: Option<u64>,
 }
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
@@ -31,6 +36,19 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         futures_util::future::join_all(listed.iter().map(|c| observed::inspect(&engine, &c.id)))
             .await;
     let now = chrono::Utc::now();
+    // GPU memory per container: NVML processes → /proc/<pid>/cgroup → container id.
+    let wants_gpu = inspected
+        .iter()
+        .flatten()
+        .any(|st| st.gpu_request.is_some());
+    let gpu_use = if wants_gpu {
+        tokio::task::spawn_blocking(|| crate::gpu::status(std::path::Path::new("/proc")))
+            .await?
+            .map(|devs| crate::gpu::usage_by_container(&devs))
+            .ok()
+    } else {
+        None
+    };
     let mut rows: Vec<Row> = inspected
         .into_iter()
         .filter_map(Result::ok)
@@ -58,6 +76,11 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                     .collect(),
                 pid: None,
                 last_reason: None,
+                gpu: st.gpu_request.clone(),
+                gpu_memory_mib: gpu_use
+                    .as_ref()
+                    .and_then(|u| u.get(&st.id))
+                    .map(|(_, mib)| *mib),
             }
         })
         .collect();
@@ -107,6 +130,8 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             ports: vec![],
             pid: h.pid,
             last_reason: None,
+            gpu: None,
+            gpu_memory_mib: None,
         });
     }
     if a.json {
@@ -150,6 +175,11 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 } else {
                     r.ports.join(", ")
                 },
+                match (&r.gpu, r.gpu_memory_mib) {
+                    (Some(g), Some(m)) => format!("{g} ({m} MiB)"),
+                    (Some(g), None) => g.clone(),
+                    _ => "-".into(),
+                },
                 r.pid
                     .map(|p| p.to_string())
                     .or_else(|| r.last_reason.clone())
@@ -160,7 +190,10 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     print!(
         "{}",
         table::render(
-            &["SERVICE", "KIND", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "PID/LAST"],
+            &[
+                "SERVICE", "KIND", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "GPU",
+                "PID/LAST"
+            ],
             &table_rows
         )
     );

@@ -28,6 +28,7 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         force_build: a.build,
         no_build: a.no_build,
         timeout: Duration::from_secs(a.timeout),
+        skip_preflight: a.skip_preflight,
     };
     let report = match converge::up(&engine, &project, opts, reporter).await {
         Ok(r) => r,

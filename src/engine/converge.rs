@@ -80,6 +80,8 @@ pub struct UpOptions {
     pub force_build: bool,
     pub no_build: bool,
     pub timeout: Duration,
+    /// Skip the busy-port and GPU-runtime preflight (`up --skip-preflight`).
+    pub skip_preflight: bool,
 }
 
 #[derive(Debug, Default)]
@@ -133,8 +135,10 @@ pub async fn up(
     let existing = repair(engine, project, &report).await?;
 
     // 2. Preflight: nothing is created when these fail.
-    preflight_ports(project, &selected, &existing)?;
-    preflight_gpu(engine, project, &selected).await?;
+    if !opts.skip_preflight {
+        preflight_ports(project, &selected, &existing)?;
+        preflight_gpu(engine, project, &selected).await?;
+    }
 
     // 3. Networks and volumes.
     ensure_networks(engine, project, &selected).await?;

@@ -77,6 +77,7 @@ pub async fn restart(
                 force_build: false,
                 no_build: true,
                 timeout,
+                skip_preflight: false,
             };
             // Converging just this service recreates it (its dependencies are already up).
             converge::up(engine, project, opts, std::sync::Arc::new(|_| {})).await?;

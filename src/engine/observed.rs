@@ -30,6 +30,8 @@ pub struct ContainerState {
     /// "127.0.0.1:8080->80/tcp"
     pub ports: Vec<String>,
     pub pid: Option<i64>,
+    /// The GPUs it was given: "all", device ids, or None.
+    pub gpu_request: Option<String>,
 }
 
 impl ContainerState {
@@ -87,6 +89,16 @@ pub async fn inspect(engine: &Engine, id: &str) -> Result<ContainerState, bollar
 }
 
 pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
+    let gpu_request = ins
+        .host_config
+        .as_ref()
+        .and_then(|h| h.device_requests.as_ref())
+        .and_then(|reqs| reqs.first())
+        .map(|r| match (&r.device_ids, r.count) {
+            (Some(ids), _) if !ids.is_empty() => ids.join(","),
+            (_, Some(-1)) | (_, None) => "all".to_string(),
+            (_, Some(n)) => format!("{n} (first)"),
+        });
     let labels = ins
         .config
         .as_ref()
@@ -159,5 +171,6 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
         labels,
         ports,
         pid: st.pid,
+        gpu_request,
     }
 }

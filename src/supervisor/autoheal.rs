@@ -122,6 +122,7 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
                     force_build: false,
                     no_build: true,
                     timeout: Duration::from_secs(1),
+                    skip_preflight: false,
                 };
                 // Only the create/start matters here; readiness is judged on later ticks.
                 let _ = converge::up(&engine, &project, opts, Arc::new(|_| {})).await;

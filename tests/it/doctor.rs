@@ -1,1 +1,134 @@
-//! Tests for issue-area `doctor` (filled in by its work).
+//! `devstack doctor` end to end: JSON shape, exit codes, --sysroot, and the truth about this
+//! machine in well under a second.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{text, Stack};
+
+fn write(root: &std::path::Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn checks(out: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json is not JSON ({e}): {}", text(out)))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn find<'a>(cs: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+    cs.iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[test]
+fn a_kinect_on_usb2_with_small_usbfs_fails_with_fixes() {
+    let s = Stack::new("stack5");
+    let root = tempfile::tempdir().unwrap();
+    for (name, pid, dev) in [("1-1", "097c", 3), ("1-2", "097d", 4)] {
+        for (f, v) in [
+            ("idVendor", "045e".to_string()),
+            ("idProduct", pid.to_string()),
+            ("speed", "480".into()),
+            ("busnum", "1".into()),
+            ("devnum", dev.to_string()),
+        ] {
+            write(root.path(), &format!("sys/bus/usb/devices/{name}/{f}"), &v);
+        }
+    }
+    write(
+        root.path(),
+        "sys/module/usbcore/parameters/usbfs_memory_mb",
+        "16\n",
+    );
+    write(
+        root.path(),
+        "proc/sys/kernel/osrelease",
+        "5.15.153.1-microsoft-standard-WSL2\n",
+    );
+    let out = s.run(&[
+        "doctor",
+        "--json",
+        "--sysroot",
+        root.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let cs = checks(&out);
+    for c in &cs {
+        for key in ["id", "status", "summary", "fix", "details"] {
+            assert!(c.get(key).is_some(), "{key} missing in {c}");
+        }
+        assert!(
+            ["ok", "warn", "fail", "skip"].contains(&c["status"].as_str().unwrap()),
+            "{c}"
+        );
+    }
+    assert_eq!(find(&cs, "kinect.usb")["status"], "fail");
+    assert!(find(&cs, "kinect.usb")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("USB 2"));
+    assert_eq!(find(&cs, "kinect.usbfs")["status"], "fail");
+    assert_eq!(find(&cs, "host.wsl")["status"], "warn");
+    assert!(find(&cs, "kinect.usbfs")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("usbfs_memory_mb"));
+}
+
+#[test]
+fn doctor_on_this_machine_is_fast_and_truthful() {
+    let s = Stack::new("stack5");
+    let t0 = Instant::now();
+    let mut cmd = s.command(&["doctor", "--json"]);
+    cmd.env_remove("DEVSTACK_NO_NVML");
+    let out = cmd.output().unwrap();
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(1), "doctor took {took:?}");
+    let cs = checks(&out);
+    let nvml_present = [
+        "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1",
+        "/usr/lib64/libnvidia-ml.so.1",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists());
+    if !nvml_present {
+        assert_eq!(find(&cs, "gpu.driver")["status"], "skip");
+        assert!(find(&cs, "gpu.driver")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("libnvidia-ml.so.1"));
+    }
+    let docker_up = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert_eq!(
+        find(&cs, "docker.engine")["status"],
+        if docker_up { "ok" } else { "fail" }
+    );
+    assert_eq!(
+        find(&cs, "stack.env")["status"],
+        "ok",
+        "{}",
+        find(&cs, "stack.env")
+    );
+    // The human report groups the same checks.
+    let human = s.run(&["doctor"]);
+    let t = text(&human);
+    for group in ["docker", "gpu", "host", "kinect", "stack"] {
+        assert!(t.lines().any(|l| l == group), "group {group} missing:\n{t}");
+    }
+}
+
+#[test]
+fn a_missing_sysroot_is_a_usage_error() {
+    let s = Stack::new("stack5");
+    let out = s.run(&["doctor", "--sysroot", "/nonexistent/root"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--sysroot /nonexistent/root: not a directory"));
+}

@@ -149,6 +149,15 @@ fn busy_port_fails_before_creating_anything() {
             "port 127.0.0.1:{port} (service web) is already in use"
         )],
     );
+    // --skip-preflight goes ahead; the engine then refuses the port, and devstack says which.
+    let out = s.run(&["up", "-d", "--skip-preflight", "--timeout", "60"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("service web: a published port is already in use on the host"),
+        "{t}"
+    );
+    drop(holder);
 }
 
 #[test]

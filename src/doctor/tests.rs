@@ -1,0 +1,343 @@
+//! Every check against fixture sysroots, one per state (built here with tempfile, so each
+//! state is spelled out next to its assertions).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::*;
+
+struct Root(tempfile::TempDir);
+
+impl Root {
+    fn new() -> Root {
+        Root(tempfile::tempdir().unwrap())
+    }
+
+    fn file(&self, abs: &str, text: &str) -> &Root {
+        let p = self.0.path().join(abs.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    fn mode(&self, abs: &str, mode: u32) -> &Root {
+        let p = self.0.path().join(abs.trim_start_matches('/'));
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    /// A Kinect USB function in sysfs (and its usbfs node).
+    fn usb(&self, name: &str, pid: &str, speed: &str, bus: u32, dev: u32) -> &Root {
+        let d = format!("/sys/bus/usb/devices/{name}");
+        self.file(&format!("{d}/idVendor"), "045e\n")
+            .file(&format!("{d}/idProduct"), &format!("{pid}\n"))
+            .file(&format!("{d}/speed"), &format!("{speed}\n"))
+            .file(&format!("{d}/busnum"), &format!("{bus}\n"))
+            .file(&format!("{d}/devnum"), &format!("{dev}\n"))
+            .file(&format!("/dev/bus/usb/{bus:03}/{dev:03}"), "")
+            .mode(&format!("/dev/bus/usb/{bus:03}/{dev:03}"), 0o664)
+    }
+
+    fn kinect_usb3(&self) -> &Root {
+        self.usb("2-1", "097a", "5000", 2, 2)
+            .usb("2-1.1", "097c", "5000", 2, 3)
+            .usb("2-1.2", "097d", "5000", 2, 4)
+            .usb("1-1", "097b", "480", 1, 5)
+            .usb("1-1.1", "097e", "480", 1, 6)
+    }
+
+    fn facts(&self, uid: u32, env: &[(&str, &str)]) -> Facts {
+        Facts {
+            root: Sysroot(self.0.path().to_path_buf()),
+            user: User {
+                uid,
+                name: "dev".into(),
+                gids: vec![1000],
+            },
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<IndexMap<_, _>>(),
+        }
+    }
+}
+
+const OFFICIAL_RULE: &str = "BUS!=\"usb\", ACTION!=\"add\", SUBSYSTEM!==\"usb_device\", GOTO=\"k4a_logic_rules_end\"\n\
+ATTRS{idVendor}==\"045e\", ATTRS{idProduct}==\"097c\", MODE=\"0666\", GROUP=\"plugdev\"\nLABEL=\"k4a_logic_rules_end\"\n";
+const OUR_RULE: &str = "SUBSYSTEM!=\"usb\", GOTO=\"k4a_end\"\nATTR{idVendor}==\"045e\", ATTR{idProduct}==\"097c\", MODE=\"0666\", TAG+=\"uaccess\"\nLABEL=\"k4a_end\"\n";
+
+#[test]
+fn kinect_usb_states() {
+    let r = Root::new();
+    r.kinect_usb3();
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("USB 3"));
+
+    let r = Root::new();
+    r.usb("1-1", "097c", "480", 1, 3)
+        .usb("1-2", "097d", "480", 1, 4);
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.summary.contains("on USB 2 (480 Mb/s"), "{}", c.summary);
+    assert!(c.fix.unwrap().contains("USB 3 port"));
+
+    // Only the USB 2 side (hub + microphone): the camera thinks it is on a USB 2 host.
+    let r = Root::new();
+    r.usb("1-1", "097b", "480", 1, 5)
+        .usb("1-1.1", "097e", "480", 1, 6);
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary.contains("only the USB 2 side enumerated"),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary
+            .contains("missing 045e:097c depth camera, 045e:097d 4K color camera"),
+        "{}",
+        c.summary
+    );
+
+    // Partially enumerated: the depth camera is missing.
+    let r = Root::new();
+    r.usb("2-1", "097a", "5000", 2, 2)
+        .usb("2-1.2", "097d", "5000", 2, 4);
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary.contains("partially enumerated") && c.summary.contains("missing 045e:097c"),
+        "{}",
+        c.summary
+    );
+
+    let c = kinect::usb(&Root::new().facts(1000, &[]));
+    assert_eq!(c.status, Status::Skip);
+    assert!(c.summary.contains("runs without the camera"));
+}
+
+#[test]
+fn kinect_permissions_states() {
+    let r = Root::new();
+    r.kinect_usb3();
+    // 0664 root-owned nodes: not writable for uid 1000 outside the group.
+    let c = kinect::permissions(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(c.summary.contains("/dev/bus/usb/002/003"), "{}", c.summary);
+    assert!(c.fix.unwrap().contains("install-udev"));
+    r.mode("/dev/bus/usb/002/003", 0o666)
+        .mode("/dev/bus/usb/002/004", 0o666);
+    assert_eq!(kinect::permissions(&r.facts(1000, &[])).status, Status::Ok);
+    assert_eq!(
+        kinect::permissions(&Root::new().facts(1000, &[])).status,
+        Status::Skip
+    );
+}
+
+#[test]
+fn kinect_udev_states() {
+    // Missing, with the camera plugged in: fail.
+    let r = Root::new();
+    r.kinect_usb3();
+    let c = kinect::udev(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.fix.unwrap().contains("sudo devstack kinect install-udev"));
+    // Missing without a camera: a warning for when it is plugged in.
+    assert_eq!(
+        kinect::udev(&Root::new().facts(1000, &[])).status,
+        Status::Warn
+    );
+
+    // The SDK's stale official file, on Debian (plugdev exists): warn about the broken guard.
+    let r = Root::new();
+    r.file("/etc/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
+        .file("/etc/group", "plugdev:x:46:\n");
+    let c = kinect::udev(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary.contains("removed BUS key") && c.summary.contains("!=="),
+        "{}",
+        c.summary
+    );
+    assert!(c
+        .fix
+        .unwrap()
+        .contains("sudo rm /etc/udev/rules.d/99-k4a.rules"));
+    // …and where no plugdev group exists, udev drops the lines: fail.
+    let r = Root::new();
+    r.file("/lib/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
+        .file("/etc/group", "video:x:44:\n");
+    let c = kinect::udev(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(c.summary.contains("no plugdev group"), "{}", c.summary);
+
+    let r = Root::new();
+    r.file("/etc/udev/rules.d/99-k4a.rules", OUR_RULE);
+    assert_eq!(kinect::udev(&r.facts(1000, &[])).status, Status::Ok);
+}
+
+#[test]
+fn kinect_usbfs_states() {
+    let with = |mb: &str, camera: bool| {
+        let r = Root::new();
+        r.file(
+            "/sys/module/usbcore/parameters/usbfs_memory_mb",
+            &format!("{mb}\n"),
+        );
+        if camera {
+            r.kinect_usb3();
+        }
+        kinect::usbfs(&r.facts(1000, &[]))
+    };
+    let c = with("16", true);
+    assert_eq!(c.status, Status::Fail);
+    let fix = c.fix.unwrap();
+    assert!(fix.contains("echo 1000 | sudo tee /sys/module/usbcore/parameters/usbfs_memory_mb"));
+    assert!(fix.contains("GRUB_CMDLINE_LINUX_DEFAULT"));
+    assert_eq!(with("16", false).status, Status::Warn);
+    assert_eq!(with("1000", true).status, Status::Ok);
+    let c = with("0", true);
+    assert_eq!(c.status, Status::Ok);
+    assert!(c.summary.contains("unlimited"));
+    assert_eq!(
+        kinect::usbfs(&Root::new().facts(1000, &[])).status,
+        Status::Skip
+    );
+}
+
+#[test]
+fn kinect_sdk_states() {
+    let c = kinect::sdk(&Root::new().facts(1000, &[]));
+    assert_eq!(c.status, Status::Warn);
+    assert!(c.fix.unwrap().contains("libk4a1.4"));
+    let r = Root::new();
+    r.file("/usr/lib/x86_64-linux-gnu/libk4a.so.1.4", "");
+    let c = kinect::sdk(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Warn);
+    assert!(
+        c.summary.contains("no libdepthengine.so.2.0") && c.summary.contains("108"),
+        "{}",
+        c.summary
+    );
+    r.file(
+        "/usr/lib/x86_64-linux-gnu/libk4a1.4/libdepthengine.so.2.0",
+        "",
+    );
+    assert_eq!(kinect::sdk(&r.facts(1000, &[])).status, Status::Ok);
+    // With the camera plugged in, a missing SDK fails.
+    let r = Root::new();
+    r.kinect_usb3();
+    assert_eq!(kinect::sdk(&r.facts(1000, &[])).status, Status::Fail);
+}
+
+#[test]
+fn kinect_display_states() {
+    let r = Root::new();
+    r.kinect_usb3();
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.summary.contains("error 204"));
+    let c = kinect::display(&r.facts(1000, &[("DISPLAY", ":1")]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary.contains("/tmp/.X11-unix/X1 does not exist"),
+        "{}",
+        c.summary
+    );
+    r.file("/tmp/.X11-unix/X1", "");
+    let c = kinect::display(&r.facts(1000, &[("DISPLAY", ":1.0")]));
+    assert_eq!(
+        c.status,
+        Status::Warn,
+        "OpenGL cannot be verified under a sysroot: {}",
+        c.summary
+    );
+}
+
+#[test]
+fn wsl_states() {
+    let wsl = |release: &str| {
+        let r = Root::new();
+        r.file("/proc/sys/kernel/osrelease", release);
+        host::wsl(&r.facts(1000, &[]))
+    };
+    let c = wsl("5.15.153.1-microsoft-standard-WSL2");
+    assert_eq!(c.status, Status::Warn);
+    assert!(
+        c.summary.contains("WSL 2") && c.summary.contains("E_UNEXPECTED"),
+        "{}",
+        c.summary
+    );
+    let c = wsl("4.4.0-19041-Microsoft");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.summary.contains("WSL 1"));
+    assert_eq!(wsl("6.1.0-13-amd64").status, Status::Ok);
+}
+
+#[test]
+fn group_states() {
+    let r = Root::new();
+    r.file("/etc/group", "docker:x:999:dev\n");
+    assert_eq!(host::groups(&r.facts(0, &[])).status, Status::Ok);
+    let c = host::groups(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Warn, "configured but not effective");
+    assert!(c.fix.unwrap().contains("newgrp docker"));
+    let mut f = r.facts(1000, &[]);
+    f.user.gids.push(999);
+    assert_eq!(host::groups(&f).status, Status::Ok);
+    let r = Root::new();
+    r.file("/etc/group", "docker:x:999:someone\n");
+    let c = host::groups(&r.facts(1000, &[]));
+    assert!(c.fix.unwrap().contains("usermod -aG docker dev"));
+}
+
+#[test]
+fn gpu_states_without_nvidia() {
+    use crate::gpu::{GpuDevice, GpuInventory, GpuSelection};
+    let none = GpuInventory {
+        unavailable_reason: Some("NVML unavailable: libnvidia-ml.so.1: cannot open".into()),
+        ..Default::default()
+    };
+    let c = gpu::driver(&none);
+    assert_eq!(c.status, Status::Skip);
+    assert!(c.summary.contains("libnvidia-ml.so.1"));
+    assert_eq!(
+        gpu::devices(&none, &Err("no NVML".into())).status,
+        Status::Skip
+    );
+    assert_eq!(
+        gpu::selection(&none, &GpuSelection::None, None).status,
+        Status::Ok
+    );
+    let old = GpuInventory {
+        available: true,
+        driver_version: Some("470.1".into()),
+        cuda_driver_version: Some("11.4".into()),
+        devices: vec![GpuDevice {
+            index: 0,
+            uuid: "GPU-abc".into(),
+            name: "T4".into(),
+            memory_mib: 15000,
+        }],
+        ..Default::default()
+    };
+    assert_eq!(gpu::driver(&old).status, Status::Fail);
+    let ids = GpuSelection::Ids(vec!["1".into()]);
+    let c = gpu::selection(&old, &ids, Some("DEVSTACK_GPU=1"));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.summary.contains("0 (GPU-abc)"), "{}", c.summary);
+    assert_eq!(
+        gpu::selection(&old, &GpuSelection::Ids(vec!["GPU-abc".into()]), None).status,
+        Status::Ok
+    );
+}
+
+#[test]
+fn a_fixture_path_is_a_sysroot() {
+    let s = Sysroot(Path::new("/x").to_path_buf());
+    assert_eq!(s.path("/sys/bus"), Path::new("/x/sys/bus"));
+    assert!(!s.is_real());
+}
