@@ -212,6 +212,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     // depth engine), then report until the camera thread is done.
     let mut camera_result = None;
     if ready_rx.await.is_ok() {
+        reporter.mark_started();
         status(
             label,
             &format!("publishing to {} stream {}", reporter.redis, reporter.stream),

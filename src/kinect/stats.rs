@@ -197,6 +197,12 @@ impl Reporter {
         }
     }
 
+    /// Starts the clock when frames start flowing (source start-up is not capture time).
+    pub fn mark_started(&mut self) {
+        self.started = Instant::now();
+        self.last_at = self.started;
+    }
+
     /// Closes the current window and describes it and the whole run.
     pub fn report(&mut self, c: &Counters, state: State, queued: usize) -> Health {
         let now = Snapshot::take(c);

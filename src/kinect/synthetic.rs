@@ -79,7 +79,7 @@ fn render_rgb(width: u32, height: u32, phase: f64, noise: &mut Noise) -> Vec<u8>
             // sensor-like noise: what makes a camera's JPEGs 100–200 KB at 720p
             for c in base {
                 let n = noise.next() as f64 / 255.0 - 0.5;
-                rgb.push((c + 36.0 * n).clamp(0.0, 255.0) as u8);
+                rgb.push((c + 24.0 * n).clamp(0.0, 255.0) as u8);
             }
         }
     }
