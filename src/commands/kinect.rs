@@ -59,7 +59,12 @@ fn firmware_warnings(v: &ffi::K4aHardwareVersion) -> Vec<String> {
         ("RGB", &v.rgb, (1, 5, 92), (1, 6, 110)),
         ("depth", &v.depth, (1, 5, 66), (1, 6, 79)),
         ("audio", &v.audio, (1, 5, 14), (1, 6, 14)),
-        ("depth sensor config", &v.depth_sensor, (5006, 27, 0), (6109, 7, 0)),
+        (
+            "depth sensor config",
+            &v.depth_sensor,
+            (5006, 27, 0),
+            (6109, 7, 0),
+        ),
     ];
     let mut warnings = Vec::new();
     for (name, have, minimum, suggested) in parts {
@@ -251,7 +256,9 @@ fn print_info(r: &InfoReport) {
 /// `60s`, `5m`, `1h`, `250ms`, or plain seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number
         .parse()
@@ -261,14 +268,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("--duration {text:?}: unknown unit {unit:?}; use ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "--duration {text:?}: unknown unit {unit:?}; use ms, s, m or h"
+            ))
+        }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("--duration {text:?}: {e}"))
 }
 
 pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
-    let mode = CaptureMode::parse(&a.depth_mode, &a.color, &a.color_format, a.fps)
-        .map_err(UsageError)?;
+    let mode =
+        CaptureMode::parse(&a.depth_mode, &a.color, &a.color_format, a.fps).map_err(UsageError)?;
     let source = match a.source.to_ascii_lowercase().as_str() {
         "k4a" | "camera" => SourceKind::K4a,
         "synthetic" => SourceKind::Synthetic,
@@ -286,7 +297,9 @@ pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u
         .transpose()
         .map_err(UsageError)?;
     if a.queue == 0 {
-        return Err(UsageError("--queue 0: the hand-off needs room for at least 1 frame".into()).into());
+        return Err(
+            UsageError("--queue 0: the hand-off needs room for at least 1 frame".into()).into(),
+        );
     }
     if let Err(e) = redis::Client::open(a.redis.as_str()) {
         return Err(UsageError(format!(
@@ -335,7 +348,11 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
     println!(
         "{} {}",
         a.target.display(),
-        if unchanged { "is already up to date" } else { "installed" }
+        if unchanged {
+            "is already up to date"
+        } else {
+            "installed"
+        }
     );
     for args in [
         &["control", "--reload-rules"][..],
@@ -367,7 +384,9 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
             }
         }
     }
-    println!("If the Azure Kinect was plugged in, unplug and replug it so the new permissions apply.");
+    println!(
+        "If the Azure Kinect was plugged in, unplug and replug it so the new permissions apply."
+    );
     Ok(0)
 }
 

@@ -86,7 +86,11 @@ impl Source {
                 let s = K4aSource::start(k4a, opts.mode)?;
                 status(
                     label,
-                    &format!("cameras started: {} at {} fps", describe(&opts.mode), opts.mode.fps),
+                    &format!(
+                        "cameras started: {} at {} fps",
+                        describe(&opts.mode),
+                        opts.mode.fps
+                    ),
                 );
                 Ok(Source::K4a(s))
             }
@@ -145,7 +149,8 @@ fn camera_loop(
 
 pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     let label = opts.source.label();
-    let span = tracing::info_span!("kinect", source = label);
+    // WARN level: the span (and so the source label) shows on every line the default filter lets through.
+    let span = tracing::warn_span!("kinect", source = label);
     let counters = Arc::new(Counters::default());
     let handoff = Arc::new(Handoff::new(opts.queue));
     let stop = Arc::new(AtomicBool::new(false));
@@ -178,8 +183,12 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
     let (frames, duration) = (opts.frames, opts.duration);
     {
-        let (handoff, counters, stop, span) =
-            (handoff.clone(), counters.clone(), stop.clone(), span.clone());
+        let (handoff, counters, stop, span) = (
+            handoff.clone(),
+            counters.clone(),
+            stop.clone(),
+            span.clone(),
+        );
         std::thread::Builder::new()
             .name("kinect-camera".into())
             .spawn(move || {
@@ -211,18 +220,20 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     // Wait for the source (the synthetic one pre-encodes its frames; the camera starts its
     // depth engine), then report until the camera thread is done.
     let mut camera_result = None;
-    if ready_rx.await.is_ok() {
+    let started = ready_rx.await.is_ok();
+    if started {
         reporter.mark_started();
         status(
             label,
-            &format!("publishing to {} stream {}", reporter.redis, reporter.stream),
+            &format!(
+                "publishing to {} stream {}",
+                reporter.redis, reporter.stream
+            ),
         );
         let deadline = tokio::time::sleep(duration.unwrap_or(Duration::MAX / 4));
         tokio::pin!(deadline);
-        let mut ticker = tokio::time::interval_at(
-            tokio::time::Instant::now() + STATS_INTERVAL,
-            STATS_INTERVAL,
-        );
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + STATS_INTERVAL, STATS_INTERVAL);
         loop {
             tokio::select! {
                 r = &mut done_rx => {
@@ -266,27 +277,33 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     }
     let summary = reporter.report(&counters, state, handoff.len());
     write_health(&summary);
-    status(
-        label,
-        &format!(
-            "{}: {} captures, {} published, {} dropped, {} timeouts, {} reconnects; run: {}",
-            if state == State::Stopped { "stopped" } else { "FAILED" },
-            summary.captures,
-            summary.published,
-            summary.dropped,
-            summary.timeouts,
-            summary.reconnects,
-            summary.line(&summary.run)
-        ),
-    );
+    // A source that never started has nothing to sum up: its error says it all.
+    if started {
+        status(
+            label,
+            &format!(
+                "{}: {} captures, {} published, {} dropped, {} timeouts, {} reconnects; run: {}",
+                if state == State::Stopped {
+                    "stopped"
+                } else {
+                    "FAILED"
+                },
+                summary.captures,
+                summary.published,
+                summary.dropped,
+                summary.timeouts,
+                summary.reconnects,
+                summary.line(&summary.run)
+            ),
+        );
+    }
     camera_result?;
     writer_result?;
     Ok(0)
 }
 
 async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
     };

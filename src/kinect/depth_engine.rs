@@ -88,8 +88,15 @@ mod tests {
     fn no_display_names_display_and_xauthority() {
         let d = decode(204).expect("204");
         assert!(d.cause.contains("X display"), "{}", d.cause);
-        assert!(d.fix.contains("DISPLAY") && d.fix.contains("XAUTHORITY"), "{}", d.fix);
-        assert!(decode(108).expect("108").cause.contains("libdepthengine.so.2.0"));
+        assert!(
+            d.fix.contains("DISPLAY") && d.fix.contains("XAUTHORITY"),
+            "{}",
+            d.fix
+        );
+        assert!(decode(108)
+            .expect("108")
+            .cause
+            .contains("libdepthengine.so.2.0"));
         assert!(decode(207).expect("207").cause.contains("OpenGL 4.4"));
     }
 
@@ -99,7 +106,10 @@ mod tests {
         assert_eq!(scan(start).map(|d| d.code), Some(204));
         let run = "Depth engine process frame failed with error code: 208.";
         assert_eq!(scan(run).map(|d| d.code), Some(208));
-        assert_eq!(scan("Loaded Depth Engine version: 2.0.0").map(|d| d.code), None);
+        assert_eq!(
+            scan("Loaded Depth Engine version: 2.0.0").map(|d| d.code),
+            None
+        );
         assert_eq!(scan("error code: 3").map(|d| d.code), None);
     }
 }

@@ -177,16 +177,20 @@ pub enum LoadError {
     },
 }
 
-/// libloading 0.9's `Display` is just "dlopen failed"; the dlerror text is in `source()`.
+/// libloading 0.9's `Display` is just "dlopen failed"; the loader's own reason (dlerror) is in
+/// `source()`, so that is what is shown when present.
 fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    let mut reasons = Vec::new();
     let mut cause = err.source();
     while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
+        reasons.push(c.to_string());
         cause = c.source();
     }
-    text
+    if reasons.is_empty() {
+        err.to_string()
+    } else {
+        reasons.join(": ")
+    }
 }
 
 static LOADED: OnceLock<K4a> = OnceLock::new();
@@ -216,7 +220,15 @@ pub fn load(explicit: Option<&Path>) -> Result<&'static K4a, LoadError> {
                 let k4a = resolve(candidate.display().to_string(), library)?;
                 return Ok(LOADED.get_or_init(|| k4a));
             }
-            Err(err) => attempts.push(format!("{}: {}", candidate.display(), error_chain(&err))),
+            Err(err) => {
+                let shown = candidate.display().to_string();
+                let reason = error_chain(&err);
+                // dlerror usually starts with the path already
+                let reason = reason
+                    .strip_prefix(&format!("{shown}: "))
+                    .unwrap_or(&reason);
+                attempts.push(format!("{shown}: {reason}"));
+            }
         }
     }
     Err(LoadError::NotFound { attempts })
@@ -283,14 +295,23 @@ mod tests {
         assert_eq!(offset_of!(K4aDeviceConfiguration, color_resolution), 4);
         assert_eq!(offset_of!(K4aDeviceConfiguration, depth_mode), 8);
         assert_eq!(offset_of!(K4aDeviceConfiguration, camera_fps), 12);
-        assert_eq!(offset_of!(K4aDeviceConfiguration, synchronized_images_only), 16);
-        assert_eq!(offset_of!(K4aDeviceConfiguration, depth_delay_off_color_usec), 20);
+        assert_eq!(
+            offset_of!(K4aDeviceConfiguration, synchronized_images_only),
+            16
+        );
+        assert_eq!(
+            offset_of!(K4aDeviceConfiguration, depth_delay_off_color_usec),
+            20
+        );
         assert_eq!(offset_of!(K4aDeviceConfiguration, wired_sync_mode), 24);
         assert_eq!(
             offset_of!(K4aDeviceConfiguration, subordinate_delay_off_master_usec),
             28
         );
-        assert_eq!(offset_of!(K4aDeviceConfiguration, disable_streaming_indicator), 32);
+        assert_eq!(
+            offset_of!(K4aDeviceConfiguration, disable_streaming_indicator),
+            32
+        );
     }
 
     #[test]
@@ -389,7 +410,10 @@ mod tests {
             [0, 1, 2]
         );
         assert_eq!(K4A_WIRED_SYNC_MODE_STANDALONE, 0);
-        assert_eq!((K4A_FIRMWARE_BUILD_RELEASE, K4A_FIRMWARE_BUILD_DEBUG), (0, 1));
+        assert_eq!(
+            (K4A_FIRMWARE_BUILD_RELEASE, K4A_FIRMWARE_BUILD_DEBUG),
+            (0, 1)
+        );
         assert_eq!(
             (
                 K4A_FIRMWARE_SIGNATURE_MSFT,

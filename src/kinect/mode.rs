@@ -62,10 +62,12 @@ impl CaptureMode {
             "wfov-2x2binned" => Some((ffi::K4A_DEPTH_MODE_WFOV_2X2BINNED, 512, 512)),
             "wfov-unbinned" => Some((ffi::K4A_DEPTH_MODE_WFOV_UNBINNED, 1024, 1024)),
             "passive-ir" => {
-                return Err("--depth-mode passive-ir produces only an IR image and no depth, \
+                return Err(
+                    "--depth-mode passive-ir produces only an IR image and no depth, \
                             which this publisher does not ship; use nfov-unbinned (default), \
                             nfov-2x2binned, wfov-unbinned, wfov-2x2binned or off"
-                    .into())
+                        .into(),
+                )
             }
             other => {
                 return Err(format!(
@@ -110,7 +112,9 @@ impl CaptureMode {
             format,
         });
         if depth.is_none() && color.is_none() {
-            return Err("--depth-mode off and --color off leave nothing to capture; enable one".into());
+            return Err(
+                "--depth-mode off and --color off leave nothing to capture; enable one".into(),
+            );
         }
         if let Some(c) = color {
             if c.format == ColorFormat::Nv12 && c.k4a != ffi::K4A_COLOR_RESOLUTION_720P {
@@ -165,7 +169,15 @@ mod tests {
     fn default_mode_is_nfov_unbinned_plus_720p_mjpg_at_30() {
         let m = CaptureMode::parse("nfov-unbinned", "720p", "mjpg", 30).expect("valid");
         let c = m.device_configuration();
-        assert_eq!((c.color_format, c.color_resolution, c.depth_mode, c.camera_fps), (0, 1, 2, 2));
+        assert_eq!(
+            (
+                c.color_format,
+                c.color_resolution,
+                c.depth_mode,
+                c.camera_fps
+            ),
+            (0, 1, 2, 2)
+        );
         assert!(c.synchronized_images_only);
         assert_eq!(m.depth.map(|d| (d.width, d.height)), Some((640, 576)));
         assert_eq!(m.color.map(|c| (c.width, c.height)), Some((1280, 720)));

@@ -32,10 +32,10 @@ pub fn xadd(target: &PublishTarget, f: &Frame) -> redis::Cmd {
         .depth
         .as_ref()
         .map_or((&[][..], 0, 0), |d| (&d.data[..], d.width, d.height));
-    let (color, color_format, color_w, color_h) = f.color.as_ref().map_or(
-        (&[][..], "off", 0, 0),
-        |(c, fmt)| (&c.data[..], fmt.name(), c.width, c.height),
-    );
+    let (color, color_format, color_w, color_h) =
+        f.color.as_ref().map_or((&[][..], "off", 0, 0), |(c, fmt)| {
+            (&c.data[..], fmt.name(), c.width, c.height)
+        });
     let mut cmd = redis::cmd("XADD");
     cmd.arg(&target.stream)
         .arg("MAXLEN")

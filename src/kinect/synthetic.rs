@@ -144,7 +144,9 @@ impl SyntheticSource {
                     (0..COLOR_VARIANTS)
                         .map(|i| {
                             let phase = i as f64 / COLOR_VARIANTS as f64;
-                            s.spawn(move || encode_color(c.width, c.height, c.format, phase, i as u64))
+                            s.spawn(move || {
+                                encode_color(c.width, c.height, c.format, phase, i as u64)
+                            })
                         })
                         .collect()
                 })
@@ -227,11 +229,15 @@ mod tests {
     #[test]
     fn raw_color_formats_have_their_exact_sizes() {
         assert_eq!(
-            encode_color(1280, 720, ColorFormat::Bgra32, 0.0, 1).map(|b| b.len()).ok(),
+            encode_color(1280, 720, ColorFormat::Bgra32, 0.0, 1)
+                .map(|b| b.len())
+                .ok(),
             Some(1280 * 720 * 4)
         );
         assert_eq!(
-            encode_color(1280, 720, ColorFormat::Nv12, 0.0, 1).map(|b| b.len()).ok(),
+            encode_color(1280, 720, ColorFormat::Nv12, 0.0, 1)
+                .map(|b| b.len())
+                .ok(),
             Some(1280 * 720 * 3 / 2)
         );
     }

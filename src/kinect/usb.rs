@@ -65,7 +65,8 @@ pub fn scan(sysroot: &Path) -> Vec<UsbFunction> {
                 port: e.file_name().to_string_lossy().into_owned(),
                 product_id: pid,
                 function,
-                speed_mbps: read(&dir, "speed").and_then(|s| s.parse::<f64>().ok().map(|v| v as u32)),
+                speed_mbps: read(&dir, "speed")
+                    .and_then(|s| s.parse::<f64>().ok().map(|v| v as u32)),
                 bus: read(&dir, "busnum").and_then(|s| s.parse().ok()),
                 device: read(&dir, "devnum").and_then(|s| s.parse().ok()),
                 serial: read(&dir, "serial"),

@@ -169,7 +169,10 @@ fn missing_library_is_one_precise_error_for_info_and_capture() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("/nonexistent/libk4a.so.1.4"), "{err}");
     assert!(err.contains("no such file"), "{err}");
-    assert!(err.contains("libk4a1.4") && err.contains("packages.microsoft.com"), "{err}");
+    assert!(
+        err.contains("libk4a1.4") && err.contains("packages.microsoft.com"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -190,7 +193,13 @@ fn missing_library_is_one_precise_error_for_info_and_capture() {
     assert!(err.contains("libk4a1.4"), "{err}");
 
     // JSON output stays parseable and says why
-    let out = devstack(&["kinect", "info", "--json", "--k4a-lib", "/nonexistent/k4a.so"]);
+    let out = devstack(&[
+        "kinect",
+        "info",
+        "--json",
+        "--k4a-lib",
+        "/nonexistent/k4a.so",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("info --json prints JSON");
@@ -209,7 +218,10 @@ fn default_library_names_are_all_tried() {
         return;
     }
     for name in ["libk4a.so.1.4", "libk4a.so.1", "libk4a.so"] {
-        assert!(err.contains(&format!("  - {name}:")), "{name} not tried: {err}");
+        assert!(
+            err.contains(&format!("  - {name}:")),
+            "{name} not tried: {err}"
+        );
     }
 }
 
@@ -237,7 +249,10 @@ fn info_reads_usb_speed_from_the_sysroot() {
     let usb = report["usb"].as_array().expect("usb list");
     assert_eq!(usb.len(), 2, "{report}");
     let problems = report["problems"].to_string();
-    assert!(problems.contains("color camera (1-1.1) runs at 480 Mbit/s"), "{problems}");
+    assert!(
+        problems.contains("color camera (1-1.1) runs at 480 Mbit/s"),
+        "{problems}"
+    );
     assert!(!problems.contains("depth camera"), "{problems}");
 }
 
@@ -256,7 +271,11 @@ fn synthetic_frames_reach_a_consumer_with_their_header() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while entries.len() < frames && Instant::now() < deadline {
         let reply: StreamReadReply = con
-            .xread_options(&[STREAM], &[&last_id], &StreamReadOptions::default().block(1000))
+            .xread_options(
+                &[STREAM],
+                &[&last_id],
+                &StreamReadOptions::default().block(1000),
+            )
             .expect("XREAD");
         for key in reply.keys {
             for entry in key.ids {
@@ -279,7 +298,10 @@ fn synthetic_frames_reach_a_consumer_with_their_header() {
         let seq: u64 = field(entry, "seq");
         let device_ts: u64 = field(entry, "device_ts_usec");
         let host_ts: u64 = field(entry, "host_ts_ns");
-        assert!(host_ts <= now_ns && now_ns - host_ts < 60_000_000_000, "host_ts_ns {host_ts}");
+        assert!(
+            host_ts <= now_ns && now_ns - host_ts < 60_000_000_000,
+            "host_ts_ns {host_ts}"
+        );
         if let Some((prev_seq, prev_ts)) = previous {
             assert_eq!(seq, prev_seq + 1, "seq must increase by one");
             assert_eq!(device_ts - prev_ts, 33_333, "30 fps device clock");
@@ -297,7 +319,11 @@ fn synthetic_frames_reach_a_consumer_with_their_header() {
 
     // Color is a real JPEG of the announced size, of a camera-like size.
     let jpeg: Vec<u8> = field(&entries[3], "color");
-    assert!((60_000..=250_000).contains(&jpeg.len()), "{} bytes", jpeg.len());
+    assert!(
+        (60_000..=250_000).contains(&jpeg.len()),
+        "{} bytes",
+        jpeg.len()
+    );
     let mut decoder = jpeg_decoder::Decoder::new(&jpeg[..]);
     let pixels = decoder.decode().expect("color decodes as JPEG");
     let info = decoder.info().expect("JPEG info");
@@ -317,7 +343,10 @@ fn synthetic_frames_reach_a_consumer_with_their_header() {
     assert_eq!(h["published"], frames as u64);
     assert_eq!(h["dropped"], 0);
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        assert!(line.contains("synthetic"), "log line not marked synthetic: {line}");
+        assert!(
+            line.contains("synthetic"),
+            "log line not marked synthetic: {line}"
+        );
     }
 }
 
@@ -345,7 +374,10 @@ fn capture_survives_a_redis_restart() {
         .and_then(|mut c| c.xrange_count(STREAM, "-", "+", 1))
         .expect("XRANGE");
     let first_seq: u64 = field(&resumed.ids[0], "seq");
-    assert!(first_seq >= 30, "seq {first_seq} should continue, not restart");
+    assert!(
+        first_seq >= 30,
+        "seq {first_seq} should continue, not restart"
+    );
 
     let out = capture.finish();
     let log = text(&out);
@@ -357,6 +389,12 @@ fn capture_survives_a_redis_restart() {
     assert!((140..=155).contains(&captures), "captures {captures}: {h}");
     assert!(h["published"].as_u64() < Some(captures), "{h}");
     assert!(log.contains("redis") && log.contains("back"), "{log}");
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            line.contains("synthetic"),
+            "log line not marked synthetic: {line}"
+        );
+    }
 }
 
 #[test]
@@ -364,11 +402,7 @@ fn slow_redis_drops_oldest_frames_without_slowing_the_camera() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let health_path = dir.path().join("health.json");
-    let capture = Capture::start(
-        &redis,
-        &health_path,
-        &["--duration", "4s", "--queue", "2"],
-    );
+    let capture = Capture::start(&redis, &health_path, &["--duration", "4s", "--queue", "2"]);
     assert!(
         redis.wait_for_entries(5, Duration::from_secs(15)),
         "no frames published"
@@ -393,4 +427,159 @@ fn slow_redis_drops_oldest_frames_without_slowing_the_camera() {
     assert!((35..=48).contains(&dropped), "dropped {dropped}: {h}");
     assert_eq!(published + dropped, captures, "{h}");
     assert_eq!(redis.stream_len() as u64, published);
+}
+
+/// Builds tests/it/fixtures/fake_libk4a.c into a shared library (cc is there wherever Rust links).
+fn fake_libk4a(dir: &Path) -> std::path::PathBuf {
+    let lib = dir.join("libk4a.so.1.4");
+    let source = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/fixtures/fake_libk4a.c"
+    );
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&lib)
+        .arg(source)
+        .status()
+        .expect("cc (the C compiler Rust links with) builds the stand-in libk4a");
+    assert!(status.success(), "compiling {source} failed");
+    lib
+}
+
+fn fake_capture(lib: &Path, fake_mode: &str, trace: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["kinect", "capture", "--source", "k4a", "--k4a-lib"])
+        .arg(lib)
+        .args(args)
+        .env("FAKE_K4A_MODE", fake_mode)
+        .env("FAKE_K4A_TRACE", trace)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run capture")
+}
+
+#[test]
+fn camera_path_runs_against_a_stand_in_libk4a() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lib = fake_libk4a(dir.path());
+    let redis = Redis::start();
+    let trace = dir.path().join("trace.txt");
+    let url = redis.url();
+    let out = fake_capture(&lib, "ok", &trace, &["--redis", &url, "--frames", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let entries: StreamRangeReply = redis
+        .client()
+        .get_connection()
+        .and_then(|mut c| c.xrange_all(STREAM))
+        .expect("XRANGE");
+    assert_eq!(entries.ids.len(), 10);
+    let e = &entries.ids[9];
+    assert_eq!(field::<String>(e, "source"), "k4a");
+    assert_eq!(field::<u64>(e, "seq"), 9);
+    assert_eq!(field::<u64>(e, "device_ts_usec"), 1_000_000 + 9 * 33_333);
+    // padded rows (stride 1344) arrive packed: 640×576 DEPTH16, no padding bytes
+    let depth: Vec<u8> = field(e, "depth");
+    assert_eq!(depth.len(), 640 * 576 * 2);
+    // every pixel of row y is 1000 + y mm: any padding byte would shift the rows
+    let mismatched = depth
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(i, px)| u16::from_le_bytes([px[0], px[1]]) != 1000 + (i / 640) as u16)
+        .count();
+    assert_eq!(mismatched, 0, "row padding leaked into the depth payload");
+    assert_eq!(field::<Vec<u8>>(e, "color").len(), 4096);
+    assert_eq!(
+        (field::<u32>(e, "color_w"), field::<u32>(e, "color_h")),
+        (1280, 720)
+    );
+
+    // the device got the documented configuration, and every capture and image was released
+    // before the cameras were stopped and the device closed
+    let calls = std::fs::read_to_string(&trace).expect("trace");
+    assert!(
+        calls.contains("start color_format=0 color_resolution=1 depth_mode=2 fps=2 sync=1"),
+        "{calls}"
+    );
+    let tail: Vec<&str> = calls.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        ["close captures=0 images=0", "stop captures=0 images=0"],
+        "{calls}"
+    );
+
+    let info = devstack(&[
+        "kinect",
+        "info",
+        "--json",
+        "--k4a-lib",
+        lib.to_str().expect("utf-8"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert_eq!(report["installed_count"], 1, "{report}");
+    assert_eq!(report["devices"][0]["serial"], "000123456789");
+    assert_eq!(report["devices"][0]["firmware"]["rgb"], "1.6.98");
+    assert!(report["devices"][0]["warnings"][0]
+        .as_str()
+        .is_some_and(|w| w.contains("suggested 1.6.110")));
+}
+
+#[test]
+fn depth_engine_failures_end_the_capture_with_cause_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lib = fake_libk4a(dir.path());
+    let redis = Redis::start();
+    let url = redis.url();
+
+    let trace = dir.path().join("no-display.txt");
+    let out = fake_capture(&lib, "no-display", &trace, &["--redis", &url]);
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    // the SDK's own message, routed into our log, and the decoded cause and fix
+    assert!(
+        log.contains("libk4a: Depth engine create and initialize failed with error code: 204"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "k4a_device_start_cameras failed: depth engine error 204: no usable X display"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("DISPLAY") && log.contains("XAUTHORITY"),
+        "{log}"
+    );
+    let calls = std::fs::read_to_string(&trace).expect("trace");
+    assert!(calls.ends_with("close captures=0 images=0\n"), "{calls}");
+
+    let trace = dir.path().join("gpu-timeout.txt");
+    let health_path = dir.path().join("health.json");
+    let hp = health_path.to_str().expect("utf-8");
+    let out = fake_capture(
+        &lib,
+        "gpu-timeout",
+        &trace,
+        &["--redis", &url, "--health-file", hp],
+    );
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("depth engine error 208: GPU processing of a depth frame timed out"),
+        "{log}"
+    );
+    let calls = std::fs::read_to_string(&trace).expect("trace");
+    let tail: Vec<&str> = calls.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        ["close captures=0 images=0", "stop captures=0 images=0"],
+        "{calls}"
+    );
+    let h = health(&health_path);
+    assert_eq!(h["state"], "failed", "{h}");
+    assert_eq!(h["captures"], 5);
+    assert!(
+        h["last_error"].as_str().is_some_and(|e| e.contains("208")),
+        "{h}"
+    );
 }
