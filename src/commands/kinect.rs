@@ -406,9 +406,17 @@ mod tests {
 
     #[test]
     fn the_rule_avoids_the_official_files_mistakes() {
-        assert!(!UDEV_RULE.contains("BUS!="));
-        assert!(!UDEV_RULE.contains("!=="));
-        assert!(!UDEV_RULE.contains("GROUP="));
+        let rules: Vec<&str> = UDEV_RULE
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        for line in &rules {
+            assert!(
+                !line.contains("BUS") && !line.contains("!==") && !line.contains("GROUP="),
+                "{line}"
+            );
+        }
+        assert_eq!(rules.iter().filter(|l| l.contains("GOTO=")).count(), 1);
         for pid in ["097a", "097b", "097c", "097d", "097e"] {
             assert!(
                 UDEV_RULE.contains(&format!(

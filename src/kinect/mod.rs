@@ -11,6 +11,7 @@ pub mod frame;
 pub mod handoff;
 pub mod mode;
 pub mod publisher;
+pub mod resp;
 pub mod stats;
 pub mod synthetic;
 pub mod usb;
