@@ -57,6 +57,7 @@ def machine():
         "redis": run("redis-server", "--version"),
         "python": platform.python_version(),
         "rustc": run("rustc", "--version"),
+        "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
     }
 
 
@@ -93,6 +94,7 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
+    load_at_start = open("/proc/loadavg").read().split()[:3]
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}"
@@ -134,7 +136,12 @@ def main():
         runs[0]["publisher_dropped"] = health["dropped"]
         runs[0]["publisher_latency_ms"] = health["run"]["publish_latency_ms"]
         runs[0]["captures"] = health["captures"]
-        report = {"machine": machine(), "duration_s": args.duration, "runs": runs}
+        report = {
+            "machine": machine(),
+            "loadavg_at_start": load_at_start,
+            "duration_s": args.duration,
+            "runs": runs,
+        }
         (out / "summary.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(report, indent=2))
         print()

@@ -55,35 +55,39 @@ fn dotted(v: &K4aVersion) -> String {
 /// The SDK's firmware checks (src/depth/depth.c): below the minimum the SDK refuses the
 /// device; below the suggested version it warns.
 fn firmware_warnings(v: &ffi::K4aHardwareVersion) -> Vec<String> {
-    let parts: [(&str, &K4aVersion, (u32, u32, u32), (u32, u32, u32)); 4] = [
-        ("RGB", &v.rgb, (1, 5, 92), (1, 6, 110)),
-        ("depth", &v.depth, (1, 5, 66), (1, 6, 79)),
-        ("audio", &v.audio, (1, 5, 14), (1, 6, 14)),
+    let version = |major, minor, iteration| K4aVersion {
+        major,
+        minor,
+        iteration,
+    };
+    // (part, installed, minimum, suggested)
+    let parts = [
+        ("RGB", v.rgb, version(1, 5, 92), version(1, 6, 110)),
+        ("depth", v.depth, version(1, 5, 66), version(1, 6, 79)),
+        ("audio", v.audio, version(1, 5, 14), version(1, 6, 14)),
         (
             "depth sensor config",
-            &v.depth_sensor,
-            (5006, 27, 0),
-            (6109, 7, 0),
+            v.depth_sensor,
+            version(5006, 27, 0),
+            version(6109, 7, 0),
         ),
     ];
+    let update = "update with AzureKinectFirmwareTool (k4a-tools) and \
+                  AzureKinectDK_Fw_1.6.110080014.bin";
     let mut warnings = Vec::new();
     for (name, have, minimum, suggested) in parts {
-        let have_t = (have.major, have.minor, have.iteration);
-        let fmt = |t: (u32, u32, u32)| format!("{}.{}.{}", t.0, t.1, t.2);
-        if have_t < minimum {
+        if have < minimum {
             warnings.push(format!(
                 "{name} firmware {} is below the SDK's minimum {}: the SDK will refuse the \
-                 device; update with AzureKinectFirmwareTool (k4a-tools) and \
-                 AzureKinectDK_Fw_1.6.110080014.bin",
-                dotted(have),
-                fmt(minimum)
+                 device; {update}",
+                dotted(&have),
+                dotted(&minimum)
             ));
-        } else if have_t < suggested {
+        } else if have < suggested {
             warnings.push(format!(
-                "{name} firmware {} is older than the suggested {}; update with \
-                 AzureKinectFirmwareTool (k4a-tools) and AzureKinectDK_Fw_1.6.110080014.bin",
-                dotted(have),
-                fmt(suggested)
+                "{name} firmware {} is older than the suggested {}; {update}",
+                dotted(&have),
+                dotted(&suggested)
             ));
         }
     }

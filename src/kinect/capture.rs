@@ -241,7 +241,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
                     break;
                 }
                 _ = ticker.tick() => {
-                    let h = reporter.report(&counters, State::Running, handoff.len());
+                    let h = reporter.report(&counters, State::Running, handoff.queued());
                     status(label, &h.line(&h.window));
                     write_health(&h);
                 }
@@ -263,7 +263,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
         Ok(joined) => joined.unwrap_or_else(|e| Err(anyhow::anyhow!("redis writer: {e}"))),
         Err(_) => {
             writer.abort();
-            counters.dropped.fetch_add(handoff.len() as u64, Relaxed);
+            counters.dropped.fetch_add(handoff.queued() as u64, Relaxed);
             Ok(())
         }
     };
@@ -275,7 +275,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     if let Err(e) = camera_result.as_ref().and(writer_result.as_ref()) {
         counters.set_error(format!("{e:#}"));
     }
-    let summary = reporter.report(&counters, state, handoff.len());
+    let summary = reporter.report(&counters, state, handoff.queued());
     write_health(&summary);
     // A source that never started has nothing to sum up: its error says it all.
     if started {

@@ -74,7 +74,7 @@ impl Handoff {
         self.ready.notify_one();
     }
 
-    pub fn len(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
