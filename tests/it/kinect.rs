@@ -192,6 +192,31 @@ fn missing_library_is_one_precise_error_for_info_and_capture() {
     );
     assert!(err.contains("libk4a1.4"), "{err}");
 
+    // a real shared library that is not libk4a: the first missing entry point is named
+    let c_file = dir.path().join("other.c");
+    std::fs::write(&c_file, "int unrelated_symbol = 1;\n").expect("write");
+    let other = dir.path().join("libother.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&other)
+        .arg(&c_file)
+        .status()
+        .expect("cc");
+    assert!(built.success());
+    let out = devstack(&[
+        "kinect",
+        "info",
+        "--k4a-lib",
+        other.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is not a usable libk4a"), "{err}");
+    assert!(
+        err.contains("`k4a_device_get_installed_count` is missing"),
+        "{err}"
+    );
+
     // JSON output stays parseable and says why
     let out = devstack(&[
         "kinect",
@@ -583,4 +608,70 @@ fn depth_engine_failures_end_the_capture_with_cause_and_fix() {
         h["last_error"].as_str().is_some_and(|e| e.contains("208")),
         "{h}"
     );
+}
+
+#[test]
+fn install_udev_copies_the_rule_reloads_and_triggers_or_asks_for_root() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("rules.d/99-k4a.rules");
+    let target_arg = target.to_str().expect("utf-8");
+    let is_root = nix::unistd::geteuid().is_root();
+
+    // not root: one clear message, exit 1, nothing written
+    let mut unprivileged = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let out = unprivileged
+        .args(["kinect", "install-udev", "--target", target_arg])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run install-udev");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("needs root") && err.contains("sudo devstack kinect install-udev"),
+        "{err}"
+    );
+    assert!(!target.exists());
+    if !is_root {
+        return;
+    }
+
+    // root: the rule lands at the target and udevadm is called as documented (a recording
+    // udevadm first on PATH, so the test machine's udev is left alone)
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let calls = dir.path().join("udevadm-calls");
+    let udevadm = bin.join("udevadm");
+    std::fs::write(
+        &udevadm,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", calls.display()),
+    )
+    .expect("write stub");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&udevadm, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(BIN)
+        .args(["kinect", "install-udev", "--target", target_arg])
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run install-udev");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let installed = std::fs::read_to_string(&target).expect("rule installed");
+    assert!(installed.contains("ATTR{idProduct}==\"097c\", MODE=\"0666\""));
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("udevadm called"),
+        "control --reload-rules\ntrigger --subsystem-match=usb --attr-match=idVendor=045e --action=add\n"
+    );
+    assert!(stdout.contains("replug"), "{stdout}");
 }
