@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Read Azure Kinect frames that `devstack kinect capture` publishes to a Redis stream.
 
-Copy this into a container service. Needs `redis` (redis-py) and `numpy`; `Pillow` to decode
-MJPG color (optional: without it the JPEG bytes are kept as they are).
+Copy this into a container service: `pip install "redis[hiredis]" numpy pillow` (Pillow decodes
+MJPG color; without it the JPEG bytes are passed on as they are). In a container on the
+compose network use the service name, e.g. --redis redis://redis:6379.
 
 Each stream entry is one capture:
   seq, device_ts_usec, host_ts_ns   frame number, camera clock (µs), host wall clock (ns since
@@ -58,6 +59,10 @@ def decode_color(fields):
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+def handle_frame(depth, color):
+    """Replace with the service's work (pose estimation, …)."""
 
 
 def percentile(values, q):
@@ -117,8 +122,9 @@ def main():
             newest = entries[-1][1]
             source = newest[b"source"].decode()
             if not args.no_decode:
-                depth, color = decode_depth(newest), decode_color(newest)
-                _ = (depth, color)  # hand these to the model
+                depth = decode_depth(newest)  # (h, w) uint16 millimetres
+                color = decode_color(newest)  # PIL image, or (h, w, 4) / NV12 array
+                handle_frame(depth, color)
             if now - window_start >= args.every:
                 span = now - window_start
                 print(

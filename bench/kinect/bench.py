@@ -8,7 +8,7 @@ seconds. Reported: sustained fps at the consumer, drops (publisher-side and seq 
 consumer), publish→consume latency p50/p99 (consumer clock minus the entry's host_ts_ns), and the
 publisher's CPU (% of one core, utime+stime from /proc/<pid>/stat over the steady part of the run).
 
-  bench/kinect/.venv/bin/python bench/kinect/bench.py --duration 60
+  bench/kinect/run.sh --duration 60     (makes the venv and the release binary if missing)
 """
 
 import argparse
@@ -61,7 +61,7 @@ def machine():
     }
 
 
-def measure(name, publisher_cmd, consumer_cmd, duration, warmup, results):
+def measure(name, publisher_cmd, consumer_cmd, duration, warmup):
     consumer = subprocess.Popen(consumer_cmd, stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)  # the consumer waits at "$" before the first frame
     started = time.monotonic()
@@ -113,26 +113,30 @@ def main():
         consumer = lambda stream, tag: [  # noqa: E731
             py, str(ROOT / "examples/kinect_consumer.py"), "--redis", url, "--stream", stream,
             "--no-decode", "--every", "10", "--duration", str(args.duration + 2),
-            "--summary-json", str(out / f"consumer-{tag}.json"),
+            "--summary-json", str(out / f"consumer-{tag}.last.json"),
         ]
         runs = [
             measure(
                 "rust (devstack kinect capture)",
                 [args.binary, "kinect", "capture", "--source", "synthetic", "--redis", url,
                  "--stream", "bench:rust", "--duration", f"{args.duration}s",
-                 "--health-file", str(out / "health-rust.json")],
+                 "--health-file", str(out / "health-rust.last.json")],
                 consumer("bench:rust", "rust"),
-                args.duration, args.warmup, out,
+                args.duration, args.warmup,
             ),
-            measure(
-                "python (redis-py loop)",
-                [py, str(HERE / "python_publisher.py"), "--redis", url, "--stream", "bench:python",
-                 "--template-stream", "bench:template", "--duration", str(args.duration)],
-                consumer("bench:python", "python"),
-                args.duration, args.warmup, out,
-            ),
+            *[
+                measure(
+                    f"python (redis-py loop, {packer} packer)",
+                    [py, str(HERE / "python_publisher.py"), "--redis", url,
+                     "--stream", f"bench:python-{packer}", "--template-stream", "bench:template",
+                     "--duration", str(args.duration), "--packer", packer],
+                    consumer(f"bench:python-{packer}", f"python-{packer}"),
+                    args.duration, args.warmup,
+                )
+                for packer in ("python", "hiredis")
+            ],
         ]
-        health = json.loads((out / "health-rust.json").read_text())
+        health = json.loads((out / "health-rust.last.json").read_text())
         runs[0]["publisher_dropped"] = health["dropped"]
         runs[0]["publisher_latency_ms"] = health["run"]["publish_latency_ms"]
         runs[0]["captures"] = health["captures"]
@@ -142,7 +146,8 @@ def main():
             "duration_s": args.duration,
             "runs": runs,
         }
-        (out / "summary.json").write_text(json.dumps(report, indent=2))
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        (out / f"run-{stamp}.json").write_text(json.dumps(report, indent=2))
         print(json.dumps(report, indent=2))
         print()
         print("| publisher | fps at consumer | drops (publisher / seq gaps) | latency p50 | latency p99 | CPU (% of one core) |")

@@ -22,8 +22,20 @@ def main():
     p.add_argument("--maxlen", type=int, default=300)
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--duration", type=float, required=True)
+    p.add_argument(
+        "--packer",
+        choices=["python", "hiredis"],
+        default="hiredis",
+        help="redis-py's command serializer: hiredis (its default when hiredis is installed, "
+        "as in `pip install redis[hiredis]`) or its pure-Python one",
+    )
     args = p.parse_args()
 
+    if args.packer == "python":
+        # redis-py picks its serializer from this flag when a connection is made
+        redis.connection.HIREDIS_AVAILABLE = False
+    elif not redis.connection.HIREDIS_AVAILABLE:
+        raise SystemExit("--packer hiredis needs the hiredis package")
     r = redis.Redis.from_url(args.redis)
     template = [fields for _, fields in r.xrange(args.template_stream, count=30)]
     if not template:
@@ -53,7 +65,7 @@ def main():
         }
         r.xadd(args.stream, entry, maxlen=args.maxlen, approximate=True)
         seq += 1
-    print(f"python publisher: {seq} frames in {time.monotonic() - start:.1f} s")
+    print(f"python publisher ({args.packer} packer): {seq} frames in {time.monotonic() - start:.1f} s")
 
 
 if __name__ == "__main__":
