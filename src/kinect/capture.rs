@@ -149,7 +149,7 @@ fn camera_loop(
 
 pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     let label = opts.source.label();
-    // WARN level: the span (and so the source label) shows on every line the default filter lets through.
+    // WARN level, so that the source label shows on every line the default filter prints.
     let span = tracing::warn_span!("kinect", source = label);
     let counters = Arc::new(Counters::default());
     let handoff = Arc::new(Handoff::new(opts.queue));
@@ -206,13 +206,19 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     }
 
     // Ctrl-C / SIGTERM: the camera thread sees the flag within one frame period (or one
-    // capture timeout) and stops the cameras itself.
+    // capture timeout) and stops the cameras itself. A second signal does not wait.
     let signals = {
         let stop = stop.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
-            status(label, "stopping (signal)");
+            status(label, "stopping (signal; another one exits at once)");
             stop.store(true, Relaxed);
+            shutdown_signal().await;
+            status(
+                label,
+                "second signal: exiting without waiting for the camera",
+            );
+            std::process::exit(1);
         })
     };
     let died = || Err(anyhow::anyhow!("the camera thread ended without a result"));
@@ -223,6 +229,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     let started = ready_rx.await.is_ok();
     if started {
         reporter.mark_started();
+        write_health(&reporter.report(&counters, State::Running, 0));
         status(
             label,
             &format!(
@@ -256,6 +263,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
         Some(r) => r,
         None => done_rx.await.unwrap_or_else(|_| died()),
     };
+    reporter.mark_stopped();
 
     // The hand-off is closed: let the writer publish what is queued, within limits.
     let mut writer = writer;

@@ -74,6 +74,10 @@ impl Handoff {
         self.ready.notify_one();
     }
 
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed
+    }
+
     pub fn queued(&self) -> usize {
         self.state
             .lock()

@@ -72,6 +72,13 @@ pub async fn run(
                     }
                     // This frame is stale by the time Redis answers: count it as dropped.
                     counters.dropped.fetch_add(1, Relaxed);
+                    if handoff.is_closed() {
+                        // the camera has stopped: nothing left is worth waiting for Redis
+                        while handoff.pop().await.is_some() {
+                            counters.dropped.fetch_add(1, Relaxed);
+                        }
+                        break;
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;

@@ -145,6 +145,8 @@ pub struct Reporter {
     started_unix_ms: u64,
     last: Snapshot,
     last_at: Instant,
+    /// When the camera stopped: rates are over capture time, not the final drain.
+    stopped: Option<Instant>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -194,6 +196,7 @@ impl Reporter {
             started_unix_ms: super::frame::wall_clock_ns() / 1_000_000,
             last: Snapshot::default(),
             last_at: Instant::now(),
+            stopped: None,
         }
     }
 
@@ -203,8 +206,13 @@ impl Reporter {
         self.last_at = self.started;
     }
 
+    pub fn mark_stopped(&mut self) {
+        self.stopped.get_or_insert_with(Instant::now);
+    }
+
     /// Closes the current window and describes it and the whole run.
     pub fn report(&mut self, c: &Counters, state: State, queued: usize) -> Health {
+        let end = self.stopped.unwrap_or_else(Instant::now);
         let now = Snapshot::take(c);
         let (window_latency, run_latency) = {
             let mut h = c.latency.lock().unwrap_or_else(|p| p.into_inner());
@@ -214,16 +222,16 @@ impl Reporter {
         };
         let window = now.window(
             &self.last,
-            self.last_at.elapsed().as_secs_f64(),
+            end.saturating_duration_since(self.last_at).as_secs_f64(),
             &window_latency,
         );
         let run = now.window(
             &Snapshot::default(),
-            self.started.elapsed().as_secs_f64(),
+            end.saturating_duration_since(self.started).as_secs_f64(),
             &run_latency,
         );
         self.last = now;
-        self.last_at = Instant::now();
+        self.last_at = end;
         Health {
             state,
             source: self.source,
