@@ -275,14 +275,27 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
             Ok(())
         }
     };
-    let state = if camera_result.is_ok() && writer_result.is_ok() {
-        State::Stopped
+    // Captures that all failed to reach Redis make the run a failure too.
+    let captures = counters.captures.load(Relaxed);
+    let publish_result = if captures > 0 && counters.published.load(Relaxed) == 0 {
+        Err(anyhow::Error::from(crate::exit::Failed(format!(
+            "none of {captures} captures reached redis {} stream {} (last error: {}); fix: \
+             check that redis is up (`devstack ps`) and that the key is a stream or absent",
+            reporter.redis,
+            reporter.stream,
+            counters.last_error().as_deref().unwrap_or("none reported")
+        ))))
     } else {
-        State::Failed
+        Ok(())
     };
-    if let Err(e) = camera_result.as_ref().and(writer_result.as_ref()) {
-        counters.set_error(format!("{e:#}"));
-    }
+    let outcome = camera_result.and(writer_result).and(publish_result);
+    let state = match &outcome {
+        Ok(()) => State::Stopped,
+        Err(e) => {
+            counters.set_error(format!("{e:#}"));
+            State::Failed
+        }
+    };
     let summary = reporter.report(&counters, state, handoff.queued());
     write_health(&summary);
     // A source that never started has nothing to sum up: its error says it all.
@@ -290,7 +303,8 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
         status(
             label,
             &format!(
-                "{}: {} captures, {} published, {} dropped, {} timeouts, {} reconnects; run: {}",
+                "{}: {} captures, {} published, {} dropped, {} publish errors, {} timeouts, \
+                 {} reconnects; run: {}",
                 if state == State::Stopped {
                     "stopped"
                 } else {
@@ -299,14 +313,14 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
                 summary.captures,
                 summary.published,
                 summary.dropped,
+                summary.publish_errors,
                 summary.timeouts,
                 summary.reconnects,
                 summary.line(&summary.run)
             ),
         );
     }
-    camera_result?;
-    writer_result?;
+    outcome?;
     Ok(0)
 }
 

@@ -43,6 +43,8 @@ pub async fn run(
     let mut connection: Option<Connection> = None;
     let mut ever_connected = false;
     let mut down_reported = false;
+    // A server-side refusal (maxmemory, wrong type) repeats on every frame: say it once.
+    let mut last_rejection: Option<String> = None;
     while let Some(frame) = handoff.pop().await {
         let con = match connection.as_mut() {
             Some(con) => con,
@@ -87,7 +89,10 @@ pub async fn run(
         };
         let xadd = Xadd::new(&target.stream, target.maxlen, target.source, &frame);
         match con.xadd(&xadd).await {
-            Ok(_) => counters.record_publish(frame.captured_at.elapsed(), frame.payload_bytes()),
+            Ok(_) => {
+                counters.record_publish(frame.captured_at.elapsed(), frame.payload_bytes());
+                last_rejection = None;
+            }
             Err(err) => {
                 counters.publish_errors.fetch_add(1, Relaxed);
                 counters.set_error(format!("XADD {} failed: {err}", target.stream));
@@ -96,8 +101,12 @@ pub async fn run(
                     counters.redis_connected.store(false, Relaxed);
                     connection = None;
                     down_reported = true;
-                } else {
-                    tracing::warn!("XADD {} rejected by redis: {err}", target.stream);
+                } else if last_rejection.as_deref() != Some(&err.to_string()) {
+                    tracing::warn!(
+                        "XADD {} rejected by redis: {err} (repeats are counted as publish errors)",
+                        target.stream
+                    );
+                    last_rejection = Some(err.to_string());
                 }
             }
         }

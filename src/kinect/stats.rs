@@ -82,6 +82,13 @@ impl Counters {
         h.1.record(latency);
     }
 
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn set_error(&self, error: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
     }
@@ -250,11 +257,7 @@ impl Reporter {
             queued,
             window,
             run,
-            last_error: c
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error: c.last_error(),
         }
     }
 }

@@ -675,3 +675,35 @@ fn install_udev_copies_the_rule_reloads_and_triggers_or_asks_for_root() {
     );
     assert!(stdout.contains("replug"), "{stdout}");
 }
+
+#[test]
+fn redis_never_reachable_keeps_the_camera_running_and_fails_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let health_path = dir.path().join("health.json");
+    let nobody = format!("redis://127.0.0.1:{}", free_port());
+    let out = Command::new(BIN)
+        .args([
+            "kinect",
+            "capture",
+            "--source",
+            "synthetic",
+            "--frames",
+            "20",
+        ])
+        .args(["--redis", &nobody, "--health-file"])
+        .arg(&health_path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run capture");
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("none of 20 captures reached redis"), "{log}");
+    assert!(log.contains("Connection refused"), "{log}");
+    let h = health(&health_path);
+    assert_eq!(h["state"], "failed", "{h}");
+    assert_eq!(
+        (h["captures"].as_u64(), h["dropped"].as_u64()),
+        (Some(20), Some(20)),
+        "{h}"
+    );
+}
