@@ -12,6 +12,7 @@ use super::frame::Frame;
 pub struct Handoff {
     state: Mutex<State>,
     ready: Notify,
+    closed: Notify,
     capacity: usize,
 }
 
@@ -29,6 +30,7 @@ impl Handoff {
                 closed: false,
             }),
             ready: Notify::new(),
+            closed: Notify::new(),
             capacity,
         }
     }
@@ -72,6 +74,18 @@ impl Handoff {
     pub fn close(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
         self.ready.notify_one();
+        self.closed.notify_waiters();
+    }
+
+    /// Returns once `close` has been called.
+    pub async fn wait_closed(&self) {
+        let notified = self.closed.notified();
+        tokio::pin!(notified);
+        // registered before the check, so a close in between still wakes us
+        notified.as_mut().enable();
+        if !self.is_closed() {
+            notified.await;
+        }
     }
 
     pub fn is_closed(&self) -> bool {

@@ -74,6 +74,10 @@ pub async fn run(
                     }
                     // This frame is stale by the time Redis answers: count it as dropped.
                     counters.dropped.fetch_add(1, Relaxed);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = handoff.wait_closed() => {}
+                    }
                     if handoff.is_closed() {
                         // the camera has stopped: nothing left is worth waiting for Redis
                         while handoff.pop().await.is_some() {
@@ -81,7 +85,6 @@ pub async fn run(
                         }
                         break;
                     }
-                    tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }

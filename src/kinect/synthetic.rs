@@ -32,51 +32,77 @@ impl Noise {
     }
 }
 
-/// A floor plane receding with the rows, a wall, and a person-sized blob crossing the view.
-fn render_depth(width: u32, height: u32, phase: f64) -> Bytes {
-    let (w, h) = (width as f64, height as f64);
+/// The person-sized blob that crosses the view: its centre at `phase` (0..1) and its radii.
+fn blob(w: f64, h: f64, phase: f64) -> (f64, f64, f64, f64) {
     let cx = w * (0.5 + 0.35 * (phase * std::f64::consts::TAU).sin());
-    let cy = h * 0.55;
-    let (rx, ry) = (w * 0.09, h * 0.30);
-    let mut out = Vec::with_capacity((width * height * 2) as usize);
-    for y in 0..height {
-        for x in 0..width {
-            let (fx, fy) = (x as f64, y as f64);
-            let background = if fy > h * 0.6 {
-                // floor: nearer towards the bottom rows
-                4500.0 - 3000.0 * (fy - h * 0.6) / (h * 0.4)
-            } else {
-                4500.0
-            };
-            let d = ((fx - cx) / rx).powi(2) + ((fy - cy) / ry).powi(2);
-            let mm = if d < 1.0 {
-                1800.0 + 150.0 * d
-            } else {
-                background
-            };
-            // no return at the corners, as with the real NFOV hexagonal field of view
-            let corner = (fx / w - 0.5).abs() + (fy / h - 0.5).abs() > 0.9;
-            let v: u16 = if corner { 0 } else { mm as u16 };
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    Bytes::from(out)
+    (cx, h * 0.55, w * 0.09, h * 0.30)
 }
 
-fn render_rgb(width: u32, height: u32, phase: f64, noise: &mut Noise) -> Vec<u8> {
+/// Calls `paint(x, y, d)` for every pixel inside the blob, `d` < 1 its normalised distance
+/// from the centre. Only the bounding box is visited: frames are a copy of the static scene
+/// with this painted over, which keeps start-up short even in debug builds.
+fn for_blob_pixels(width: u32, height: u32, phase: f64, mut paint: impl FnMut(usize, usize, f64)) {
     let (w, h) = (width as f64, height as f64);
-    let cx = w * (0.5 + 0.35 * (phase * std::f64::consts::TAU).sin());
+    let (cx, cy, rx, ry) = blob(w, h, phase);
+    let x0 = (cx - rx).max(0.0) as usize;
+    let x1 = ((cx + rx).ceil() as usize).min(width as usize);
+    let y0 = (cy - ry).max(0.0) as usize;
+    let y1 = ((cy + ry).ceil() as usize).min(height as usize);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let d = ((x as f64 - cx) / rx).powi(2) + ((y as f64 - cy) / ry).powi(2);
+            if d < 1.0 {
+                paint(x, y, d);
+            }
+        }
+    }
+}
+
+/// `count` depth frames (DEPTH16 little-endian): a wall at 4.5 m, a floor coming nearer
+/// towards the bottom rows, no return in the corners (as in the NFOV hexagonal field of
+/// view), and the blob at 1.8–1.95 m moving across.
+fn render_depth(width: u32, height: u32, count: usize) -> Vec<Bytes> {
+    let (w, h) = (width as f64, height as f64);
+    let mut scene = Vec::with_capacity((width * height * 2) as usize);
+    for y in 0..height {
+        let fy = y as f64;
+        let floor = if fy > h * 0.6 {
+            4500.0 - 3000.0 * (fy - h * 0.6) / (h * 0.4)
+        } else {
+            4500.0
+        };
+        for x in 0..width {
+            let corner = (x as f64 / w - 0.5).abs() + (fy / h - 0.5).abs() > 0.9;
+            let mm: u16 = if corner { 0 } else { floor as u16 };
+            scene.extend_from_slice(&mm.to_le_bytes());
+        }
+    }
+    (0..count)
+        .map(|i| {
+            let mut frame = scene.clone();
+            for_blob_pixels(width, height, i as f64 / count as f64, |x, y, d| {
+                let at = (y * width as usize + x) * 2;
+                let mm = (1800.0 + 150.0 * d) as u16;
+                frame[at..at + 2].copy_from_slice(&mm.to_le_bytes());
+            });
+            Bytes::from(frame)
+        })
+        .collect()
+}
+
+/// The color scene: a gradient with sensor-like noise, which is what makes a camera's JPEGs
+/// 100–200 KB at 720p.
+fn render_rgb_scene(width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as f64, height as f64);
+    let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
     let mut rgb = Vec::with_capacity((width * height * 3) as usize);
     for y in 0..height {
         for x in 0..width {
-            let (fx, fy) = (x as f64, y as f64);
-            let inside = ((fx - cx) / (w * 0.08)).powi(2) + ((fy - h * 0.55) / (h * 0.3)).powi(2);
-            let base = if inside < 1.0 {
-                [200.0, 120.0, 90.0]
-            } else {
-                [60.0 + 120.0 * fx / w, 80.0 + 100.0 * fy / h, 140.0]
-            };
-            // sensor-like noise: what makes a camera's JPEGs 100–200 KB at 720p
+            let base = [
+                60.0 + 120.0 * x as f64 / w,
+                80.0 + 100.0 * y as f64 / h,
+                140.0,
+            ];
             for c in base {
                 let n = noise.next() as f64 / 255.0 - 0.5;
                 rgb.push((c + 24.0 * n).clamp(0.0, 255.0) as u8);
@@ -86,23 +112,31 @@ fn render_rgb(width: u32, height: u32, phase: f64, noise: &mut Noise) -> Vec<u8>
     rgb
 }
 
+/// One color frame: the scene with the blob painted at `phase`, in the asked format.
 fn encode_color(
-    mode_w: u32,
-    mode_h: u32,
+    scene: &[u8],
+    width: u32,
+    height: u32,
     format: ColorFormat,
     phase: f64,
-    seed: u64,
 ) -> Result<Bytes, jpeg_encoder::EncodingError> {
-    let mut noise = Noise(0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
-    let rgb = render_rgb(mode_w, mode_h, phase, &mut noise);
+    let mut rgb = scene.to_vec();
+    let mut noise = Noise(0x2545_F491_4F6C_DD1D);
+    for_blob_pixels(width, height, phase, |x, y, _| {
+        let at = (y * width as usize + x) * 3;
+        for (c, base) in [200.0, 120.0, 90.0].into_iter().enumerate() {
+            let n = noise.next() as f64 / 255.0 - 0.5;
+            rgb[at + c] = (base + 24.0 * n) as u8;
+        }
+    });
     match format {
         ColorFormat::Mjpg => {
             let mut jpeg = Vec::new();
             // CaptureMode sizes are at most 4096x3072, so they fit u16.
             jpeg_encoder::Encoder::new(&mut jpeg, 85).encode(
                 &rgb,
-                mode_w as u16,
-                mode_h as u16,
+                width as u16,
+                height as u16,
                 jpeg_encoder::ColorType::Rgb,
             )?;
             Ok(Bytes::from(jpeg))
@@ -114,7 +148,7 @@ fn encode_color(
         )),
         ColorFormat::Nv12 => {
             // Y plane then interleaved UV at quarter resolution (BT.601).
-            let (w, h) = (mode_w as usize, mode_h as usize);
+            let (w, h) = (width as usize, height as usize);
             let mut out = Vec::with_capacity(w * h * 3 / 2);
             out.extend(rgb.chunks_exact(3).map(|p| {
                 (0.257 * p[0] as f64 + 0.504 * p[1] as f64 + 0.098 * p[2] as f64 + 16.0) as u8
@@ -133,43 +167,36 @@ fn encode_color(
 }
 
 impl SyntheticSource {
-    /// Renders one second of depth motion and a few color frames (in parallel threads: JPEG
-    /// encoding is the only costly part, and it happens here, once).
+    /// Renders one second of depth motion and a few color frames (JPEG encoding, the only
+    /// costly part, runs in parallel threads, once).
     pub fn new(mode: CaptureMode) -> Result<Self, jpeg_encoder::EncodingError> {
-        let depth_frames = mode.fps as usize;
-        let (depth, color) = std::thread::scope(|s| {
-            let color: Vec<_> = mode
-                .color
-                .map(|c| {
-                    (0..COLOR_VARIANTS)
+        let depth = mode
+            .depth
+            .map(|d| render_depth(d.width, d.height, mode.fps as usize))
+            .unwrap_or_default();
+        let color = match mode.color {
+            None => Vec::new(),
+            Some(c) => {
+                let scene = render_rgb_scene(c.width, c.height);
+                std::thread::scope(|s| {
+                    let workers: Vec<_> = (0..COLOR_VARIANTS)
                         .map(|i| {
-                            let phase = i as f64 / COLOR_VARIANTS as f64;
-                            s.spawn(move || {
-                                encode_color(c.width, c.height, c.format, phase, i as u64)
-                            })
+                            let (scene, phase) = (&scene, i as f64 / COLOR_VARIANTS as f64);
+                            s.spawn(move || encode_color(scene, c.width, c.height, c.format, phase))
                         })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let depth = mode
-                .depth
-                .map(|d| {
-                    (0..depth_frames)
-                        .map(|i| render_depth(d.width, d.height, i as f64 / depth_frames as f64))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let color: Result<Vec<Bytes>, _> = color
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect();
-            (depth, color)
-        });
+                        .collect();
+                    workers
+                        .into_iter()
+                        .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect::<Result<Vec<Bytes>, _>>()
+                })?
+            }
+        };
         Ok(SyntheticSource {
             period: mode.frame_period(),
             mode,
             depth,
-            color: color?,
+            color,
             started: None,
         })
     }
@@ -218,27 +245,26 @@ mod tests {
 
     #[test]
     fn depth_is_little_endian_millimetres_of_the_mode_size() {
-        let d = render_depth(640, 576, 0.0);
+        let frames = render_depth(640, 576, 4);
+        assert_eq!(frames.len(), 4);
+        let d = &frames[0];
         assert_eq!(d.len(), 640 * 576 * 2);
         let centre = (288 * 640 + 320) * 2;
         let mm = u16::from_le_bytes([d[centre], d[centre + 1]]);
-        assert!((1000..5000).contains(&mm), "{mm}");
-        assert_ne!(render_depth(640, 576, 0.0), render_depth(640, 576, 0.25));
+        assert!((1800..=1950).contains(&mm), "blob at the centre: {mm}");
+        assert_eq!(u16::from_le_bytes([d[0], d[1]]), 0, "corner without return");
+        assert_ne!(frames[0], frames[1], "the blob moves");
     }
 
     #[test]
     fn raw_color_formats_have_their_exact_sizes() {
-        assert_eq!(
-            encode_color(1280, 720, ColorFormat::Bgra32, 0.0, 1)
+        let scene = render_rgb_scene(1280, 720);
+        let size = |f| {
+            encode_color(&scene, 1280, 720, f, 0.0)
                 .map(|b| b.len())
-                .ok(),
-            Some(1280 * 720 * 4)
-        );
-        assert_eq!(
-            encode_color(1280, 720, ColorFormat::Nv12, 0.0, 1)
-                .map(|b| b.len())
-                .ok(),
-            Some(1280 * 720 * 3 / 2)
-        );
+                .ok()
+        };
+        assert_eq!(size(ColorFormat::Bgra32), Some(1280 * 720 * 4));
+        assert_eq!(size(ColorFormat::Nv12), Some(1280 * 720 * 3 / 2));
     }
 }
