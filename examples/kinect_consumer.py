@@ -85,7 +85,9 @@ def main():
     args = p.parse_args()
 
     r = redis.Redis.from_url(args.redis)
+    r.ping()
     last_id = "0" if args.from_start else "$"
+    print(f"reading {args.stream} on {args.redis} from {'the start' if args.from_start else 'now'}", flush=True)
     started = window_start = time.monotonic()
     window_frames, window_lat = 0, []
     all_lat, frames, skipped, seq_gaps, last_seq = [], 0, 0, 0, None

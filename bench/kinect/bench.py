@@ -63,7 +63,8 @@ def machine():
 
 def measure(name, publisher_cmd, consumer_cmd, duration, warmup):
     consumer = subprocess.Popen(consumer_cmd, stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # the consumer waits at "$" before the first frame
+    consumer.stdout.readline()  # "reading …": it is connected and waits at "$"
+    time.sleep(0.2)
     started = time.monotonic()
     pub = subprocess.Popen(publisher_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(warmup)
