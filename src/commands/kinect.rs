@@ -1,13 +1,459 @@
+//! `devstack kinect info | capture | install-udev`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
 use crate::cli::{GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs};
+use crate::exit::{Failed, UsageError};
+use crate::kinect::capture::{self, CaptureOptions, SourceKind};
+use crate::kinect::device::{self, Device};
+use crate::kinect::ffi::{self, K4aVersion};
+use crate::kinect::mode::CaptureMode;
+use crate::kinect::usb::{self, UsbFunction};
 
-pub async fn info(_g: &GlobalOpts, _a: &KinectInfoArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack kinect info` is not implemented yet")
+#[derive(Debug, Serialize)]
+struct InfoReport {
+    usb: Vec<UsbFunction>,
+    sdk: SdkInfo,
+    installed_count: Option<u32>,
+    devices: Vec<DeviceInfo>,
+    problems: Vec<String>,
 }
 
-pub async fn capture(_g: &GlobalOpts, _a: &KinectCaptureArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack kinect capture` is not implemented yet")
+#[derive(Debug, Serialize)]
+struct SdkInfo {
+    loaded: bool,
+    path: Option<String>,
+    error: Option<String>,
 }
 
-pub async fn install_udev(_g: &GlobalOpts, _a: &KinectInstallUdevArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`devstack kinect install-udev` is not implemented yet")
+#[derive(Debug, Serialize)]
+struct DeviceInfo {
+    index: u32,
+    serial: Option<String>,
+    firmware: Option<Firmware>,
+    warnings: Vec<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Firmware {
+    rgb: String,
+    depth: String,
+    audio: String,
+    depth_sensor: String,
+    build: &'static str,
+    signature: &'static str,
+}
+
+fn dotted(v: &K4aVersion) -> String {
+    format!("{}.{}.{}", v.major, v.minor, v.iteration)
+}
+
+/// The SDK's firmware checks (src/depth/depth.c): below the minimum the SDK refuses the
+/// device; below the suggested version it warns.
+fn firmware_warnings(v: &ffi::K4aHardwareVersion) -> Vec<String> {
+    let version = |major, minor, iteration| K4aVersion {
+        major,
+        minor,
+        iteration,
+    };
+    // (part, installed, minimum, suggested)
+    let parts = [
+        ("RGB", v.rgb, version(1, 5, 92), version(1, 6, 110)),
+        ("depth", v.depth, version(1, 5, 66), version(1, 6, 79)),
+        ("audio", v.audio, version(1, 5, 14), version(1, 6, 14)),
+        (
+            "depth sensor config",
+            v.depth_sensor,
+            version(5006, 27, 0),
+            version(6109, 7, 0),
+        ),
+    ];
+    let update = "update with AzureKinectFirmwareTool (k4a-tools) and \
+                  AzureKinectDK_Fw_1.6.110080014.bin";
+    let mut warnings = Vec::new();
+    for (name, have, minimum, suggested) in parts {
+        if have < minimum {
+            warnings.push(format!(
+                "{name} firmware {} is below the SDK's minimum {}: the SDK will refuse the \
+                 device; {update}",
+                dotted(&have),
+                dotted(&minimum)
+            ));
+        } else if have < suggested {
+            warnings.push(format!(
+                "{name} firmware {} is older than the suggested {}; {update}",
+                dotted(&have),
+                dotted(&suggested)
+            ));
+        }
+    }
+    warnings
+}
+
+fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
+    let mut info = DeviceInfo {
+        index,
+        serial: None,
+        firmware: None,
+        warnings: Vec::new(),
+        error: None,
+    };
+    match Device::open(k4a, index) {
+        Err(e) => info.error = Some(e.to_string()),
+        Ok(dev) => {
+            info.serial = dev.serial().ok();
+            match dev.version() {
+                Ok(v) => {
+                    info.warnings = firmware_warnings(&v);
+                    info.firmware = Some(Firmware {
+                        rgb: dotted(&v.rgb),
+                        depth: dotted(&v.depth),
+                        audio: dotted(&v.audio),
+                        depth_sensor: format!("{}.{}", v.depth_sensor.major, v.depth_sensor.minor),
+                        build: match v.firmware_build {
+                            ffi::K4A_FIRMWARE_BUILD_RELEASE => "release",
+                            _ => "debug",
+                        },
+                        signature: match v.firmware_signature {
+                            ffi::K4A_FIRMWARE_SIGNATURE_MSFT => "msft",
+                            ffi::K4A_FIRMWARE_SIGNATURE_TEST => "test",
+                            _ => "unsigned",
+                        },
+                    });
+                }
+                Err(e) => info.error = Some(e.to_string()),
+            }
+        }
+    }
+    info
+}
+
+fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
+    let cameras: Vec<&UsbFunction> = found
+        .iter()
+        .filter(|f| f.product_id == usb::DEPTH_PID || f.product_id == usb::COLOR_PID)
+        .collect();
+    let mut problems = Vec::new();
+    if found.is_empty() {
+        problems.push(format!(
+            "no Azure Kinect on USB ({}/sys/bus/usb/devices has no 045e:097a-097e); plug it into \
+             a USB3 port directly, with its power supply",
+            sysroot.display().to_string().trim_end_matches('/')
+        ));
+    } else if cameras.is_empty() {
+        problems.push(
+            "the Kinect's hub or microphone is on USB but not its cameras (045e:097c/097d): it \
+             is probably on a USB 2 port or not powered; use a USB3 port directly and the power \
+             supply"
+                .into(),
+        );
+    }
+    for f in cameras.iter().filter(|f| !f.is_usb3()) {
+        problems.push(format!(
+            "{} ({}) runs at {} Mbit/s, not USB 3 (5000): use a USB3 port directly, no hub or dock",
+            f.function,
+            f.port,
+            f.speed_mbps.map_or("unknown".into(), |s| s.to_string())
+        ));
+    }
+    problems
+}
+
+pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
+    let sysroot = a.sysroot.clone().unwrap_or_else(|| "/".into());
+    let found = usb::scan(&sysroot);
+    let mut report = InfoReport {
+        problems: usb_problems(&found, &sysroot),
+        usb: found,
+        sdk: SdkInfo {
+            loaded: false,
+            path: None,
+            error: None,
+        },
+        installed_count: None,
+        devices: Vec::new(),
+    };
+    let load = ffi::load(a.k4a_lib.as_deref());
+    match &load {
+        Ok(k4a) => {
+            device::route_sdk_log(k4a);
+            report.sdk.loaded = true;
+            report.sdk.path = Some(k4a.path.clone());
+            let count = device::installed_count(k4a);
+            report.installed_count = Some(count);
+            report.devices = (0..count).map(|i| query_device(k4a, i)).collect();
+        }
+        Err(e) => report.sdk.error = Some(e.to_string()),
+    }
+    let device_failed = report.devices.iter().any(|d| d.error.is_some());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_info(&report);
+    }
+    if let Err(e) = load {
+        return Err(e.into());
+    }
+    Ok(u8::from(device_failed))
+}
+
+fn print_info(r: &InfoReport) {
+    use console::style;
+    if !r.usb.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .usb
+            .iter()
+            .map(|f| {
+                let speed = f.speed_mbps.map_or("?".into(), |s| format!("{s} Mbit/s"));
+                vec![
+                    f.port.clone(),
+                    format!("045e:{}", f.product_id),
+                    f.function.to_string(),
+                    if f.is_usb3() {
+                        style(speed).green().to_string()
+                    } else {
+                        style(speed).yellow().to_string()
+                    },
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            crate::ui::table::render(&["USB PORT", "ID", "FUNCTION", "SPEED"], &rows)
+        );
+    }
+    for p in &r.problems {
+        println!("{} {p}", style("warning:").yellow().bold());
+    }
+    if let Some(path) = &r.sdk.path {
+        println!("libk4a: {path}");
+    }
+    if let Some(count) = r.installed_count {
+        println!("devices: {count}");
+    }
+    for d in &r.devices {
+        match (&d.error, &d.firmware) {
+            (Some(e), _) => println!("  #{}: {} {e}", d.index, style("error:").red().bold()),
+            (None, Some(f)) => println!(
+                "  #{}: serial {}, firmware rgb {} depth {} audio {} sensor {} ({}, {})",
+                d.index,
+                d.serial.as_deref().unwrap_or("?"),
+                f.rgb,
+                f.depth,
+                f.audio,
+                f.depth_sensor,
+                f.build,
+                f.signature
+            ),
+            (None, None) => {}
+        }
+        for w in &d.warnings {
+            println!("    {} {w}", style("warning:").yellow().bold());
+        }
+    }
+}
+
+/// `60s`, `5m`, `1h`, `250ms`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("--duration {text:?} is not a duration; use e.g. 60s, 5m, 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "--duration {text:?}: unknown unit {unit:?}; use ms, s, m or h"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("--duration {text:?}: {e}"))
+}
+
+pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
+    let mode =
+        CaptureMode::parse(&a.depth_mode, &a.color, &a.color_format, a.fps).map_err(UsageError)?;
+    let source = match a.source.to_ascii_lowercase().as_str() {
+        "k4a" | "camera" => SourceKind::K4a,
+        "synthetic" => SourceKind::Synthetic,
+        other => {
+            return Err(UsageError(format!(
+                "--source {other:?} is not a frame source; use k4a (the camera) or synthetic"
+            ))
+            .into())
+        }
+    };
+    let duration = a
+        .duration
+        .as_deref()
+        .map(parse_duration)
+        .transpose()
+        .map_err(UsageError)?;
+    if a.queue == 0 {
+        return Err(
+            UsageError("--queue 0: the hand-off needs room for at least 1 frame".into()).into(),
+        );
+    }
+    if let Err(e) = redis::Client::open(a.redis.as_str()) {
+        return Err(UsageError(format!(
+            "--redis {:?} is not a Redis URL ({e}); use redis://HOST:PORT[/DB]",
+            a.redis
+        ))
+        .into());
+    }
+    capture::run(CaptureOptions {
+        mode,
+        source,
+        k4a_lib: a.k4a_lib.clone(),
+        redis: a.redis.clone(),
+        stream: a.stream.clone(),
+        maxlen: a.maxlen,
+        queue: a.queue,
+        frames: a.frames,
+        duration,
+        health_file: a.health_file.clone(),
+    })
+    .await
+}
+
+/// The rule devstack installs (research/kinect.md §2.3).
+pub const UDEV_RULE: &str = include_str!("../../udev/99-k4a.rules");
+
+pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow::Result<u8> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Failed(format!(
+            "installing {} and reloading udev needs root; run: sudo devstack kinect install-udev",
+            a.target.display()
+        ))
+        .into());
+    }
+    if let Some(dir) = a.target.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let unchanged = std::fs::read_to_string(&a.target).is_ok_and(|old| old == UDEV_RULE);
+    if !unchanged {
+        std::fs::write(&a.target, UDEV_RULE)
+            .map_err(|e| Failed(format!("cannot write {}: {e}", a.target.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&a.target, std::fs::Permissions::from_mode(0o644))?;
+    }
+    println!(
+        "{} {}",
+        a.target.display(),
+        if unchanged {
+            "is already up to date"
+        } else {
+            "installed"
+        }
+    );
+    for args in [
+        &["control", "--reload-rules"][..],
+        &[
+            "trigger",
+            "--subsystem-match=usb",
+            "--attr-match=idVendor=045e",
+            "--action=add",
+        ][..],
+    ] {
+        let shown = format!("udevadm {}", args.join(" "));
+        match std::process::Command::new("udevadm").args(args).output() {
+            Ok(out) if out.status.success() => println!("ran {shown}"),
+            Ok(out) => {
+                return Err(Failed(format!(
+                    "{shown} failed ({}): {}; the rule is installed and applies after a replug \
+                     or reboot",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+                .into())
+            }
+            Err(e) => {
+                println!(
+                    "{} cannot run udevadm ({e}); the rule applies once udev reloads (reboot)",
+                    console::style("warning:").yellow().bold()
+                );
+                return Ok(0);
+            }
+        }
+    }
+    println!(
+        "If the Azure Kinect was plugged in, unplug and replug it so the new permissions apply."
+    );
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn the_rule_avoids_the_official_files_mistakes() {
+        let rules: Vec<&str> = UDEV_RULE
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        for line in &rules {
+            assert!(
+                !line.contains("BUS") && !line.contains("!==") && !line.contains("GROUP="),
+                "{line}"
+            );
+        }
+        assert_eq!(rules.iter().filter(|l| l.contains("GOTO=")).count(), 1);
+        for pid in ["097a", "097b", "097c", "097d", "097e"] {
+            assert!(
+                UDEV_RULE.contains(&format!(
+                    "ATTR{{idVendor}}==\"045e\", ATTR{{idProduct}}==\"{pid}\", MODE=\"0666\""
+                )),
+                "{pid}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_firmware_is_flagged_against_the_sdk_versions() {
+        let v = |major, minor, iteration| K4aVersion {
+            major,
+            minor,
+            iteration,
+        };
+        let current = ffi::K4aHardwareVersion {
+            rgb: v(1, 6, 110),
+            depth: v(1, 6, 79),
+            audio: v(1, 6, 14),
+            depth_sensor: v(6109, 7, 0),
+            ..Default::default()
+        };
+        assert!(firmware_warnings(&current).is_empty());
+        let old = ffi::K4aHardwareVersion {
+            rgb: v(1, 6, 98),
+            depth: v(1, 5, 60),
+            ..current
+        };
+        let w = firmware_warnings(&old);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("RGB") && w[0].contains("suggested 1.6.110"));
+        assert!(w[1].contains("depth") && w[1].contains("minimum"));
+    }
 }
