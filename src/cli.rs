@@ -245,8 +245,8 @@ pub struct KinectCaptureArgs {
     /// Stream key.
     #[arg(long, default_value = "kinect:frames", value_name = "NAME")]
     pub stream: String,
-    /// Approximate maximum stream length (XADD MAXLEN ~ N).
-    #[arg(long, default_value_t = 300, value_name = "N")]
+    /// Approximate maximum stream length (XADD MAXLEN ~ N); 30 is one second at 30 fps (~27 MB).
+    #[arg(long, default_value_t = 30, value_name = "N")]
     pub maxlen: usize,
     /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned, passive-ir, off.
     #[arg(long, default_value = "nfov-unbinned", value_name = "MODE")]

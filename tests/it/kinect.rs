@@ -427,7 +427,11 @@ fn slow_redis_drops_oldest_frames_without_slowing_the_camera() {
     let redis = Redis::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let health_path = dir.path().join("health.json");
-    let capture = Capture::start(&redis, &health_path, &["--duration", "4s", "--queue", "2"]);
+    let capture = Capture::start(
+        &redis,
+        &health_path,
+        &["--duration", "4s", "--queue", "2", "--maxlen", "10000"],
+    );
     assert!(
         redis.wait_for_entries(5, Duration::from_secs(15)),
         "no frames published"
