@@ -3,8 +3,8 @@
 //!
 //! 1. observe the project's containers and repair what an interrupted run left behind;
 //! 2. preflight what would fail half-way: busy host ports, GPU requests without a GPU runtime;
-//! 3. networks and named volumes;
-//! 4. images (build changed contexts, pull missing ones);
+//! 3. images (build changed contexts, pull missing ones);
+//! 4. networks and named volumes;
 //! 5. per service, concurrently, as soon as its `depends_on` conditions hold: create, recreate
 //!    (only when the config hash or image changed) or start its container;
 //! 6. wait until every selected service is running/healthy (or completed, for init jobs).
@@ -140,11 +140,7 @@ pub async fn up(
         preflight_gpu(engine, project, &selected).await?;
     }
 
-    // 3. Networks and volumes.
-    ensure_networks(engine, project, &selected).await?;
-    ensure_volumes(engine, project, &selected).await?;
-
-    // 4. Images, concurrently, once per distinct image (services may share one).
+    // 3. Images, concurrently, once per distinct image (services may share one).
     let mut by_image: Vec<(String, &Service)> = Vec::new();
     for name in &selected {
         let svc = &project.model.services[name];
@@ -188,6 +184,10 @@ pub async fn up(
             )
         })
         .collect();
+
+    // 4. Networks and volumes (after the images, so a failed build or pull creates nothing).
+    ensure_networks(engine, project, &selected).await?;
+    ensure_volumes(engine, project, &selected).await?;
 
     // 5. Containers, each as soon as its dependencies hold.
     let jobs = one_shot_jobs(project);

@@ -185,3 +185,50 @@ fn gpu_request_without_nvidia_runtime_fails_clearly() {
         ],
     );
 }
+
+#[test]
+fn unreachable_registry_fails_up_before_creating_anything() {
+    if !docker_available() {
+        return;
+    }
+    // The embedded default stack needs redis:7, mongo:7 and CUDA/node base images; on a machine
+    // without them and without a registry, `up` must say so and leave nothing behind.
+    let s = Stack::new("stack5");
+    let dir = s.path().join("default");
+    let init = std::process::Command::new(crate::common::bin())
+        .args(["init"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let have = |img: &str| {
+        crate::common::docker(&["image", "ls", "-q", img])
+            .trim()
+            .len()
+            > 0
+    };
+    if have("redis:7") && have("mongo:7") {
+        eprintln!(
+            "the default stack's images are present: the no-registry path cannot be shown here"
+        );
+        return;
+    }
+    let out = std::process::Command::new(crate::common::bin())
+        .arg("-C")
+        .arg(&dir)
+        .args(["-p", &s.name, "up", "-d", "--timeout", "60"])
+        .env("NO_COLOR", "1")
+        .env("DEVSTACK_NO_NVML", "1")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("could not be pulled") || t.contains("image build failed"),
+        "{t}"
+    );
+    assert!(
+        s.containers().is_empty() && s.networks().is_empty() && s.volumes().is_empty(),
+        "{t}"
+    );
+}
