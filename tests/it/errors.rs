@@ -202,10 +202,9 @@ fn unreachable_registry_fails_up_before_creating_anything() {
         .unwrap();
     assert!(init.status.success(), "{}", text(&init));
     let have = |img: &str| {
-        crate::common::docker(&["image", "ls", "-q", img])
+        !crate::common::docker(&["image", "ls", "-q", img])
             .trim()
-            .len()
-            > 0
+            .is_empty()
     };
     if have("redis:7") && have("mongo:7") {
         eprintln!(
