@@ -19,7 +19,7 @@ sed '/^x-devstack:/,$d' "$root/tests/fixtures/stack5/templates/compose.yaml.j2" 
 cp "$root/bench/supervisor/compose.yaml.j2" "$work/templates/compose.yaml.j2"
 export WEB_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 
-"$bin" -C "$work" -p "$name" up -d >/dev/null
+"$bin" -C "$work" -p "$name" up -d >/dev/null 2>&1
 sleep 20  # steady state: host process running, auto-heal and log copies active
 pid="$(cat "$work/.devstack/supervisor.pid")"
 rss="$(awk '/VmRSS/{print $2}' /proc/"$pid"/status)"
