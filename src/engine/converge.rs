@@ -363,6 +363,12 @@ async fn repair(
     Ok(containers)
 }
 
+/// Stops a container (SIGTERM, SIGKILL after `grace` seconds); a gone one is fine.
+pub async fn stop_container(engine: &Engine, id: &str, grace: i32) {
+    let opts = StopContainerOptionsBuilder::default().t(grace).build();
+    let _ = engine.docker.stop_container(id, Some(opts)).await;
+}
+
 pub async fn remove_container(engine: &Engine, id: &str) -> Result<(), bollard::errors::Error> {
     let opts = RemoveContainerOptionsBuilder::default()
         .force(true)
@@ -487,14 +493,7 @@ async fn ensure_networks(
         let req = NetworkCreateRequest {
             name: def.name.clone(),
             driver: Some(def.driver.clone().unwrap_or_else(|| "bridge".into())),
-            labels: Some(HashMap::from([
-                (labels::PROJECT.to_string(), project.name.clone()),
-                (labels::NETWORK.to_string(), key.clone()),
-                (
-                    labels::VERSION.to_string(),
-                    labels::COMPOSE_VERSION.to_string(),
-                ),
-            ])),
+            labels: Some(resource_labels(&project.name, labels::NETWORK, key)),
             ..Default::default()
         };
         match engine.docker.create_network(req).await {
@@ -531,19 +530,24 @@ async fn ensure_volumes(
         let req = VolumeCreateRequest {
             name: Some(def.name.clone()),
             driver: def.driver.clone(),
-            labels: Some(HashMap::from([
-                (labels::PROJECT.to_string(), project.name.clone()),
-                (labels::VOLUME.to_string(), key.clone()),
-                (
-                    labels::VERSION.to_string(),
-                    labels::COMPOSE_VERSION.to_string(),
-                ),
-            ])),
+            labels: Some(resource_labels(&project.name, labels::VOLUME, key)),
             ..Default::default()
         };
         engine.docker.create_volume(req).await?;
     }
     Ok(())
+}
+
+/// Compose's labels on a network or volume, so `docker compose down` finds it.
+fn resource_labels(project: &str, kind: &str, key: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::PROJECT.to_string(), project.to_string()),
+        (kind.to_string(), key.to_string()),
+        (
+            labels::VERSION.to_string(),
+            labels::COMPOSE_VERSION.to_string(),
+        ),
+    ])
 }
 
 /// Creates, recreates or starts one service's container.
@@ -579,17 +583,7 @@ async fn ensure_container(
         let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
         let name = spec.name.clone();
         let id = create(engine, svc, spec, &tmp).await?;
-        let grace = svc
-            .stop_grace_period
-            .unwrap_or(Duration::from_secs(10))
-            .as_secs() as i32;
-        let _ = engine
-            .docker
-            .stop_container(
-                &cur.id,
-                Some(StopContainerOptionsBuilder::default().t(grace).build()),
-            )
-            .await;
+        stop_container(engine, &cur.id, svc.stop_grace_secs()).await;
         remove_container(engine, &cur.id).await?;
         engine
             .docker

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
     ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
-    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RestartContainerOptionsBuilder,
 };
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -88,10 +88,7 @@ pub async fn restart(
                 .map(|c| c.id)
                 .unwrap_or_default()
         } else {
-            let grace = svc
-                .stop_grace_period
-                .unwrap_or(Duration::from_secs(10))
-                .as_secs() as i32;
+            let grace = svc.stop_grace_secs();
             engine
                 .docker
                 .restart_container(
@@ -198,14 +195,7 @@ pub async fn down(
                     }
                 }
             }
-            let t = grace.as_secs() as i32;
-            let _ = engine
-                .docker
-                .stop_container(
-                    &c.id,
-                    Some(StopContainerOptionsBuilder::default().t(t).build()),
-                )
-                .await;
+            converge::stop_container(engine, &c.id, grace.as_secs() as i32).await;
             let r = converge::remove_container(engine, &c.id).await;
             let _ = tx.send(true);
             r.map(|_| c.name.clone())

@@ -52,6 +52,13 @@ pub struct Service {
     pub extra_hosts: Vec<String>,
 }
 
+impl Service {
+    /// Seconds between SIGTERM and SIGKILL on stop/restart (Compose's default is 10).
+    pub fn stop_grace_secs(&self) -> i32 {
+        self.stop_grace_period.map_or(10, |d| d.as_secs() as i32)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Build {
     pub context: PathBuf,
@@ -136,20 +143,17 @@ pub struct Logging {
     pub options: IndexMap<String, String>,
 }
 
+/// A top-level network or named volume.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct NetworkDef {
+pub struct ResourceDef {
     /// Engine-side name.
     pub name: String,
     pub external: bool,
     pub driver: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct VolumeDef {
-    pub name: String,
-    pub external: bool,
-    pub driver: Option<String>,
-}
+pub type NetworkDef = ResourceDef;
+pub type VolumeDef = ResourceDef;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct XDevstack {
@@ -258,7 +262,7 @@ pub fn parse(doc: &Value, file: &str, project_name: &str) -> Result<ComposeModel
                 .push(format!("top-level key `{key}` is not acted on by devstack"));
         }
     }
-    model.networks = parse_networks(top.get("networks"), project_name, &cx)?;
+    model.networks = parse_resources(top.get("networks"), "networks", project_name, &cx)?;
     if !model.networks.contains_key("default") {
         model.networks.insert(
             "default".into(),
@@ -268,7 +272,7 @@ pub fn parse(doc: &Value, file: &str, project_name: &str) -> Result<ComposeModel
             },
         );
     }
-    model.volumes = parse_volumes(top.get("volumes"), project_name, &cx)?;
+    model.volumes = parse_resources(top.get("volumes"), "volumes", project_name, &cx)?;
     let services = match top.get("services") {
         Some(Value::Object(m)) => m,
         Some(Value::Null) | None => return Err(cx.err("services", "no services defined")),
@@ -298,53 +302,14 @@ fn valid_name(n: &str) -> bool {
         && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
-fn parse_networks(
+/// Top-level `networks:` or `volumes:`: engine-side names (`{project}_{key}` unless `name:` or
+/// `external:`), drivers.
+fn parse_resources(
     v: Option<&Value>,
+    kind: &str,
     project: &str,
     cx: &Ctx,
-) -> Result<IndexMap<String, NetworkDef>, ProjectError> {
-    let mut out = IndexMap::new();
-    let Some(Value::Object(m)) = v else {
-        return Ok(out);
-    };
-    for (key, spec) in m {
-        let spec = spec.as_object();
-        let external = spec.and_then(|s| s.get("external")).is_some_and(truthy);
-        let name = spec
-            .and_then(|s| s.get("name"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if external {
-                    key.clone()
-                } else {
-                    format!("{project}_{key}")
-                }
-            });
-        let driver = spec
-            .and_then(|s| s.get("driver"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if spec.is_none() && !m[key].is_null() {
-            return Err(cx.err(&format!("networks.{key}"), "expected a mapping or nothing"));
-        }
-        out.insert(
-            key.clone(),
-            NetworkDef {
-                name,
-                external,
-                driver,
-            },
-        );
-    }
-    Ok(out)
-}
-
-fn parse_volumes(
-    v: Option<&Value>,
-    project: &str,
-    cx: &Ctx,
-) -> Result<IndexMap<String, VolumeDef>, ProjectError> {
+) -> Result<IndexMap<String, ResourceDef>, ProjectError> {
     let mut out = IndexMap::new();
     let Some(Value::Object(m)) = v else {
         return Ok(out);
@@ -352,11 +317,11 @@ fn parse_volumes(
     for (key, spec) in m {
         let spec_obj = spec.as_object();
         if spec_obj.is_none() && !spec.is_null() {
-            return Err(cx.err(&format!("volumes.{key}"), "expected a mapping or nothing"));
+            return Err(cx.err(&format!("{kind}.{key}"), "expected a mapping or nothing"));
         }
-        let external = spec_obj.and_then(|s| s.get("external")).is_some_and(truthy);
-        let name = spec_obj
-            .and_then(|s| s.get("name"))
+        let get = |k: &str| spec_obj.and_then(|s| s.get(k));
+        let external = get("external").is_some_and(truthy);
+        let name = get("name")
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| {
@@ -366,13 +331,10 @@ fn parse_volumes(
                     format!("{project}_{key}")
                 }
             });
-        let driver = spec_obj
-            .and_then(|s| s.get("driver"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let driver = get("driver").and_then(Value::as_str).map(str::to_string);
         out.insert(
             key.clone(),
-            VolumeDef {
+            ResourceDef {
                 name,
                 external,
                 driver,

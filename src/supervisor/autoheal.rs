@@ -99,10 +99,7 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             }
             let reason = format!("unhealthy ×{}", st.failing_streak);
             if t.attempts < MAX_RESTARTS {
-                let grace = project.model.services[&c.service]
-                    .stop_grace_period
-                    .unwrap_or(Duration::from_secs(10))
-                    .as_secs() as i32;
+                let grace = project.model.services[&c.service].stop_grace_secs();
                 let opts = RestartContainerOptionsBuilder::default().t(grace).build();
                 if engine
                     .docker

@@ -1,9 +1,7 @@
 //! Attached `up`: follow every service's logs (prefixed, stable colours) until Ctrl-C, then
 //! stop the containers in reverse dependency order; a second Ctrl-C kills them.
 
-use std::time::Duration;
-
-use bollard::query_parameters::{KillContainerOptions, StopContainerOptionsBuilder};
+use bollard::query_parameters::KillContainerOptions;
 use tokio::io::AsyncWriteExt;
 
 use crate::engine::{converge, observed, Engine};
@@ -116,17 +114,12 @@ async fn stop_reverse(
         let Some(c) = containers.iter().find(|c| &c.service == name) else {
             continue;
         };
-        let grace = project.model.services[name]
-            .stop_grace_period
-            .unwrap_or(Duration::from_secs(10))
-            .as_secs() as i32;
-        let _ = engine
-            .docker
-            .stop_container(
-                &c.id,
-                Some(StopContainerOptionsBuilder::default().t(grace).build()),
-            )
-            .await;
+        converge::stop_container(
+            engine,
+            &c.id,
+            project.model.services[name].stop_grace_secs(),
+        )
+        .await;
         eprintln!("{} {name} stopped", crate::ui::color::ok("✓"));
     }
     Ok(())
