@@ -8,61 +8,16 @@ use serde_json::json;
 
 use super::{Check, Facts, Status};
 
-const VENDOR: &str = "045e";
-const DEPTH: &str = "097c";
-const COLOR: &str = "097d";
+use crate::kinect::usb::{
+    function_name, UsbFunction, COLOR_PID as COLOR, DEPTH_PID as DEPTH, MICROSOFT_VID as VENDOR,
+};
 
 fn product_name(pid: &str) -> &'static str {
-    match pid {
-        "097a" => "SuperSpeed hub",
-        "097b" => "USB 2 hub",
-        "097c" => "depth camera",
-        "097d" => "4K color camera",
-        "097e" => "microphone array",
-        _ => "unknown",
-    }
+    function_name(pid).unwrap_or("unknown")
 }
 
-/// One Kinect USB function as sysfs shows it.
-#[derive(Debug, Clone)]
-pub struct UsbFn {
-    pub product: String,
-    pub speed_mbps: u32,
-    pub bus: u32,
-    pub dev: u32,
-}
-
-pub fn scan_usb(f: &Facts) -> Vec<UsbFn> {
-    let Ok(entries) = std::fs::read_dir(f.root.path("/sys/bus/usb/devices")) else {
-        return vec![];
-    };
-    let mut out: Vec<UsbFn> = entries
-        .flatten()
-        .filter_map(|e| {
-            let read = |n: &str| {
-                std::fs::read_to_string(e.path().join(n))
-                    .ok()
-                    .map(|s| s.trim().to_string())
-            };
-            if read("idVendor")? != VENDOR {
-                return None;
-            }
-            let product = read("idProduct")?;
-            if !matches!(product.as_str(), "097a" | "097b" | "097c" | "097d" | "097e") {
-                return None;
-            }
-            Some(UsbFn {
-                product,
-                speed_mbps: read("speed")
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .unwrap_or(0.0) as u32,
-                bus: read("busnum").and_then(|s| s.parse().ok()).unwrap_or(0),
-                dev: read("devnum").and_then(|s| s.parse().ok()).unwrap_or(0),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| (a.product.as_str(), a.bus, a.dev).cmp(&(b.product.as_str(), b.bus, b.dev)));
-    out
+pub fn scan_usb(f: &Facts) -> Vec<UsbFunction> {
+    crate::kinect::usb::scan(&f.root.0)
 }
 
 const USB3_FIX: &str = "plug the camera straight into a USB 3 port (SuperSpeed, usually blue) with the supplied cable, not through a hub or dock; if it still enumerates at USB 2, unplug power and USB, wait 10 s, reconnect power first";
@@ -71,7 +26,7 @@ pub fn usb(f: &Facts) -> Check {
     let fns = scan_usb(f);
     let details = json!(fns
         .iter()
-        .map(|u| json!({"id": format!("{VENDOR}:{}", u.product), "function": product_name(&u.product), "speed_mbps": u.speed_mbps, "bus": u.bus, "dev": u.dev}))
+        .map(|u| json!({"id": format!("{VENDOR}:{}", u.product_id), "function": product_name(&u.product_id), "speed_mbps": u.speed_mbps, "bus": u.bus, "dev": u.device}))
         .collect::<Vec<_>>());
     if fns.is_empty() {
         return Check::new(
@@ -81,22 +36,22 @@ pub fn usb(f: &Facts) -> Check {
         )
         .details(details);
     }
-    let cams: Vec<&UsbFn> = fns
+    let cams: Vec<&UsbFunction> = fns
         .iter()
-        .filter(|u| u.product == DEPTH || u.product == COLOR)
+        .filter(|u| u.product_id == DEPTH || u.product_id == COLOR)
         .collect();
-    let has = |p: &str| fns.iter().any(|u| u.product == p);
+    let has = |p: &str| fns.iter().any(|u| u.product_id == p);
     if !has(DEPTH) || !has(COLOR) {
         let found: Vec<String> = fns
             .iter()
-            .map(|u| format!("{} ({})", u.product, product_name(&u.product)))
+            .map(|u| format!("{} ({})", u.product_id, product_name(&u.product_id)))
             .collect();
         let missing: Vec<&str> = [DEPTH, COLOR].into_iter().filter(|p| !has(p)).collect();
         let only_usb2_side = !has(DEPTH)
             && !has(COLOR)
             && fns
                 .iter()
-                .all(|u| u.product == "097b" || u.product == "097e");
+                .all(|u| u.product_id == "097b" || u.product_id == "097e");
         let cause = if only_usb2_side {
             "only the USB 2 side enumerated: the camera thinks it is on a USB 2 host (white light)"
         } else {
@@ -118,28 +73,28 @@ pub fn usb(f: &Facts) -> Check {
         .fix(USB3_FIX)
         .details(details);
     }
-    if let Some(slow) = cams.iter().find(|u| u.speed_mbps < 5000) {
+    if let Some(slow) = cams.iter().find(|u| !u.is_usb3()) {
         return Check::new(
             "kinect.usb",
             Status::Fail,
             format!(
                 "Kinect {} is on USB 2 ({} Mb/s, bus {} device {}): depth and color need a 5000 Mb/s USB 3 link",
-                product_name(&slow.product),
-                slow.speed_mbps,
-                slow.bus,
-                slow.dev
+                product_name(&slow.product_id),
+                slow.speed_mbps.unwrap_or(0),
+                slow.bus.unwrap_or(0),
+                slow.device.unwrap_or(0)
             ),
         )
         .fix(USB3_FIX)
         .details(details);
     }
-    let n = fns.iter().filter(|u| u.product == DEPTH).count();
+    let n = fns.iter().filter(|u| u.product_id == DEPTH).count();
     Check::new(
         "kinect.usb",
         Status::Ok,
         format!(
             "{n} Azure Kinect on USB 3 (depth and color at {} Mb/s)",
-            cams[0].speed_mbps
+            cams[0].speed_mbps.unwrap_or(0)
         ),
     )
     .details(details)
@@ -148,14 +103,14 @@ pub fn usb(f: &Facts) -> Check {
 pub fn kinect_present(f: &Facts) -> bool {
     scan_usb(f)
         .iter()
-        .any(|u| u.product == DEPTH || u.product == COLOR)
+        .any(|u| u.product_id == DEPTH || u.product_id == COLOR)
 }
 
 /// The usbfs nodes libk4a opens must be read/write for this user.
 pub fn permissions(f: &Facts) -> Check {
-    let cams: Vec<UsbFn> = scan_usb(f)
+    let cams: Vec<UsbFunction> = scan_usb(f)
         .into_iter()
-        .filter(|u| u.product == DEPTH || u.product == COLOR)
+        .filter(|u| u.product_id == DEPTH || u.product_id == COLOR)
         .collect();
     if cams.is_empty() {
         return Check::new("kinect.permissions", Status::Skip, "no Kinect on USB");
@@ -163,11 +118,15 @@ pub fn permissions(f: &Facts) -> Check {
     let mut bad = Vec::new();
     let mut nodes = Vec::new();
     for u in &cams {
-        let node = format!("/dev/bus/usb/{:03}/{:03}", u.bus, u.dev);
+        let node = format!(
+            "/dev/bus/usb/{:03}/{:03}",
+            u.bus.unwrap_or(0),
+            u.device.unwrap_or(0)
+        );
         let Ok(meta) = std::fs::metadata(f.root.path(&node)) else {
             bad.push(format!(
                 "{node} ({}) does not exist",
-                product_name(&u.product)
+                product_name(&u.product_id)
             ));
             continue;
         };
@@ -180,7 +139,7 @@ pub fn permissions(f: &Facts) -> Check {
         if !usable {
             bad.push(format!(
                 "{node} ({}) is mode {:o} owned by {}:{}",
-                product_name(&u.product),
+                product_name(&u.product_id),
                 mode & 0o777,
                 meta.uid(),
                 meta.gid()
@@ -322,7 +281,7 @@ pub fn usbfs(f: &Facts) -> Check {
     };
     let cameras = scan_usb(f)
         .iter()
-        .filter(|u| u.product == DEPTH)
+        .filter(|u| u.product_id == DEPTH)
         .count()
         .max(1) as u64;
     let need = 32 * cameras;

@@ -25,15 +25,7 @@ impl HostFacts {
 
 /// The Kinect's depth camera (045e:097c) enumerated on any USB bus.
 fn kinect_on_usb() -> bool {
-    let Ok(entries) = std::fs::read_dir("/sys/bus/usb/devices") else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let read = |f: &str| {
-            std::fs::read_to_string(e.path().join(f))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
-        read("idVendor") == "045e" && read("idProduct") == "097c"
-    })
+    crate::kinect::usb::scan(std::path::Path::new("/"))
+        .iter()
+        .any(|u| u.product_id == crate::kinect::usb::DEPTH_PID)
 }
