@@ -34,12 +34,13 @@ pub struct ContainerSpec {
 }
 
 /// Builds the create body. `image_id` is the resolved local image id (recorded in a label so a
-/// rebuilt image forces a recreate, as Compose does).
+/// rebuilt image forces a recreate, as Compose does); `api_1_44` gates what older engines lack
+/// (several networks at create, `start_interval`).
 pub fn container_spec(
     project: &Project,
     svc: &Service,
     image_id: &str,
-    multi_network_create: bool,
+    api_1_44: bool,
 ) -> ContainerSpec {
     let p = &project.name;
     let mut labels_map: HashMap<String, String> = svc
@@ -102,7 +103,17 @@ pub fn container_spec(
         timeout: nanos(h.timeout),
         retries: h.retries,
         start_period: nanos(h.start_period),
-        start_interval: nanos(h.start_interval),
+        // Engines with API ≥ 1.44 probe at `start_interval` during the start period: use it
+        // (1 s unless the template says otherwise) so the engine's own status turns healthy as
+        // soon as the service is ready. Older engines do not know the field.
+        start_interval: if api_1_44 {
+            nanos(
+                h.start_interval
+                    .or(h.start_period.map(|_| Duration::from_secs(1))),
+            )
+        } else {
+            None
+        },
     });
 
     let restart_policy = svc.restart.as_ref().map(|r| {
@@ -160,7 +171,7 @@ pub fn container_spec(
         aliases: Some(aliases.clone()),
         ..Default::default()
     };
-    let (at_create, extra_networks): (Vec<_>, Vec<_>) = if multi_network_create {
+    let (at_create, extra_networks): (Vec<_>, Vec<_>) = if api_1_44 {
         (std::mem::take(&mut networks), Vec::new())
     } else {
         let rest = networks.split_off(networks.len().min(1));
