@@ -70,6 +70,28 @@ fn logs_merge_filter_and_format() {
     assert_eq!(v["level"], "error");
     assert_eq!(v["message"], "a3");
 
+    // --since: a3 (6 s) and b3 (7.5 s) are within the last 4 s; the earlier lines are not.
+    let recent = s.ok(&["logs", "--since", "4s", "--no-prefix"]);
+    assert!(recent.contains("a3") && recent.contains("b3"), "{recent}");
+    assert!(
+        !recent.contains("a1") && !recent.contains("b1") && !recent.contains("a2"),
+        "{recent}"
+    );
+
+    // Colours: forced on, every service gets the same colour in two separate runs.
+    let coloured = || {
+        let out = s
+            .command(&["logs"])
+            .env_remove("NO_COLOR")
+            .env("CLICOLOR_FORCE", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (first, second) = (coloured(), coloured());
+    assert!(first.contains("\u{1b}["), "no colour: {first}");
+    assert_eq!(first, second);
+
     let bad = s.run(&["logs", "--level", "loud"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
 }
