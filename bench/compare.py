@@ -55,23 +55,33 @@ def timed(cmd, env=None):
 
 def inspect(names):
     out = run(["docker", "inspect", "--format",
-               "{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}-{{end}} {{.State.ExitCode}}"]
+               "{{.Id}} {{.State.Status}} {{if index .State \"Health\"}}{{.State.Health.Status}}{{else}}-{{end}} {{.State.ExitCode}}"]
               + names, check=False)
     state = {}
     for line in out.stdout.splitlines():
         parts = line.split()
         if len(parts) == 4:
-            state[parts[0].lstrip("/")] = parts[1:]
+            state[parts[0]] = parts[1:]
     return state
 
 
+def containers(project):
+    """service -> container id, by Compose's labels (devstack names `p-s-1`, compose 1.29 `p_s_1`)."""
+    out = run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+               "--format", '{{.Label "com.docker.compose.service"}} {{.ID}}'], check=False)
+    return dict(line.split() for line in out.stdout.splitlines() if len(line.split()) == 2)
+
+
 def all_ready(project):
-    names = [f"{project}-{s}-1" for s in SERVICES]
-    st = inspect(names)
-    if len(st) != len(names):
+    ids = containers(project)
+    if set(ids) != set(SERVICES):
         return False
-    for n, (status, health, code) in st.items():
-        if n.endswith("-migrate-1"):
+    st = inspect(list(ids.values()))
+    by_service = {svc: next((v for k, v in st.items() if k.startswith(cid)), None) for svc, cid in ids.items()}
+    if any(v is None for v in by_service.values()):
+        return False
+    for svc, (status, health, code) in by_service.items():
+        if svc == "migrate":
             if not (status == "exited" and code == "0"):
                 return False
         elif health != "healthy":
@@ -79,11 +89,16 @@ def all_ready(project):
     return True
 
 
-def wait(pred, limit=300):
+def healthy(project, service):
+    cid = containers(project).get(service)
+    return cid is not None and any(v[1] == "healthy" for v in inspect([cid]).values())
+
+
+def wait(pred, limit=120, what="the stack"):
     t0 = time.perf_counter()
     while not pred():
         if time.perf_counter() - t0 > limit:
-            sys.exit("timed out waiting for the stack")
+            sys.exit(f"timed out waiting for {what}: {run(['docker', 'ps', '-a', '--format', '{{.Names}} {{.Status}} {{.Labels}}'], check=False).stdout}")
         time.sleep(0.05)
 
 
@@ -141,20 +156,23 @@ def main():
                     res["dc_up"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     run(dc + ["restart", "web"], env)
-                    web = f"{dc_proj}-web-1"
-                    wait(lambda: inspect([web]).get(web, ["", ""])[1] == "healthy")
+                    wait(lambda: healthy(dc_proj, "web"))
                     res["dc_restart"].append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     run(dc + ["up", "-d"], env)
                     res["dc_noop"].append(time.perf_counter() - t0)
-        # ps latency, both stacks up.
+        # ps latency on a running stack (one at a time: they publish the same port).
+        cleanup()
         run(ds + ["up", "-d"], env)
-        run(dc + ["up", "-d"], env)
-        wait(lambda: all_ready(ds_proj) and all_ready(dc_proj))
+        wait(lambda: all_ready(ds_proj))
         for i in range(20):
             dt, m = timed(ds + ["ps"], env)
             res["ds_ps"].append(dt)
             rss["ps"].append(m)
+        cleanup()
+        run(dc + ["up", "-d"], env)
+        wait(lambda: all_ready(dc_proj))
+        for i in range(20):
             t0 = time.perf_counter()
             run(dc + ["ps"], env)
             res["dc_ps"].append(time.perf_counter() - t0)
@@ -179,7 +197,7 @@ def main():
             f.write(logs_tpl)
         lds = [BIN, "-C", logs_dir, "-p", "benchlogs"]
         run(lds + ["up", "-d"], env)
-        cont = "benchlogs-chatty-1"
+        cont = containers("benchlogs")["chatty"]
         wait(lambda: run(["docker", "logs", "--tail", "1", cont]).stdout.strip().endswith(str(a.log_lines)))
         ldc = ["docker-compose", "-p", "benchlogs", "-f", os.path.join(logs_dir, ".devstack", "compose.yaml")]
         for r in range(3):
