@@ -195,3 +195,44 @@ fn an_env_key_missing_from_the_example_warns() {
     let c = find(&checks(&s.run(&["doctor", "--json"])), "stack.env").clone();
     assert_eq!(c["status"], "ok", "{c}");
 }
+
+/// The repository's own stack with every GPU requested: an engine without the NVIDIA runtime (or
+/// a CDI spec) must fail the check, with the toolkit install as the fix.
+#[test]
+fn a_gpu_stack_on_an_engine_without_the_nvidia_runtime_fails() {
+    if !crate::common::docker_available() {
+        return;
+    }
+    let has_gpu_runtime = crate::common::docker(&["info", "--format", "{{json .Runtimes}}"])
+        .contains("nvidia")
+        || ["/etc/cdi", "/var/run/cdi"]
+            .iter()
+            .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()));
+    if has_gpu_runtime {
+        eprintln!("skipped: this engine has an NVIDIA runtime or CDI spec");
+        return;
+    }
+    let run = |gpu: &str| {
+        std::process::Command::new(crate::common::bin())
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "-p"])
+            .arg(format!("dgpu{}", std::process::id()))
+            .args(["doctor", "--json"])
+            .env("DEVSTACK_NO_NVML", "1")
+            .env("DEVSTACK_GPU", gpu)
+            .output()
+            .unwrap()
+    };
+    let out = run("all");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let c = find(&checks(&out), "docker.gpu-runtime").clone();
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("nvidia-ctk runtime configure"),
+        "{c}"
+    );
+    let c = find(&checks(&run("none")), "docker.gpu-runtime").clone();
+    assert_eq!(c["status"], "skip", "{c}");
+}
