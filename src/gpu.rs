@@ -272,6 +272,62 @@ mod tests {
         );
     }
 
+    /// Real `/proc/<pid>/cgroup` shapes: v1, v2 with the systemd driver, rootless Docker, a host
+    /// session and a Kubernetes (containerd, not Docker) pod.
+    #[test]
+    fn cgroup_fixture_files_name_the_container() {
+        let id = "8d1e5c0b7a2f4e6d9c3b1a0f5e7d2c4b6a8f0e1d3c5b7a9f2e4d6c8b0a1f3e5d";
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sysroots/cgroup");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        for f in ["v1-docker", "v2-systemd", "v2-rootless"] {
+            assert_eq!(
+                container_id_from_cgroup(&read(f)).as_deref(),
+                Some(id),
+                "{f}"
+            );
+        }
+        for f in ["host-session", "v2-containerd-not-docker"] {
+            assert_eq!(container_id_from_cgroup(&read(f)), None, "{f}");
+        }
+    }
+
+    #[test]
+    fn usage_sums_per_container_across_processes_and_devices() {
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let proc_ = |pid, used_mib, id: &str| GpuProcess {
+            pid,
+            used_mib,
+            container_id: (!id.is_empty()).then(|| id.to_string()),
+        };
+        let device = |index, processes| GpuStatus {
+            index,
+            uuid: format!("GPU-{index}"),
+            name: "test".into(),
+            memory_total_mib: 24576,
+            memory_used_mib: 0,
+            utilization_pct: None,
+            temperature_c: None,
+            power_w: None,
+            processes,
+        };
+        let devices = [
+            device(
+                0,
+                vec![
+                    proc_(10, Some(1000), &a),
+                    proc_(11, Some(500), &a),
+                    proc_(12, Some(64), ""),
+                ],
+            ),
+            device(1, vec![proc_(13, Some(2000), &a), proc_(14, None, &b)]),
+        ];
+        let usage = usage_by_container(&devices);
+        assert_eq!(usage.len(), 2);
+        assert_eq!(usage[&a], (vec![0, 1], 3500));
+        assert_eq!(usage[&b], (vec![1], 0));
+    }
+
     #[test]
     fn selection_rules() {
         let none = GpuInventory::default();

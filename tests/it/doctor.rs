@@ -132,3 +132,107 @@ fn a_missing_sysroot_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("--sysroot /nonexistent/root: not a directory"));
 }
+
+#[test]
+fn a_port_held_by_another_process_fails_stack_ports() {
+    let mut s = Stack::new("stack5");
+    let holder = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    s.set_env("WEB_PORT", &port);
+    let out = s.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let cs = checks(&out);
+    let c = find(&cs, "stack.ports");
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains(&port), "{c}");
+    assert!(c["fix"].as_str().unwrap().contains("ss -ltnp"), "{c}");
+    drop(holder);
+    let c = find(&checks(&s.run(&["doctor", "--json"])), "stack.ports").clone();
+    assert_eq!(c["status"], "ok", "{c}");
+}
+
+#[test]
+fn an_unreachable_engine_fails_docker_engine_with_the_fix() {
+    let s = Stack::new("stack5");
+    let sock = s.path().join("missing.sock");
+    let out = s
+        .command(&["doctor", "--json"])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let cs = checks(&out);
+    let c = find(&cs, "docker.engine");
+    assert_eq!(c["status"], "fail", "{c}");
+    let summary = c["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&sock.display().to_string()) && summary.contains("does not exist"),
+        "{c}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("systemctl start docker"),
+        "{c}"
+    );
+}
+
+#[test]
+fn an_env_key_missing_from_the_example_warns() {
+    let s = Stack::new("stack5");
+    write(
+        s.path(),
+        ".env.example",
+        "GREETING=hello\n#WEB_PORT=18080\n",
+    );
+    write(s.path(), ".env", "GREETING=hi\nWEB_PROT=9000\n");
+    let c = find(&checks(&s.run(&["doctor", "--json"])), "stack.env").clone();
+    assert_eq!(c["status"], "warn", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains("WEB_PROT"), "{c}");
+    assert_eq!(c["details"]["unknown"], serde_json::json!(["WEB_PROT"]));
+    write(s.path(), ".env", "GREETING=hi\nWEB_PORT=9000\n");
+    let c = find(&checks(&s.run(&["doctor", "--json"])), "stack.env").clone();
+    assert_eq!(c["status"], "ok", "{c}");
+}
+
+/// The repository's own stack with every GPU requested: an engine without the NVIDIA runtime (or
+/// a CDI spec) must fail the check, with the toolkit install as the fix.
+#[test]
+fn a_gpu_stack_on_an_engine_without_the_nvidia_runtime_fails() {
+    if !crate::common::docker_available() {
+        return;
+    }
+    let has_gpu_runtime = crate::common::docker(&["info", "--format", "{{json .Runtimes}}"])
+        .contains("nvidia")
+        || ["/etc/cdi", "/var/run/cdi"]
+            .iter()
+            .any(|d| std::fs::read_dir(d).is_ok_and(|mut e| e.next().is_some()));
+    if has_gpu_runtime {
+        eprintln!("skipped: this engine has an NVIDIA runtime or CDI spec");
+        return;
+    }
+    let run = |gpu: &str| {
+        std::process::Command::new(crate::common::bin())
+            .args(["-C", env!("CARGO_MANIFEST_DIR"), "-p"])
+            .arg(format!("dgpu{}", std::process::id()))
+            .args(["doctor", "--json"])
+            .env("DEVSTACK_NO_NVML", "1")
+            .env("DEVSTACK_GPU", gpu)
+            .output()
+            .unwrap()
+    };
+    let out = run("all");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let c = find(&checks(&out), "docker.gpu-runtime").clone();
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("nvidia-ctk runtime configure"),
+        "{c}"
+    );
+    let c = find(&checks(&run("none")), "docker.gpu-runtime").clone();
+    assert_eq!(c["status"], "skip", "{c}");
+}
