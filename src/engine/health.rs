@@ -191,7 +191,7 @@ pub async fn wait_for(
             last_logs: vec![],
         });
     }
-    let probe_every = Duration::from_millis(250);
+    let probe_every = Duration::from_millis(100);
     let mut last_probe = Instant::now() - probe_every;
     loop {
         let st = match observed::inspect(engine, id).await {
