@@ -101,16 +101,14 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         let engine_lines = history(&engine, service, name, a.tail, since, until).await?;
         // The copy fills in what the engine no longer has (older containers of the service).
         let first = engine_lines.first().map(|l| l.ts.clone());
-        let mut lines: Vec<Line> = file_history(
+        let mut lines = file_history(
             &log_dir.join(format!("{service}.log")),
             service,
             None,
             since,
             until,
-        )
-        .into_iter()
-        .filter(|l| first.as_ref().is_none_or(|f| &l.ts < f))
-        .collect();
+            first.as_deref(),
+        );
         lines.extend(engine_lines);
         keep_tail(&mut lines, a.tail);
         all.extend(lines);
@@ -126,6 +124,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             a.tail,
             since,
             until,
+            None,
         ));
     }
     let host_targets: Vec<String> = hosts
@@ -193,6 +192,7 @@ fn file_history(
     tail: Option<usize>,
     since: Option<i64>,
     until: Option<i64>,
+    before: Option<&str>,
 ) -> Vec<Line> {
     let in_range = |ts: &str| {
         let t = chrono::DateTime::parse_from_rfc3339(ts)
@@ -200,7 +200,7 @@ fn file_history(
             .unwrap_or(0);
         since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
     };
-    let mut lines: Vec<Line> = crate::supervisor::logfile::read_lines(path)
+    let mut lines: Vec<Line> = crate::supervisor::logfile::read_lines_before(path, before)
         .into_iter()
         .filter(|(ts, _, _)| in_range(ts))
         .map(|(ts, stream, text)| Line {
@@ -232,7 +232,7 @@ async fn follow_file(
     tx: mpsc::Sender<Line>,
 ) {
     loop {
-        for l in file_history(&path, &name, None, None, None) {
+        for l in file_history(&path, &name, None, None, None, None) {
             if l.ts <= after {
                 continue;
             }

@@ -193,7 +193,10 @@ pub async fn ensure_image(
     let (name, spec) = (svc.name.clone(), build.clone());
     let (tar, hash) = tokio::task::spawn_blocking(move || context_tar(&name, &spec))
         .await
-        .map_err(|e| BuildError::Context { service: svc.name.clone(), detail: e.to_string() })??;
+        .map_err(|e| BuildError::Context {
+            service: svc.name.clone(),
+            detail: e.to_string(),
+        })??;
     if !force {
         if let Some(img) = &existing {
             let old = img

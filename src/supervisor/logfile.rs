@@ -61,14 +61,24 @@ impl LogFile {
 
 /// Reads a log file (and its rotated predecessor) as (timestamp, stream, text) triples.
 pub fn read_lines(path: &Path) -> Vec<(String, String, String)> {
+    read_lines_before(path, None)
+}
+
+/// The same, stopping at the first line stamped at or after `before` (lines are in time
+/// order), so a reader that only wants what the engine no longer has reads no more than that.
+pub fn read_lines_before(path: &Path, before: Option<&str>) -> Vec<(String, String, String)> {
+    use std::io::BufRead;
     let mut out = Vec::new();
     for p in [path.with_extension("log.1"), path.to_path_buf()] {
-        let Ok(text) = std::fs::read_to_string(&p) else {
+        let Ok(file) = std::fs::File::open(&p) else {
             continue;
         };
-        for line in text.lines() {
+        for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
             let mut parts = line.splitn(3, ' ');
             if let (Some(ts), Some(stream), rest) = (parts.next(), parts.next(), parts.next()) {
+                if before.is_some_and(|b| ts >= b) {
+                    return out;
+                }
                 out.push((
                     ts.to_string(),
                     stream.to_string(),
