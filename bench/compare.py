@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--delay", type=float, default=2.0, help="each chained service's ready delay (s)")
     ap.add_argument("--log-lines", type=int, default=200_000)
+    ap.add_argument("--only-logs", action="store_true", help="just the logs throughput part")
     a = ap.parse_args()
     if not os.access(BIN, os.X_OK):
         sys.exit("build first: cargo build --release")
@@ -132,7 +133,7 @@ def main():
         res = {k: [] for k in ["ds_up", "dc_up", "ds_up_engine", "ds_restart", "dc_restart", "ds_noop", "dc_noop",
                                "ds_ps", "dc_ps", "ds_logs", "dl_logs", "dc_logs", "start"]}
         rss = {k: [] for k in ["up", "restart", "noop", "ps", "logs"]}
-        for r in range(a.rounds):
+        for r in range(0 if a.only_logs else a.rounds):
             for tool in (["ds", "dc"] if r % 2 == 0 else ["dc", "ds"]):
                 cleanup()
                 if tool == "ds":
@@ -163,16 +164,22 @@ def main():
                     res["dc_noop"].append(time.perf_counter() - t0)
         # ps latency on a running stack (one at a time: they publish the same port).
         cleanup()
-        run(ds + ["up", "-d"], env)
-        wait(lambda: all_ready(ds_proj))
-        for i in range(20):
+        if a.only_logs:
+            a.ps_reps = 0
+        else:
+            a.ps_reps = 20
+        if a.ps_reps:
+            run(ds + ["up", "-d"], env)
+            wait(lambda: all_ready(ds_proj))
+        for i in range(a.ps_reps):
             dt, m = timed(ds + ["ps"], env)
             res["ds_ps"].append(dt)
             rss["ps"].append(m)
         cleanup()
-        run(dc + ["up", "-d"], env)
-        wait(lambda: all_ready(dc_proj))
-        for i in range(20):
+        if a.ps_reps:
+            run(dc + ["up", "-d"], env)
+            wait(lambda: all_ready(dc_proj))
+        for i in range(a.ps_reps):
             t0 = time.perf_counter()
             run(dc + ["ps"], env)
             res["dc_ps"].append(time.perf_counter() - t0)
@@ -199,8 +206,20 @@ def main():
         run(lds + ["up", "-d"], env)
         cont = containers("benchlogs")["chatty"]
         wait(lambda: run(["docker", "logs", "--tail", "1", cont]).stdout.strip().endswith(str(a.log_lines)))
+        # Steady state: the supervisor's own copy of the log has caught up (it runs beside us).
+        copy = os.path.join(logs_dir, ".devstack", "logs", "chatty.log")
+        def copied():
+            n = 0
+            for p in (copy + ".1", copy):  # the copy rotates at 10 MB
+                try:
+                    with open(p, "rb") as f:
+                        n += sum(1 for _ in f)
+                except OSError:
+                    pass
+            return n >= a.log_lines
+        wait(copied, what="the supervisor's log copy")
         ldc = ["docker-compose", "-p", "benchlogs", "-f", os.path.join(logs_dir, ".devstack", "compose.yaml")]
-        for r in range(3):
+        for r in range(5):
             dt, m = timed(lds + ["logs", "chatty"], env)
             res["ds_logs"].append(dt)
             rss["logs"].append(m)

@@ -133,7 +133,9 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .cloned()
         .collect();
     // Merge by the engine's timestamps (RFC 3339 with nanoseconds sorts as text).
-    all.sort_by(|x, y| x.ts.cmp(&y.ts));
+    if wanted.len() > 1 {
+        all.sort_by(|x, y| x.ts.cmp(&y.ts));
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut last_ts: std::collections::HashMap<String, String> = Default::default();
@@ -252,37 +254,43 @@ fn print_line(
     f: &Filter,
     width: usize,
 ) -> std::io::Result<()> {
-    let parsed = logline::parse(&l.text);
-    if let (Some(min), Some(level)) = (f.level, parsed.level) {
-        if level < min {
-            return Ok(());
-        }
-    }
     if let Some(re) = &f.grep {
         if !re.is_match(&l.text) {
             return Ok(());
         }
     }
+    // Levels are only looked for when something needs them (a hot path on 200k-line logs).
+    let is_json = l.text.trim_start().starts_with('{');
+    let parsed = (is_json || f.level.is_some() || a.json).then(|| logline::parse(&l.text));
+    let level = parsed.as_ref().and_then(|p| p.level);
+    if let (Some(min), Some(level)) = (f.level, level) {
+        if level < min {
+            return Ok(());
+        }
+    }
     if a.json {
+        let message = match &parsed {
+            Some(p) if p.json => p.message.as_str(),
+            _ => l.text.as_str(),
+        };
         let obj = serde_json::json!({
-            "service": l.service, "stream": l.stream, "timestamp": l.ts,
-            "level": parsed.level, "message": if parsed.json { parsed.message.clone() } else { l.text.clone() },
+            "service": l.service, "stream": l.stream, "timestamp": l.ts, "level": level, "message": message,
         });
         return writeln!(out, "{obj}");
     }
-    let mut s = String::new();
     if !a.no_prefix {
-        s.push_str(
-            &crate::ui::color::for_name(&l.service)
-                .apply_to(format!("{:<width$} |", l.service))
-                .to_string(),
-        );
-        s.push(' ');
+        let style = crate::ui::color::for_name(&l.service);
+        write!(
+            out,
+            "{} ",
+            style.apply_to(format_args!("{:<width$} |", l.service))
+        )?;
     }
     if a.timestamps {
-        s.push_str(&crate::ui::color::dim(&l.ts));
-        s.push(' ');
+        write!(out, "{} ", crate::ui::color::dim(&l.ts))?;
     }
-    s.push_str(&logline::readable(&parsed, &l.text));
-    writeln!(out, "{s}")
+    match &parsed {
+        Some(p) if p.json => writeln!(out, "{}", logline::readable(p, &l.text)),
+        _ => writeln!(out, "{}", l.text),
+    }
 }
