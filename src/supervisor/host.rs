@@ -352,27 +352,20 @@ async fn health_loop(name: String, hc: Healthcheck, shared: Arc<Shared>) {
 async fn probe(hc: &Healthcheck) -> bool {
     let timeout = hc.timeout.unwrap_or(Duration::from_secs(5));
     let fut = async {
-        match hc.test.first().map(String::as_str) {
-            Some("CMD") => tokio::process::Command::new(&hc.test[1])
-                .args(&hc.test[2..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .is_ok_and(|s| s.success()),
-            Some("CMD-SHELL") => tokio::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(hc.test[1..].join(" "))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .is_ok_and(|s| s.success()),
-            Some("HTTP") => http_ok(hc.test.get(1).map(String::as_str).unwrap_or("")).await,
-            _ => false,
-        }
+        let (program, args): (&str, Vec<String>) = match hc.test.first().map(String::as_str) {
+            Some("CMD") if hc.test.len() > 1 => (hc.test[1].as_str(), hc.test[2..].to_vec()),
+            Some("CMD-SHELL") => ("/bin/sh", vec!["-c".into(), hc.test[1..].join(" ")]),
+            Some("HTTP") => return http_ok(hc.test.get(1).map(String::as_str).unwrap_or("")).await,
+            _ => return false,
+        };
+        tokio::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
     };
     tokio::time::timeout(timeout, fut).await.unwrap_or(false)
 }

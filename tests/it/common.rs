@@ -166,31 +166,20 @@ impl Stack {
     }
 
     pub fn networks(&self) -> Vec<String> {
-        docker(&[
-            "network",
-            "ls",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--format",
-            "{{.Name}}",
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
+        self.labelled("network")
     }
 
     pub fn volumes(&self) -> Vec<String> {
-        docker(&[
-            "volume",
-            "ls",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--format",
-            "{{.Name}}",
-        ])
-        .lines()
-        .map(str::to_string)
-        .collect()
+        self.labelled("volume")
+    }
+
+    /// Names of the project's networks or volumes, by Compose's project label.
+    fn labelled(&self, kind: &str) -> Vec<String> {
+        let filter = format!("label=com.docker.compose.project={}", self.name);
+        docker(&[kind, "ls", "--filter", &filter, "--format", "{{.Name}}"])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 

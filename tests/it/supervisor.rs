@@ -121,6 +121,11 @@ fn host_processes_restart_policies_restart_and_cleanup() {
     wait_until("tree running", Duration::from_secs(30), || {
         row(&ps_json(&s), "tree")["state"] == "running"
     });
+    wait_until(
+        "tree healthy (its host healthcheck)",
+        Duration::from_secs(10),
+        || row(&ps_json(&s), "tree")["health"] == "healthy",
+    );
     let old_pid = row(&ps_json(&s), "tree")["pid"].as_i64().unwrap();
     wait_until("tree's grandchild", Duration::from_secs(5), || {
         marked_processes(&s).len() == 2
