@@ -1,3 +1,4 @@
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use regex::Regex;
 use tokio::sync::mpsc;
 
 use crate::cli::{GlobalOpts, LogsArgs};
-use crate::engine::logs::{follow, history, Line};
+use crate::engine::logs::{follow, EngineLines, Line};
 use crate::engine::observed;
 use crate::exit::UsageError;
 use crate::project::ProjectSource;
@@ -95,54 +96,31 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .filter(|c| wanted.contains(&c.service))
         .map(|c| (c.service.clone(), c.name.clone()))
         .collect();
+    let range = TimeRange::new(since, until);
 
-    let mut all = Vec::new();
+    // History: one time-ordered source per service, merged by timestamp while it streams.
+    let mut sources = Vec::new();
     for (service, name) in &targets {
-        let engine_lines = history(&engine, service, name, a.tail, since, until).await?;
-        // The copy fills in what the engine no longer has (older containers of the service).
-        let first = engine_lines.first().map(|l| l.ts.clone());
-        let mut lines = file_history(
-            &log_dir.join(format!("{service}.log")),
-            service,
-            None,
-            since,
-            until,
-            first.as_deref(),
-        );
-        lines.extend(engine_lines);
-        keep_tail(&mut lines, a.tail);
-        all.extend(lines);
+        let copy = log_dir.join(format!("{service}.log"));
+        let engine_lines = EngineLines::open(&engine, service, name, a.tail, since, until);
+        sources.push(History::container(engine_lines, &copy, service, a.tail, &range).await?);
     }
     // Host processes, and services whose containers are gone: only the copies remain.
     for name in wanted
         .iter()
         .filter(|w| !targets.iter().any(|(s, _)| s == *w))
     {
-        all.extend(file_history(
-            &log_dir.join(format!("{name}.log")),
-            name,
-            a.tail,
-            since,
-            until,
-            None,
-        ));
+        let copy = log_dir.join(format!("{name}.log"));
+        sources.push(History::copy_only(&copy, name, a.tail, &range));
     }
     let host_targets: Vec<String> = hosts
         .iter()
         .filter(|h| wanted.contains(h))
         .cloned()
         .collect();
-    // Merge by the engine's timestamps (RFC 3339 with nanoseconds sorts as text).
-    if wanted.len() > 1 {
-        all.sort_by(|x, y| x.ts.cmp(&y.ts));
-    }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut last_ts: std::collections::HashMap<String, String> = Default::default();
-    for l in &all {
-        print_line(&mut out, l, a, &filter, width)?;
-        last_ts.insert(l.service.clone(), l.ts.clone());
-    }
+    let mut printer = Printer::new(a, filter, width);
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let last_ts = merge(&mut sources, &mut printer, &mut out).await?;
     out.flush()?;
     drop(out);
     if !a.follow {
@@ -166,13 +144,174 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             line = rx.recv() => {
                 let Some(l) = line else { break };
                 let mut out = std::io::stdout().lock();
-                print_line(&mut out, &l, a, &filter, width)?;
+                printer.print(&mut out, &l)?;
                 out.flush()?;
             }
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     Ok(0)
+}
+
+/// Prints the lines of several time-ordered sources in timestamp order (RFC 3339 with
+/// nanoseconds sorts as text; ties keep the sources' order), pulling one line at a time so
+/// output starts at once and memory stays flat. Returns each service's last timestamp.
+async fn merge(
+    sources: &mut [History],
+    printer: &mut Printer<'_>,
+    out: &mut impl Write,
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut heads = Vec::with_capacity(sources.len());
+    for s in sources.iter_mut() {
+        heads.push(s.next().await?);
+    }
+    let mut last_ts = HashMap::new();
+    loop {
+        let next = (0..heads.len())
+            .filter(|&i| heads[i].is_some())
+            .min_by(|&x, &y| {
+                let ts = |i: usize| heads[i].as_ref().map(|l: &Line| l.ts.as_str());
+                ts(x).cmp(&ts(y))
+            });
+        let Some(i) = next else { break };
+        let line = heads[i].take().expect("a head was chosen");
+        printer.print(out, &line)?;
+        heads[i] = sources[i].next().await?;
+        if heads[i].is_none() {
+            last_ts.insert(line.service, line.ts);
+        }
+    }
+    Ok(last_ts)
+}
+
+/// One service's history in time order: devstack's copy for what the engine no longer has
+/// (older containers of the service, or all of it once the container is gone), then the
+/// engine's own lines as they arrive.
+struct History {
+    front: Box<dyn Iterator<Item = Line>>,
+    engine: Option<EngineLines>,
+}
+
+impl History {
+    async fn container(
+        mut engine: EngineLines,
+        copy: &std::path::Path,
+        service: &str,
+        tail: Option<usize>,
+        range: &TimeRange,
+    ) -> anyhow::Result<History> {
+        if let Some(n) = tail {
+            // The last n of copy + engine: the engine's tail, topped up from the copy.
+            let mut lines = VecDeque::new();
+            while let Some(l) = engine.next().await? {
+                lines.push_back(l);
+            }
+            let first = lines.front().map(|l| l.ts.clone());
+            let older = copy_lines(copy, service, first.as_deref(), range);
+            let mut older = last_n(older, n.saturating_sub(lines.len()));
+            older.extend(lines);
+            return Ok(History {
+                front: Box::new(older.into_iter()),
+                engine: None,
+            });
+        }
+        let first = engine.next().await?;
+        let older = copy_lines(copy, service, first.as_ref().map(|l| l.ts.as_str()), range);
+        Ok(History {
+            front: Box::new(older.chain(first)),
+            engine: Some(engine),
+        })
+    }
+
+    fn copy_only(
+        copy: &std::path::Path,
+        name: &str,
+        tail: Option<usize>,
+        range: &TimeRange,
+    ) -> History {
+        let lines = copy_lines(copy, name, None, range);
+        History {
+            front: match tail {
+                Some(n) => Box::new(last_n(lines, n).into_iter()),
+                None => Box::new(lines),
+            },
+            engine: None,
+        }
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Option<Line>> {
+        if let Some(l) = self.front.next() {
+            return Ok(Some(l));
+        }
+        match &mut self.engine {
+            Some(e) => Ok(e.next().await?),
+            None => Ok(None),
+        }
+    }
+}
+
+fn last_n(lines: impl Iterator<Item = Line>, n: usize) -> VecDeque<Line> {
+    let mut ring = VecDeque::with_capacity(n.min(4096));
+    if n == 0 {
+        return ring;
+    }
+    for l in lines {
+        if ring.len() == n {
+            ring.pop_front();
+        }
+        ring.push_back(l);
+    }
+    ring
+}
+
+/// `--since`/`--until` as timestamps in devstack's copies' format, compared as text.
+#[derive(Clone)]
+struct TimeRange {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+impl TimeRange {
+    fn new(since: Option<i64>, until: Option<i64>) -> TimeRange {
+        let stamp = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+                .to_string()
+        };
+        TimeRange {
+            since: since.map(stamp),
+            until: until.map(stamp),
+        }
+    }
+
+    fn contains(&self, ts: &str) -> bool {
+        self.since.as_deref().is_none_or(|s| ts >= s)
+            && self.until.as_deref().is_none_or(|u| ts < u)
+    }
+}
+
+/// Lines from one of devstack's own log files (and its rotated predecessor), lazily.
+fn copy_lines(
+    path: &std::path::Path,
+    name: &str,
+    before: Option<&str>,
+    range: &TimeRange,
+) -> impl Iterator<Item = Line> + 'static {
+    let name = name.to_string();
+    let range = range.clone();
+    crate::supervisor::logfile::Reader::open(path, before)
+        .filter(move |(ts, _, _)| range.contains(ts))
+        .map(move |(ts, stream, text)| Line {
+            ts,
+            service: name.clone(),
+            stream: if stream == "stderr" {
+                "stderr"
+            } else {
+                "stdout"
+            },
+            text,
+        })
 }
 
 fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
@@ -187,45 +326,6 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     Ok(chrono::Utc::now().timestamp() - d.as_secs() as i64)
 }
 
-/// Lines from one of devstack's own log files (and its rotated predecessor).
-fn file_history(
-    path: &std::path::Path,
-    name: &str,
-    tail: Option<usize>,
-    since: Option<i64>,
-    until: Option<i64>,
-    before: Option<&str>,
-) -> Vec<Line> {
-    let in_range = |ts: &str| {
-        let t = chrono::DateTime::parse_from_rfc3339(ts)
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
-        since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u)
-    };
-    let mut lines: Vec<Line> = crate::supervisor::logfile::read_lines_before(path, before)
-        .into_iter()
-        .filter(|(ts, _, _)| in_range(ts))
-        .map(|(ts, stream, text)| Line {
-            ts,
-            service: name.to_string(),
-            stream: if stream == "stderr" {
-                "stderr"
-            } else {
-                "stdout"
-            },
-            text,
-        })
-        .collect();
-    keep_tail(&mut lines, tail);
-    lines
-}
-
-fn keep_tail(lines: &mut Vec<Line>, tail: Option<usize>) {
-    if let Some(n) = tail {
-        lines.drain(..lines.len().saturating_sub(n));
-    }
-}
-
 /// Follows a host process's log file (polling; it is appended to by the supervisor).
 async fn follow_file(
     path: std::path::PathBuf,
@@ -234,7 +334,8 @@ async fn follow_file(
     tx: mpsc::Sender<Line>,
 ) {
     loop {
-        for l in file_history(&path, &name, None, None, None, None) {
+        let everything = TimeRange::new(None, None);
+        for l in copy_lines(&path, &name, None, &everything) {
             if l.ts <= after {
                 continue;
             }
@@ -247,50 +348,72 @@ async fn follow_file(
     }
 }
 
-fn print_line(
-    out: &mut impl Write,
-    l: &Line,
-    a: &LogsArgs,
-    f: &Filter,
+/// Writes lines as the flags ask: filtered, prefixed with the service's stable colour,
+/// JSON made readable (or emitted as JSON).
+struct Printer<'a> {
+    args: &'a LogsArgs,
+    filter: Filter,
     width: usize,
-) -> std::io::Result<()> {
-    if let Some(re) = &f.grep {
-        if !re.is_match(&l.text) {
-            return Ok(());
+    prefixes: HashMap<String, String>,
+}
+
+impl<'a> Printer<'a> {
+    fn new(args: &'a LogsArgs, filter: Filter, width: usize) -> Printer<'a> {
+        Printer {
+            args,
+            filter,
+            width,
+            prefixes: HashMap::new(),
         }
     }
-    // Levels are only looked for when something needs them (a hot path on 200k-line logs).
-    let is_json = l.text.trim_start().starts_with('{');
-    let parsed = (is_json || f.level.is_some() || a.json).then(|| logline::parse(&l.text));
-    let level = parsed.as_ref().and_then(|p| p.level);
-    if let (Some(min), Some(level)) = (f.level, level) {
-        if level < min {
-            return Ok(());
+
+    fn print(&mut self, out: &mut impl Write, l: &Line) -> std::io::Result<()> {
+        let (a, f) = (self.args, &self.filter);
+        if let Some(re) = &f.grep {
+            if !re.is_match(&l.text) {
+                return Ok(());
+            }
         }
-    }
-    if a.json {
-        let message = match &parsed {
-            Some(p) if p.json => p.message.as_str(),
-            _ => l.text.as_str(),
-        };
-        let obj = serde_json::json!({
-            "service": l.service, "stream": l.stream, "timestamp": l.ts, "level": level, "message": message,
-        });
-        return writeln!(out, "{obj}");
-    }
-    if !a.no_prefix {
-        let style = crate::ui::color::for_name(&l.service);
-        write!(
-            out,
-            "{} ",
-            style.apply_to(format_args!("{:<width$} |", l.service))
-        )?;
-    }
-    if a.timestamps {
-        write!(out, "{} ", crate::ui::color::dim(&l.ts))?;
-    }
-    match &parsed {
-        Some(p) if p.json => writeln!(out, "{}", logline::readable(p, &l.text)),
-        _ => writeln!(out, "{}", l.text),
+        // Levels are only looked for when something needs them (a hot path on 200k lines).
+        let is_json = l.text.trim_start().starts_with('{');
+        let parsed = (is_json || f.level.is_some() || a.json).then(|| logline::parse(&l.text));
+        let level = parsed.as_ref().and_then(|p| p.level);
+        if let (Some(min), Some(level)) = (f.level, level) {
+            if level < min {
+                return Ok(());
+            }
+        }
+        if a.json {
+            let message = match &parsed {
+                Some(p) if p.json => p.message.as_str(),
+                _ => l.text.as_str(),
+            };
+            let obj = serde_json::json!({
+                "service": l.service, "stream": l.stream, "timestamp": l.ts, "level": level, "message": message,
+            });
+            return writeln!(out, "{obj}");
+        }
+        if !a.no_prefix {
+            if !self.prefixes.contains_key(&l.service) {
+                let style = crate::ui::color::for_name(&l.service);
+                let width = self.width;
+                let prefix = style
+                    .apply_to(format_args!("{:<width$} |", l.service))
+                    .to_string();
+                self.prefixes.insert(l.service.clone(), prefix);
+            }
+            out.write_all(self.prefixes[&l.service].as_bytes())?;
+            out.write_all(b" ")?;
+        }
+        if a.timestamps {
+            write!(out, "{} ", crate::ui::color::dim(&l.ts))?;
+        }
+        match &parsed {
+            Some(p) if p.json => writeln!(out, "{}", logline::readable(p, &l.text)),
+            _ => {
+                out.write_all(l.text.as_bytes())?;
+                out.write_all(b"\n")
+            }
+        }
     }
 }

@@ -61,25 +61,58 @@ impl LogFile {
 
 /// Reads a log file (and its rotated predecessor) as (timestamp, stream, text) triples.
 pub fn read_lines(path: &Path) -> Vec<(String, String, String)> {
-    read_lines_before(path, None)
+    Reader::open(path, None).collect()
 }
 
-/// The same, stopping at the first line stamped at or after `before` (lines are in time
-/// order), so a reader that only wants what the engine no longer has reads no more than that.
-pub fn read_lines_before(path: &Path, before: Option<&str>) -> Vec<(String, String, String)> {
-    use std::io::BufRead;
-    let mut out = Vec::new();
-    for p in [path.with_extension("log.1"), path.to_path_buf()] {
-        let Ok(file) = std::fs::File::open(&p) else {
-            continue;
-        };
-        for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
+/// A log file's lines (its rotated predecessor first), read lazily, stopping at the first
+/// line stamped at or after `before` (lines are in time order), so a reader that only wants
+/// what the engine no longer has reads no more than that.
+pub struct Reader {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<std::io::BufReader<File>>,
+    before: Option<String>,
+    buf: String,
+}
+
+impl Reader {
+    pub fn open(path: &Path, before: Option<&str>) -> Reader {
+        Reader {
+            files: vec![path.with_extension("log.1"), path.to_path_buf()].into_iter(),
+            current: None,
+            before: before.map(str::to_string),
+            buf: String::new(),
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = (String, String, String);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::BufRead;
+        loop {
+            let Some(file) = self.current.as_mut() else {
+                let path = self.files.next()?;
+                self.current = File::open(path).ok().map(std::io::BufReader::new);
+                continue;
+            };
+            self.buf.clear();
+            match file.read_line(&mut self.buf) {
+                Ok(0) | Err(_) => {
+                    self.current = None;
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            let line = self.buf.trim_end_matches(['\n', '\r']);
             let mut parts = line.splitn(3, ' ');
             if let (Some(ts), Some(stream), rest) = (parts.next(), parts.next(), parts.next()) {
-                if before.is_some_and(|b| ts >= b) {
-                    return out;
+                if self.before.as_deref().is_some_and(|b| ts >= b) {
+                    self.files = Vec::new().into_iter();
+                    self.current = None;
+                    return None;
                 }
-                out.push((
+                return Some((
                     ts.to_string(),
                     stream.to_string(),
                     rest.unwrap_or("").to_string(),
@@ -87,5 +120,33 @@ pub fn read_lines_before(path: &Path, before: Option<&str>) -> Vec<(String, Stri
             }
         }
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_rotated_generation_first_and_stops_at_before() {
+        let dir = std::env::temp_dir().join(format!("devstack-logfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("svc.log");
+        std::fs::write(
+            dir.join("svc.log.1"),
+            "2026-01-01T00:00:01.000000000Z stdout a\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &path,
+            "2026-01-01T00:00:02.000000000Z stderr b c\n2026-01-01T00:00:03.000000000Z stdout d\n",
+        )
+        .unwrap();
+        let all: Vec<String> = read_lines(&path).into_iter().map(|l| l.2).collect();
+        assert_eq!(all, ["a", "b c", "d"]);
+        let before: Vec<String> = Reader::open(&path, Some("2026-01-01T00:00:03.000000000Z"))
+            .map(|l| l.1)
+            .collect();
+        assert_eq!(before, ["stdout", "stderr"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

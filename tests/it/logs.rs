@@ -168,8 +168,25 @@ fn follow_survives_restart_and_recreation_and_history_survives_down() {
     child.wait().unwrap();
     reader.join().unwrap();
 
-    // The engine forgets a removed container's logs; devstack's copy keeps them.
+    // The recreated container's engine log has one line; the copy fills in the older ones,
+    // for the whole history and for a --tail longer than what the engine has.
     std::thread::sleep(Duration::from_millis(500));
+    let hellos = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("hello from"))
+            .map(str::to_string)
+            .collect()
+    };
+    let all = s.ok(&["logs", "alpha", "--no-prefix"]);
+    assert_eq!(
+        hellos(&all),
+        ["hello from v1", "hello from v1", "hello from v2"],
+        "{all}"
+    );
+    let tail = s.ok(&["logs", "alpha", "--no-prefix", "--tail", "2"]);
+    assert_eq!(hellos(&tail), ["hello from v1", "hello from v2"], "{tail}");
+
+    // The engine forgets a removed container's logs; devstack's copy keeps them.
     s.ok(&["down"]);
     let after = s.ok(&["logs", "alpha", "--no-prefix"]);
     let hellos: Vec<&str> = after
