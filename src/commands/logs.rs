@@ -302,16 +302,20 @@ fn copy_lines(
     let range = range.clone();
     crate::supervisor::logfile::Reader::open(path, before)
         .filter(move |(ts, _, _)| range.contains(ts))
-        .map(move |(ts, stream, text)| Line {
-            ts,
-            service: name.clone(),
-            stream: if stream == "stderr" {
-                "stderr"
-            } else {
-                "stdout"
-            },
-            text,
-        })
+        .map(move |(ts, stream, text)| copy_line(&name, ts, &stream, text))
+}
+
+fn copy_line(name: &str, ts: String, stream: &str, text: String) -> Line {
+    Line {
+        ts,
+        service: name.to_string(),
+        stream: if stream == "stderr" {
+            "stderr"
+        } else {
+            "stdout"
+        },
+        text,
+    }
 }
 
 fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
@@ -326,21 +330,21 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     Ok(chrono::Utc::now().timestamp() - d.as_secs() as i64)
 }
 
-/// Follows a host process's log file (polling; it is appended to by the supervisor).
+/// Follows a host process's log file as the supervisor appends to it (polled: the file is
+/// local and a stat every 200 ms costs nothing).
 async fn follow_file(
     path: std::path::PathBuf,
     name: String,
-    mut after: String,
+    after: String,
     tx: mpsc::Sender<Line>,
 ) {
+    let mut follower = crate::supervisor::logfile::Follower::new(&path);
     loop {
-        let everything = TimeRange::new(None, None);
-        for l in copy_lines(&path, &name, None, &everything) {
-            if l.ts <= after {
+        for (ts, stream, text) in follower.poll() {
+            if ts <= after {
                 continue;
             }
-            after = l.ts.clone();
-            if tx.send(l).await.is_err() {
+            if tx.send(copy_line(&name, ts, &stream, text)).await.is_err() {
                 return;
             }
         }

@@ -122,6 +122,72 @@ impl Iterator for Reader {
     }
 }
 
+/// Follows a log file as the supervisor appends to it, across rotation: each `poll` returns
+/// the whole lines written since the previous one, reading only what is new.
+pub struct Follower {
+    path: PathBuf,
+    /// The file being read (its inode) and how far.
+    at: Option<(u64, u64)>,
+}
+
+impl Follower {
+    pub fn new(path: &Path) -> Follower {
+        Follower {
+            path: path.to_path_buf(),
+            at: None,
+        }
+    }
+
+    pub fn poll(&mut self) -> Vec<(String, String, String)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return out;
+        };
+        let (ino, mut offset) = self.at.unwrap_or((meta.ino(), 0));
+        if ino != meta.ino() {
+            // Rotated: finish the old file (now `.1`) first, then start the new one.
+            let old = self.path.with_extension("log.1");
+            if std::fs::metadata(&old).is_ok_and(|m| m.ino() == ino) {
+                read_from(&old, offset, &mut out);
+            }
+            offset = 0;
+        } else if meta.len() < offset {
+            offset = 0; // truncated
+        }
+        offset += read_from(&self.path, offset, &mut out);
+        self.at = Some((meta.ino(), offset));
+        out
+    }
+}
+
+/// Appends the whole lines of `path` after byte `offset` to `out`; returns the bytes consumed
+/// (a partly written last line is left for the next read).
+fn read_from(path: &Path, offset: u64, out: &mut Vec<(String, String, String)>) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut buf = Vec::new();
+    let Ok(mut file) = File::open(path) else {
+        return 0;
+    };
+    if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut buf).is_err() {
+        return 0;
+    }
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+        return 0;
+    };
+    for line in String::from_utf8_lossy(&buf[..end]).split('\n') {
+        let mut parts = line.splitn(3, ' ');
+        if let (Some(ts), Some(stream), rest) = (parts.next(), parts.next(), parts.next()) {
+            out.push((
+                ts.to_string(),
+                stream.to_string(),
+                rest.unwrap_or("").to_string(),
+            ));
+        }
+    }
+    end as u64 + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +213,42 @@ mod tests {
             .map(|l| l.1)
             .collect();
         assert_eq!(before, ["stdout", "stderr"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn follower_reads_only_new_whole_lines_across_rotation() {
+        let dir = std::env::temp_dir().join(format!("devstack-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("svc.log");
+        let mut log = LogFile::open(&path).unwrap();
+        let mut follower = Follower::new(&path);
+        let texts = |v: Vec<(String, String, String)>| -> Vec<String> {
+            v.into_iter().map(|l| l.2).collect()
+        };
+        log.write_line("stdout", "one").unwrap();
+        assert_eq!(texts(follower.poll()), ["one"]);
+        assert!(follower.poll().is_empty());
+        // A half-written line waits for its newline.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"2026-01-01T00:00:00.000000000Z stdout tw")
+            .unwrap();
+        assert!(follower.poll().is_empty());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"o\n")
+            .unwrap();
+        assert_eq!(texts(follower.poll()), ["two"]);
+        // Lines written just before a rotation are not lost.
+        log.write_line("stdout", "three").unwrap();
+        log.rotate().unwrap();
+        log.write_line("stderr", "four").unwrap();
+        assert_eq!(texts(follower.poll()), ["three", "four"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -183,6 +183,59 @@ impl Stack {
     }
 }
 
+/// A long-running devstack command (`logs -f`) whose stdout lines arrive on a channel; killed
+/// on drop, so a failing test does not leave it holding the test's output open.
+pub struct Streaming {
+    child: std::process::Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Streaming {
+    pub fn start(mut command: Command) -> Streaming {
+        use std::io::BufRead;
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Streaming { child, lines }
+    }
+
+    /// The next line that satisfies `want`, skipping others; panics after `limit`.
+    pub fn next_matching(
+        &self,
+        what: &str,
+        limit: std::time::Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if want(&l) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no {what} within {limit:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         // `down` stops a background supervisor and its host processes too.

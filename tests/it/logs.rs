@@ -1,6 +1,6 @@
 //! `devstack logs`: merged order, level filter, grep, tail, JSON output.
 
-use crate::common::{docker_available, text, Stack};
+use crate::common::{docker_available, text, Stack, Streaming};
 
 const TEMPLATE: &str = r#"
 x-bb: &bb
@@ -109,9 +109,7 @@ services:
 
 #[test]
 fn follow_survives_restart_and_recreation_and_history_survives_down() {
-    use std::io::BufRead;
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     if !docker_available() {
         return;
@@ -119,54 +117,23 @@ fn follow_survives_restart_and_recreation_and_history_survives_down() {
     let mut s = Stack::new("stack5");
     std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
     s.ok(&["up", "-d"]);
-    let mut child = s
-        .command(&["logs", "-f", "alpha", "--no-prefix"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let seen = seen.clone();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                seen.lock().unwrap().push(line);
-            }
+    let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--no-prefix"]));
+    let hello = |what: &str| {
+        follow.next_matching(what, Duration::from_secs(30), |l| {
+            l.starts_with("hello from")
         })
     };
-    let wait_for = |n: usize, what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.starts_with("hello from"))
-            .count()
-            < n
-        {
-            assert!(
-                Instant::now() < deadline,
-                "follow did not show {what}: {:?}",
-                seen.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_for(1, "the first line");
+    assert_eq!(hello("the first line"), "hello from v1");
     s.ok(&["restart", "alpha"]);
-    wait_for(2, "the line after restart");
+    assert_eq!(hello("the line after restart"), "hello from v1");
     s.set_env("V", "2");
     let out = s.ok(&["up", "-d"]);
     assert!(out.contains("alpha recreated"), "{out}");
-    wait_for(3, "the line of the recreated container");
-    assert!(
-        seen.lock().unwrap().iter().any(|l| l == "hello from v2"),
-        "{:?}",
-        seen.lock().unwrap()
+    assert_eq!(
+        hello("the line of the recreated container"),
+        "hello from v2"
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    reader.join().unwrap();
+    drop(follow);
 
     // The recreated container's engine log has one line; the copy fills in the older ones,
     // for the whole history and for a --tail longer than what the engine has.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{docker, docker_available, text, Stack};
+use crate::common::{docker, docker_available, text, Stack, Streaming};
 
 fn stack() -> Stack {
     let mut s = Stack::new("supervised");
@@ -130,8 +130,16 @@ fn host_processes_restart_policies_restart_and_cleanup() {
     wait_until("tree's grandchild", Duration::from_secs(5), || {
         marked_processes(&s).len() == 2
     });
+    // `logs -f` of a host process: its history, then what the restarted process prints.
+    let follow = Streaming::start(s.command(&["logs", "-f", "tree", "--no-prefix"]));
+    let tree_line = |what: &str| {
+        follow.next_matching(what, Duration::from_secs(10), |l| l.starts_with("tree "))
+    };
+    tree_line("history line of tree");
     let out = s.ok(&["restart", "tree"]);
     assert!(out.contains("tree restarted (host process)"), "{out}");
+    tree_line("line of the restarted tree");
+    drop(follow);
     let ps = ps_json(&s);
     assert_eq!(row(&ps, "tree")["restarts"], 1);
     assert_ne!(row(&ps, "tree")["pid"].as_i64().unwrap(), old_pid);
