@@ -102,8 +102,18 @@ pub struct DownArgs {
     #[arg(long)]
     pub volumes: bool,
     /// Seconds to wait for a graceful stop before killing.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(short = 't', long, default_value_t = 10, value_name = "SECS")]
     pub timeout: u64,
+    /// Also remove images: `local` those devstack built for this project, `all` also the
+    /// pulled images its containers ran. Images other containers still use are kept.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub rmi: Option<Rmi>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Rmi {
+    Local,
+    All,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use crate::cli::{DownArgs, GlobalOpts};
-use crate::engine::lifecycle;
+use crate::cli::{DownArgs, GlobalOpts, Rmi};
+use crate::engine::lifecycle::{self, RemoveImages};
 use crate::project::ProjectSource;
 use crate::ui::color;
 
@@ -14,6 +14,11 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         &engine,
         &source.name,
         a.volumes,
+        match a.rmi {
+            None => RemoveImages::None,
+            Some(Rmi::Local) => RemoveImages::Built,
+            Some(Rmi::All) => RemoveImages::All,
+        },
         Duration::from_secs(a.timeout),
     )
     .await?;
@@ -26,6 +31,12 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     for v in &report.volumes_removed {
         eprintln!("{} volume {v} removed", color::ok("✓"));
     }
+    for i in &report.images_removed {
+        eprintln!("{} image {i} removed", color::ok("✓"));
+    }
+    for (i, why) in &report.images_kept {
+        eprintln!("{} kept image {i}: {why}", color::warn("!"));
+    }
     if !report.volumes_kept.is_empty() {
         eprintln!(
             "{} kept volumes {} (data is safe; `devstack down --volumes` removes them)",
@@ -33,7 +44,10 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             report.volumes_kept.join(", ")
         );
     }
-    if report.containers.is_empty() && report.networks.is_empty() {
+    if report.containers.is_empty()
+        && report.networks.is_empty()
+        && report.images_removed.is_empty()
+    {
         eprintln!("nothing to remove for project {}", source.name);
     }
     Ok(0)

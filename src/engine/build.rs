@@ -211,8 +211,8 @@ pub async fn ensure_image(
     }
     let image_labels = HashMap::from([
         (labels::CONTEXT_HASH.to_string(), hash),
-        (labels::PROJECT.to_string(), project.to_string()),
-        (labels::SERVICE.to_string(), svc.name.clone()),
+        (labels::BUILT_FOR_PROJECT.to_string(), project.to_string()),
+        (labels::BUILT_FOR_SERVICE.to_string(), svc.name.clone()),
     ]);
     let args: HashMap<String, String> = build
         .args

@@ -1,11 +1,11 @@
 //! Restart (waiting for health, then `restart: true` dependents) and teardown.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveVolumeOptions,
-    RestartContainerOptionsBuilder,
+    ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveImageOptions, RemoveVolumeOptions, RestartContainerOptionsBuilder,
 };
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -136,6 +136,19 @@ pub struct DownReport {
     pub networks: Vec<String>,
     pub volumes_removed: Vec<String>,
     pub volumes_kept: Vec<String>,
+    pub images_removed: Vec<String>,
+    /// Images asked for but still in use elsewhere, with the engine's reason.
+    pub images_kept: Vec<(String, String)>,
+}
+
+/// Which images `down` removes (Compose's `--rmi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveImages {
+    None,
+    /// Those devstack built for this project (labelled with it); pulled images stay.
+    Built,
+    /// Those, and every image the project's containers ran.
+    All,
 }
 
 /// Stops and removes the project's containers in reverse dependency order (read from the
@@ -145,9 +158,11 @@ pub async fn down(
     engine: &Engine,
     project: &str,
     remove_volumes: bool,
+    remove_images: RemoveImages,
     grace: Duration,
 ) -> Result<DownReport, ConvergeError> {
     let containers = observed::list(engine, project).await?;
+    let used_images: Vec<String> = containers.iter().map(|c| c.image.clone()).collect();
     let mut report = DownReport::default();
     // Who depends on whom, from labels: a container is stopped after its dependents.
     let dependents: HashMap<String, Vec<String>> = {
@@ -241,6 +256,50 @@ pub async fn down(
             report.volumes_removed.push(v.name);
         } else {
             report.volumes_kept.push(v.name);
+        }
+    }
+    if remove_images != RemoveImages::None {
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        let built_filter = format!("{}={project}", labels::BUILT_FOR_PROJECT);
+        let built = engine
+            .docker
+            .list_images(Some(
+                ListImagesOptionsBuilder::default()
+                    .filters(&HashMap::from([("label", vec![built_filter.as_str()])]))
+                    .build(),
+            ))
+            .await?;
+        for img in built {
+            let tags: Vec<String> = img
+                .repo_tags
+                .into_iter()
+                .filter(|t| t != "<none>:<none>")
+                .collect();
+            if tags.is_empty() {
+                wanted.insert(img.id);
+            } else {
+                wanted.extend(tags);
+            }
+        }
+        if remove_images == RemoveImages::All {
+            wanted.extend(used_images.into_iter().filter(|i| !i.is_empty()));
+        }
+        for image in wanted {
+            match engine
+                .docker
+                .remove_image(&image, None::<RemoveImageOptions>, None)
+                .await
+            {
+                Ok(_) => report.images_removed.push(image),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409,
+                    message,
+                }) => report.images_kept.push((image, message)),
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     report.containers.sort();

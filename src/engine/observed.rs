@@ -26,6 +26,8 @@ pub struct ContainerState {
     pub restart_count: i64,
     pub config_hash: Option<String>,
     pub image_label: Option<String>,
+    /// The image as the container was created from it (`redis:7`, `stack-api`).
+    pub image: String,
     pub labels: HashMap<String, String>,
     /// "127.0.0.1:8080->80/tcp"
     pub ports: Vec<String>,
@@ -72,6 +74,7 @@ pub async fn list(
                 status: s.state.map(|st| st.to_string()).unwrap_or_default(),
                 config_hash: labels.get(labels::CONFIG_HASH).cloned(),
                 image_label: labels.get(labels::IMAGE).cloned(),
+                image: s.image.unwrap_or_default(),
                 labels,
                 ..Default::default()
             }
@@ -168,6 +171,11 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
         restart_count: ins.restart_count.unwrap_or(0),
         config_hash: labels.get(labels::CONFIG_HASH).cloned(),
         image_label: labels.get(labels::IMAGE).cloned(),
+        image: ins
+            .config
+            .as_ref()
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default(),
         labels,
         ports,
         pid: st.pid,

@@ -291,3 +291,51 @@ fn keys_devstack_does_not_act_on_are_kept_and_reported_once() {
     let second = s.ok(&["render"]);
     assert!(!second.contains("not acted on"), "reported once: {second}");
 }
+
+#[test]
+fn down_rmi_local_removes_the_images_devstack_built_unless_in_use() {
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    // No `image:`: devstack builds and tags `<project>-built`, an image no other test shares.
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        "services:\n  built:\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    s.ok(&["up", "-d"]);
+    let image = format!("{}-built", s.name);
+    let exists = |img: &str| {
+        std::process::Command::new("docker")
+            .args(["image", "inspect", img])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(exists(&image));
+
+    // Plain `down` keeps it; `down --rmi local` keeps it while a container outside the project
+    // uses it, saying why, and removes it once that container is gone.
+    s.ok(&["down"]);
+    assert!(exists(&image));
+    let outsider = docker(&["run", "-d", &image, "sleep", "1000"]);
+    let outsider = outsider.trim();
+    let out = s.ok(&["down", "--rmi", "local"]);
+    assert!(out.contains(&format!("kept image {image}")), "{out}");
+    assert!(exists(&image));
+    // The outsider inherited the image's labels, and none of them make it the project's.
+    assert!(!out.contains("removed"), "{out}");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", outsider]).trim(),
+        "true"
+    );
+    docker(&["rm", "-f", outsider]);
+    let out = s.ok(&["down", "--rmi", "local"]);
+    assert!(
+        out.contains(&format!("image {image}:latest removed")),
+        "{out}"
+    );
+    assert!(!exists(&image));
+}

@@ -166,3 +166,45 @@ fn follow_survives_restart_and_recreation_and_history_survives_down() {
         "{after}"
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_logs_quietly() {
+    use std::io::BufRead;
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        "services:\n  chatty:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"seq 1 50000; exec sleep 1000\"]\n",
+    )
+    .unwrap();
+    s.ok(&["up", "-d"]);
+    // 50k lines are far more than a pipe's buffer: devstack is still writing when the
+    // reader goes away (`devstack logs | head -1`).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s
+        .ok(&["logs", "--tail", "1", "--no-prefix"])
+        .contains("50000")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chatty never printed 50000"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut child = s
+        .command(&["logs", "chatty"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim_end(), "chatty | 1");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+}
