@@ -10,6 +10,7 @@ pub mod embedded;
 pub mod engine;
 pub mod exit;
 pub mod gpu;
+pub mod history;
 pub mod kinect;
 pub mod project;
 pub mod supervisor;

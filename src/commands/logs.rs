@@ -1,4 +1,3 @@
-use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::time::Duration;
 
@@ -9,17 +8,14 @@ use crate::cli::{GlobalOpts, LogsArgs};
 use crate::engine::logs::{follow, EngineLines, Line};
 use crate::engine::observed;
 use crate::exit::UsageError;
+use crate::history::{self, copy_line, History, TimeRange};
 use crate::project::ProjectSource;
-use crate::ui::logline::{self, Level};
-
-struct Filter {
-    level: Option<Level>,
-    grep: Option<Regex>,
-}
+use crate::ui::logline::Level;
+use crate::ui::printer::{LogPrinter, PrintOptions};
 
 pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     let source = ProjectSource::resolve(g)?;
-    let filter = Filter {
+    let opts = PrintOptions {
         level: match &a.level {
             Some(l) => Some(Level::parse(l).ok_or_else(|| {
                 UsageError(format!(
@@ -34,6 +30,9 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             }
             None => None,
         },
+        json: a.json,
+        no_prefix: a.no_prefix,
+        timestamps: a.timestamps,
     };
     let since = a
         .since
@@ -118,9 +117,9 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .filter(|h| wanted.contains(h))
         .cloned()
         .collect();
-    let mut printer = Printer::new(a, filter, width);
+    let mut printer = LogPrinter::new(opts, width);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let last_ts = merge(&mut sources, &mut printer, &mut out).await?;
+    let last_ts = history::merge(&mut sources, |l| printer.print(&mut out, l)).await?;
     out.flush()?;
     drop(out);
     if !a.follow {
@@ -151,171 +150,6 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
-}
-
-/// Prints the lines of several time-ordered sources in timestamp order (RFC 3339 with
-/// nanoseconds sorts as text; ties keep the sources' order), pulling one line at a time so
-/// output starts at once and memory stays flat. Returns each service's last timestamp.
-async fn merge(
-    sources: &mut [History],
-    printer: &mut Printer<'_>,
-    out: &mut impl Write,
-) -> anyhow::Result<HashMap<String, String>> {
-    let mut heads = Vec::with_capacity(sources.len());
-    for s in sources.iter_mut() {
-        heads.push(s.next().await?);
-    }
-    let mut last_ts = HashMap::new();
-    loop {
-        let next = (0..heads.len())
-            .filter(|&i| heads[i].is_some())
-            .min_by(|&x, &y| {
-                let ts = |i: usize| heads[i].as_ref().map(|l: &Line| l.ts.as_str());
-                ts(x).cmp(&ts(y))
-            });
-        let Some(i) = next else { break };
-        let line = heads[i].take().expect("a head was chosen");
-        printer.print(out, &line)?;
-        heads[i] = sources[i].next().await?;
-        if heads[i].is_none() {
-            last_ts.insert(line.service, line.ts);
-        }
-    }
-    Ok(last_ts)
-}
-
-/// One service's history in time order: devstack's copy for what the engine no longer has
-/// (older containers of the service, or all of it once the container is gone), then the
-/// engine's own lines as they arrive.
-struct History {
-    front: Box<dyn Iterator<Item = Line>>,
-    engine: Option<EngineLines>,
-}
-
-impl History {
-    async fn container(
-        mut engine: EngineLines,
-        copy: &std::path::Path,
-        service: &str,
-        tail: Option<usize>,
-        range: &TimeRange,
-    ) -> anyhow::Result<History> {
-        if let Some(n) = tail {
-            // The last n of copy + engine: the engine's tail, topped up from the copy.
-            let mut lines = VecDeque::new();
-            while let Some(l) = engine.next().await? {
-                lines.push_back(l);
-            }
-            let first = lines.front().map(|l| l.ts.clone());
-            let older = copy_lines(copy, service, first.as_deref(), range);
-            let mut older = last_n(older, n.saturating_sub(lines.len()));
-            older.extend(lines);
-            return Ok(History {
-                front: Box::new(older.into_iter()),
-                engine: None,
-            });
-        }
-        let first = engine.next().await?;
-        let older = copy_lines(copy, service, first.as_ref().map(|l| l.ts.as_str()), range);
-        Ok(History {
-            front: Box::new(older.chain(first)),
-            engine: Some(engine),
-        })
-    }
-
-    fn copy_only(
-        copy: &std::path::Path,
-        name: &str,
-        tail: Option<usize>,
-        range: &TimeRange,
-    ) -> History {
-        let lines = copy_lines(copy, name, None, range);
-        History {
-            front: match tail {
-                Some(n) => Box::new(last_n(lines, n).into_iter()),
-                None => Box::new(lines),
-            },
-            engine: None,
-        }
-    }
-
-    async fn next(&mut self) -> anyhow::Result<Option<Line>> {
-        if let Some(l) = self.front.next() {
-            return Ok(Some(l));
-        }
-        match &mut self.engine {
-            Some(e) => Ok(e.next().await?),
-            None => Ok(None),
-        }
-    }
-}
-
-fn last_n(lines: impl Iterator<Item = Line>, n: usize) -> VecDeque<Line> {
-    let mut ring = VecDeque::with_capacity(n.min(4096));
-    if n == 0 {
-        return ring;
-    }
-    for l in lines {
-        if ring.len() == n {
-            ring.pop_front();
-        }
-        ring.push_back(l);
-    }
-    ring
-}
-
-/// `--since`/`--until` as timestamps in devstack's copies' format, compared as text.
-#[derive(Clone)]
-struct TimeRange {
-    since: Option<String>,
-    until: Option<String>,
-}
-
-impl TimeRange {
-    fn new(since: Option<i64>, until: Option<i64>) -> TimeRange {
-        let stamp = |t: i64| {
-            chrono::DateTime::from_timestamp(t, 0)
-                .unwrap_or_default()
-                .format("%Y-%m-%dT%H:%M:%S%.9fZ")
-                .to_string()
-        };
-        TimeRange {
-            since: since.map(stamp),
-            until: until.map(stamp),
-        }
-    }
-
-    fn contains(&self, ts: &str) -> bool {
-        self.since.as_deref().is_none_or(|s| ts >= s)
-            && self.until.as_deref().is_none_or(|u| ts < u)
-    }
-}
-
-/// Lines from one of devstack's own log files (and its rotated predecessor), lazily.
-fn copy_lines(
-    path: &std::path::Path,
-    name: &str,
-    before: Option<&str>,
-    range: &TimeRange,
-) -> impl Iterator<Item = Line> + 'static {
-    let name = name.to_string();
-    let range = range.clone();
-    crate::supervisor::logfile::Reader::open(path, before)
-        .filter(move |(ts, _, _)| range.contains(ts))
-        .map(move |(ts, stream, text)| copy_line(&name, ts, &stream, text))
-}
-
-fn copy_line(name: &str, ts: String, stream: &str, text: String) -> Line {
-    Line {
-        ts,
-        service: name.to_string(),
-        stream: if stream == "stderr" {
-            "stderr"
-        } else {
-            "stdout"
-        },
-        text,
-    }
 }
 
 fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
@@ -349,75 +183,5 @@ async fn follow_file(
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Writes lines as the flags ask: filtered, prefixed with the service's stable colour,
-/// JSON made readable (or emitted as JSON).
-struct Printer<'a> {
-    args: &'a LogsArgs,
-    filter: Filter,
-    width: usize,
-    prefixes: HashMap<String, String>,
-}
-
-impl<'a> Printer<'a> {
-    fn new(args: &'a LogsArgs, filter: Filter, width: usize) -> Printer<'a> {
-        Printer {
-            args,
-            filter,
-            width,
-            prefixes: HashMap::new(),
-        }
-    }
-
-    fn print(&mut self, out: &mut impl Write, l: &Line) -> std::io::Result<()> {
-        let (a, f) = (self.args, &self.filter);
-        if let Some(re) = &f.grep {
-            if !re.is_match(&l.text) {
-                return Ok(());
-            }
-        }
-        // Levels are only looked for when something needs them (a hot path on 200k lines).
-        let is_json = l.text.trim_start().starts_with('{');
-        let parsed = (is_json || f.level.is_some() || a.json).then(|| logline::parse(&l.text));
-        let level = parsed.as_ref().and_then(|p| p.level);
-        if let (Some(min), Some(level)) = (f.level, level) {
-            if level < min {
-                return Ok(());
-            }
-        }
-        if a.json {
-            let message = match &parsed {
-                Some(p) if p.json => p.message.as_str(),
-                _ => l.text.as_str(),
-            };
-            let obj = serde_json::json!({
-                "service": l.service, "stream": l.stream, "timestamp": l.ts, "level": level, "message": message,
-            });
-            return writeln!(out, "{obj}");
-        }
-        if !a.no_prefix {
-            if !self.prefixes.contains_key(&l.service) {
-                let style = crate::ui::color::for_name(&l.service);
-                let width = self.width;
-                let prefix = style
-                    .apply_to(format_args!("{:<width$} |", l.service))
-                    .to_string();
-                self.prefixes.insert(l.service.clone(), prefix);
-            }
-            out.write_all(self.prefixes[&l.service].as_bytes())?;
-            out.write_all(b" ")?;
-        }
-        if a.timestamps {
-            write!(out, "{} ", crate::ui::color::dim(&l.ts))?;
-        }
-        match &parsed {
-            Some(p) if p.json => writeln!(out, "{}", logline::readable(p, &l.text)),
-            _ => {
-                out.write_all(l.text.as_bytes())?;
-                out.write_all(b"\n")
-            }
-        }
     }
 }

@@ -189,62 +189,72 @@ pub async fn up(
     ensure_networks(engine, project, &selected).await?;
     ensure_volumes(engine, project, &selected).await?;
 
-    // 5. Containers, each as soon as its dependencies hold.
+    // 5. Per service, concurrently: wait until its dependencies hold, create / recreate /
+    //    start it, then wait until it is ready itself (healthy, running, or completed for a
+    //    one-shot job) and say so. Dependents learn of each stage through a watch channel,
+    //    so one wait per service serves all its dependents.
     let jobs = one_shot_jobs(project);
     let deadline = Instant::now() + opts.timeout;
-    let mut done: HashMap<String, watch::Receiver<Option<Result<String, ()>>>> = HashMap::new();
+    type Stage = watch::Receiver<Option<Result<String, ()>>>;
+    let mut started: HashMap<String, Stage> = HashMap::new();
+    let mut ready: HashMap<String, Stage> = HashMap::new();
     let mut senders = HashMap::new();
     for name in &selected {
-        let (tx, rx) = watch::channel(None);
-        done.insert(name.clone(), rx);
-        senders.insert(name.clone(), tx);
+        let (started_tx, started_rx) = watch::channel(None);
+        let (ready_tx, ready_rx) = watch::channel(None);
+        started.insert(name.clone(), started_rx);
+        ready.insert(name.clone(), ready_rx);
+        senders.insert(name.clone(), (started_tx, ready_tx));
     }
     let existing = Arc::new(existing);
     let tasks = selected.iter().map(|name| {
         let svc = &project.model.services[name];
-        let tx = senders.remove(name).expect("one sender per service");
-        let done = &done;
+        let (started_tx, ready_tx) = senders.remove(name).expect("one sender per service");
+        let (started, ready) = (&started, &ready);
         let existing = existing.clone();
         let images = &images;
         let monitor = &monitor;
         let report = report.clone();
         let jobs = &jobs;
         async move {
-            let result = async {
+            let created = async {
                 for (dep, d) in &svc.depends_on {
-                    let Some(rx) = done.get(dep) else { continue };
-                    let mut rx = rx.clone();
-                    let dep_id = loop {
-                        if let Some(r) = rx.borrow().clone() {
-                            break r;
-                        }
-                        if rx.changed().await.is_err() {
-                            break Err(());
-                        }
+                    let dep_svc = &project.model.services[dep];
+                    let want = match d.condition {
+                        Condition::ServiceStarted => None,
+                        Condition::ServiceHealthy => Some(Want::Healthy),
+                        Condition::ServiceCompletedSuccessfully => Some(Want::Completed),
                     };
-                    let Ok(dep_id) = dep_id else {
+                    // The dependency's own readiness wait answers when it is the condition:
+                    // completed for a job, healthy for a service with a healthcheck.
+                    let own_wait_answers = match want {
+                        Some(Want::Completed) => true,
+                        Some(_) => !jobs.contains(dep) && dep_svc.has_healthcheck(),
+                        None => false,
+                    };
+                    if want.is_some() {
+                        report(Event::Waiting(name.clone(), dep.clone()));
+                    }
+                    let stage = if own_wait_answers { ready } else { started };
+                    let Some(rx) = stage.get(dep) else { continue };
+                    let Ok(dep_id) = reached(rx.clone()).await else {
                         return Err(ConvergeError::Dependency {
                             service: name.clone(),
                             dependency: dep.clone(),
                         });
                     };
-                    let want = match d.condition {
-                        Condition::ServiceStarted => continue,
-                        Condition::ServiceHealthy => Want::Healthy,
-                        Condition::ServiceCompletedSuccessfully => Want::Completed,
-                    };
-                    report(Event::Waiting(name.clone(), dep.clone()));
-                    let dep_svc = &project.model.services[dep];
-                    health::wait_for(
-                        engine,
-                        monitor,
-                        dep,
-                        &dep_id,
-                        want,
-                        dep_svc.healthcheck.as_ref(),
-                        deadline,
-                    )
-                    .await?;
+                    if let (Some(want), false) = (want, own_wait_answers) {
+                        health::wait_for(
+                            engine,
+                            monitor,
+                            dep,
+                            &dep_id,
+                            want,
+                            dep_svc.healthcheck.as_ref(),
+                            deadline,
+                        )
+                        .await?;
+                    }
                 }
                 let spec =
                     spec::container_spec(project, svc, &images[name], engine.api_at_least(1, 44));
@@ -255,17 +265,51 @@ pub async fn up(
                 Ok((id, action))
             }
             .await;
-            let _ = tx.send(Some(
+            let _ = started_tx.send(Some(
+                created.as_ref().map(|(id, _)| id.clone()).map_err(|_| ()),
+            ));
+            let result = match created {
+                Ok((id, action)) => {
+                    let since = Instant::now();
+                    let want = if jobs.contains(name) {
+                        Want::Completed
+                    } else {
+                        Want::Ready
+                    };
+                    health::wait_for(
+                        engine,
+                        monitor,
+                        name,
+                        &id,
+                        want,
+                        svc.healthcheck.as_ref(),
+                        deadline,
+                    )
+                    .await
+                    .map(|st| {
+                        let what = if want == Want::Completed {
+                            "completed".to_string()
+                        } else {
+                            st.health.clone().unwrap_or_else(|| "running".into())
+                        };
+                        report(Event::Ready(name.clone(), what, since.elapsed()));
+                        (id, action)
+                    })
+                    .map_err(ConvergeError::from)
+                }
+                Err(e) => Err(e),
+            };
+            let _ = ready_tx.send(Some(
                 result.as_ref().map(|(id, _)| id.clone()).map_err(|_| ()),
             ));
-            result.map(|(id, action)| (name.clone(), id, action))
+            result.map(|(_, action)| (name.clone(), action))
         }
     });
-    let mut started = Vec::new();
+    let mut actions = Vec::new();
     let mut errors = Vec::new();
     for r in join_all(tasks).await {
         match r {
-            Ok(x) => started.push(x),
+            Ok(x) => actions.push(x),
             Err(e) => errors.push(e),
         }
     }
@@ -279,44 +323,19 @@ pub async fn up(
     if let Some(e) = errors.pop() {
         return Err(e);
     }
+    Ok(UpReport { actions })
+}
 
-    // 6. Every selected service ready.
-    let begin = Instant::now();
-    let waits = started.iter().map(|(name, id, _)| {
-        let svc = &project.model.services[name];
-        let want = if jobs.contains(name) {
-            Want::Completed
-        } else {
-            Want::Ready
-        };
-        let monitor = &monitor;
-        let report = report.clone();
-        async move {
-            let st = health::wait_for(
-                engine,
-                monitor,
-                name,
-                id,
-                want,
-                svc.healthcheck.as_ref(),
-                deadline,
-            )
-            .await?;
-            let what = if want == Want::Completed {
-                "completed".to_string()
-            } else {
-                st.health.clone().unwrap_or_else(|| "running".into())
-            };
-            report(Event::Ready(name.clone(), what, begin.elapsed()));
-            Ok::<_, ConvergeError>(())
+/// Waits until a service reaches a stage: its container id, or `Err` when it failed.
+async fn reached(mut rx: watch::Receiver<Option<Result<String, ()>>>) -> Result<String, ()> {
+    loop {
+        if let Some(r) = rx.borrow().clone() {
+            return r;
         }
-    });
-    for r in join_all(waits).await {
-        r?;
+        if rx.changed().await.is_err() {
+            return Err(());
+        }
     }
-    Ok(UpReport {
-        actions: started.into_iter().map(|(n, _, a)| (n, a)).collect(),
-    })
 }
 
 /// Removes what an interrupted run left: containers under a temporary recreate name

@@ -177,7 +177,7 @@ pub async fn wait_for(
     deadline: Instant,
 ) -> Result<ContainerState, WaitFailure> {
     let mut monitor = monitor.clone();
-    let has_hc = healthcheck.is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+    let has_hc = healthcheck.is_some_and(Healthcheck::enabled);
     let want = match want {
         Want::Ready if has_hc => Want::Healthy,
         Want::Ready => Want::Running,

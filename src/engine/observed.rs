@@ -123,8 +123,16 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
         .as_ref()
         .and_then(|h| h.log.as_ref())
         .and_then(|l| l.last())
-        .and_then(|r| r.output.clone())
-        .map(|o| o.trim().to_string());
+        .map(|r| {
+            let out = r.output.as_deref().unwrap_or_default().trim();
+            match r.exit_code {
+                // A silent check (`test -f /tmp/ready`) still says how it failed.
+                Some(code) if out.is_empty() && code != 0 => {
+                    format!("health check exited with code {code}, no output")
+                }
+                _ => out.to_string(),
+            }
+        });
     let mut ports = Vec::new();
     if let Some(map) = ins.network_settings.as_ref().and_then(|n| n.ports.as_ref()) {
         let mut keys: Vec<&String> = map.keys().collect();

@@ -57,6 +57,11 @@ impl Service {
     pub fn stop_grace_secs(&self) -> i32 {
         self.stop_grace_period.map_or(10, |d| d.as_secs() as i32)
     }
+
+    /// Whether the file gives it a healthcheck (`test: ["NONE"]` disables one).
+    pub fn has_healthcheck(&self) -> bool {
+        self.healthcheck.as_ref().is_some_and(Healthcheck::enabled)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -126,6 +131,12 @@ pub struct Healthcheck {
     pub retries: Option<i64>,
     pub start_period: Option<Duration>,
     pub start_interval: Option<Duration>,
+}
+
+impl Healthcheck {
+    pub fn enabled(&self) -> bool {
+        self.test.first().is_some_and(|t| t != "NONE")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -54,8 +54,14 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
                 continue;
             };
             let previous = last_health.insert(c.service.clone(), st.health.clone());
+            // A heal reports its own recovery (`healthy again`), once.
+            let healing = cfg.enabled && trackers.get(&c.service).is_some_and(|t| t.attempts > 0);
             if previous.is_some() && previous.as_ref() != Some(&st.health) {
-                if let Some(h) = st.health.as_deref().filter(|h| *h != "starting") {
+                if let Some(h) = st
+                    .health
+                    .as_deref()
+                    .filter(|h| *h != "starting" && !(healing && *h == "healthy"))
+                {
                     let detail = if h == "healthy" {
                         since_start(st.started_at.as_deref())
                     } else {
@@ -71,7 +77,8 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             let crash_looping = shared.heal(&c.service, |h| h.crash_looping);
             if st.health.as_deref() == Some("healthy") {
                 if t.attempts > 0 {
-                    shared.emit(SupEvent::Healed(c.service.clone()));
+                    let took = since_start(st.started_at.as_deref());
+                    shared.emit(SupEvent::Healed(c.service.clone(), took));
                 }
                 t.attempts = 0;
                 t.next_allowed = None;

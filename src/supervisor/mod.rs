@@ -34,7 +34,8 @@ pub enum SupEvent {
     Restarted(String, String),
     /// name, status, detail (time since start, or the last health output).
     Health(String, String, String),
-    Healed(String),
+    /// Healthy again after auto-heal restarted it ("after 1.2s" since that start).
+    Healed(String, String),
     CrashLoop(String, String, Vec<String>),
     Note(String, String),
 }
@@ -54,7 +55,9 @@ impl SupEvent {
                 format!("✓ {n} healthy {detail}").trim_end().to_string()
             }
             SupEvent::Health(n, h, detail) => format!("✗ {n} {h}: {detail}"),
-            SupEvent::Healed(n) => format!("✓ {n} healthy again"),
+            SupEvent::Healed(n, took) => {
+                format!("✓ {n} healthy again {took}").trim_end().to_string()
+            }
             SupEvent::CrashLoop(n, out, logs) => {
                 let mut s =
                     format!("✗ {n} is crash-looping; left alone (last health output: {out})");

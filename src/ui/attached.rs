@@ -1,11 +1,17 @@
 //! Attached `up`: follow every service's logs (prefixed, stable colours) until Ctrl-C, then
 //! stop the containers in reverse dependency order; a second Ctrl-C kills them.
 
-use bollard::query_parameters::KillContainerOptions;
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
+use bollard::query_parameters::KillContainerOptions;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::engine::logs::{EngineLines, Line};
 use crate::engine::{converge, observed, Engine};
+use crate::history::{self, History, TimeRange};
 use crate::project::{graph, Project};
+use crate::supervisor::SupEvent;
+use crate::ui::printer::{LogPrinter, PrintOptions};
 
 pub async fn run(
     engine: &Engine,
@@ -21,32 +27,7 @@ pub async fn run(
         host_processes,
         None,
     );
-    let mut events = sup.subscribe();
-    // One prefix width for containers and host processes, so the columns line up.
-    let host_width = project
-        .model
-        .services
-        .keys()
-        .chain(project.model.x_devstack.host.keys())
-        .map(String::len)
-        .max()
-        .unwrap_or(0);
-    let printer = tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
-            match &ev {
-                crate::supervisor::SupEvent::Line(name, _, line) => {
-                    let prefix =
-                        crate::ui::color::for_name(name).apply_to(format!("{name:<host_width$} |"));
-                    println!("{prefix} {line}");
-                }
-                other => {
-                    if let Some(d) = other.describe() {
-                        eprintln!("{d}");
-                    }
-                }
-            }
-        }
-    });
+    let events = sup.subscribe();
     let project = &*project;
     let roots = if roots.is_empty() {
         converge::active_services(project)
@@ -55,40 +36,62 @@ pub async fn run(
     };
     let selected = graph::with_dependencies(&project.model, &roots);
     let containers = observed::list(engine, &project.name).await?;
-    let width = host_width;
-    let after = chrono::DateTime::from_timestamp(i64::from(since), 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.000000000Z").to_string())
-        .unwrap_or_default();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<crate::engine::logs::Line>(1024);
-    let mut followers = Vec::new();
+    // One prefix width for containers and host processes, so the columns line up.
+    let width = project
+        .model
+        .services
+        .keys()
+        .chain(project.model.x_devstack.host.keys())
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
+    let mut printer = LogPrinter::new(PrintOptions::default(), width);
+
+    // What the services printed since this `up` began, merged by timestamp...
+    let log_dir = project.source.devstack_dir().join("logs");
+    let range = TimeRange::new(Some(i64::from(since)), None);
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
     for name in &selected {
         let Some(c) = containers.iter().find(|c| &c.service == name) else {
             continue;
         };
-        // Follows across restarts (auto-heal) and recreations, by container name.
+        let lines = EngineLines::open(engine, name, &c.name, None, Some(i64::from(since)), None);
+        let copy = log_dir.join(format!("{name}.log"));
+        sources.push(History::container(lines, &copy, name, None, &range).await?);
+        targets.push((name.clone(), c.name.clone()));
+    }
+    let last_ts = history::merge(&mut sources, |l| {
+        print_quietly(&mut printer, l);
+        Ok(())
+    })
+    .await?;
+    // ...then followed live, across restarts (auto-heal) and recreations, by container name.
+    let start = chrono::DateTime::from_timestamp(i64::from(since), 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.000000000Z").to_string())
+        .unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Line>(1024);
+    let mut followers = Vec::new();
+    for (service, name) in targets {
+        let after = last_ts
+            .get(&service)
+            .cloned()
+            .unwrap_or_else(|| start.clone());
         followers.push(tokio::spawn(crate::engine::logs::follow(
             engine.clone(),
-            name.clone(),
-            c.name.clone(),
-            after.clone(),
+            service,
+            name,
+            after,
             tx.clone(),
         )));
     }
     drop(tx);
-    followers.push(tokio::spawn(async move {
-        let mut out = tokio::io::stdout();
-        while let Some(l) = rx.recv().await {
-            let prefix =
-                crate::ui::color::for_name(&l.service).apply_to(format!("{:<width$} |", l.service));
-            let _ = out
-                .write_all(format!("{prefix} {}\n", l.text).as_bytes())
-                .await;
-        }
-    }));
+    let live = tokio::spawn(print_live(printer, rx, events));
+
     tokio::signal::ctrl_c().await?;
     eprintln!("\nstopping (Ctrl-C again to kill)…");
     sup.shutdown().await;
-    printer.abort();
+    live.abort();
     let stop = stop_reverse(engine, project, &selected, &containers);
     tokio::select! {
         r = stop => r?,
@@ -102,6 +105,48 @@ pub async fn run(
         f.abort();
     }
     Ok(0)
+}
+
+/// One printer for the containers' lines, the host processes' lines and the supervisor's
+/// events (health transitions, restarts), so they read as one story.
+async fn print_live(
+    mut printer: LogPrinter,
+    mut lines: tokio::sync::mpsc::Receiver<Line>,
+    mut events: tokio::sync::broadcast::Receiver<SupEvent>,
+) {
+    let (mut events_open, mut lines_open) = (true, true);
+    while events_open || lines_open {
+        let line = tokio::select! {
+            ev = events.recv(), if events_open => match ev {
+                Ok(SupEvent::Line(service, ts, text)) => Line { ts, service, stream: "stdout", text },
+                Ok(other) => {
+                    if let Some(d) = other.describe() {
+                        eprintln!("{d}");
+                    }
+                    continue;
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => {
+                    events_open = false;
+                    continue;
+                }
+            },
+            l = lines.recv(), if lines_open => match l {
+                Some(l) => l,
+                None => {
+                    lines_open = false;
+                    continue;
+                }
+            },
+        };
+        print_quietly(&mut printer, &line);
+    }
+}
+
+/// A closed stdout (`up | head`) must not stop the stack: the line is dropped.
+fn print_quietly(printer: &mut LogPrinter, line: &Line) {
+    let mut out = std::io::stdout().lock();
+    let _ = printer.print(&mut out, line).and_then(|_| out.flush());
 }
 
 async fn stop_reverse(

@@ -3,6 +3,7 @@
 pub mod attached;
 pub mod color;
 pub mod logline;
+pub mod printer;
 pub mod progress;
 pub mod table;
 

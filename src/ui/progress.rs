@@ -16,6 +16,8 @@ pub struct Progress {
     bars: Mutex<HashMap<String, ProgressBar>>,
     verbose: bool,
     begin: Instant,
+    /// Width of the service names, so the columns line up.
+    width: usize,
 }
 
 impl Progress {
@@ -23,8 +25,8 @@ impl Progress {
         let live = crate::ui::stderr_is_tty() && std::env::var_os("CI").is_none();
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let mut bars = HashMap::new();
+        let width = services.iter().map(String::len).max().unwrap_or(0);
         if let Some(m) = &multi {
-            let width = services.iter().map(String::len).max().unwrap_or(0);
             let style = ProgressStyle::with_template(&format!(
                 "{{spinner:.cyan}} {{prefix:<{width}}} {{msg}} {{elapsed:.dim}}"
             ))
@@ -46,6 +48,7 @@ impl Progress {
             bars: Mutex::new(bars),
             verbose,
             begin: Instant::now(),
+            width,
         }
     }
 
@@ -130,10 +133,20 @@ impl Progress {
         );
     }
 
-    /// Leaves the live lines as they are (on failure they tell where it stopped).
+    /// Leaves the live lines as they are (on failure they tell where it stopped), marked
+    /// `✗` where work was under way and `·` where it never began; `✓` stays for the ready.
     pub fn abandon(&self) {
         for bar in self.bars.lock().unwrap_or_else(|e| e.into_inner()).values() {
             if !bar.is_finished() {
+                let mark = if bar.message() == "pending" {
+                    color::dim("·")
+                } else {
+                    color::bad("✗")
+                };
+                let template = format!("{mark} {{prefix:<{}}} {{msg}}", self.width);
+                if let Ok(style) = ProgressStyle::with_template(&template) {
+                    bar.set_style(style);
+                }
                 bar.abandon();
             }
         }

@@ -67,6 +67,46 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
         "merged, prefixed logs:\n{last}"
     );
 
+    // What was printed before the logs were attached is merged by timestamp too: each of
+    // these started only once the one before was healthy.
+    let at = |needle: &str| {
+        last.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not shown:\n{last}"))
+    };
+    assert!(
+        at("| db ready") < at("| api ready")
+            && at("| api ready") < at("| web ready")
+            && at("| web ready") < at("| worker up"),
+        "in timestamp order:\n{last}"
+    );
+    // JSON lines read as text, like `devstack logs`.
+    assert!(
+        last.lines()
+            .any(|l| l.starts_with("worker") && l.contains("| WARN  queue slow depth=3")),
+        "{last}"
+    );
+
+    // Health transitions join the stream: web turns unhealthy, auto-heal restarts it, and it
+    // is healthy again (its command makes /tmp/ready anew).
+    crate::common::docker(&["exec", &format!("{}-web-1", s.name), "rm", "/tmp/ready"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !(last.contains("✗ web unhealthy: health check exited with code 1")
+        && last.contains("✓ web healthy again after"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no health transitions of web:\n{last}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        last = screen();
+    }
+    assert!(last.contains("⟳ web restarted: unhealthy"), "{last}");
+    assert_eq!(
+        last.matches("✓ web healthy").count(),
+        1,
+        "reported once:\n{last}"
+    );
+
     tmux(&["send-keys", "-t", &session, "C-c"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !screen().contains("EXITED:0") {
