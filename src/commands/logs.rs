@@ -66,24 +66,35 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
                 .collect()
         })
         .unwrap_or_default();
+    // The rendered model, when it loads, adds aliases and, for `-f`, the services and host
+    // processes that have not started yet (they are followed from their first line).
+    let model = crate::project::Project::load_with_gpu(source.clone(), &Default::default())
+        .map(|p| p.model)
+        .ok();
+    let (model_services, model_hosts): (Vec<String>, Vec<String>) = match &model {
+        Some(m) if a.follow => (
+            m.services.keys().cloned().collect(),
+            m.x_devstack.host.keys().cloned().collect(),
+        ),
+        _ => Default::default(),
+    };
     let known: Vec<String> = {
         let mut v: Vec<String> = containers
             .iter()
             .map(|c| c.service.clone())
             .chain(hosts.iter().cloned())
             .chain(copies.iter().cloned())
+            .chain(model_services.iter().cloned())
+            .chain(model_hosts.iter().cloned())
             .collect();
         v.sort();
         v.dedup();
         v
     };
-    // Names resolve against the rendered model when it loads (aliases), else the containers.
     let wanted: Vec<String> = if a.services.is_empty() {
         known.clone()
     } else {
-        let aliases = crate::project::Project::load_with_gpu(source.clone(), &Default::default())
-            .map(|p| p.model.x_devstack.aliases)
-            .unwrap_or_default();
+        let aliases = model.map(|m| m.x_devstack.aliases).unwrap_or_default();
         a.services
             .iter()
             .map(|n| crate::project::resolve_name(n, known.iter(), &aliases))
@@ -114,8 +125,22 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     }
     let host_targets: Vec<String> = hosts
         .iter()
+        .chain(model_hosts.iter())
         .filter(|h| wanted.contains(h))
         .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // Services without a container yet: followed by the name their container will have.
+    let not_yet: Vec<(String, String)> = model_services
+        .iter()
+        .filter(|s| wanted.contains(s) && !targets.iter().any(|(t, _)| t == *s))
+        .map(|s| {
+            (
+                s.clone(),
+                crate::engine::labels::container_name(&source.name, s),
+            )
+        })
         .collect();
     let mut printer = LogPrinter::new(opts, width);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
@@ -126,7 +151,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let (tx, mut rx) = mpsc::channel::<Line>(1024);
-    for (service, name) in targets {
+    for (service, name) in targets.into_iter().chain(not_yet) {
         let tx = tx.clone();
         let engine = engine.clone();
         let after = last_ts.get(&service).cloned().unwrap_or_default();

@@ -42,6 +42,8 @@ impl Level {
 /// A parsed line: level when one is recognisable, message, remaining JSON fields.
 pub struct Parsed {
     pub level: Option<Level>,
+    /// The line's own time, as `HH:MM:SS.mmm` (UTC, like the engine's timestamps).
+    pub time: Option<String>,
     pub message: String,
     pub fields: Vec<(String, String)>,
     pub json: bool,
@@ -60,6 +62,10 @@ pub fn parse(line: &str) -> Parsed {
                 Some(Value::Number(n)) => n.as_i64().map(Level::from_pino),
                 _ => None,
             });
+            let time = TIME_KEYS
+                .iter()
+                .find_map(|k| map.get(*k))
+                .and_then(time_of_day);
             let message = MESSAGE_KEYS
                 .iter()
                 .find_map(|k| {
@@ -88,6 +94,7 @@ pub fn parse(line: &str) -> Parsed {
                 .collect();
             return Parsed {
                 level,
+                time,
                 message,
                 fields,
                 json: true,
@@ -96,9 +103,42 @@ pub fn parse(line: &str) -> Parsed {
     }
     Parsed {
         level: text_level(line),
+        time: None,
         message: line.to_string(),
         fields: vec![],
         json: false,
+    }
+}
+
+/// A JSON time field as the time of day: RFC 3339 (`2026-12-01T10:00:00.5Z`), Python's
+/// `2026-12-01 10:00:00,123`, or epoch seconds / milliseconds (pino's `time`). Anything else
+/// is shown as it is.
+fn time_of_day(v: &Value) -> Option<String> {
+    let from_epoch_ms = |ms: f64| {
+        chrono::DateTime::from_timestamp_millis(ms as i64)
+            .map(|t| t.format("%H:%M:%S%.3f").to_string())
+    };
+    match v {
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            // Milliseconds since 1970 pass 1e12 in 2001; seconds will not for 30,000 years.
+            from_epoch_ms(if x >= 1e12 { x } else { x * 1000.0 })
+        }
+        Value::String(s) => {
+            let iso = s.replacen(' ', "T", 1).replacen(',', ".", 1);
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&iso) {
+                return Some(
+                    t.with_timezone(&chrono::Utc)
+                        .format("%H:%M:%S%.3f")
+                        .to_string(),
+                );
+            }
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&iso, "%Y-%m-%dT%H:%M:%S%.f") {
+                return Some(t.format("%H:%M:%S%.3f").to_string());
+            }
+            Some(s.clone())
+        }
+        _ => None,
     }
 }
 
@@ -138,12 +178,16 @@ fn text_level(line: &str) -> Option<Level> {
     None
 }
 
-/// JSON lines as `LEVEL message k=v …`; other lines unchanged.
+/// JSON lines as `time LEVEL message k=v …`; other lines unchanged.
 pub fn readable(p: &Parsed, original: &str) -> String {
     if !p.json {
         return original.to_string();
     }
     let mut s = String::new();
+    if let Some(t) = &p.time {
+        s.push_str(&crate::ui::color::dim(t));
+        s.push(' ');
+    }
     if let Some(l) = p.level {
         let tag = format!("{:<5}", format!("{l:?}").to_uppercase());
         s.push_str(&match l {
@@ -193,7 +237,29 @@ mod tests {
     #[test]
     fn json_is_made_readable() {
         console::set_colors_enabled(false);
-        let line = r#"{"level":"info","time":1,"msg":"started","port":3000}"#;
+        let line = r#"{"level":"info","msg":"started","port":3000}"#;
         assert_eq!(readable(&parse(line), line), "INFO  started port=3000");
+        let pino = r#"{"level":30,"time":1764583200123,"pid":7,"msg":"listening"}"#;
+        assert_eq!(
+            readable(&parse(pino), pino),
+            "10:00:00.123 INFO  listening pid=7"
+        );
+    }
+
+    #[test]
+    fn json_times_become_the_time_of_day() {
+        let t = |v: &str| parse(&format!(r#"{{"time":{v},"msg":"x"}}"#)).time;
+        assert_eq!(t("1764583200.5").as_deref(), Some("10:00:00.500"));
+        assert_eq!(
+            t(r#""2026-12-01T10:00:00Z""#).as_deref(),
+            Some("10:00:00.000")
+        );
+        assert_eq!(
+            t(r#""2026-12-01T11:00:00.25+01:00""#).as_deref(),
+            Some("10:00:00.250")
+        );
+        let py = parse(r#"{"asctime":"2026-12-01 10:00:00,123","message":"x"}"#);
+        assert_eq!(py.time.as_deref(), Some("10:00:00.123"));
+        assert_eq!(t(r#""yesterday""#).as_deref(), Some("yesterday"));
     }
 }

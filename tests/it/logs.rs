@@ -208,3 +208,23 @@ fn a_closed_pipe_ends_logs_quietly() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(out.stderr.is_empty(), "{}", text(&out));
 }
+
+#[test]
+fn follow_started_before_up_shows_services_as_they_start() {
+    use std::time::Duration;
+
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    // Nothing runs yet: the service is known from the template and followed by the name its
+    // container will have.
+    let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--no-prefix"]));
+    std::thread::sleep(Duration::from_millis(500));
+    s.ok(&["up", "-d"]);
+    let first = follow.next_matching("alpha's first line", Duration::from_secs(30), |l| {
+        l.starts_with("hello from")
+    });
+    assert_eq!(first, "hello from v1");
+}
