@@ -96,6 +96,7 @@ pub async fn run(
     tokio::select! {
         r = stop => r?,
         _ = tokio::signal::ctrl_c() => {
+            eprintln!("killing what is still running…");
             for c in &containers {
                 let _ = engine.docker.kill_container(&c.id, None::<KillContainerOptions>).await;
             }

@@ -136,6 +136,81 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
     );
 }
 
+#[test]
+fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
+    if !docker_available() || Command::new("tmux").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Docker and tmux"
+        );
+        return;
+    }
+    let s = Stack::new("stack5");
+    // PID 1 ignores SIGTERM: a graceful stop would wait the whole minute.
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        "services:\n  stubborn:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    \
+         stop_grace_period: 60s\n    \
+         command: [\"sh\", \"-c\", \"trap '' TERM; echo stubborn up; while true; do sleep 1; done\"]\n",
+    )
+    .unwrap();
+    s.ok(&["build"]);
+    let session = format!("devstack-{}", s.name);
+    let script = format!(
+        "env -u CI DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
+        bin(),
+        s.path().display(),
+        s.name
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &script,
+    ]);
+    let _cleanup = Session(session.clone());
+    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let wait_for = |what: &str, limit: Duration| {
+        let deadline = Instant::now() + limit;
+        while !screen().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} within {limit:?}:\n{}",
+                screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("stubborn | stubborn up", Duration::from_secs(60));
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    wait_for("Ctrl-C again to kill", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        s.inspect("stubborn", "{{.State.Running}}"),
+        "true",
+        "the graceful stop is still waiting"
+    );
+    let t0 = Instant::now();
+    tmux(&["send-keys", "-t", &session, "C-c"]);
+    wait_for("EXITED:", Duration::from_secs(15));
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "not forced: {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        screen().contains("killing what is still running"),
+        "{}",
+        screen()
+    );
+    assert_eq!(s.inspect("stubborn", "{{.State.Running}}"), "false");
+}
+
 /// Kills the tmux session however the test ends.
 struct Session(String);
 
