@@ -11,14 +11,79 @@ fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn tmux_available() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
+    eprintln!("!!! SKIPPED: tmux is not installed !!!");
+    false
+}
+
+/// `devstack up` (attached) of a stack in a 160x50 tmux session, as a person would run it:
+/// colours allowed, not CI. The session is killed however the test ends.
+struct Terminal(String);
+
+impl Terminal {
+    fn up(s: &Stack) -> Terminal {
+        let session = format!("devstack-{}", s.name);
+        let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        let script = format!(
+            "env -u NO_COLOR -u CI {env} DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
+            bin(),
+            s.path().display(),
+            s.name
+        );
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "160",
+            "-y",
+            "50",
+            &script,
+        ]);
+        Terminal(session)
+    }
+
+    fn screen(&self) -> String {
+        tmux(&["capture-pane", "-p", "-t", &self.0])
+    }
+
+    fn ctrl_c(&self) {
+        tmux(&["send-keys", "-t", &self.0, "C-c"]);
+    }
+
+    /// Waits until the screen shows `what`; panics with the screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} within {limit:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
 #[test]
 fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
-    if !docker_available() {
-        return;
-    }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
-        eprintln!("!!! SKIPPED: tmux is not installed !!!");
+    if !docker_available() || !tmux_available() {
         return;
     }
     let mut s = Stack::new("stack5");
@@ -26,28 +91,8 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
     s.set_env("API_DELAY", "0");
     s.set_env("WEB_DELAY", "0");
     s.ok(&["build"]); // keep the terminal part about up itself
-    let session = format!("devstack-{}", s.name);
-    let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-    let script = format!(
-        "env -u NO_COLOR -u CI {env} DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
-        bin(),
-        s.path().display(),
-        s.name
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &script,
-    ]);
-    let _cleanup = Session(session.clone());
-
-    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
+    let term = Terminal::up(&s);
+    let screen = || term.screen();
     let mut saw_progress = false;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
@@ -107,17 +152,8 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
         "reported once:\n{last}"
     );
 
-    tmux(&["send-keys", "-t", &session, "C-c"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !screen().contains("EXITED:0") {
-        assert!(
-            Instant::now() < deadline,
-            "up did not stop on Ctrl-C:\n{}",
-            screen()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let end = screen();
+    term.ctrl_c();
+    let end = term.wait_for("EXITED:0", Duration::from_secs(30));
     assert!(
         end.contains("worker stopped") && end.contains("db stopped"),
         "{end}"
@@ -138,11 +174,7 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
-    if !docker_available() || Command::new("tmux").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Docker and tmux"
-        );
+    if !docker_available() || !tmux_available() {
         return;
     }
     let s = Stack::new("stack5");
@@ -155,69 +187,18 @@ fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
     )
     .unwrap();
     s.ok(&["build"]);
-    let session = format!("devstack-{}", s.name);
-    let script = format!(
-        "env -u CI DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
-        bin(),
-        s.path().display(),
-        s.name
-    );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &script,
-    ]);
-    let _cleanup = Session(session.clone());
-    let screen = || tmux(&["capture-pane", "-p", "-t", &session]);
-    let wait_for = |what: &str, limit: Duration| {
-        let deadline = Instant::now() + limit;
-        while !screen().contains(what) {
-            assert!(
-                Instant::now() < deadline,
-                "no {what:?} within {limit:?}:\n{}",
-                screen()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_for("stubborn | stubborn up", Duration::from_secs(60));
-    tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_for("Ctrl-C again to kill", Duration::from_secs(10));
+    let term = Terminal::up(&s);
+    term.wait_for("stubborn | stubborn up", Duration::from_secs(60));
+    term.ctrl_c();
+    term.wait_for("Ctrl-C again to kill", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         s.inspect("stubborn", "{{.State.Running}}"),
         "true",
         "the graceful stop is still waiting"
     );
-    let t0 = Instant::now();
-    tmux(&["send-keys", "-t", &session, "C-c"]);
-    wait_for("EXITED:", Duration::from_secs(15));
-    assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "not forced: {:?}",
-        t0.elapsed()
-    );
-    assert!(
-        screen().contains("killing what is still running"),
-        "{}",
-        screen()
-    );
+    term.ctrl_c();
+    let end = term.wait_for("EXITED:", Duration::from_secs(15));
+    assert!(end.contains("killing what is still running"), "{end}");
     assert_eq!(s.inspect("stubborn", "{{.State.Running}}"), "false");
-}
-
-/// Kills the tmux session however the test ends.
-struct Session(String);
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
 }
