@@ -361,9 +361,16 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
     let sup = Arc::new(Supervisor::start(project.clone(), engine, true, Some(pid)));
     let mut events = sup.subscribe();
     tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
-            if let Some(line) = ev.describe() {
-                println!("{} {line}", chrono::Utc::now().to_rfc3339());
+        loop {
+            match events.recv().await {
+                Ok(ev) => {
+                    if let Some(line) = ev.describe() {
+                        println!("{} {line}", chrono::Utc::now().to_rfc3339());
+                    }
+                }
+                // Fell behind a burst of host-process lines: skip them, keep reporting.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
             }
         }
     });

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use bollard::query_parameters::KillContainerOptions;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::engine::logs::{EngineLines, Line};
@@ -20,6 +21,8 @@ pub async fn run(
     host_processes: bool,
     since: i32,
 ) -> anyhow::Result<u8> {
+    // Taken over first, so that a signal from here on stops the stack instead of killing us.
+    let mut signals = StopSignals::new()?;
     let project = std::sync::Arc::new(project);
     let sup = crate::supervisor::Supervisor::start(
         project.clone(),
@@ -88,15 +91,15 @@ pub async fn run(
     drop(tx);
     let live = tokio::spawn(print_live(printer, rx, events));
 
-    tokio::signal::ctrl_c().await?;
-    eprintln!("\nstopping (Ctrl-C again to kill)…");
+    let why = signals.next().await;
+    say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
     sup.shutdown().await;
     live.abort();
     let stop = stop_reverse(engine, project, &selected, &containers);
     tokio::select! {
         r = stop => r?,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("killing what is still running…");
+        _ = signals.next() => {
+            say("killing what is still running…");
             for c in &containers {
                 let _ = engine.docker.kill_container(&c.id, None::<KillContainerOptions>).await;
             }
@@ -122,7 +125,7 @@ async fn print_live(
                 Ok(SupEvent::Line(service, ts, text)) => Line { ts, service, stream: "stdout", text },
                 Ok(other) => {
                     if let Some(d) = other.describe() {
-                        eprintln!("{d}");
+                        say(&d);
                     }
                     continue;
                 }
@@ -142,6 +145,38 @@ async fn print_live(
         };
         print_quietly(&mut printer, &line);
     }
+}
+
+/// Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the stack the same
+/// way: host processes, then containers in reverse order. Nothing is left orphaned.
+struct StopSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted",
+            _ = self.term.recv() => "terminated",
+            _ = self.hup.recv() => "the terminal went away",
+        }
+    }
+}
+
+/// A message on stderr that cannot fail: after SIGHUP the terminal is gone, and `eprintln!`
+/// would panic in the middle of stopping the stack.
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
 /// A closed stdout (`up | head`) must not stop the stack: the line is dropped.
@@ -166,7 +201,7 @@ async fn stop_reverse(
             project.model.services[name].stop_grace_secs(),
         )
         .await;
-        eprintln!("{} {name} stopped", crate::ui::color::ok("✓"));
+        say(&format!("{} {name} stopped", crate::ui::color::ok("✓")));
     }
     Ok(())
 }

@@ -210,6 +210,22 @@ impl Streaming {
         Streaming { child, lines }
     }
 
+    pub fn pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Waits for the process to exit; `None` if it still runs after `limit`.
+    pub fn wait_exit(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
     /// The next line that satisfies `want`, skipping others; panics after `limit`.
     pub fn next_matching(
         &self,

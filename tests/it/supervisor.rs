@@ -254,3 +254,31 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
     assert!(log.contains("stuck is crash-looping"), "{log}");
     s.ok(&["down", "--volumes"]);
 }
+
+#[test]
+fn attached_up_stops_everything_when_its_terminal_goes_away() {
+    if !docker_available() {
+        return;
+    }
+    let s = stack();
+    // A closed terminal sends SIGHUP: host processes (grandchildren too) and containers stop,
+    // as on Ctrl-C, instead of devstack dying and leaving the host processes orphaned.
+    let mut up = Streaming::start(s.command(&["up", "--timeout", "60"]));
+    up.next_matching("tree's first line", Duration::from_secs(60), |l| {
+        l.starts_with("tree") && l.contains("| tree ")
+    });
+    wait_until("tree's processes", Duration::from_secs(30), || {
+        marked_processes(&s).len() == 2
+    });
+    nix::sys::signal::kill(up.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
+    let status = up.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+    assert!(
+        marked_processes(&s).is_empty(),
+        "left behind: {:?}",
+        marked_processes(&s)
+    );
+    for svc in ["app", "stuck"] {
+        assert_eq!(s.inspect(svc, "{{.State.Running}}"), "false", "{svc}");
+    }
+}
