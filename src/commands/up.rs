@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use crate::cli::{GlobalOpts, UpArgs};
 use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::ui::attached::{self, StopSignals};
 use crate::ui::color;
 use crate::ui::progress::Progress;
 
@@ -30,7 +31,26 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         timeout: Duration::from_secs(a.timeout),
         skip_preflight: a.skip_preflight,
     };
-    let report = match converge::up(&engine, &project, opts, reporter).await {
+    // Attached, a signal during start-up stops what was started (as it does later); with -d
+    // the default applies: devstack ends and what was started keeps running.
+    let mut signals = if a.detach {
+        None
+    } else {
+        Some(StopSignals::new()?)
+    };
+    let converging = converge::up(&engine, &project, opts, reporter);
+    let result = match &mut signals {
+        Some(sig) => tokio::select! {
+            r = converging => r,
+            why = sig.next() => {
+                progress.abandon();
+                let sig = signals.take().expect("attached");
+                return attached::interrupted(&engine, &project, &services, why, sig).await;
+            }
+        },
+        None => converging.await,
+    };
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             progress.abandon();
@@ -57,5 +77,6 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     }
     // One supervisor per project: the attached one replaces a background one.
     crate::supervisor::stop_background(&project.source).await?;
-    crate::ui::attached::run(&engine, project, &services, !a.no_host, started).await
+    let signals = signals.expect("attached");
+    attached::run(&engine, project, &services, !a.no_host, started, signals).await
 }

@@ -20,9 +20,8 @@ pub async fn run(
     roots: &[String],
     host_processes: bool,
     since: i32,
+    mut signals: StopSignals,
 ) -> anyhow::Result<u8> {
-    // Taken over first, so that a signal from here on stops the stack instead of killing us.
-    let mut signals = StopSignals::new()?;
     let project = std::sync::Arc::new(project);
     let sup = crate::supervisor::Supervisor::start(
         project.clone(),
@@ -95,20 +94,53 @@ pub async fn run(
     say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
     sup.shutdown().await;
     live.abort();
-    let stop = stop_reverse(engine, project, &selected, &containers);
-    tokio::select! {
-        r = stop => r?,
-        _ = signals.next() => {
-            say("killing what is still running…");
-            for c in &containers {
-                let _ = engine.docker.kill_container(&c.id, None::<KillContainerOptions>).await;
-            }
-        }
-    }
+    stop_containers(engine, project, &selected, &containers, &mut signals).await;
     for f in followers {
         f.abort();
     }
     Ok(0)
+}
+
+/// A signal while attached `up` was still converging: stop what it had started, in reverse
+/// dependency order (a second signal kills), and exit 130 as an interrupted command does.
+pub async fn interrupted(
+    engine: &Engine,
+    project: &Project,
+    roots: &[String],
+    why: &str,
+    mut signals: StopSignals,
+) -> anyhow::Result<u8> {
+    say(&format!(
+        "\n{why}: stopping what was started (Ctrl-C again to kill)…"
+    ));
+    let roots = if roots.is_empty() {
+        converge::active_services(project)
+    } else {
+        roots.to_vec()
+    };
+    let selected = graph::with_dependencies(&project.model, &roots);
+    let containers = observed::list(engine, &project.name).await?;
+    stop_containers(engine, project, &selected, &containers, &mut signals).await;
+    Ok(130)
+}
+
+/// Stops the containers in reverse dependency order; the next signal kills the rest.
+async fn stop_containers(
+    engine: &Engine,
+    project: &Project,
+    selected: &[String],
+    containers: &[observed::ContainerState],
+    signals: &mut StopSignals,
+) {
+    tokio::select! {
+        () = stop_reverse(engine, project, selected, containers) => {}
+        _ = signals.next() => {
+            say("killing what is still running…");
+            for c in containers {
+                let _ = engine.docker.kill_container(&c.id, None::<KillContainerOptions>).await;
+            }
+        }
+    }
 }
 
 /// One printer for the containers' lines, the host processes' lines and the supervisor's
@@ -149,14 +181,14 @@ async fn print_live(
 
 /// Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the stack the same
 /// way: host processes, then containers in reverse order. Nothing is left orphaned.
-struct StopSignals {
+pub struct StopSignals {
     int: Signal,
     term: Signal,
     hup: Signal,
 }
 
 impl StopSignals {
-    fn new() -> std::io::Result<StopSignals> {
+    pub fn new() -> std::io::Result<StopSignals> {
         Ok(StopSignals {
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
@@ -164,7 +196,7 @@ impl StopSignals {
         })
     }
 
-    async fn next(&mut self) -> &'static str {
+    pub async fn next(&mut self) -> &'static str {
         tokio::select! {
             _ = self.int.recv() => "interrupted",
             _ = self.term.recv() => "terminated",
@@ -190,7 +222,7 @@ async fn stop_reverse(
     project: &Project,
     selected: &[String],
     containers: &[observed::ContainerState],
-) -> anyhow::Result<()> {
+) {
     for name in selected.iter().rev() {
         let Some(c) = containers.iter().find(|c| &c.service == name) else {
             continue;
@@ -203,5 +235,4 @@ async fn stop_reverse(
         .await;
         say(&format!("{} {name} stopped", crate::ui::color::ok("✓")));
     }
-    Ok(())
 }

@@ -202,3 +202,26 @@ fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
     assert!(end.contains("killing what is still running"), "{end}");
     assert_eq!(s.inspect("stubborn", "{{.State.Running}}"), "false");
 }
+
+#[test]
+fn ctrl_c_while_up_still_waits_stops_what_it_started() {
+    use crate::common::Streaming;
+
+    if !docker_available() {
+        return;
+    }
+    let mut s = Stack::new("stack5");
+    s.set_env("DB_DELAY", "60"); // db stays `starting`; everything else waits for it
+    s.ok(&["build"]);
+    let mut up = Streaming::start(s.command(&["up"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.inspect("db", "{{.State.Running}}") != "true" {
+        assert!(Instant::now() < deadline, "db never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(up.pid(), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = up.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{status:?}");
+    assert_eq!(s.inspect("db", "{{.State.Running}}"), "false");
+}
