@@ -201,6 +201,9 @@ fn every_service_is_healthchecked_logged_and_local_only() {
     }
     assert_eq!(services["backend-api"]["environment"]["LOG_LEVEL"], "debug");
     assert_eq!(services["pose-service"]["environment"]["LOG_LEVEL"], "warn");
+    // Redis's own level names: LOG_LEVEL=warn is its `warning`.
+    let redis_cmd = services["redis"]["command"].as_array().unwrap();
+    assert_eq!(redis_cmd.last().unwrap(), "warning", "{redis_cmd:?}");
     assert_eq!(services["backend-api"]["ports"][0], "127.0.0.1:3100:3000");
     assert_eq!(
         services["backend-api"]["depends_on"]["mongodb"]["condition"],
