@@ -44,8 +44,6 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|s| parse_time("--until", s))
         .transpose()?;
-    let engine = super::connect().await?;
-    let containers = observed::list(&engine, &source.name).await?;
     let log_dir = source.devstack_dir().join("logs");
     let hosts: Vec<String> = crate::supervisor::state::State::load(&source.devstack_dir())
         .host
@@ -66,6 +64,23 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
                 .collect()
         })
         .unwrap_or_default();
+    // devstack's copies outlive the engine: when it cannot be reached (stopped, crashed),
+    // they are still shown, and the user is told what is missing.
+    let engine = match crate::engine::Engine::connect().await {
+        Ok(e) => Some(e),
+        Err(e) if !copies.is_empty() => {
+            eprintln!(
+                "{} {e}\n  showing devstack's own copies only (.devstack/logs/); lines the engine has but the supervisor did not copy are missing",
+                crate::ui::color::warn("warning:")
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let containers = match &engine {
+        Some(engine) => observed::list(engine, &source.name).await?,
+        None => Vec::new(),
+    };
     // The rendered model, when it loads, adds aliases and, for `-f`, the services and host
     // processes that have not started yet (they are followed from their first line).
     let model = crate::project::Project::load_with_gpu(source.clone(), &Default::default())
@@ -112,7 +127,8 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     let mut sources = Vec::new();
     for (service, name) in &targets {
         let copy = log_dir.join(format!("{service}.log"));
-        let engine_lines = EngineLines::open(&engine, service, name, a.tail, since, until);
+        let Some(engine) = &engine else { break };
+        let engine_lines = EngineLines::open(engine, service, name, a.tail, since, until);
         sources.push(History::container(engine_lines, &copy, service, a.tail, &range).await?);
     }
     // Host processes, and services whose containers are gone: only the copies remain.
@@ -152,8 +168,8 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     }
     let (tx, mut rx) = mpsc::channel::<Line>(1024);
     for (service, name) in targets.into_iter().chain(not_yet) {
+        let Some(engine) = engine.clone() else { break };
         let tx = tx.clone();
-        let engine = engine.clone();
         let after = last_ts.get(&service).cloned().unwrap_or_default();
         tokio::spawn(follow(engine, service, name, after, tx));
     }

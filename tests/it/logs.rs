@@ -228,3 +228,42 @@ fn follow_started_before_up_shows_services_as_they_start() {
     });
     assert_eq!(first, "hello from v1");
 }
+
+#[test]
+fn without_the_engine_logs_shows_devstacks_copies_and_says_so() {
+    use std::time::Duration;
+
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    let no_engine = |s: &Stack| {
+        s.command(&["logs", "alpha", "--no-prefix"])
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .output()
+            .unwrap()
+    };
+    // No copy yet: the engine's error, as for any command.
+    let out = no_engine(&s);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    s.ok(&["up", "-d"]);
+    let copy = s.path().join(".devstack/logs/alpha.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&copy).is_ok_and(|c| c.contains("hello from v1")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no copy of alpha's log"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = no_engine(&s);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from v1\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/docker.sock") && err.contains("devstack's own copies only"),
+        "{err}"
+    );
+}
