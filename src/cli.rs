@@ -45,12 +45,21 @@ pub struct GlobalOpts {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Preflight, render, build, create and start the stack in dependency order, waiting on health.
+    ///
+    /// Attached (without -d), it then shows every service's and host process's logs, merged by
+    /// time, with health transitions and auto-heal restarts, until Ctrl-C (or SIGTERM, or the
+    /// terminal closing): that stops host processes, then containers in reverse dependency
+    /// order; a second Ctrl-C kills them.
     Up(UpArgs),
     /// Stop and remove containers and networks (named volumes are kept unless --volumes).
     Down(DownArgs),
     /// One row per service and host process: state, health, uptime, restarts, ports, GPU.
     Ps(PsArgs),
     /// Logs of services and host processes, merged by timestamp.
+    ///
+    /// Reads the engine and devstack's own copies (.devstack/logs/, kept while a supervisor
+    /// runs), so a recreated or removed container's history is still there. JSON lines are
+    /// shown as `time LEVEL message key=value…` unless --json.
     Logs(LogsArgs),
     /// Restart services (recreate when their config changed) and wait until healthy again.
     Restart(RestartArgs),
