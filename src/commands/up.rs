@@ -15,13 +15,8 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let verbose = g.verbose > 0;
     // Attached mode shows the services' output from the start of this `up`.
     let started = chrono::Utc::now().timestamp() as i32;
-    let shown = if services.is_empty() {
-        converge::active_services(&project)
-    } else {
-        services.clone()
-    };
-    let shown = crate::project::graph::with_dependencies(&project.model, &shown);
-    let progress = Arc::new(Progress::new(&shown, verbose));
+    let selected = converge::selected_services(&project, &services);
+    let progress = Arc::new(Progress::new(&selected, verbose));
     let p = progress.clone();
     let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
     let opts = UpOptions {
@@ -45,7 +40,7 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
             why = sig.next() => {
                 progress.abandon();
                 let sig = signals.take().expect("attached");
-                return attached::interrupted(&engine, &project, &services, why, sig).await;
+                return attached::interrupted(&engine, &project, &selected, why, sig).await;
             }
         },
         None => converging.await,
@@ -78,5 +73,5 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     // One supervisor per project: the attached one replaces a background one.
     crate::supervisor::stop_background(&project.source).await?;
     let signals = signals.expect("attached");
-    attached::run(&engine, project, &services, !a.no_host, started, signals).await
+    attached::run(&engine, project, &selected, !a.no_host, started, signals).await
 }

@@ -105,6 +105,17 @@ pub fn active_services(project: &Project) -> Vec<String> {
         .collect()
 }
 
+/// What `up [SVC…]` acts on: the named services, or every active one, with their
+/// dependencies, in dependency order.
+pub fn selected_services(project: &Project, named: &[String]) -> Vec<String> {
+    let roots = if named.is_empty() {
+        active_services(project)
+    } else {
+        named.to_vec()
+    };
+    graph::with_dependencies(&project.model, &roots)
+}
+
 /// Services that someone waits on with `service_completed_successfully`: one-shot jobs.
 fn one_shot_jobs(project: &Project) -> HashSet<String> {
     project
@@ -123,12 +134,7 @@ pub async fn up(
     opts: UpOptions,
     report: Reporter,
 ) -> Result<UpReport, ConvergeError> {
-    let roots = if opts.services.is_empty() {
-        active_services(project)
-    } else {
-        opts.services.clone()
-    };
-    let selected = graph::with_dependencies(&project.model, &roots);
+    let selected = selected_services(project, &opts.services);
     let monitor = Monitor::start(engine, &project.name);
 
     // 1. Observe and repair.

@@ -10,14 +10,14 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::engine::logs::{EngineLines, Line};
 use crate::engine::{converge, observed, Engine};
 use crate::history::{self, History, TimeRange};
-use crate::project::{graph, Project};
+use crate::project::Project;
 use crate::supervisor::SupEvent;
 use crate::ui::printer::{LogPrinter, PrintOptions};
 
 pub async fn run(
     engine: &Engine,
     project: Project,
-    roots: &[String],
+    selected: &[String],
     host_processes: bool,
     since: i32,
     mut signals: StopSignals,
@@ -31,12 +31,6 @@ pub async fn run(
     );
     let events = sup.subscribe();
     let project = &*project;
-    let roots = if roots.is_empty() {
-        converge::active_services(project)
-    } else {
-        roots.to_vec()
-    };
-    let selected = graph::with_dependencies(&project.model, &roots);
     let containers = observed::list(engine, &project.name).await?;
     // One prefix width for containers and host processes, so the columns line up.
     let width = project
@@ -54,7 +48,7 @@ pub async fn run(
     let range = TimeRange::new(Some(i64::from(since)), None);
     let mut targets = Vec::new();
     let mut sources = Vec::new();
-    for name in &selected {
+    for name in selected {
         let Some(c) = containers.iter().find(|c| &c.service == name) else {
             continue;
         };
@@ -94,7 +88,7 @@ pub async fn run(
     say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
     sup.shutdown().await;
     live.abort();
-    stop_containers(engine, project, &selected, &containers, &mut signals).await;
+    stop_containers(engine, project, selected, &containers, &mut signals).await;
     for f in followers {
         f.abort();
     }
@@ -106,21 +100,15 @@ pub async fn run(
 pub async fn interrupted(
     engine: &Engine,
     project: &Project,
-    roots: &[String],
+    selected: &[String],
     why: &str,
     mut signals: StopSignals,
 ) -> anyhow::Result<u8> {
     say(&format!(
         "\n{why}: stopping what was started (Ctrl-C again to kill)…"
     ));
-    let roots = if roots.is_empty() {
-        converge::active_services(project)
-    } else {
-        roots.to_vec()
-    };
-    let selected = graph::with_dependencies(&project.model, &roots);
     let containers = observed::list(engine, &project.name).await?;
-    stop_containers(engine, project, &selected, &containers, &mut signals).await;
+    stop_containers(engine, project, selected, &containers, &mut signals).await;
     Ok(130)
 }
 
