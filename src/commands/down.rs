@@ -22,6 +22,7 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         Duration::from_secs(a.timeout),
     )
     .await?;
+    crate::supervisor::forget_autoheal(&source);
     for c in &report.containers {
         eprintln!("{} container {c} removed", color::ok("✓"));
     }

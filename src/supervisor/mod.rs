@@ -329,6 +329,17 @@ pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Forgets the auto-heal history (restarts, crash loops): after `down` its containers are
+/// gone, and the next `up`'s containers start with a clean record.
+pub fn forget_autoheal(source: &ProjectSource) {
+    let dir = source.devstack_dir();
+    let mut st = State::load(&dir);
+    if !st.autoheal.is_empty() {
+        st.autoheal.clear();
+        let _ = st.save(&dir);
+    }
+}
+
 /// Asks the background supervisor to restart a host process; waits for the answer.
 pub async fn request_restart(dir: &std::path::Path, name: &str) -> anyhow::Result<()> {
     let sock = socket_path(dir);

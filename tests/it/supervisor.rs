@@ -252,6 +252,15 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
     let log = std::fs::read_to_string(s.path().join(".devstack/logs/supervisor.log")).unwrap();
     assert!(log.contains("⟳ app restarted: unhealthy ×"), "{log}");
     assert!(log.contains("stuck is crash-looping"), "{log}");
+
+    // After down, the next up's containers start with a clean record.
+    s.ok(&["down", "--volumes"]);
+    s.ok(&["up", "-d", "--timeout", "60"]);
+    let ps = ps_json(&s);
+    for svc in ["app", "stuck"] {
+        assert_eq!(row(&ps, svc)["restarts"], 0, "{ps}");
+        assert_eq!(row(&ps, svc)["state"], "running", "{ps}");
+    }
     s.ok(&["down", "--volumes"]);
 }
 
