@@ -41,6 +41,14 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
     let mut trackers: HashMap<String, Tracker> = HashMap::new();
     // Health transitions are reported whether or not healing is enabled.
     let mut last_health: HashMap<String, Option<String>> = HashMap::new();
+    // Containers started before us were reported ready by the `up` that started us (it
+    // trusts its own probe, and the engine catches up later): that is no news.
+    let began = chrono::Utc::now();
+    let started_before_us = |started_at: Option<&str>| {
+        started_at
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t < began)
+    };
     loop {
         monitor.next(Duration::from_secs(2)).await;
         let Ok(list) = observed::list(&engine, &project.name).await else {
@@ -57,10 +65,14 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             // A heal reports its own recovery (`healthy again`), once.
             let healing = cfg.enabled && trackers.get(&c.service).is_some_and(|t| t.attempts > 0);
             if previous.is_some() && previous.as_ref() != Some(&st.health) {
+                let first_health = previous
+                    .as_ref()
+                    .is_some_and(|p| p.as_deref() == Some("starting"))
+                    && started_before_us(st.started_at.as_deref());
                 if let Some(h) = st
                     .health
                     .as_deref()
-                    .filter(|h| *h != "starting" && !(healing && *h == "healthy"))
+                    .filter(|h| *h != "starting" && !(*h == "healthy" && (healing || first_health)))
                 {
                     let detail = if h == "healthy" {
                         since_start(st.started_at.as_deref())

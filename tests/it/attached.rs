@@ -146,6 +146,8 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
         last = screen();
     }
     assert!(last.contains("⟳ web restarted: unhealthy"), "{last}");
+    // worker's start was reported by the progress; the engine agreeing later is no news.
+    assert!(!last.contains("✓ worker healthy"), "{last}");
     assert_eq!(
         last.matches("✓ web healthy").count(),
         1,
