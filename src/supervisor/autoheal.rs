@@ -23,6 +23,9 @@ struct Tracker {
     next_allowed: Option<Instant>,
     /// Exits already reported (by container start time).
     reported_exit: Option<String>,
+    /// Its `restart: true` dependents are restarted once it is healthy again, as
+    /// `devstack restart` does: restarting them against a dependency still down helps nobody.
+    dependents_pending: bool,
 }
 
 pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
@@ -91,6 +94,9 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
                 if t.attempts > 0 {
                     let took = since_start(st.started_at.as_deref());
                     shared.emit(SupEvent::Healed(c.service.clone(), took));
+                }
+                if std::mem::take(&mut t.dependents_pending) {
+                    restart_dependents(&engine, &project, &shared, &c.service).await;
                 }
                 t.attempts = 0;
                 t.next_allowed = None;
@@ -165,19 +171,31 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             }
             let backoff = Duration::from_secs(1u64 << t.attempts.min(10)).min(cfg.max_backoff);
             t.next_allowed = Some(Instant::now() + backoff);
-            for dep in graph::restart_dependents(&project.model, &c.service) {
-                if let Some(d) = observed::list(&engine, &project.name)
-                    .await
-                    .ok()
-                    .and_then(|l| l.into_iter().find(|x| x.service == dep))
-                {
-                    let _ = engine.docker.restart_container(&d.id, None).await;
-                    shared.emit(SupEvent::Restarted(
-                        dep.clone(),
-                        format!("depends on {} with restart: true", c.service),
-                    ));
-                }
-            }
+            t.dependents_pending = true;
+        }
+    }
+}
+
+async fn restart_dependents(engine: &Engine, project: &Project, shared: &Shared, service: &str) {
+    let Ok(containers) = observed::list(engine, &project.name).await else {
+        return;
+    };
+    for dep in graph::restart_dependents(&project.model, service) {
+        let Some(d) = containers.iter().find(|x| x.service == dep) else {
+            continue;
+        };
+        let grace = project.model.services[&dep].stop_grace_secs();
+        let opts = RestartContainerOptionsBuilder::default().t(grace).build();
+        if engine
+            .docker
+            .restart_container(&d.id, Some(opts))
+            .await
+            .is_ok()
+        {
+            shared.emit(SupEvent::Restarted(
+                dep.clone(),
+                format!("{service} is healthy again and it declares restart: true"),
+            ));
         }
     }
 }

@@ -20,6 +20,13 @@ fn tmux_available() -> bool {
     false
 }
 
+/// Where `needle` is on the screen; panics with the screen when it is not there.
+fn at_in(screen: &str, needle: &str) -> usize {
+    screen
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not shown:\n{screen}"))
+}
+
 /// `devstack up` (attached) of a stack in a 160x50 tmux session, as a person would run it:
 /// colours allowed, not CI. The session is killed however the test ends.
 struct Terminal(String);
@@ -114,10 +121,7 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
 
     // What was printed before the logs were attached is merged by timestamp too: each of
     // these started only once the one before was healthy.
-    let at = |needle: &str| {
-        last.find(needle)
-            .unwrap_or_else(|| panic!("{needle} not shown:\n{last}"))
-    };
+    let at = |needle: &str| at_in(&last, needle);
     assert!(
         at("| db ready") < at("| api ready")
             && at("| api ready") < at("| web ready")
@@ -131,28 +135,36 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
         "{last}"
     );
 
-    // Health transitions join the stream: web turns unhealthy, auto-heal restarts it, and it
-    // is healthy again (its command makes /tmp/ready anew).
-    crate::common::docker(&["exec", &format!("{}-web-1", s.name), "rm", "/tmp/ready"]);
+    // Health transitions join the stream: api turns unhealthy, auto-heal restarts it, it is
+    // healthy again (its command makes /tmp/ready anew), and only then is web, which declares
+    // `restart: true` on api, restarted.
+    crate::common::docker(&["exec", &format!("{}-api-1", s.name), "rm", "/tmp/ready"]);
     let deadline = Instant::now() + Duration::from_secs(40);
-    while !(last.contains("✗ web unhealthy: health check exited with code 1")
-        && last.contains("✓ web healthy again after"))
+    while !(last.contains("✗ api unhealthy: health check exited with code 1")
+        && last.contains("✓ api healthy again after")
+        && last.contains("✓ web healthy after"))
     {
         assert!(
             Instant::now() < deadline,
-            "no health transitions of web:\n{last}"
+            "no health transitions of api and web:\n{last}"
         );
         std::thread::sleep(Duration::from_millis(200));
         last = screen();
     }
-    assert!(last.contains("⟳ web restarted: unhealthy"), "{last}");
-    // worker's start was reported by the progress; the engine agreeing later is no news.
-    assert!(!last.contains("✓ worker healthy"), "{last}");
+    assert!(last.contains("⟳ api restarted: unhealthy"), "{last}");
+    let web_restarted = "⟳ web restarted: api is healthy again";
+    assert!(
+        at_in(&last, "✓ api healthy again") < at_in(&last, web_restarted)
+            && at_in(&last, web_restarted) < at_in(&last, "✓ web healthy after"),
+        "{last}"
+    );
     assert_eq!(
-        last.matches("✓ web healthy").count(),
+        last.matches("✓ api healthy").count(),
         1,
         "reported once:\n{last}"
     );
+    // worker's start was reported by the progress; the engine agreeing later is no news.
+    assert!(!last.contains("✓ worker healthy"), "{last}");
 
     term.ctrl_c();
     let end = term.wait_for("EXITED:0", Duration::from_secs(30));
