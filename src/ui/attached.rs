@@ -1,5 +1,6 @@
-//! Attached `up`: follow every service's logs (prefixed, stable colours) until Ctrl-C, then
-//! stop the containers in reverse dependency order; a second Ctrl-C kills them.
+//! Attached `up`: every service's and host process's logs (merged by time, prefixed, stable
+//! colours) and the supervisor's health events, until Ctrl-C, SIGTERM or SIGHUP; then host
+//! processes stop, then containers in reverse dependency order; a second signal kills them.
 
 use std::io::Write;
 
@@ -88,6 +89,10 @@ pub async fn run(
     say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
     sup.shutdown().await;
     live.abort();
+    // Listed again: auto-heal may have recreated some since (new ids).
+    let containers = observed::list(engine, &project.name)
+        .await
+        .unwrap_or(containers);
     stop_containers(engine, project, selected, &containers, &mut signals).await;
     for f in followers {
         f.abort();
