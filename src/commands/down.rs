@@ -8,6 +8,8 @@ use crate::ui::color;
 pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     // Only the name is needed: `down` works even when the templates no longer render.
     let source = ProjectSource::resolve(g)?;
+    // An attached `up` in another terminal stops as on Ctrl-C (host processes first).
+    crate::supervisor::stop_attached(&source.devstack_dir()).await;
     crate::supervisor::stop_background(&source).await?;
     let engine = super::connect().await?;
     let report = lifecycle::down(

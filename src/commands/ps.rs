@@ -88,7 +88,8 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     // Auto-heal actions and host processes, from the supervisor's state file.
     let dir = source.devstack_dir();
     let sup = crate::supervisor::state::State::load(&dir);
-    let sup_alive = crate::supervisor::running_pid(&dir).is_some();
+    let sup_alive = crate::supervisor::running_pid(&dir).is_some()
+        || crate::supervisor::attached_pid(&dir).is_some();
     for r in rows.iter_mut() {
         if let Some(h) = sup.autoheal.get(&r.service) {
             r.restarts += i64::from(h.restarts);

@@ -3,12 +3,25 @@ use std::time::Duration;
 
 use crate::cli::{GlobalOpts, UpArgs};
 use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::exit::UsageError;
+use crate::supervisor::Running;
 use crate::ui::attached::{self, StopSignals};
 use crate::ui::color;
 use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
+    if !a.detach {
+        // Two attached sessions would each run the host processes (one Kinect, two captures).
+        if let Some(pid) = crate::supervisor::attached_pid(&project.devstack_dir()) {
+            return Err(UsageError(format!(
+                "an attached `devstack up` (pid {pid}) already runs project {}: watch it from here \
+                 with `devstack logs -f`, apply changes with `devstack up -d`, or stop it first",
+                project.name
+            ))
+            .into());
+        }
+    }
     super::report_not_acted_on(&project);
     let services = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
@@ -62,11 +75,17 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         || project.model.x_devstack.autoheal.enabled;
     if a.detach {
         if wants_supervisor {
-            let pid = crate::supervisor::ensure_background(&project).await?;
-            eprintln!(
-                "{} supervisor running in the background (pid {pid})",
-                color::ok("✓")
-            );
+            match crate::supervisor::ensure_background(&project).await? {
+                Running::Background(pid) => eprintln!(
+                    "{} supervisor running in the background (pid {pid})",
+                    color::ok("✓")
+                ),
+                Running::Attached(pid) => eprintln!(
+                    "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
+                     restart it to apply changes to x-devstack",
+                    color::ok("✓")
+                ),
+            }
         }
         return Ok(0);
     }

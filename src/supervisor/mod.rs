@@ -102,10 +102,28 @@ impl Shared {
     }
 }
 
+/// The host processes' control channels: what the control socket needs to restart one,
+/// without holding the supervisor itself.
+#[derive(Clone, Default)]
+pub struct Controls(Arc<HashMap<String, mpsc::Sender<host::Control>>>);
+
+impl Controls {
+    pub async fn restart(&self, name: &str) -> Result<(), String> {
+        let Some(tx) = self.0.get(name) else {
+            return Err(format!("{name} is not a host process"));
+        };
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        tx.send(host::Control::Restart(reply))
+            .await
+            .map_err(|_| format!("{name} is not running"))?;
+        rx.await.map_err(|_| format!("{name} stopped"))?
+    }
+}
+
 /// A running supervisor: its event stream and the handles to stop it.
 pub struct Supervisor {
     pub shared: Arc<Shared>,
-    controls: HashMap<String, mpsc::Sender<host::Control>>,
+    controls: Controls,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     heal: Option<tokio::task::JoinHandle<()>>,
     copy: Option<tokio::task::JoinHandle<()>>,
@@ -166,7 +184,7 @@ impl Supervisor {
         let heal = engine.map(|e| tokio::spawn(autoheal::run(e, project.clone(), shared.clone())));
         Supervisor {
             shared,
-            controls,
+            controls: Controls(Arc::new(controls)),
             tasks,
             heal,
             copy,
@@ -177,15 +195,8 @@ impl Supervisor {
         self.shared.events.subscribe()
     }
 
-    pub async fn restart(&self, name: &str) -> Result<(), String> {
-        let Some(tx) = self.controls.get(name) else {
-            return Err(format!("{name} is not a host process"));
-        };
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        tx.send(host::Control::Restart(reply))
-            .await
-            .map_err(|_| format!("{name} is not running"))?;
-        rx.await.map_err(|_| format!("{name} stopped"))?
+    pub fn controls(&self) -> Controls {
+        self.controls.clone()
     }
 
     /// Stops auto-heal and every host process (their whole process groups).
@@ -198,7 +209,7 @@ impl Supervisor {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             c.abort();
         }
-        for tx in self.controls.values() {
+        for tx in self.controls.0.values() {
             let _ = tx.send(host::Control::Stop).await;
         }
         for t in self.tasks {
@@ -218,8 +229,21 @@ pub fn socket_path(dir: &std::path::Path) -> PathBuf {
     dir.join("supervisor.sock")
 }
 
+/// Whether `pid` runs. A zombie (exited, not yet reaped by its parent) does not: signals
+/// still reach it, but it will never act on them.
 fn alive(pid: i32) -> bool {
-    pid > 1 && nix::sys::signal::kill(Pid::from_raw(pid), None).is_ok()
+    if pid <= 1 || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    // /proc/<pid>/stat: "pid (comm) S …"; comm may hold spaces and parentheses.
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            st.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    !zombie
 }
 
 /// The background supervisor's pid, when one is alive.
@@ -232,13 +256,24 @@ pub fn running_pid(dir: &std::path::Path) -> Option<i32> {
     alive(pid).then_some(pid)
 }
 
+/// Where a project's supervisor runs.
+pub enum Running {
+    Background(i32),
+    /// In an attached `devstack up` (its pid).
+    Attached(i32),
+}
+
 /// Starts the background supervisor for `project` unless one with the same configuration
 /// runs already (single instance per project). Cleans what a killed one left first.
-pub async fn ensure_background(project: &Project) -> anyhow::Result<i32> {
+pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
     let dir = project.devstack_dir();
+    // One supervisor per project: an attached `up` already is one.
+    if let Some(pid) = attached_pid(&dir) {
+        return Ok(Running::Attached(pid));
+    }
     if let Some(pid) = running_pid(&dir) {
         if State::load(&dir).config_hash == config_hash(project) {
-            return Ok(pid);
+            return Ok(Running::Background(pid));
         }
     }
     stop_background(&project.source).await?;
@@ -283,7 +318,7 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<i32> {
     let sock = socket_path(&dir);
     for _ in 0..100 {
         if tokio::net::UnixStream::connect(&sock).await.is_ok() {
-            return Ok(pid);
+            return Ok(Running::Background(pid));
         }
         if !alive(pid) {
             break;
@@ -345,7 +380,7 @@ pub async fn request_restart(dir: &std::path::Path, name: &str) -> anyhow::Resul
     let sock = socket_path(dir);
     let stream = tokio::net::UnixStream::connect(&sock).await.map_err(|_| {
         anyhow::anyhow!(
-            "no background supervisor runs for this project (start it with `devstack up -d`)"
+            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
         )
     })?;
     let (read, mut write) = stream.into_split();
@@ -361,6 +396,91 @@ pub async fn request_restart(dir: &std::path::Path, name: &str) -> anyhow::Resul
     }
 }
 
+/// Answers the control socket: `{"restart": NAME}` restarts a host process; anything else
+/// is a ping, answered with the pid.
+pub async fn serve_control(listener: tokio::net::UnixListener, controls: Controls) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let controls = controls.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(read).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let req: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+            let reply = match req.get("restart").and_then(|n| n.as_str()) {
+                Some(name) => match controls.restart(name).await {
+                    Ok(()) => serde_json::json!({"ok": true}),
+                    Err(e) => serde_json::json!({"error": e}),
+                },
+                None => serde_json::json!({"ok": true, "pid": std::process::id()}),
+            };
+            let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
+        });
+    }
+}
+
+pub fn attached_pid_file(dir: &std::path::Path) -> PathBuf {
+    dir.join("attached.pid")
+}
+
+/// The pid of an attached `devstack up` of this project, when one is alive.
+pub fn attached_pid(dir: &std::path::Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(attached_pid_file(dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    alive(pid).then_some(pid)
+}
+
+/// An attached `up` makes itself known like the background supervisor: its pid (so `up -d`
+/// leaves host processes and auto-heal with it, and `down` can ask it to stop) and the
+/// control socket (so `devstack restart <host process>` works from another terminal).
+/// Dropping it takes both away.
+pub struct AttachedRegistration {
+    dir: PathBuf,
+    control: tokio::task::JoinHandle<()>,
+}
+
+impl AttachedRegistration {
+    pub fn register(dir: &std::path::Path, sup: &Supervisor) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(attached_pid_file(dir), std::process::id().to_string())?;
+        let sock = socket_path(dir);
+        let _ = std::fs::remove_file(&sock);
+        let listener = tokio::net::UnixListener::bind(&sock)?;
+        Ok(AttachedRegistration {
+            dir: dir.to_path_buf(),
+            control: tokio::spawn(serve_control(listener, sup.controls())),
+        })
+    }
+}
+
+impl Drop for AttachedRegistration {
+    fn drop(&mut self) {
+        self.control.abort();
+        let _ = std::fs::remove_file(socket_path(&self.dir));
+        let _ = std::fs::remove_file(attached_pid_file(&self.dir));
+    }
+}
+
+/// Asks an attached `devstack up` to stop (host processes, then containers, as on Ctrl-C)
+/// and waits until it is gone.
+pub async fn stop_attached(dir: &std::path::Path) {
+    let Some(pid) = attached_pid(dir) else {
+        return;
+    };
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while alive(pid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The background supervisor's main: pid file, control socket, events to its log, until
 /// SIGTERM/SIGINT.
 pub async fn serve(project: Project) -> anyhow::Result<()> {
@@ -369,7 +489,7 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
     std::fs::write(pid_file(&dir), pid.to_string())?;
     let engine = Engine::connect().await.ok();
     let project = Arc::new(project);
-    let sup = Arc::new(Supervisor::start(project.clone(), engine, true, Some(pid)));
+    let sup = Supervisor::start(project.clone(), engine, true, Some(pid));
     let mut events = sup.subscribe();
     tokio::spawn(async move {
         loop {
@@ -387,40 +507,19 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
     });
     let sock = socket_path(&dir);
     let _ = std::fs::remove_file(&sock);
-    let listener = tokio::net::UnixListener::bind(&sock)?;
+    let control = tokio::spawn(serve_control(
+        tokio::net::UnixListener::bind(&sock)?,
+        sup.controls(),
+    ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            conn = listener.accept() => {
-                let Ok((stream, _)) = conn else { continue };
-                let sup = sup.clone();
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut line = String::new();
-                    if BufReader::new(read).read_line(&mut line).await.is_err() { return; }
-                    let req: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
-                    let reply = match req.get("restart").and_then(|n| n.as_str()) {
-                        Some(name) => match sup.restart(name).await {
-                            Ok(()) => serde_json::json!({"ok": true}),
-                            Err(e) => serde_json::json!({"error": e}),
-                        },
-                        None => serde_json::json!({"ok": true, "pid": std::process::id()}),
-                    };
-                    let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
-                });
-            }
-        }
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
     println!("{} supervisor stopping", chrono::Utc::now().to_rfc3339());
-    if let Ok(sup) = Arc::try_unwrap(sup) {
-        sup.shutdown().await;
-    } else {
-        // A control connection still holds it: stop the host processes through the state file.
-        stop_background(&project.source).await.ok();
-    }
+    control.abort();
+    sup.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(pid_file(&dir));
     Ok(())

@@ -31,6 +31,8 @@ pub async fn run(
         None,
     );
     let events = sup.subscribe();
+    let registration =
+        crate::supervisor::AttachedRegistration::register(&project.devstack_dir(), &sup)?;
     let project = &*project;
     let containers = observed::list(engine, &project.name).await?;
     // One prefix width for containers and host processes, so the columns line up.
@@ -87,6 +89,7 @@ pub async fn run(
 
     let why = signals.next().await;
     say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
+    drop(registration);
     sup.shutdown().await;
     live.abort();
     // Listed again: auto-heal may have recreated some since (new ids).

@@ -291,3 +291,55 @@ fn attached_up_stops_everything_when_its_terminal_goes_away() {
         assert_eq!(s.inspect(svc, "{{.State.Running}}"), "false", "{svc}");
     }
 }
+
+#[test]
+fn an_attached_up_is_the_projects_one_supervisor() {
+    if !docker_available() {
+        return;
+    }
+    let s = stack();
+    let mut up = Streaming::start(s.command(&["up", "--timeout", "60"]));
+    up.next_matching("tree's first line", Duration::from_secs(60), |l| {
+        l.starts_with("tree") && l.contains("| tree ")
+    });
+    wait_until("tree's processes", Duration::from_secs(30), || {
+        marked_processes(&s).len() == 2
+    });
+    // From another terminal: restart a host process through the attached session.
+    let out = s.ok(&["restart", "tree"]);
+    assert!(out.contains("tree restarted (host process)"), "{out}");
+    up.next_matching("the restarted tree's line", Duration::from_secs(30), |l| {
+        l.starts_with("tree") && l.contains("| tree ")
+    });
+    // `up -d` converges but starts no second supervisor (host processes would run twice).
+    let out = s.ok(&["up", "-d", "--timeout", "60"]);
+    assert!(
+        out.contains("stay with the attached `devstack up`"),
+        "{out}"
+    );
+    assert_eq!(
+        supervisor_pid(&s),
+        None,
+        "a background supervisor was started"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(marked_processes(&s).len(), 2, "{:?}", marked_processes(&s));
+    // A second attached `up` is refused before it changes anything.
+    let second = s.run(&["up"]);
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        text(&second).contains("already runs project"),
+        "{}",
+        text(&second)
+    );
+    // `down` stops the attached session as Ctrl-C would, then removes everything.
+    s.ok(&["down"]);
+    let status = up.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+    assert!(
+        marked_processes(&s).is_empty(),
+        "left behind: {:?}",
+        marked_processes(&s)
+    );
+    assert!(s.containers().is_empty(), "{:?}", s.containers());
+}
