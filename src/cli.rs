@@ -85,8 +85,9 @@ pub enum Command {
 pub struct UpArgs {
     /// Services to start (with their dependencies); all when empty.
     pub services: Vec<String>,
-    /// Detached: return once every service is running/healthy, leaving a background supervisor.
-    #[arg(short = 'd', long)]
+    /// Detached: return once every service is running/healthy, leaving a background supervisor
+    /// (Compose's `--wait` means the same).
+    #[arg(short = 'd', long, visible_alias = "wait")]
     pub detach: bool,
     /// Build images before starting, even when their context did not change.
     #[arg(long, conflicts_with = "no_build")]
@@ -98,7 +99,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_host: bool,
     /// Seconds to wait for each service to become running/healthy.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, visible_alias = "wait-timeout", default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,
     /// Skip the preflight checks (engine, GPU runtime, ports, .env).
     #[arg(long)]
@@ -158,7 +159,7 @@ pub struct LogsArgs {
     #[arg(short = 't', long)]
     pub timestamps: bool,
     /// Do not prefix lines with the service name.
-    #[arg(long)]
+    #[arg(long, visible_alias = "no-log-prefix")]
     pub no_prefix: bool,
     /// One JSON object per line: service, stream, timestamp, level, message.
     #[arg(long)]
