@@ -99,7 +99,12 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_host: bool,
     /// Seconds to wait for each service to become running/healthy.
-    #[arg(long, visible_alias = "wait-timeout", default_value_t = 120, value_name = "SECS")]
+    #[arg(
+        long,
+        visible_alias = "wait-timeout",
+        default_value_t = 120,
+        value_name = "SECS"
+    )]
     pub timeout: u64,
     /// Skip the preflight checks (engine, GPU runtime, ports, .env).
     #[arg(long)]

@@ -320,8 +320,18 @@ fn down_rmi_local_removes_the_images_devstack_built_unless_in_use() {
     // uses it, saying why, and removes it once that container is gone.
     s.ok(&["down"]);
     assert!(exists(&image));
-    let outsider = docker(&["run", "-d", &image, "sleep", "1000"]);
+    let outsider = docker(&["run", "-d", "--rm", &image, "sleep", "1000"]);
     let outsider = outsider.trim();
+    // Removed however the test ends (it is no container of the project's, so not by Stack).
+    struct Outsider(String);
+    impl Drop for Outsider {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", &self.0])
+                .output();
+        }
+    }
+    let _outsider = Outsider(outsider.to_string());
     let out = s.ok(&["down", "--rmi", "local"]);
     assert!(out.contains(&format!("kept image {image}")), "{out}");
     assert!(exists(&image));
