@@ -83,10 +83,34 @@ impl Stack {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        Stack {
+        let stack = Stack {
             dir,
             name,
             env: vec![("WEB_PORT".into(), free_port().to_string())],
+        };
+        if bb.is_dir() {
+            stack.build_test_image_once();
+        }
+        stack
+    }
+
+    /// Every fixture tags `devstack-test-bb:latest` from the same context. Built once, before
+    /// any test uses it: tests that find it stale (another context built it last) and build it
+    /// at the same time move the tag under each other's containers, which then look changed.
+    fn build_test_image_once(&self) {
+        static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !*built && docker_available() {
+            let template = self.path().join("templates/compose.yaml.j2");
+            let original = std::fs::read_to_string(&template).unwrap();
+            std::fs::write(
+                &template,
+                "services:\n  bb:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n",
+            )
+            .unwrap();
+            self.ok(&["build"]);
+            std::fs::write(&template, original).unwrap();
+            *built = true;
         }
     }
 
