@@ -248,11 +248,12 @@ fn alive(pid: i32) -> bool {
 
 /// The background supervisor's pid, when one is alive.
 pub fn running_pid(dir: &std::path::Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(pid_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    live_pid_in(&pid_file(dir))
+}
+
+/// The pid written in `file`, when that process is alive.
+fn live_pid_in(file: &std::path::Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
     alive(pid).then_some(pid)
 }
 
@@ -429,12 +430,7 @@ pub fn attached_pid_file(dir: &std::path::Path) -> PathBuf {
 
 /// The pid of an attached `devstack up` of this project, when one is alive.
 pub fn attached_pid(dir: &std::path::Path) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(attached_pid_file(dir))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    alive(pid).then_some(pid)
+    live_pid_in(&attached_pid_file(dir))
 }
 
 /// An attached `up` makes itself known like the background supervisor: its pid (so `up -d`

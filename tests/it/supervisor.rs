@@ -269,6 +269,18 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
     s.ok(&["down", "--volumes"]);
 }
 
+/// `devstack up` (attached, output piped), once its host process `tree` runs.
+fn attached_up_with_tree(s: &Stack) -> Streaming {
+    let up = Streaming::start(s.command(&["up", "--timeout", "60"]));
+    up.next_matching("tree's first line", Duration::from_secs(60), |l| {
+        l.starts_with("tree") && l.contains("| tree ")
+    });
+    wait_until("tree's processes", Duration::from_secs(30), || {
+        marked_processes(s).len() == 2
+    });
+    up
+}
+
 #[test]
 fn attached_up_stops_everything_when_its_terminal_goes_away() {
     if !docker_available() {
@@ -277,13 +289,7 @@ fn attached_up_stops_everything_when_its_terminal_goes_away() {
     let s = stack();
     // A closed terminal sends SIGHUP: host processes (grandchildren too) and containers stop,
     // as on Ctrl-C, instead of devstack dying and leaving the host processes orphaned.
-    let mut up = Streaming::start(s.command(&["up", "--timeout", "60"]));
-    up.next_matching("tree's first line", Duration::from_secs(60), |l| {
-        l.starts_with("tree") && l.contains("| tree ")
-    });
-    wait_until("tree's processes", Duration::from_secs(30), || {
-        marked_processes(&s).len() == 2
-    });
+    let mut up = attached_up_with_tree(&s);
     nix::sys::signal::kill(up.pid(), nix::sys::signal::Signal::SIGHUP).unwrap();
     let status = up.wait_exit(Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
@@ -303,13 +309,7 @@ fn an_attached_up_is_the_projects_one_supervisor() {
         return;
     }
     let s = stack();
-    let mut up = Streaming::start(s.command(&["up", "--timeout", "60"]));
-    up.next_matching("tree's first line", Duration::from_secs(60), |l| {
-        l.starts_with("tree") && l.contains("| tree ")
-    });
-    wait_until("tree's processes", Duration::from_secs(30), || {
-        marked_processes(&s).len() == 2
-    });
+    let mut up = attached_up_with_tree(&s);
     // From another terminal: restart a host process through the attached session.
     let out = s.ok(&["restart", "tree"]);
     assert!(out.contains("tree restarted (host process)"), "{out}");
