@@ -68,6 +68,8 @@ pub enum Event {
     Image(String, ImageAction),
     Waiting(String, String),
     Container(String, Action),
+    /// Still starting; the last health check said this (e.g. a download's progress).
+    Starting(String, String),
     Ready(String, String, Duration),
     Note(String),
 }
@@ -282,7 +284,19 @@ pub async fn up(
                     } else {
                         Want::Ready
                     };
-                    health::wait_for(
+                    let last_said = std::sync::Mutex::new(String::new());
+                    let on_state = |st: &observed::ContainerState| {
+                        let said = st.last_health_output.as_deref().unwrap_or_default();
+                        let mut last = last_said.lock().unwrap_or_else(|e| e.into_inner());
+                        if st.health.as_deref() == Some("starting")
+                            && !said.is_empty()
+                            && *last != said
+                        {
+                            *last = said.to_string();
+                            report(Event::Starting(name.clone(), said.to_string()));
+                        }
+                    };
+                    health::wait_watching(
                         engine,
                         monitor,
                         name,
@@ -290,6 +304,7 @@ pub async fn up(
                         want,
                         svc.healthcheck.as_ref(),
                         deadline,
+                        &on_state,
                     )
                     .await
                     .map(|st| {

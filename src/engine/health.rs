@@ -176,6 +176,32 @@ pub async fn wait_for(
     healthcheck: Option<&Healthcheck>,
     deadline: Instant,
 ) -> Result<ContainerState, WaitFailure> {
+    wait_watching(
+        engine,
+        monitor,
+        service,
+        id,
+        want,
+        healthcheck,
+        deadline,
+        &|_| {},
+    )
+    .await
+}
+
+/// [`wait_for`], showing each state it sees to `on_state` (progress: the last health output
+/// of a service that takes minutes to start, such as a model download).
+#[allow(clippy::too_many_arguments)]
+pub async fn wait_watching(
+    engine: &Engine,
+    monitor: &Monitor,
+    service: &str,
+    id: &str,
+    want: Want,
+    healthcheck: Option<&Healthcheck>,
+    deadline: Instant,
+    on_state: &(dyn Fn(&ContainerState) + Sync),
+) -> Result<ContainerState, WaitFailure> {
     let mut monitor = monitor.clone();
     let has_hc = healthcheck.is_some_and(Healthcheck::enabled);
     let want = match want {
@@ -195,7 +221,10 @@ pub async fn wait_for(
     let mut last_probe = Instant::now() - probe_every;
     loop {
         let st = match observed::inspect(engine, id).await {
-            Ok(st) => st,
+            Ok(st) => {
+                on_state(&st);
+                st
+            }
             Err(e) => {
                 return Err(WaitFailure {
                     service: service.into(),

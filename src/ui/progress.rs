@@ -76,6 +76,10 @@ impl Progress {
             Event::Image(s, ImageAction::Built) => (s, "image built".into(), false),
             Event::Image(s, ImageAction::Pulled) => (s, "image pulled".into(), false),
             Event::Waiting(s, dep) => (s, format!("waiting for {dep}"), false),
+            // Live only: on a terminal the line is rewritten; elsewhere it would be a flood.
+            Event::Starting(s, said) if live => {
+                (s, format!("starting: {}", one_line(said, 80)), false)
+            }
             Event::Container(s, act) => {
                 let what = match act {
                     Action::Created => "created",
@@ -127,8 +131,9 @@ impl Progress {
             let _ = m.clear();
         }
         eprintln!(
-            "{} {ready} services ready in {:.1}s ({changed} changed)",
+            "{} {ready} service{} ready in {:.1}s ({changed} changed)",
             color::ok("✓"),
+            if ready == 1 { "" } else { "s" },
             self.begin.elapsed().as_secs_f64()
         );
     }
@@ -150,5 +155,27 @@ impl Progress {
                 bar.abandon();
             }
         }
+    }
+}
+
+/// The first line of `s`, at most `max` characters (a health check may print a page).
+fn one_line(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or_default().trim();
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn health_output_becomes_one_short_line() {
+        assert_eq!(one_line("downloading 42%\nmore", 80), "downloading 42%");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+        assert_eq!(one_line("", 4), "");
     }
 }

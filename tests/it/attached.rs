@@ -239,3 +239,39 @@ fn ctrl_c_while_up_still_waits_stops_what_it_started() {
     assert_eq!(status.and_then(|s| s.code()), Some(130), "{status:?}");
     assert_eq!(s.inspect("db", "{{.State.Running}}"), "false");
 }
+
+#[test]
+fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    // Like the pose service's model download: the healthcheck says how far it got.
+    std::fs::write(
+        s.path().join("templates/compose.yaml.j2"),
+        r#"services:
+  slow:
+    image: devstack-test-bb:latest
+    build: ./services/bb
+    init: true
+    stop_grace_period: 1s
+    command: ["sh", "-c", "rm -f /tmp/ready; for i in 1 2 3 4 5 6 7 8; do echo $$((i*10)) > /tmp/pct; sleep 1; done; touch /tmp/ready; exec sleep 1000"]
+    healthcheck: { test: ["CMD-SHELL", "test -f /tmp/ready || { echo downloading $$(cat /tmp/pct)%; exit 1; }"], interval: 1s, timeout: 1s, retries: 30 }
+"#,
+    )
+    .unwrap();
+    s.ok(&["build"]);
+    let term = Terminal::up(&s);
+    let screen = term.wait_for("slow starting: downloading", Duration::from_secs(30));
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("slow starting: downloading")
+                && l.trim_end().ends_with('s')
+                && l.contains("0%")),
+        "one live line with the output and the elapsed time:\n{screen}"
+    );
+    term.wait_for("1 service ready", Duration::from_secs(30));
+    term.ctrl_c();
+    term.wait_for("EXITED:0", Duration::from_secs(30));
+}
