@@ -1,9 +1,27 @@
-"""Docker healthcheck: `python -m pose_service.healthcheck` exits 0 when /health says so."""
+"""Docker healthcheck: `python -m pose_service.healthcheck` exits 0 when /health says so.
 
+When it is not ready it prints one readable line first (`downloading: weights 42%`), which
+`devstack up` shows on the service's progress line, then the /health body for the record."""
+
+import json
 import os
 import sys
 import urllib.error
 import urllib.request
+
+
+def summary(body: str) -> str:
+    """`state: detail` (or `error: …; fix: …`) of a /health body; the body itself if it is
+    not the service's JSON."""
+    try:
+        snap = json.loads(body)
+        state = snap["state"]
+    except (ValueError, KeyError, TypeError):
+        return body.strip().splitlines()[0] if body.strip() else "no /health body"
+    if snap.get("error"):
+        fix = f"; fix: {snap['fix']}" if snap.get("fix") else ""
+        return f"{state}: {snap['error']}{fix}"
+    return f"{state}: {snap['detail']}" if snap.get("detail") else state
 
 
 def main() -> int:
@@ -12,7 +30,9 @@ def main() -> int:
         with urllib.request.urlopen(url, timeout=2) as res:
             return 0 if res.status == 200 else 1
     except urllib.error.HTTPError as err:
-        print(err.read().decode(errors="replace")[:500])
+        body = err.read().decode(errors="replace")
+        print(summary(body))
+        print(body[:500])
         return 1
     except OSError as err:
         print(f"pose-service does not answer on {url}: {err}")

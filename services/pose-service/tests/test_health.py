@@ -67,7 +67,7 @@ def get(url):
         return err.code, err.read().decode()
 
 
-def test_http_health_metrics_and_the_docker_healthcheck(monkeypatch):
+def test_http_health_metrics_and_the_docker_healthcheck(monkeypatch, capsys):
     h = Health()
     server = serve(h, 0, host="127.0.0.1", extra=lambda: {"queue": {"waiting": 3}})
     port = server.server_address[1]
@@ -78,6 +78,8 @@ def test_http_health_metrics_and_the_docker_healthcheck(monkeypatch):
         status, body = get(f"{base}/health")
         assert status == 503 and json.loads(body)["state"] == "loading"
         assert healthcheck.main() == 1
+        # The first line is what devstack's progress line shows.
+        assert capsys.readouterr().out.splitlines()[0] == "loading: models"
 
         h.ready({"cuda": True, "memory_mib": 24576}, {"torch": "2.4.1"})
         h.record_job(True, 12.0)
@@ -99,3 +101,14 @@ def test_http_health_metrics_and_the_docker_healthcheck(monkeypatch):
         server.shutdown()
         server.server_close()
     assert healthcheck.main() == 1  # nothing answers any more
+
+
+def test_healthcheck_summary_is_one_readable_line():
+    assert healthcheck.summary('{"state": "downloading", "detail": "weights 42%"}') == "downloading: weights 42%"
+    assert healthcheck.summary('{"state": "starting"}') == "starting"
+    assert (
+        healthcheck.summary('{"state": "error", "error": "SMPL model not found", "fix": "download it"}')
+        == "error: SMPL model not found; fix: download it"
+    )
+    assert healthcheck.summary("<html>bad gateway</html>\nmore") == "<html>bad gateway</html>"
+    assert healthcheck.summary("") == "no /health body"
