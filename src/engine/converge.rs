@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -407,6 +407,16 @@ async fn repair(
 pub async fn stop_container(engine: &Engine, id: &str, grace: i32) {
     let opts = StopContainerOptionsBuilder::default().t(grace).build();
     let _ = engine.docker.stop_container(id, Some(opts)).await;
+}
+
+/// Restarts a container with its service's stop grace period (SIGTERM, then SIGKILL).
+pub async fn restart_container(
+    engine: &Engine,
+    id: &str,
+    grace: i32,
+) -> Result<(), bollard::errors::Error> {
+    let opts = RestartContainerOptionsBuilder::default().t(grace).build();
+    engine.docker.restart_container(id, Some(opts)).await
 }
 
 pub async fn remove_container(engine: &Engine, id: &str) -> Result<(), bollard::errors::Error> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
     ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveImageOptions, RemoveVolumeOptions, RestartContainerOptionsBuilder,
+    RemoveImageOptions, RemoveVolumeOptions,
 };
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -88,14 +88,7 @@ pub async fn restart(
                 .map(|c| c.id)
                 .unwrap_or_default()
         } else {
-            let grace = svc.stop_grace_secs();
-            engine
-                .docker
-                .restart_container(
-                    &cur.id,
-                    Some(RestartContainerOptionsBuilder::default().t(grace).build()),
-                )
-                .await?;
+            converge::restart_container(engine, &cur.id, svc.stop_grace_secs()).await?;
             cur.id.clone()
         };
         let state = if wait {

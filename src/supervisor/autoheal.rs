@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::RestartContainerOptionsBuilder;
-
 use super::{Shared, SupEvent};
 use crate::engine::{converge, health, observed, Engine};
 use crate::project::{graph, Project};
@@ -125,10 +123,7 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             let reason = format!("unhealthy ×{}", st.failing_streak);
             if t.attempts < MAX_RESTARTS {
                 let grace = project.model.services[&c.service].stop_grace_secs();
-                let opts = RestartContainerOptionsBuilder::default().t(grace).build();
-                if engine
-                    .docker
-                    .restart_container(&c.id, Some(opts))
+                if converge::restart_container(&engine, &c.id, grace)
                     .await
                     .is_err()
                 {
@@ -185,10 +180,7 @@ async fn restart_dependents(engine: &Engine, project: &Project, shared: &Shared,
             continue;
         };
         let grace = project.model.services[&dep].stop_grace_secs();
-        let opts = RestartContainerOptionsBuilder::default().t(grace).build();
-        if engine
-            .docker
-            .restart_container(&d.id, Some(opts))
+        if converge::restart_container(engine, &d.id, grace)
             .await
             .is_ok()
         {

@@ -104,7 +104,7 @@ impl Shared {
 
 /// The host processes' control channels: what the control socket needs to restart one,
 /// without holding the supervisor itself.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Controls(Arc<HashMap<String, mpsc::Sender<host::Control>>>);
 
 impl Controls {
