@@ -193,13 +193,11 @@ fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
     }
     let s = Stack::new("stack5");
     // PID 1 ignores SIGTERM: a graceful stop would wait the whole minute.
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
+    s.set_template(
         "services:\n  stubborn:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    \
          stop_grace_period: 60s\n    \
          command: [\"sh\", \"-c\", \"trap '' TERM; echo stubborn up; while true; do sleep 1; done\"]\n",
-    )
-    .unwrap();
+    );
     s.ok(&["build"]);
     let term = Terminal::up(&s);
     term.wait_for("stubborn | stubborn up", Duration::from_secs(60));
@@ -247,8 +245,7 @@ fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
     }
     let s = Stack::new("stack5");
     // Like the pose service's model download: the healthcheck says how far it got.
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
+    s.set_template(
         r#"services:
   slow:
     image: devstack-test-bb:latest
@@ -258,8 +255,7 @@ fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
     command: ["sh", "-c", "rm -f /tmp/ready; for i in 1 2 3 4 5 6 7 8; do echo $$((i*10)) > /tmp/pct; sleep 1; done; touch /tmp/ready; exec sleep 1000"]
     healthcheck: { test: ["CMD-SHELL", "test -f /tmp/ready || { echo downloading $$(cat /tmp/pct)%; exit 1; }"], interval: 1s, timeout: 1s, retries: 30 }
 "#,
-    )
-    .unwrap();
+    );
     s.ok(&["build"]);
     let term = Terminal::up(&s);
     let screen = term.wait_for("slow starting: downloading", Duration::from_secs(30));

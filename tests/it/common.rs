@@ -101,21 +101,24 @@ impl Stack {
         static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
         let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
         if !*built && docker_available() {
-            let template = self.path().join("templates/compose.yaml.j2");
-            let original = std::fs::read_to_string(&template).unwrap();
-            std::fs::write(
-                &template,
+            let original =
+                std::fs::read_to_string(self.path().join("templates/compose.yaml.j2")).unwrap();
+            self.set_template(
                 "services:\n  bb:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n",
-            )
-            .unwrap();
+            );
             self.ok(&["build"]);
-            std::fs::write(&template, original).unwrap();
+            self.set_template(&original);
             *built = true;
         }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Replaces the fixture's template (the stack a test runs).
+    pub fn set_template(&self, yaml: &str) {
+        std::fs::write(self.path().join("templates/compose.yaml.j2"), yaml).unwrap();
     }
 
     pub fn set_env(&mut self, k: &str, v: &str) {

@@ -237,13 +237,11 @@ fn a_service_on_two_networks_is_connected_to_both() {
         return;
     }
     let s = Stack::new("stack5");
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
+    s.set_template(
         "services:\n  hub:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    \
          command: [\"sleep\", \"1000\"]\n    networks: { front: { aliases: [gateway] }, back: {} }\n\
          networks:\n  front: {}\n  back: {}\n",
-    )
-    .unwrap();
+    );
     s.ok(&["up", "-d"]);
     let nets = s.inspect(
         "hub",
@@ -274,11 +272,7 @@ fn a_service_on_two_networks_is_connected_to_both() {
 #[test]
 fn keys_devstack_does_not_act_on_are_kept_and_reported_once() {
     let s = Stack::new("stack5");
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
-        "services:\n  a:\n    image: x\n    shm_size: 1g\n    cap_add: [NET_ADMIN]\n",
-    )
-    .unwrap();
+    s.set_template("services:\n  a:\n    image: x\n    shm_size: 1g\n    cap_add: [NET_ADMIN]\n");
     let first = s.ok(&["render"]);
     assert!(
         first.contains("note: service a: key `shm_size` is not acted on by devstack"),
@@ -299,11 +293,9 @@ fn down_rmi_local_removes_the_images_devstack_built_unless_in_use() {
     }
     let s = Stack::new("stack5");
     // No `image:`: devstack builds and tags `<project>-built`, an image no other test shares.
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
+    s.set_template(
         "services:\n  built:\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sleep\", \"1000\"]\n",
-    )
-    .unwrap();
+    );
     s.ok(&["up", "-d"]);
     let image = format!("{}-built", s.name);
     let exists = |img: &str| {

@@ -5,7 +5,7 @@ use crate::common::{docker_available, text, Stack};
 /// Writes a one-file template into a fresh stack dir (keeping the busybox build context).
 fn stack_with_template(template: &str) -> Stack {
     let s = Stack::new("stack5");
-    std::fs::write(s.path().join("templates/compose.yaml.j2"), template).unwrap();
+    s.set_template(template);
     s
 }
 

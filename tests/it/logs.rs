@@ -23,7 +23,7 @@ fn logs_merge_filter_and_format() {
         return;
     }
     let s = Stack::new("stack5");
-    std::fs::write(s.path().join("templates/compose.yaml.j2"), TEMPLATE).unwrap();
+    s.set_template(TEMPLATE);
     s.ok(&["up", "-d"]);
     std::thread::sleep(std::time::Duration::from_millis(9000));
 
@@ -115,7 +115,7 @@ fn follow_survives_restart_and_recreation_and_history_survives_down() {
         return;
     }
     let mut s = Stack::new("stack5");
-    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    s.set_template(FOLLOW_TEMPLATE);
     s.ok(&["up", "-d"]);
     let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--no-prefix"]));
     let hello = |what: &str| {
@@ -174,11 +174,9 @@ fn a_closed_pipe_ends_logs_quietly() {
         return;
     }
     let s = Stack::new("stack5");
-    std::fs::write(
-        s.path().join("templates/compose.yaml.j2"),
+    s.set_template(
         "services:\n  chatty:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"seq 1 50000; exec sleep 1000\"]\n",
-    )
-    .unwrap();
+    );
     s.ok(&["up", "-d"]);
     // 50k lines are far more than a pipe's buffer: devstack is still writing when the
     // reader goes away (`devstack logs | head -1`).
@@ -217,7 +215,7 @@ fn follow_started_before_up_shows_services_as_they_start() {
         return;
     }
     let s = Stack::new("stack5");
-    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    s.set_template(FOLLOW_TEMPLATE);
     // Nothing runs yet: the service is known from the template and followed by the name its
     // container will have.
     let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--no-prefix"]));
@@ -237,7 +235,7 @@ fn without_the_engine_logs_shows_devstacks_copies_and_says_so() {
         return;
     }
     let s = Stack::new("stack5");
-    std::fs::write(s.path().join("templates/compose.yaml.j2"), FOLLOW_TEMPLATE).unwrap();
+    s.set_template(FOLLOW_TEMPLATE);
     let no_engine = |s: &Stack| {
         s.command(&["logs", "alpha", "--no-prefix"])
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
