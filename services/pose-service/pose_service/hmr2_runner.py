@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
-from . import models
+from . import logs, models
 from .config import Config
 from .runner import LoadReport, NoGpu, Progress, TrackingFailed, TrackResult
 
@@ -39,6 +39,15 @@ def _choose_gl_platform() -> str:
     log.warning("NVIDIA EGL unavailable, rendering with OSMesa on the CPU (slower)",
                 extra={"reason": probe.stderr.strip().splitlines()[-1:] or ["?"]})
     return "osmesa"
+
+
+def _quiet_progress_bars() -> None:
+    """PHALP draws rich progress bars on stdout (tracking, rendering); its modules imported
+    `progress_bar` by name, so it is replaced where it is looked up. Ours logs instead."""
+    for name in ("phalp.trackers.PHALP", "phalp.visualize.postprocessor", "phalp.utils.utils", "phalp.utils"):
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "progress_bar"):
+            module.progress_bar = logs.progress_bar
 
 
 def _version(dist: str) -> str:
@@ -67,20 +76,28 @@ class Hmr2Runner:
         if self.config.gpu_memory_fraction:
             torch.cuda.set_per_process_memory_fraction(self.config.gpu_memory_fraction, 0)
 
-        for d in models.downloads(self.config.cache_dir, self.config.hmr2_data_url, self.config.detector):
+        files = models.downloads(self.config.cache_dir, self.config.hmr2_data_url, self.config.detector)
+        models.announce(files, log)
+        for d in files:  # every folder first: placing a file by hand (`docker cp`) needs it
+            d.dest.parent.mkdir(parents=True, exist_ok=True)
+        for d in files:
             report("downloading", d.name)
             models.fetch(d, lambda msg: report("downloading", msg))
         report("loading", "unpacking the HMR 2.0 checkpoint")
         models.extract_hmr2_data(self.config.cache_dir / "4DHumans" / "hmr2_data.tar.gz")
 
+        # First, before anything imports hmr2 or phalp: `import hmr2.models` imports pyrender,
+        # and PyOpenGL binds its platform at its first import. Bound to EGL where EGL does not
+        # work, HMR2's OSMesa renderer fails with "'EGLPlatform' object has no attribute 'OSMesa'".
+        report("loading", "choosing the GL platform")
+        platform = _choose_gl_platform()
+        os.environ["PYOPENGL_PLATFORM"] = platform
+        import pyrender  # noqa: F401  binds PyOpenGL to `platform` before PHALP forces egl
+
         report("loading", "SMPL model")
         from hmr2.models import check_smpl_exists  # converts ./data/<original pkl>
 
         models.place_smpl(self.config.smpl_dir, self.config.cache_dir, self.workdir, convert=check_smpl_exists)
-
-        platform = _choose_gl_platform()
-        os.environ["PYOPENGL_PLATFORM"] = platform
-        import pyrender  # noqa: F401  binds PyOpenGL to `platform` before PHALP forces egl
 
         report("loading", "models (HMR 2.0, HMAR, pose transformer, detector)")
         sys.path.insert(0, TRACK_PY_DIR)
@@ -88,6 +105,7 @@ class Hmr2Runner:
         from track import HMR2_4dhuman, Human4DConfig  # 4D-Humans' track.py, pinned in the image
 
         os.environ["PYOPENGL_PLATFORM"] = platform  # phalp's renderer module overwrote it
+        _quiet_progress_bars()
 
         class Tracker(HMR2_4dhuman):
             on_frame = None
@@ -109,11 +127,12 @@ class Hmr2Runner:
         cfg.overwrite = True
         self.tracker = Tracker(cfg)
 
-        from hmr2.configs import get_config
         from hmr2.models import DEFAULT_CHECKPOINT
 
-        self.model_cfg = get_config(str(Path(DEFAULT_CHECKPOINT).parent.parent / "model_config.yaml"),
-                                    update_cachedir=True)
+        # The loaded model's own config: load_hmr2 adds MODEL.BBOX_SHAPE=[192,256], which a
+        # fresh copy of model_config.yaml lacks, and without which ViTDetDataset skips the
+        # aspect padding the demo's crops have.
+        self.model_cfg = self.tracker.HMAR.model.cfg
         self.device = torch.device("cuda")
         props = torch.cuda.get_device_properties(0)
         device = {
@@ -160,11 +179,15 @@ class Hmr2Runner:
         progress(0.0, "extracting frames")
         self.tracker.on_frame = on_frame
         try:
-            ret = self.tracker.track()
+            with logs.capture_printed() as printed:
+                ret = self.tracker.track()
         finally:
             self.tracker.on_frame = None
         if ret is None:  # PHALP catches its own exceptions, prints them and returns None
-            raise TrackingFailed("PHALP tracking failed; its traceback is in the log above")
+            reason = next((line.strip() for line in reversed(printed) if line.strip()), "")
+            log.error("PHALP tracking failed", extra={"video": video.name, "printed": "\n".join(printed[-60:])})
+            raise TrackingFailed(f"PHALP tracking failed: {reason}" if reason else
+                                 "PHALP tracking failed without saying why")
         visuals, pkl_path = ret
         people = {tid for frame in visuals.values() for tid in frame.get("tid", [])}
         rendered = out_dir / f"PHALP_{video.name.split('.')[0]}.mp4"
@@ -186,7 +209,9 @@ class Hmr2Runner:
         model = self.tracker.HMAR.model
         loader = torch.utils.data.DataLoader(ViTDetDataset(self.model_cfg, bgr, boxes), batch_size=8)
         people = []
-        for batch in loader:
+        with logs.printed_at(logging.DEBUG):  # ViTDetDataset prints a line per person
+            batches = list(loader)
+        for batch in batches:
             batch = recursive_to(batch, self.device)
             with torch.no_grad():
                 out = model(batch)

@@ -22,6 +22,7 @@ def main() -> int:
     except ConfigError:
         level = "info"
     logs.configure(level)
+    logs.route_std_streams()  # what libraries print becomes JSON lines too
     try:
         config = load(os.environ)
     except ConfigError as err:
@@ -40,7 +41,7 @@ def main() -> int:
 
     client = redis.Redis.from_url(config.redis_url, socket_timeout=10, health_check_interval=30)
     queue = jobs.JobQueue(client, config.queue_key)
-    server = serve(health, config.http_port, extra=lambda: {"queue": queue.depth()})
+    server = serve(health, config.http_port, extra=service.health_extra(config, queue))
     log.info("pose-service starting", extra={"version": __version__, "mode": config.mode,
                                             "gpu": config.gpu_request, "port": config.http_port})
     store = jobs.MongoStatusStore(config.mongo_url, config.mongo_db)

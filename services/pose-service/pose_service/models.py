@@ -6,7 +6,9 @@ files ourselves: to `*.part`, check the size, then rename; upstream then finds t
 
 from __future__ import annotations
 
+import http.client
 import logging
+import os
 import shutil
 import tarfile
 import urllib.request
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .runner import SmplMissing
+from .runner import DownloadFailed, SmplMissing
 
 log = logging.getLogger("pose_service.models")
 
@@ -35,42 +37,95 @@ class Download:
     name: str
     url: str
     dest: Path
+    size: str = ""  # roughly, for people: "2.7 GB"
+    setting: str = ""  # the .env setting that overrides `url`, if any
 
 
 def downloads(cache_dir: Path, hmr2_data_url: str, detector: str) -> list[Download]:
     """The large files of a first start (~5.5 GB); PHALP fetches its small ones itself."""
-    files = [Download("hmr2_data.tar.gz", hmr2_data_url, cache_dir / "4DHumans" / "hmr2_data.tar.gz")]
+    files = [Download("hmr2_data.tar.gz", hmr2_data_url, cache_dir / "4DHumans" / "hmr2_data.tar.gz",
+                      size="2.7 GB", setting="HMR2_DATA_URL")]
     if detector == "vitdet":
         # iopath mirrors the URL path under FVCORE_CACHE (= cache_dir/iopath_cache).
         rel = VITDET_URL.split("://", 1)[1].split("/", 1)[1]
-        files.append(Download("ViTDet-H detector", VITDET_URL, cache_dir / "iopath_cache" / rel))
+        files.append(Download("ViTDet-H detector", VITDET_URL, cache_dir / "iopath_cache" / rel, size="2.8 GB"))
     return files
+
+
+def present(d: Download) -> bool:
+    return d.dest.is_file() and d.dest.stat().st_size > 0
+
+
+def by_hand(d: Download, container: Optional[str] = None) -> str:
+    """How to put `d` into the model cache without the service downloading it."""
+    container = container or os.environ.get("HOSTNAME") or "<pose-service container>"
+    how = (f"download {d.url} on the host and copy it into the model cache: "
+           f"docker cp {d.dest.name} {container}:{d.dest}")
+    if d.setting:
+        how = f"set {d.setting} in .env to a reachable copy of {d.dest.name} and run `devstack up`, or {how}"
+    return how
+
+
+def describe(files: list[Download]) -> list[dict]:
+    """Each large file: the URL it comes from, where it goes, whether it is there already."""
+    out = []
+    for d in files:
+        entry: dict = {"file": d.name, "url": d.url, "path": str(d.dest), "present": present(d)}
+        if entry["present"]:
+            entry["bytes"] = d.dest.stat().st_size
+        else:
+            part = d.dest.with_name(d.dest.name + ".part")
+            if part.is_file():
+                entry["downloaded_bytes"] = part.stat().st_size
+            if d.size:
+                entry["size"] = d.size
+            if d.setting:
+                entry["url_setting"] = d.setting
+            entry["by_hand"] = by_hand(d)
+        out.append(entry)
+    return out
+
+
+def announce(files: list[Download], logger: logging.Logger = log) -> None:
+    """One log line per large file: in the cache already, or where it will come from."""
+    for d in files:
+        if present(d):
+            logger.info(f"{d.name}: in the model cache", extra={"file": d.name, "path": str(d.dest),
+                                                                "bytes": d.dest.stat().st_size})
+            continue
+        via = f" ({d.setting})" if d.setting else ""
+        logger.info(f"{d.name}: not in the model cache; downloading {d.size or 'it'} from {d.url}{via}",
+                    extra={"file": d.name, "url": d.url, "path": str(d.dest), "by_hand": by_hand(d)})
 
 
 def fetch(d: Download, report: Callable[[str], None], chunk: int = 1 << 20, timeout: float = 60) -> bool:
     """Downloads `d` unless present; True when it downloaded. Atomic: a partial file never
     takes the final name."""
-    if d.dest.is_file() and d.dest.stat().st_size > 0:
+    if present(d):
         return False
+    # Created first, so that copying the file in by hand (`by_hand`) has a folder to go to.
     d.dest.parent.mkdir(parents=True, exist_ok=True)
     part = d.dest.with_name(d.dest.name + ".part")
     log.info("downloading", extra={"file": d.name, "url": d.url, "dest": str(d.dest)})
-    with urllib.request.urlopen(d.url, timeout=timeout) as res, open(part, "wb") as out:
-        total = int(res.headers.get("Content-Length") or 0)
-        done, last_pct = 0, -1
-        while True:
-            block = res.read(chunk)
-            if not block:
-                break
-            out.write(block)
-            done += len(block)
-            pct = int(done * 100 / total) if total else -1
-            if pct != last_pct and (pct % 5 == 0 or pct < 0):
-                report(f"{d.name}: {done >> 20} MiB" + (f" of {total >> 20} MiB ({pct}%)" if total else ""))
-                last_pct = pct
-    if total and done != total:
+    try:
+        with urllib.request.urlopen(d.url, timeout=timeout) as res, open(part, "wb") as out:
+            total = int(res.headers.get("Content-Length") or 0)
+            done, last_pct = 0, -1
+            while True:
+                block = res.read(chunk)
+                if not block:
+                    break
+                out.write(block)
+                done += len(block)
+                pct = int(done * 100 / total) if total else -1
+                if pct != last_pct and (pct % 5 == 0 or pct < 0):
+                    report(f"{d.name}: {done >> 20} MiB" + (f" of {total >> 20} MiB ({pct}%)" if total else ""))
+                    last_pct = pct
+        if total and done != total:
+            raise OSError(f"it stopped at {done} of {total} bytes")
+    except (OSError, ValueError, http.client.HTTPException) as err:  # HTTP errors, timeouts, bad URL, short read
         part.unlink(missing_ok=True)
-        raise OSError(f"download of {d.name} from {d.url} stopped at {done} of {total} bytes; it is retried on the next start")
+        raise DownloadFailed(f"downloading {d.name} from {d.url} failed: {err}", fix=by_hand(d)) from err
     part.replace(d.dest)
     return True
 
@@ -113,6 +168,9 @@ def place_smpl(smpl_dir: Path, cache_dir: Path, workdir: Path,
         staged = workdir / "data" / SMPL_ORIGINAL
         staged.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(original, staged)
+        # The converter opens its output without creating the folder, and hmr2_data.tar.gz
+        # does not necessarily contain data/smpl/.
+        targets[0].parent.mkdir(parents=True, exist_ok=True)
         convert()
         converted = targets[0]
         if not converted.is_file():

@@ -21,6 +21,17 @@ class SmplMissing(RuntimeError):
     """The SMPL body model (licensed, downloaded by hand) is not where it must be."""
 
 
+class DownloadFailed(OSError):
+    """A model file could not be downloaded; `fix` says how to get it there another way."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class TrackingFailed(RuntimeError):
     """The tracker ran but produced no result."""
 

@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import jobs, kinect
+from . import jobs, kinect, models
 from .config import Config
 from .health import Health
 from .models import SMPL_FIX, SMPL_ORIGINAL
-from .runner import NoGpu, Runner, SmplMissing
+from .runner import DownloadFailed, NoGpu, Runner, SmplMissing
 
 log = logging.getLogger("pose_service")
 
@@ -22,8 +22,10 @@ LOAD_FAILED_FIX = "read the pose-service log for the cause, then `devstack resta
 
 
 def load_models(runner: Runner, config: Config, health: Health, stop: threading.Event,
-                retry_seconds: float = 10.0) -> Optional[str]:
-    """Returns "ready", "disabled" (no GPU: take no work), or None (error, or stopped)."""
+                retry_seconds: float = 10.0, download_retry_seconds: float = 60.0) -> Optional[str]:
+    """Returns "ready", "disabled" (no GPU: take no work), or None (error, or stopped).
+    A missing SMPL file or a failed download is an error state with its fix, retried until it
+    is fixed (a file copied in by hand is picked up without a restart)."""
     if config.gpu_disabled:
         health.disabled("no GPU: DEVSTACK_GPU=none, pose estimation is off")
         log.warning("running without a GPU (DEVSTACK_GPU=none): jobs will fail with a clear message")
@@ -42,6 +44,12 @@ def load_models(runner: Runner, config: Config, health: Health, stop: threading.
                                                                    "fix": SMPL_FIX.format(orig=SMPL_ORIGINAL)})
             stop.wait(retry_seconds)
             continue
+        except DownloadFailed as err:
+            health.failed(str(err), fix=err.fix)
+            log.error("model download failed; retrying", extra={
+                "error": str(err), "fix": err.fix, "retry_seconds": download_retry_seconds})
+            stop.wait(download_retry_seconds)
+            continue
         except Exception as err:
             health.failed(f"loading the models failed: {err}", fix=LOAD_FAILED_FIX)
             log.exception("loading the models failed")
@@ -51,6 +59,20 @@ def load_models(runner: Runner, config: Config, health: Health, stop: threading.
                                         "device": device, "versions": versions})
         return "ready"
     return None
+
+
+def health_extra(config: Config, queue: Optional[jobs.JobQueue] = None) -> Callable[[], dict]:
+    """Live fields of /health: the job queue's depth, and per large model file the URL it
+    comes from, where it goes in the model cache, whether it is there, and how to put it there
+    by hand."""
+    def extra() -> dict:
+        out: dict = {"models": models.describe(models.downloads(config.cache_dir, config.hmr2_data_url,
+                                                                config.detector))}
+        if queue is not None:
+            out["queue"] = queue.depth()
+        return out
+
+    return extra
 
 
 class CodeReloader:

@@ -112,3 +112,32 @@ def test_healthcheck_summary_is_one_readable_line():
     )
     assert healthcheck.summary("<html>bad gateway</html>\nmore") == "<html>bad gateway</html>"
     assert healthcheck.summary("") == "no /health body"
+
+
+def test_health_lists_each_model_file_its_url_whether_it_is_cached_and_how_to_place_it(config, monkeypatch):
+    from dataclasses import replace
+
+    from pose_service import models, service
+
+    monkeypatch.setenv("HOSTNAME", "c0ffee123456")
+    config = replace(config, hmr2_data_url="https://mirror.example/hmr2_data.tar.gz")
+    server = serve(Health(), 0, host="127.0.0.1", extra=service.health_extra(config))
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    tarball = config.cache_dir / "4DHumans" / "hmr2_data.tar.gz"
+    try:
+        status, body = get(f"{base}/health")
+        assert status == 503
+        first, second = json.loads(body)["models"]
+        assert (first["file"], first["url"], first["path"], first["present"]) == (
+            "hmr2_data.tar.gz", "https://mirror.example/hmr2_data.tar.gz", str(tarball), False)
+        assert first["by_hand"].endswith(f"docker cp hmr2_data.tar.gz c0ffee123456:{tarball}")
+        assert (second["file"], second["url"], second["present"]) == ("ViTDet-H detector", models.VITDET_URL, False)
+
+        tarball.parent.mkdir(parents=True)
+        tarball.write_bytes(b"t" * 4096)  # placed by hand, or downloaded
+        first = json.loads(get(f"{base}/health")[1])["models"][0]
+        assert first == {"file": "hmr2_data.tar.gz", "url": "https://mirror.example/hmr2_data.tar.gz",
+                         "path": str(tarball), "present": True, "bytes": 4096}
+    finally:
+        server.shutdown()
+        server.server_close()

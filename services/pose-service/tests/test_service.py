@@ -4,7 +4,7 @@ import threading
 from conftest import ScriptedRunner
 from pose_service import service
 from pose_service.health import Health
-from pose_service.runner import NoGpu, SmplMissing
+from pose_service.runner import DownloadFailed, NoGpu, SmplMissing
 
 
 def test_loads_once_and_reports_ready(config):
@@ -29,6 +29,23 @@ def test_waits_for_the_smpl_file_then_loads(config):
     assert runner.loads == 2
     assert states[0]["state"] == "error"
     assert "smplify.is.tue.mpg.de" in states[0]["fix"]
+
+
+def test_a_failed_download_is_an_error_with_its_fix_and_is_retried(config):
+    failed = DownloadFailed("downloading hmr2_data.tar.gz from https://x/h.tgz failed: HTTP Error 404: Not Found",
+                            fix="set HMR2_DATA_URL in .env to a reachable copy")
+    runner, states = ScriptedRunner([failed]), []
+
+    class Watch(Health):
+        def failed(self, error, fix=None):
+            super().failed(error, fix)
+            states.append(self.snapshot())
+
+    assert service.load_models(runner, config, Watch(), threading.Event(), download_retry_seconds=0.01) == "ready"
+    assert runner.loads == 2
+    assert [(s["state"], s["error"], s["fix"]) for s in states] == [
+        ("error", "downloading hmr2_data.tar.gz from https://x/h.tgz failed: HTTP Error 404: Not Found",
+         "set HMR2_DATA_URL in .env to a reachable copy")]
 
 
 def test_no_gpu_is_a_state_not_a_crash(config):

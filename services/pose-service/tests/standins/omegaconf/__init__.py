@@ -1,0 +1,4 @@
+class OmegaConf:
+    @staticmethod
+    def structured(node):
+        return node() if isinstance(node, type) else node

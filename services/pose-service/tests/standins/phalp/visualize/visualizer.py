@@ -1,0 +1,6 @@
+from phalp.visualize.py_renderer import Renderer
+
+
+class Visualizer:
+    def __init__(self, cfg, hmar):
+        self.renderer = Renderer(cfg)
