@@ -341,3 +341,289 @@ fn a_fixture_path_is_a_sysroot() {
     assert_eq!(s.path("/sys/bus"), Path::new("/x/sys/bus"));
     assert!(!s.is_real());
 }
+
+/// The pose-service part of templates/compose.yaml.j2 that `stack.models` reads.
+const POSE_TEMPLATE: &str = r#"services:
+  pose-service:
+    image: pose
+    environment:
+      POSE_DETECTOR: "${POSE_DETECTOR:-vitdet}"
+      HMR2_DATA_URL: "${HMR2_DATA_URL:-https://www.cs.utexas.edu/~pavlakos/4dhumans/hmr2_data.tar.gz}"
+    volumes:
+      - model-cache:/home/app/.cache
+volumes:
+  model-cache:
+"#;
+
+const HMR2: &str = "4DHumans/hmr2_data.tar.gz";
+const VITDET: &str = "iopath_cache/detectron2/ViTDet/COCO/cascade_mask_rcnn_vitdet_h/f328730692/model_final_f05665.pkl";
+
+/// A project named `demo` with the pose service, SMPL downloaded (or not), rendered with
+/// `env`, of which `from_env_file` came from `.env`.
+fn pose_project(
+    smpl: bool,
+    env: &[(&str, &str)],
+    from_env_file: &[&str],
+) -> (
+    tempfile::TempDir,
+    Result<crate::project::Project, crate::project::ProjectError>,
+) {
+    use crate::project::{Project, ProjectSource};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/compose.yaml.j2"), POSE_TEMPLATE).unwrap();
+    if smpl {
+        std::fs::create_dir_all(dir.path().join("data/smpl")).unwrap();
+        std::fs::write(dir.path().join("data/smpl/SMPL_NEUTRAL.pkl"), "smpl").unwrap();
+    }
+    let source = ProjectSource {
+        dir: dir.path().to_path_buf(),
+        name: "demo".into(),
+        env_file: None,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        env_file_keys: from_env_file.iter().map(|k| k.to_string()).collect(),
+    };
+    let project = Project::load_with_gpu(source, &Default::default());
+    assert!(project.is_ok(), "{:?}", project.err());
+    (dir, project)
+}
+
+/// A model-cache volume's contents: `files` (below /home/app/.cache) with `bytes` each.
+fn cache(files: &[(&str, usize)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, bytes) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, vec![0u8; *bytes]).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn the_template_and_the_service_default_to_one_hmr2_url() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(root.join("templates/compose.yaml.j2")).unwrap();
+    assert!(
+        template.contains(&format!(
+            "HMR2_DATA_URL: \"${{HMR2_DATA_URL:-{}}}\"",
+            stack::DEFAULT_HMR2_DATA_URL
+        )),
+        "templates/compose.yaml.j2 no longer defaults HMR2_DATA_URL to {}",
+        stack::DEFAULT_HMR2_DATA_URL
+    );
+    let config =
+        std::fs::read_to_string(root.join("services/pose-service/pose_service/config.py")).unwrap();
+    assert!(config.contains(stack::DEFAULT_HMR2_DATA_URL));
+    assert!(POSE_TEMPLATE.contains(stack::DEFAULT_HMR2_DATA_URL));
+}
+
+#[test]
+fn models_weights_present() {
+    let r = Root::new();
+    let (_d, p) = pose_project(true, &[], &[]);
+    let vol = cache(&[(HMR2, 10), (VITDET, 10)]);
+    let c = stack::models_with(
+        &r.facts(0, &[]),
+        &p,
+        &stack::ModelCache::Readable(vol.path().into()),
+    );
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("SMPL model present"), "{}", c.summary);
+    assert!(
+        c.summary
+            .contains("weights in demo_model-cache: hmr2_data.tar.gz, ViTDet-H detector"),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary.contains(&format!(
+            "HMR2 data from {} (the template's default)",
+            stack::DEFAULT_HMR2_DATA_URL
+        )),
+        "{}",
+        c.summary
+    );
+    assert_eq!(c.details["cache"], "present");
+    assert_eq!(c.details["files"][0]["bytes"], 10);
+    assert!(c.fix.is_none());
+
+    // The converted SMPL model in the cache serves when SMPL_DIR has none.
+    let (_d, p) = pose_project(false, &[], &[]);
+    let vol = cache(&[
+        (HMR2, 10),
+        (VITDET, 10),
+        ("4DHumans/data/smpl/SMPL_NEUTRAL.pkl", 1),
+        ("phalp/3D/models/smpl/SMPL_NEUTRAL.pkl", 1),
+    ]);
+    let c = stack::models_with(
+        &r.facts(0, &[]),
+        &p,
+        &stack::ModelCache::Readable(vol.path().into()),
+    );
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("in the model cache"), "{}", c.summary);
+
+    // Without the ViTDet detector only the HMR 2.0 data is needed.
+    let (_d, p) = pose_project(true, &[("POSE_DETECTOR", "regnety")], &["POSE_DETECTOR"]);
+    let vol = cache(&[(HMR2, 10)]);
+    let c = stack::models_with(
+        &r.facts(0, &[]),
+        &p,
+        &stack::ModelCache::Readable(vol.path().into()),
+    );
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(!c.summary.contains("ViTDet"), "{}", c.summary);
+}
+
+#[test]
+fn models_weights_absent() {
+    let r = Root::new();
+    let (_d, p) = pose_project(true, &[], &[]);
+    // An empty file is an interrupted copy, not the weights.
+    let vol = cache(&[(HMR2, 0)]);
+    let c = stack::models_with(
+        &r.facts(0, &[]),
+        &p,
+        &stack::ModelCache::Readable(vol.path().into()),
+    );
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary.contains("weights not in demo_model-cache yet: hmr2_data.tar.gz (~2.7 GB), ViTDet-H detector (~2.8 GB); the first `devstack up` downloads ~6 GB"),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.summary.contains(stack::DEFAULT_HMR2_DATA_URL),
+        "{}",
+        c.summary
+    );
+    let fix = c.fix.unwrap();
+    assert!(fix.contains(&format!("hmr2_data.tar.gz: set HMR2_DATA_URL in .env to a reachable copy of hmr2_data.tar.gz and run `devstack up`, or download {} on the host and copy it into the model cache: docker cp hmr2_data.tar.gz demo-pose-service-1:/home/app/.cache/4DHumans/hmr2_data.tar.gz", stack::DEFAULT_HMR2_DATA_URL)), "{fix}");
+    assert!(fix.contains("ViTDet-H detector: download https://dl.fbaipublicfiles.com/detectron2/ViTDet/COCO/cascade_mask_rcnn_vitdet_h/f328730692/model_final_f05665.pkl on the host and copy it into the model cache: docker cp model_final_f05665.pkl demo-pose-service-1:/home/app/.cache/iopath_cache/detectron2/ViTDet/COCO/cascade_mask_rcnn_vitdet_h/f328730692/model_final_f05665.pkl"), "{fix}");
+    assert_eq!(c.details["cache"], "absent");
+
+    // Half there: the detector is downloading.
+    let vol = cache(&[(HMR2, 10), (&format!("{VITDET}.part"), 140_000_000)]);
+    let c = stack::models_with(
+        &r.facts(0, &[]),
+        &p,
+        &stack::ModelCache::Readable(vol.path().into()),
+    );
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary.contains(
+            "ViTDet-H detector (140 MB of ~2.8 GB downloaded); `devstack up` downloads them"
+        ),
+        "{}",
+        c.summary
+    );
+    assert!(!c.fix.unwrap().contains("hmr2_data.tar.gz:"));
+}
+
+#[test]
+fn models_volume_missing_or_unknown() {
+    let r = Root::new();
+    let (_d, p) = pose_project(true, &[], &[]);
+    let c = stack::models_with(&r.facts(0, &[]), &p, &stack::ModelCache::NotCreated);
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary.contains("model-cache volume demo_model-cache not created yet: the first `devstack up` downloads the weights (~6 GB)"),
+        "{}",
+        c.summary
+    );
+    let fix = c.fix.unwrap();
+    assert!(
+        fix.contains("`docker cp` needs the container, which `devstack up` creates"),
+        "{fix}"
+    );
+    assert!(fix.contains("docker cp hmr2_data.tar.gz demo-pose-service-1:/home/app/.cache/4DHumans/hmr2_data.tar.gz"), "{fix}");
+    assert_eq!(c.details["cache"], "not created");
+
+    // Unreadable (not root) or not asked: unknown, and no warning for it.
+    let unreadable = stack::ModelCache::Unreadable {
+        mountpoint: "/var/lib/docker/volumes/demo_model-cache/_data".into(),
+        why: "/var/lib/docker/volumes/demo_model-cache/_data is readable only by root: `sudo devstack doctor` looks inside".into(),
+    };
+    let c = stack::models_with(&r.facts(1000, &[]), &p, &unreadable);
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary
+            .contains("weights in demo_model-cache: unknown (/var/lib/docker/volumes/demo_model-cache/_data is readable only by root"),
+        "{}",
+        c.summary
+    );
+    assert_eq!(c.details["cache"], "unknown");
+    // Under a fixture sysroot the engine is not asked.
+    let c = stack::models(&r.facts(0, &[]), &p);
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary.contains("unknown (not probed under --sysroot)"),
+        "{}",
+        c.summary
+    );
+
+    // SMPL missing still warns, with its fix, whatever the cache holds.
+    let (_d, p) = pose_project(false, &[], &[]);
+    let c = stack::models_with(&r.facts(0, &[]), &p, &unreadable);
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary.contains("the SMPL model is missing"),
+        "{}",
+        c.summary
+    );
+    assert!(c.fix.unwrap().contains("smplify.is.tue.mpg.de"));
+}
+
+#[test]
+fn models_custom_hmr2_data_url() {
+    let r = Root::new();
+    let url = "http://mirror.lan/hmr2_data.tar.gz";
+    let (_d, p) = pose_project(true, &[("HMR2_DATA_URL", url)], &["HMR2_DATA_URL"]);
+    let facts = r.facts(0, &[("HMR2_DATA_URL", url)]);
+    let vol = cache(&[(VITDET, 10)]);
+    let c = stack::models_with(&facts, &p, &stack::ModelCache::Readable(vol.path().into()));
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
+    assert!(
+        c.summary
+            .contains(&format!("HMR2 data from {url} (HMR2_DATA_URL in .env)")),
+        "{}",
+        c.summary
+    );
+    assert!(
+        c.fix
+            .unwrap()
+            .contains(&format!("download {url} on the host")),
+        "by hand names the custom URL"
+    );
+    assert_eq!(c.details["hmr2_data_url"], url);
+
+    // From the process environment rather than .env.
+    let (_d, p) = pose_project(true, &[("HMR2_DATA_URL", url)], &[]);
+    let c = stack::models_with(&facts, &p, &stack::ModelCache::NotCreated);
+    assert!(
+        c.summary.contains(&format!(
+            "HMR2 data from {url} (HMR2_DATA_URL in the environment)"
+        )),
+        "{}",
+        c.summary
+    );
+
+    // Set but empty: the template's default, as compose's `:-` says.
+    let (_d, p) = pose_project(true, &[("HMR2_DATA_URL", "")], &["HMR2_DATA_URL"]);
+    let c = stack::models_with(
+        &r.facts(0, &[("HMR2_DATA_URL", "")]),
+        &p,
+        &stack::ModelCache::NotCreated,
+    );
+    assert!(
+        c.summary.contains(&format!(
+            "HMR2 data from {} (the template's default)",
+            stack::DEFAULT_HMR2_DATA_URL
+        )),
+        "{}",
+        c.summary
+    );
+}
