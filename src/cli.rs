@@ -37,19 +37,21 @@ pub struct GlobalOpts {
     /// Disable colours (NO_COLOR is honoured too).
     #[arg(long = "no-color", global = true)]
     pub no_color: bool,
-    /// More diagnostics (-v debug, -vv trace); DEVSTACK_LOG takes a tracing filter.
-    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    /// More diagnostics (build output, debug logs; twice for trace); DEVSTACK_LOG takes a
+    /// tracing filter.
+    #[arg(long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Preflight, render, build, create and start the stack in dependency order, waiting on health.
+    /// Preflight, render, build, then start the graph of containers and host processes: each
+    /// node the moment its depends_on conditions hold, waiting on health.
     ///
     /// Attached (without -d), it then shows every service's and host process's logs, merged by
     /// time, with health transitions and auto-heal restarts, until Ctrl-C (or SIGTERM, or the
-    /// terminal closing): that stops host processes, then containers in reverse dependency
-    /// order; a second Ctrl-C kills them.
+    /// terminal closing): that stops the graph in exact reverse order, host processes
+    /// included, independent nodes in parallel; a second Ctrl-C kills what is left.
     Up(UpArgs),
     /// Stop and remove containers and networks (named volumes are kept unless --volumes).
     Down(DownArgs),
@@ -61,8 +63,12 @@ pub enum Command {
     /// runs), so a recreated or removed container's history is still there. JSON lines are
     /// shown as `time LEVEL message key=value…` unless --json.
     Logs(LogsArgs),
-    /// Restart services (recreate when their config changed) and wait until healthy again.
+    /// Restart services or host processes (recreate when their config changed), wait until
+    /// healthy again, then restart their `restart: true` dependents of either kind.
     Restart(RestartArgs),
+    /// The dependency graph of services and host processes, edges labelled with their
+    /// condition, nodes coloured by state.
+    Graph(GraphArgs),
     /// Check the machine: Docker, NVIDIA driver and runtime, Kinect USB/udev/usbfs/display, ports, .env.
     Doctor(DoctorArgs),
     /// Print the rendered compose YAML.
@@ -85,8 +91,8 @@ pub enum Command {
 pub struct UpArgs {
     /// Services to start (with their dependencies); all when empty.
     pub services: Vec<String>,
-    /// Detached: return once every service is running/healthy, leaving a background supervisor
-    /// (Compose's `--wait` means the same).
+    /// Detached: return once every service and host process is running/healthy, leaving a
+    /// background supervisor (Compose's `--wait` means the same).
     #[arg(short = 'd', long, visible_alias = "wait")]
     pub detach: bool,
     /// Build images before starting, even when their context did not change.
@@ -95,17 +101,17 @@ pub struct UpArgs {
     /// Never build; fail if an image is missing.
     #[arg(long)]
     pub no_build: bool,
-    /// Do not start host processes (x-devstack.host).
+    /// Do not start host processes (x-devstack.host); services that depend on one start
+    /// without waiting for it (each is named).
     #[arg(long)]
     pub no_host: bool,
-    /// Seconds to wait for each service to become running/healthy.
-    #[arg(
-        long,
-        visible_alias = "wait-timeout",
-        default_value_t = 120,
-        value_name = "SECS"
-    )]
-    pub timeout: u64,
+    /// Seconds to wait for every service and host process to become running/healthy.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub wait_timeout: u64,
+    /// Stop grace period in seconds (SIGTERM, then SIGKILL) when the attached `up` stops
+    /// [default: each service's stop_grace_period, else 10].
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// Skip the preflight checks (engine, GPU runtime, ports, .env).
     #[arg(long)]
     pub skip_preflight: bool,
@@ -114,11 +120,12 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// Also remove the project's named volumes (databases, model cache).
-    #[arg(long)]
+    #[arg(short = 'v', long)]
     pub volumes: bool,
-    /// Seconds to wait for a graceful stop before killing.
-    #[arg(short = 't', long, default_value_t = 10, value_name = "SECS")]
-    pub timeout: u64,
+    /// Stop grace period in seconds (SIGTERM, then SIGKILL) [default: each service's
+    /// stop_grace_period, else 10].
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<u64>,
     /// Also remove images: `local` those devstack built for this project, `all` also the
     /// pulled images its containers ran. Images other containers still use are kept.
     #[arg(long, value_enum, value_name = "TYPE")]
@@ -179,9 +186,27 @@ pub struct RestartArgs {
     /// Return without waiting for health.
     #[arg(long)]
     pub no_wait: bool,
-    /// Seconds to wait until healthy.
+    /// Stop grace period in seconds (SIGTERM, then SIGKILL) [default: each service's
+    /// stop_grace_period, else 10].
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Seconds to wait for each restarted node to become healthy/running again.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
-    pub timeout: u64,
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// tree (the terminal), dot (Graphviz) or mermaid (Markdown documents).
+    #[arg(long, value_enum, default_value = "tree")]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Tree,
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

@@ -1,18 +1,71 @@
+//! `devstack down`: the graph stopped in exact reverse order (host processes included: a
+//! container that needs a host process stops before it, a host process before the container
+//! it needs), containers removed, then networks; named volumes kept unless `--volumes`.
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{DownArgs, GlobalOpts, Rmi};
+use crate::engine::converge::{self, Event};
 use crate::engine::lifecycle::{self, RemoveImages};
-use crate::project::ProjectSource;
+use crate::engine::observed;
+use crate::executor::{self, Ctx, StopHow};
+use crate::project::graph::{Graph, Kind};
+use crate::project::{Project, ProjectSource};
+use crate::supervisor::hosts::Hosts;
+use crate::supervisor::state::State;
 use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     // Only the name is needed: `down` works even when the templates no longer render.
     let source = ProjectSource::resolve(g)?;
-    // An attached `up` in another terminal stops as on Ctrl-C (host processes first).
-    crate::supervisor::stop_attached(&source.devstack_dir()).await;
-    crate::supervisor::stop_background(&source).await?;
+    let paths = source.paths();
+    // An attached `up` in another terminal stops as on Ctrl-C (the graph in reverse order).
+    crate::supervisor::stop_attached(&paths).await;
     let engine = super::connect().await?;
-    let report = lifecycle::down(
+    let containers = observed::list(&engine, &source.name).await?;
+    let project = match Project::load_quietly(source.clone()) {
+        Some(p) => p,
+        None => fallback_project(&source, &containers),
+    };
+    // Containers that are not nodes (leftovers of an interrupted recreate, an older
+    // configuration's services) stop with no order among them.
+    let mut project = project;
+    for c in &containers {
+        project.graph.add_leaf(&c.service, Kind::Container);
+    }
+    let hosts = if crate::supervisor::running_pid(&paths).is_some() {
+        Hosts::Socket(paths.clone())
+    } else {
+        Hosts::Absent("no supervisor runs".into())
+    };
+    let said: converge::Reporter = Arc::new(|ev| {
+        if let Event::Stopped(n) = &ev {
+            eprintln!("{} {n} stopped", color::ok("✓"));
+        }
+        if let Event::Removed(n) = &ev {
+            eprintln!("{} container {n} removed", color::ok("✓"));
+        }
+    });
+    let ctx = Ctx::new(&engine, &project, hosts, said);
+    let nodes: Vec<String> = project
+        .graph
+        .order()
+        .into_iter()
+        .filter(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n))
+        .collect();
+    let removed = executor::stop(
+        &ctx,
+        &nodes,
+        &containers,
+        StopHow::Remove,
+        a.timeout.map(Duration::from_secs),
+    )
+    .await
+    .map_err(converge::ConvergeError::from)?;
+    // Host processes are stopped; the supervisor itself (and any orphan a killed one left) goes.
+    crate::supervisor::stop_background(&source).await?;
+    let report = lifecycle::remove_resources(
         &engine,
         &source.name,
         a.volumes,
@@ -21,13 +74,10 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             Some(Rmi::Local) => RemoveImages::Built,
             Some(Rmi::All) => RemoveImages::All,
         },
-        Duration::from_secs(a.timeout),
+        containers.iter().map(|c| c.image.clone()).collect(),
     )
     .await?;
     crate::supervisor::forget_autoheal(&source);
-    for c in &report.containers {
-        eprintln!("{} container {c} removed", color::ok("✓"));
-    }
     for n in &report.networks {
         eprintln!("{} network {n} removed", color::ok("✓"));
     }
@@ -47,11 +97,30 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             report.volumes_kept.join(", ")
         );
     }
-    if report.containers.is_empty()
-        && report.networks.is_empty()
-        && report.images_removed.is_empty()
-    {
+    if removed.is_empty() && report.networks.is_empty() && report.images_removed.is_empty() {
         eprintln!("nothing to remove for project {}", source.name);
     }
     Ok(0)
+}
+
+/// The templates do not render: the containers' `depends_on` labels give the order, and the
+/// supervisor's state names the host processes (stopped first; nothing says what they need).
+fn fallback_project(source: &ProjectSource, containers: &[observed::ContainerState]) -> Project {
+    let labels: Vec<(String, String)> = containers
+        .iter()
+        .map(|c| {
+            (
+                c.service.clone(),
+                c.labels
+                    .get(crate::engine::labels::DEPENDS_ON)
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut graph = Graph::from_labels(labels.iter().map(|(s, l)| (s.as_str(), l.as_str())));
+    for name in State::load(&source.paths()).host.keys() {
+        graph.add_leaf(name, Kind::Host);
+    }
+    Project::bare(source.clone(), graph)
 }

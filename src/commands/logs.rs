@@ -44,8 +44,9 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|s| parse_time("--until", s))
         .transpose()?;
-    let log_dir = source.devstack_dir().join("logs");
-    let hosts: Vec<String> = crate::supervisor::state::State::load(&source.devstack_dir())
+    let paths = source.paths();
+    let log_dir = paths.logs_dir();
+    let hosts: Vec<String> = crate::supervisor::state::State::load(&paths)
         .host
         .into_keys()
         .collect();
@@ -126,7 +127,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     // History: one time-ordered source per service, merged by timestamp while it streams.
     let mut sources = Vec::new();
     for (service, name) in &targets {
-        let copy = log_dir.join(format!("{service}.log"));
+        let copy = paths.log(service);
         let Some(engine) = &engine else { break };
         let engine_lines = EngineLines::open(engine, service, name, a.tail, since, until);
         sources.push(History::container(engine_lines, &copy, service, a.tail, &range).await?);
@@ -136,7 +137,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|w| !targets.iter().any(|(s, _)| s == *w))
     {
-        let copy = log_dir.join(format!("{name}.log"));
+        let copy = paths.log(name);
         sources.push(History::copy_only(&copy, name, a.tail, &range));
     }
     let host_targets: Vec<String> = hosts
@@ -176,7 +177,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     for h in host_targets {
         let tx = tx.clone();
         let after = last_ts.get(&h).cloned().unwrap_or_default();
-        tokio::spawn(follow_file(log_dir.join(format!("{h}.log")), h, after, tx));
+        tokio::spawn(follow_file(paths.log(&h), h, after, tx));
     }
     drop(tx);
     loop {

@@ -1,8 +1,10 @@
 //! One file per verb. Each `run` returns the process exit code or an error.
 
+mod attached;
 mod build;
 mod doctor;
 mod down;
+mod graph;
 mod init;
 mod kinect;
 mod logs;
@@ -29,7 +31,7 @@ pub(crate) async fn connect() -> anyhow::Result<Engine> {
 
 /// Prints the "not acted on" notes once per rendered configuration.
 pub(crate) fn report_not_acted_on(project: &Project) {
-    let stamp = project.devstack_dir().join("notes.shown");
+    let stamp = project.paths().notes_shown();
     let notes = project.model.not_acted_on.join("\n");
     if notes.is_empty() || std::fs::read_to_string(&stamp).is_ok_and(|s| s == notes) {
         return;
@@ -48,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(a) => ps::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Restart(a) => restart::run(g, a).await,
+        Command::Graph(a) => graph::run(g, a).await,
         Command::Doctor(a) => doctor::run(g, a).await,
         Command::Render(a) => render::run(g, a).await,
         Command::Build(a) => build::run(g, a).await,

@@ -86,10 +86,9 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         .collect();
     rows.sort_by(|x, y| x.service.cmp(&y.service));
     // Auto-heal actions and host processes, from the supervisor's state file.
-    let dir = source.devstack_dir();
-    let sup = crate::supervisor::state::State::load(&dir);
-    let sup_alive = crate::supervisor::running_pid(&dir).is_some()
-        || crate::supervisor::attached_pid(&dir).is_some();
+    let paths = source.paths();
+    let sup = crate::supervisor::state::State::load(&paths);
+    let sup_alive = crate::supervisor::any_running(&paths);
     for r in rows.iter_mut() {
         if let Some(h) = sup.autoheal.get(&r.service) {
             r.restarts += i64::from(h.restarts);
@@ -103,8 +102,12 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         let pid_alive = h
             .pid
             .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
-        let state = if h.state == "running" && !sup_alive && !pid_alive {
-            "stale".to_string()
+        let was_up = matches!(h.state.as_str(), "running" | "backoff" | "waiting");
+        // Nothing restarts or heals without a supervisor: say so rather than "running".
+        let state = if was_up && !sup_alive && pid_alive {
+            "running (unsupervised)".to_string()
+        } else if was_up && !sup_alive {
+            "stopped (no supervisor)".to_string()
         } else if h.state == "disabled" {
             format!(
                 "disabled: {}",
@@ -129,7 +132,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             restarts: i64::from(h.restarts),
             uptime_secs: uptime,
             ports: vec![],
-            pid: h.pid,
+            pid: h.pid.filter(|_| pid_alive),
             last_reason: None,
             gpu: None,
             gpu_memory_mib: None,
@@ -138,6 +141,14 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
+    }
+    let heals = sup.autoheal.len() + rows.iter().filter(|r| r.kind == "container").count();
+    if !sup_alive && (!sup.host.is_empty() || (heals > 0 && !sup.config_hash.is_empty())) {
+        eprintln!(
+            "{} no supervisor runs for project {}: host processes are not restarted and unhealthy containers are not healed (`devstack up -d` starts one)",
+            color::warn("!"),
+            source.name
+        );
     }
     if rows.is_empty() {
         eprintln!(

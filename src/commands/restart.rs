@@ -1,39 +1,45 @@
+//! `devstack restart NAME…`: services or host processes (recreated alone when their
+//! configuration changed), each waited on until ready, then their `restart: true` dependents
+//! of either kind, through the executor.
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{GlobalOpts, RestartArgs};
-use crate::engine::lifecycle::{self, Restarted};
+use crate::executor::{self, Ctx, Restarted};
+use crate::project::graph::Kind;
+use crate::supervisor::hosts::Hosts;
 use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
-    let services = project.resolve_services(&a.services)?;
-    let (hosts, services): (Vec<String>, Vec<String>) = services
-        .into_iter()
-        .partition(|s| project.model.x_devstack.host.contains_key(s));
-    for h in &hosts {
-        let begin = std::time::Instant::now();
-        crate::supervisor::request_restart(&project.devstack_dir(), h).await?;
-        println!(
-            "{} {h} restarted (host process) in {:.1}s",
-            color::ok("✓"),
-            begin.elapsed().as_secs_f64()
-        );
-    }
-    if services.is_empty() {
-        return Ok(0);
-    }
+    let names = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
+    let paths = project.paths();
+    let hosts = if crate::supervisor::any_running(&paths) {
+        Hosts::Socket(paths.clone())
+    } else {
+        Hosts::Absent(
+            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
+                .into(),
+        )
+    };
+    let ctx = Ctx::new(&engine, &project, hosts, Arc::new(|_| {}));
     let print = |r: &Restarted| {
-        let how = if r.recreated {
-            "recreated (config changed)"
-        } else {
-            "restarted"
-        };
         let why = r
             .as_dependent_of
             .as_ref()
             .map(|d| format!(" (depends on {d} with restart: true)"))
             .unwrap_or_default();
+        if r.skipped {
+            println!("{} {} {}{why}", color::warn("!"), r.service, r.state);
+            return;
+        }
+        let how = match (r.kind, r.recreated) {
+            (Kind::Host, _) => "restarted (host process)",
+            (_, true) => "recreated (config changed)",
+            (_, false) => "restarted",
+        };
         let state = if a.no_wait {
             String::new()
         } else {
@@ -41,12 +47,12 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
         };
         println!("{} {} {how}{state}{why}", color::ok("✓"), r.service);
     };
-    lifecycle::restart(
-        &engine,
-        &project,
-        &services,
+    executor::restart(
+        &ctx,
+        names.into_iter().map(|n| (n, None)).collect(),
         !a.no_wait,
-        Duration::from_secs(a.timeout),
+        Duration::from_secs(a.wait_timeout),
+        a.timeout.map(Duration::from_secs),
         &print,
     )
     .await?;

@@ -1,19 +1,28 @@
+//! `devstack up`: preflight, render, build, then walk the one graph of containers and host
+//! processes. With `-d` the background supervisor starts first, so a host process runs as soon
+//! as its dependencies hold while containers still converge; `up -d` returns when every node
+//! is ready. Attached, see `attached.rs`.
+
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cli::{GlobalOpts, UpArgs};
 use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::executor::{self, Ctx, UpWalk};
 use crate::exit::UsageError;
+use crate::project::graph::Kind;
+use crate::project::Project;
+use crate::supervisor::hosts::Hosts;
 use crate::supervisor::Running;
-use crate::ui::attached::{self, StopSignals};
 use crate::ui::color;
 use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
+    let paths = project.paths();
     if !a.detach {
         // Two attached sessions would each run the host processes (one Kinect, two captures).
-        if let Some(pid) = crate::supervisor::attached_pid(&project.devstack_dir()) {
+        if let Some(pid) = crate::supervisor::attached_pid(&paths) {
             return Err(UsageError(format!(
                 "an attached `devstack up` (pid {pid}) already runs project {}: watch it from here \
                  with `devstack logs -f`, apply changes with `devstack up -d`, or stop it first",
@@ -23,74 +32,118 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         }
     }
     super::report_not_acted_on(&project);
-    let services = project.resolve_services(&a.services)?;
+    let named = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
-    let verbose = g.verbose > 0;
-    // Attached mode shows the services' output from the start of this `up`.
-    let started = chrono::Utc::now().timestamp() as i32;
-    let selected = converge::selected_services(&project, &services);
-    let progress = Arc::new(Progress::new(&selected, verbose));
+    let nodes = selection(&project, &named, a.no_host);
+    let containers: Vec<String> = nodes
+        .iter()
+        .filter(|n| project.graph.kind(n) == Some(Kind::Container))
+        .cloned()
+        .collect();
+    let progress = Arc::new(Progress::new(&nodes, g.verbose > 0));
     let p = progress.clone();
     let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
-    let opts = UpOptions {
-        services: services.clone(),
-        force_build: a.build,
-        no_build: a.no_build,
-        timeout: Duration::from_secs(a.timeout),
-        skip_preflight: a.skip_preflight,
-    };
-    // Attached, a signal during start-up stops what was started (as it does later); with -d
-    // the default applies: devstack ends and what was started keeps running.
-    let mut signals = if a.detach {
-        None
-    } else {
-        Some(StopSignals::new()?)
-    };
-    let converging = converge::up(&engine, &project, opts, reporter);
-    let result = match &mut signals {
-        Some(sig) => tokio::select! {
-            r = converging => r,
-            why = sig.next() => {
-                progress.abandon();
-                let sig = signals.take().expect("attached");
-                return attached::interrupted(&engine, &project, &selected, why, sig).await;
-            }
+    let plan = Plan {
+        nodes,
+        opts: UpOptions {
+            services: containers,
+            force_build: a.build,
+            no_build: a.no_build,
+            skip_preflight: a.skip_preflight,
         },
-        None => converging.await,
+        wait: Duration::from_secs(a.wait_timeout),
+        progress,
+        reporter,
     };
-    let report = match result {
-        Ok(r) => r,
+    if !a.detach {
+        return super::attached::run(&engine, project, plan, !a.no_host, a.timeout).await;
+    }
+    let has_hosts = plan.nodes.iter().any(|n| project.graph.is_host(n));
+    let wants_supervisor = has_hosts || project.model.x_devstack.autoheal.enabled;
+    // The supervisor first: host processes are nodes of the walk below.
+    let running = if wants_supervisor {
+        Some(crate::supervisor::ensure_background(&project).await?)
+    } else {
+        None
+    };
+    let hosts = if running.is_some() {
+        Hosts::Socket(paths.clone())
+    } else {
+        Hosts::Absent("no supervisor runs".into())
+    };
+    let ctx = Ctx::new(&engine, &project, hosts, plan.reporter.clone());
+    let actions = match plan.converge(&ctx).await {
+        Ok(a) => a,
         Err(e) => {
-            progress.abandon();
+            plan.progress.abandon();
             return Err(e.into());
         }
     };
-    let changed = report
-        .actions
-        .iter()
-        .filter(|(_, act)| *act != Action::UpToDate)
-        .count();
-    progress.finish(report.actions.len(), changed);
-    let wants_supervisor = (!a.no_host && !project.model.x_devstack.host.is_empty())
-        || project.model.x_devstack.autoheal.enabled;
-    if a.detach {
-        if wants_supervisor {
-            match crate::supervisor::ensure_background(&project).await? {
-                Running::Background(pid) => eprintln!(
-                    "{} supervisor running in the background (pid {pid})",
-                    color::ok("✓")
-                ),
-                Running::Attached(pid) => eprintln!(
-                    "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
-                     restart it to apply changes to x-devstack",
-                    color::ok("✓")
-                ),
+    plan.finish(&actions);
+    match running {
+        Some(Running::Background(pid)) => eprintln!(
+            "{} supervisor running in the background (pid {pid})",
+            color::ok("✓")
+        ),
+        Some(Running::Attached(pid)) => eprintln!(
+            "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
+             restart it to apply changes to x-devstack",
+            color::ok("✓")
+        ),
+        None => {}
+    }
+    Ok(0)
+}
+
+/// What `up` walks, and how it reports.
+pub struct Plan {
+    /// Services and host processes, dependencies first.
+    pub nodes: Vec<String>,
+    pub opts: UpOptions,
+    /// How long the nodes may take to become ready, from the end of the builds.
+    pub wait: Duration,
+    pub progress: Arc<Progress>,
+    pub reporter: converge::Reporter,
+}
+
+impl Plan {
+    /// Steps 1–4 of the convergence, then the graph walk.
+    pub async fn converge(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<(String, Action)>, converge::ConvergeError> {
+        let prepared =
+            converge::prepare(ctx.engine, ctx.project, &self.opts, &self.reporter).await?;
+        let deadline = Instant::now() + self.wait;
+        executor::up(ctx, &self.nodes, &prepared, UpWalk::Converge, deadline).await
+    }
+
+    pub fn finish(&self, actions: &[(String, Action)]) {
+        let changed = actions
+            .iter()
+            .filter(|(_, act)| *act != Action::UpToDate)
+            .count();
+        self.progress.finish(actions.len(), changed);
+    }
+}
+
+/// The named nodes (or every active one) with their dependencies of both kinds; `--no-host`
+/// leaves host processes out and says which selected services depend on them.
+fn selection(project: &Project, named: &[String], no_host: bool) -> Vec<String> {
+    let mut nodes = converge::selected_nodes(project, named);
+    if no_host {
+        for n in &nodes {
+            let Some(node) = project.graph.get(n) else {
+                continue;
+            };
+            for dep in node.deps.keys().filter(|d| project.graph.is_host(d)) {
+                eprintln!(
+                    "{} {n} depends on host process {dep}, which --no-host leaves out: {n} starts without waiting for it",
+                    color::warn("note:")
+                );
             }
         }
-        return Ok(0);
+        nodes.retain(|n| !project.graph.is_host(n));
     }
-    // One supervisor per project: the attached one replaces a background one.
-    crate::supervisor::stop_background(&project.source).await?;
-    let signals = signals.expect("attached");
-    attached::run(&engine, project, &selected, !a.no_host, started, signals).await
+    nodes
 }

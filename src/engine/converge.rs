@@ -1,33 +1,31 @@
-//! The convergence loop of `up`, readable top to bottom (modelled on Compose's
-//! `pkg/compose/convergence.go`):
+//! The convergence of `up` before any container starts, readable top to bottom (modelled on
+//! Compose's `pkg/compose/convergence.go`):
 //!
 //! 1. observe the project's containers and repair what an interrupted run left behind;
 //! 2. preflight what would fail half-way: busy host ports, GPU requests without a GPU runtime;
 //! 3. images (build changed contexts, pull missing ones);
-//! 4. networks and named volumes;
-//! 5. per service, concurrently, as soon as its `depends_on` conditions hold: create, recreate
-//!    (only when the config hash or image changed) or start its container;
-//! 6. wait until every selected service is running/healthy (or completed, for init jobs).
+//! 4. networks and named volumes.
+//!
+//! Then `crate::executor::up` walks the one graph: each container and host process is created,
+//! recreated (only when its config hash or image changed) or started the moment its
+//! `depends_on` conditions hold, and waited on until it is ready.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
+use bollard::query_parameters::RenameContainerOptionsBuilder;
 use futures_util::future::join_all;
-use tokio::sync::watch;
 
 use super::build::{self, ImageAction};
-use super::health::{self, Monitor, WaitFailure, Want};
+use super::container;
+use super::health::WaitFailure;
 use super::observed::{self, ContainerState};
-use super::spec::{self, ContainerSpec};
+use super::spec;
 use super::{labels, Engine};
-use crate::project::model::{Condition, Service};
-use crate::project::{graph, Project};
+use crate::project::model::Service;
+use crate::project::Project;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvergeError {
@@ -45,13 +43,30 @@ pub enum ConvergeError {
     Build(#[from] build::BuildError),
     #[error(transparent)]
     Wait(Box<WaitFailure>),
-    #[error("dependency {dependency} of service {service} failed")]
+    #[error("{}", host_failure(name, reason, last_logs))]
+    Host {
+        name: String,
+        reason: String,
+        last_logs: Vec<String>,
+    },
+    #[error("dependency {dependency} of {service} failed")]
     Dependency { service: String, dependency: String },
     #[error(transparent)]
     Docker(#[from] bollard::errors::Error),
 }
 
-/// What happened to a service during `up`.
+fn host_failure(name: &str, reason: &str, last_logs: &[String]) -> String {
+    let mut s = format!("host process {name}: {reason}");
+    if !last_logs.is_empty() {
+        s.push_str(&format!("\n  last {} log lines:", last_logs.len()));
+        for l in last_logs {
+            s.push_str(&format!("\n    {l}"));
+        }
+    }
+    s
+}
+
+/// What happened to a service or host process during `up`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Created,
@@ -71,24 +86,30 @@ pub enum Event {
     /// Still starting; the last health check said this (e.g. a download's progress).
     Starting(String, String),
     Ready(String, String, Duration),
+    /// A node that will not run (a disabled host process), with why.
+    Skipped(String, String),
+    Stopped(String),
+    Removed(String),
     Note(String),
 }
 
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
 pub struct UpOptions {
-    /// Services to converge (already resolved); empty = all active services.
+    /// Containers to converge (already resolved, with their dependencies).
     pub services: Vec<String>,
     pub force_build: bool,
     pub no_build: bool,
-    pub timeout: Duration,
     /// Skip the busy-port and GPU-runtime preflight (`up --skip-preflight`).
     pub skip_preflight: bool,
 }
 
+/// What the graph walk needs: the containers as found (after repair) and each selected
+/// service's image id.
 #[derive(Debug, Default)]
-pub struct UpReport {
-    pub actions: Vec<(String, Action)>,
+pub struct Prepared {
+    pub existing: Vec<ContainerState>,
+    pub images: HashMap<String, String>,
 }
 
 /// Services active by default: those without `profiles`, or in `COMPOSE_PROFILES`.
@@ -104,53 +125,42 @@ pub fn active_services(project: &Project) -> Vec<String> {
         .values()
         .filter(|s| s.profiles.is_empty() || s.profiles.iter().any(|p| profiles.contains(p)))
         .map(|s| s.name.clone())
+        .chain(project.model.x_devstack.host.keys().cloned())
         .collect()
 }
 
-/// What `up [SVC…]` acts on: the named services, or every active one, with their
-/// dependencies, in dependency order.
-pub fn selected_services(project: &Project, named: &[String]) -> Vec<String> {
+/// What `up [NAME…]` acts on: the named services and host processes, or every active one,
+/// with everything they depend on (of either kind), dependencies first.
+pub fn selected_nodes(project: &Project, named: &[String]) -> Vec<String> {
     let roots = if named.is_empty() {
         active_services(project)
     } else {
         named.to_vec()
     };
-    graph::with_dependencies(&project.model, &roots)
+    project.graph.with_dependencies(&roots)
 }
 
-/// Services that someone waits on with `service_completed_successfully`: one-shot jobs.
-fn one_shot_jobs(project: &Project) -> HashSet<String> {
-    project
-        .model
-        .services
-        .values()
-        .flat_map(|s| s.depends_on.iter())
-        .filter(|(_, d)| d.condition == Condition::ServiceCompletedSuccessfully)
-        .map(|(n, _)| n.clone())
-        .collect()
-}
-
-pub async fn up(
+/// Steps 1–4: nothing starts here, and nothing is created when a preflight or a build fails.
+pub async fn prepare(
     engine: &Engine,
     project: &Project,
-    opts: UpOptions,
-    report: Reporter,
-) -> Result<UpReport, ConvergeError> {
-    let selected = selected_services(project, &opts.services);
-    let monitor = Monitor::start(engine, &project.name);
+    opts: &UpOptions,
+    report: &Reporter,
+) -> Result<Prepared, ConvergeError> {
+    let selected = &opts.services;
 
     // 1. Observe and repair.
-    let existing = repair(engine, project, &report).await?;
+    let existing = repair(engine, project, report).await?;
 
     // 2. Preflight: nothing is created when these fail.
     if !opts.skip_preflight {
-        preflight_ports(project, &selected, &existing)?;
-        preflight_gpu(engine, project, &selected).await?;
+        preflight_ports(project, selected, &existing)?;
+        preflight_gpu(engine, project, selected).await?;
     }
 
     // 3. Images, concurrently, once per distinct image (services may share one).
     let mut by_image: Vec<(String, &Service)> = Vec::new();
-    for name in &selected {
+    for name in selected {
         let svc = &project.model.services[name];
         let image = spec::image_ref(&project.name, svc);
         if !by_image.iter().any(|(i, _)| *i == image) {
@@ -194,169 +204,9 @@ pub async fn up(
         .collect();
 
     // 4. Networks and volumes (after the images, so a failed build or pull creates nothing).
-    ensure_networks(engine, project, &selected).await?;
-    ensure_volumes(engine, project, &selected).await?;
-
-    // 5. Per service, concurrently: wait until its dependencies hold, create / recreate /
-    //    start it, then wait until it is ready itself (healthy, running, or completed for a
-    //    one-shot job) and say so. Dependents learn of each stage through a watch channel,
-    //    so one wait per service serves all its dependents.
-    let jobs = one_shot_jobs(project);
-    let deadline = Instant::now() + opts.timeout;
-    type Stage = watch::Receiver<Option<Result<String, ()>>>;
-    let mut started: HashMap<String, Stage> = HashMap::new();
-    let mut ready: HashMap<String, Stage> = HashMap::new();
-    let mut senders = HashMap::new();
-    for name in &selected {
-        let (started_tx, started_rx) = watch::channel(None);
-        let (ready_tx, ready_rx) = watch::channel(None);
-        started.insert(name.clone(), started_rx);
-        ready.insert(name.clone(), ready_rx);
-        senders.insert(name.clone(), (started_tx, ready_tx));
-    }
-    let existing = Arc::new(existing);
-    let tasks = selected.iter().map(|name| {
-        let svc = &project.model.services[name];
-        let (started_tx, ready_tx) = senders.remove(name).expect("one sender per service");
-        let (started, ready) = (&started, &ready);
-        let existing = existing.clone();
-        let images = &images;
-        let monitor = &monitor;
-        let report = report.clone();
-        let jobs = &jobs;
-        async move {
-            let created = async {
-                for (dep, d) in &svc.depends_on {
-                    let dep_svc = &project.model.services[dep];
-                    let want = match d.condition {
-                        Condition::ServiceStarted => None,
-                        Condition::ServiceHealthy => Some(Want::Healthy),
-                        Condition::ServiceCompletedSuccessfully => Some(Want::Completed),
-                    };
-                    // The dependency's own readiness wait answers when it is the condition:
-                    // completed for a job, healthy for a service with a healthcheck.
-                    let own_wait_answers = match want {
-                        Some(Want::Completed) => true,
-                        Some(_) => !jobs.contains(dep) && dep_svc.has_healthcheck(),
-                        None => false,
-                    };
-                    if want.is_some() {
-                        report(Event::Waiting(name.clone(), dep.clone()));
-                    }
-                    let stage = if own_wait_answers { ready } else { started };
-                    let Some(rx) = stage.get(dep) else { continue };
-                    let Ok(dep_id) = reached(rx.clone()).await else {
-                        return Err(ConvergeError::Dependency {
-                            service: name.clone(),
-                            dependency: dep.clone(),
-                        });
-                    };
-                    if let (Some(want), false) = (want, own_wait_answers) {
-                        health::wait_for(
-                            engine,
-                            monitor,
-                            dep,
-                            &dep_id,
-                            want,
-                            dep_svc.healthcheck.as_ref(),
-                            deadline,
-                        )
-                        .await?;
-                    }
-                }
-                let spec =
-                    spec::container_spec(project, svc, &images[name], engine.api_at_least(1, 44));
-                let current = existing.iter().find(|c| c.name == spec.name);
-                let (id, action) =
-                    ensure_container(engine, svc, spec, current, jobs.contains(name)).await?;
-                report(Event::Container(name.clone(), action.clone()));
-                Ok((id, action))
-            }
-            .await;
-            let _ = started_tx.send(Some(
-                created.as_ref().map(|(id, _)| id.clone()).map_err(|_| ()),
-            ));
-            let result = match created {
-                Ok((id, action)) => {
-                    let since = Instant::now();
-                    let want = if jobs.contains(name) {
-                        Want::Completed
-                    } else {
-                        Want::Ready
-                    };
-                    let last_said = std::sync::Mutex::new(String::new());
-                    let on_state = |st: &observed::ContainerState| {
-                        let said = st.last_health_output.as_deref().unwrap_or_default();
-                        let mut last = last_said.lock().unwrap_or_else(|e| e.into_inner());
-                        if st.health.as_deref() == Some("starting")
-                            && !said.is_empty()
-                            && *last != said
-                        {
-                            *last = said.to_string();
-                            report(Event::Starting(name.clone(), said.to_string()));
-                        }
-                    };
-                    health::wait_watching(
-                        engine,
-                        monitor,
-                        name,
-                        &id,
-                        want,
-                        svc.healthcheck.as_ref(),
-                        deadline,
-                        &on_state,
-                    )
-                    .await
-                    .map(|st| {
-                        let what = if want == Want::Completed {
-                            "completed".to_string()
-                        } else {
-                            st.health.clone().unwrap_or_else(|| "running".into())
-                        };
-                        report(Event::Ready(name.clone(), what, since.elapsed()));
-                        (id, action)
-                    })
-                    .map_err(ConvergeError::from)
-                }
-                Err(e) => Err(e),
-            };
-            let _ = ready_tx.send(Some(
-                result.as_ref().map(|(id, _)| id.clone()).map_err(|_| ()),
-            ));
-            result.map(|(_, action)| (name.clone(), action))
-        }
-    });
-    let mut actions = Vec::new();
-    let mut errors = Vec::new();
-    for r in join_all(tasks).await {
-        match r {
-            Ok(x) => actions.push(x),
-            Err(e) => errors.push(e),
-        }
-    }
-    // The root cause outranks the "dependency X failed" follow-ups.
-    if let Some(pos) = errors
-        .iter()
-        .position(|e| !matches!(e, ConvergeError::Dependency { .. }))
-    {
-        return Err(errors.swap_remove(pos));
-    }
-    if let Some(e) = errors.pop() {
-        return Err(e);
-    }
-    Ok(UpReport { actions })
-}
-
-/// Waits until a service reaches a stage: its container id, or `Err` when it failed.
-async fn reached(mut rx: watch::Receiver<Option<Result<String, ()>>>) -> Result<String, ()> {
-    loop {
-        if let Some(r) = rx.borrow().clone() {
-            return r;
-        }
-        if rx.changed().await.is_err() {
-            return Err(());
-        }
-    }
+    ensure_networks(engine, project, selected).await?;
+    ensure_volumes(engine, project, selected).await?;
+    Ok(Prepared { existing, images })
 }
 
 /// Removes what an interrupted run left: containers under a temporary recreate name
@@ -379,7 +229,7 @@ async fn repair(
                 "removing {} left by an interrupted run",
                 c.name
             )));
-            remove_container(engine, &c.id).await?;
+            container::remove(engine, &c.id).await?;
         } else {
             report(Event::Note(format!(
                 "renaming {} back to {proper} (interrupted recreate)",
@@ -401,40 +251,6 @@ async fn repair(
         containers = observed::list(engine, &project.name).await?;
     }
     Ok(containers)
-}
-
-/// Stops a container (SIGTERM, SIGKILL after `grace` seconds); a gone one is fine.
-pub async fn stop_container(engine: &Engine, id: &str, grace: i32) {
-    let opts = StopContainerOptionsBuilder::default().t(grace).build();
-    let _ = engine.docker.stop_container(id, Some(opts)).await;
-}
-
-/// Restarts a container with its service's stop grace period (SIGTERM, then SIGKILL).
-pub async fn restart_container(
-    engine: &Engine,
-    id: &str,
-    grace: i32,
-) -> Result<(), bollard::errors::Error> {
-    let opts = RestartContainerOptionsBuilder::default().t(grace).build();
-    engine.docker.restart_container(id, Some(opts)).await
-}
-
-pub async fn remove_container(engine: &Engine, id: &str) -> Result<(), bollard::errors::Error> {
-    let opts = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(false)
-        .build();
-    match engine.docker.remove_container(id, Some(opts)).await {
-        Ok(()) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(()),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 409,
-            message,
-        }) if message.contains("already in progress") => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 fn preflight_ports(
@@ -598,112 +414,6 @@ fn resource_labels(project: &str, kind: &str, key: &str) -> HashMap<String, Stri
             labels::COMPOSE_VERSION.to_string(),
         ),
     ])
-}
-
-/// Creates, recreates or starts one service's container.
-async fn ensure_container(
-    engine: &Engine,
-    svc: &Service,
-    spec: ContainerSpec,
-    current: Option<&ContainerState>,
-    one_shot: bool,
-) -> Result<(String, Action), ConvergeError> {
-    let image_label = spec
-        .body
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::IMAGE))
-        .cloned();
-    if let Some(cur) = current {
-        let same = cur.config_hash.as_deref() == Some(spec.config_hash.as_str())
-            && cur.image_label == image_label;
-        if same {
-            let st = observed::inspect(engine, &cur.id).await?;
-            if st.running() || st.restarting {
-                return Ok((cur.id.clone(), Action::UpToDate));
-            }
-            // A finished one-shot job stays finished: a no-change `up` touches nothing.
-            if one_shot && st.exited() && st.exit_code == Some(0) {
-                return Ok((cur.id.clone(), Action::UpToDate));
-            }
-            start(engine, svc, &cur.id).await?;
-            return Ok((cur.id.clone(), Action::Started));
-        }
-        // Compose's swap: create under a temporary name, stop and remove the old one, rename.
-        let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
-        let name = spec.name.clone();
-        let id = create(engine, svc, spec, &tmp).await?;
-        stop_container(engine, &cur.id, svc.stop_grace_secs()).await;
-        remove_container(engine, &cur.id).await?;
-        engine
-            .docker
-            .rename_container(
-                &id,
-                RenameContainerOptionsBuilder::default().name(&name).build(),
-            )
-            .await?;
-        start(engine, svc, &id).await?;
-        return Ok((id, Action::Recreated));
-    }
-    let name = spec.name.clone();
-    let id = create(engine, svc, spec, &name).await?;
-    start(engine, svc, &id).await?;
-    Ok((id, Action::Created))
-}
-
-async fn create(
-    engine: &Engine,
-    svc: &Service,
-    spec: ContainerSpec,
-    name: &str,
-) -> Result<String, ConvergeError> {
-    let opts = CreateContainerOptionsBuilder::default().name(name).build();
-    let resp = engine
-        .docker
-        .create_container(Some(opts), spec.body)
-        .await
-        .map_err(|e| ConvergeError::Start {
-            service: svc.name.clone(),
-            detail: format!("cannot create container {name}: {}", docker_message(&e)),
-        })?;
-    for (network, aliases) in spec.extra_networks {
-        let req = NetworkConnectRequest {
-            container: resp.id.clone(),
-            endpoint_config: Some(bollard::models::EndpointSettings {
-                aliases: Some(aliases),
-                ..Default::default()
-            }),
-        };
-        engine.docker.connect_network(&network, req).await?;
-    }
-    Ok(resp.id)
-}
-
-// The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).
-static START_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn start(engine: &Engine, svc: &Service, id: &str) -> Result<(), ConvergeError> {
-    let _guard = START_LOCK.lock().await;
-    engine.docker.start_container(id, None).await.map_err(|e| {
-        let msg = docker_message(&e);
-        if msg.contains("could not select device driver") {
-            return ConvergeError::NoGpuRuntime { service: svc.name.clone() };
-        }
-        if msg.contains("port is already allocated") || msg.contains("address already in use") {
-            return ConvergeError::Start {
-                service: svc.name.clone(),
-                detail: format!("a published port is already in use on the host ({msg}): free it or change the port in .env"),
-            };
-        }
-        ConvergeError::Start { service: svc.name.clone(), detail: format!("cannot start: {msg}") }
-    })
-}
-
-pub fn docker_message(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
 }
 
 impl From<WaitFailure> for ConvergeError {

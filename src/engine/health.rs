@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::models::ExecConfig;
 use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder};
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -133,39 +132,6 @@ fn fast_ready_enabled() -> bool {
         .unwrap_or(true)
 }
 
-/// Runs the healthcheck's test inside the container once; true when it exits 0.
-pub async fn probe_once(engine: &Engine, id: &str, hc: &Healthcheck) -> bool {
-    let cmd = match hc.test.first().map(String::as_str) {
-        Some("CMD") => hc.test[1..].to_vec(),
-        Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), hc.test[1..].join(" ")],
-        _ => return false,
-    };
-    let config = ExecConfig {
-        cmd: Some(cmd),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let Ok(exec) = engine.docker.create_exec(id, config).await else {
-        return false;
-    };
-    let timeout = hc
-        .timeout
-        .unwrap_or(Duration::from_secs(30))
-        .min(Duration::from_secs(30));
-    let run = async {
-        if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
-            engine.docker.start_exec(&exec.id, None).await
-        {
-            while output.next().await.is_some() {}
-        }
-    };
-    if tokio::time::timeout(timeout, run).await.is_err() {
-        return false;
-    }
-    matches!(engine.docker.inspect_exec(&exec.id).await, Ok(r) if r.exit_code == Some(0))
-}
-
 /// Waits until `id` (service `service`) satisfies `want`, or fails with the story.
 pub async fn wait_for(
     engine: &Engine,
@@ -268,7 +234,7 @@ pub async fn wait_watching(
                 _ => "running",
             };
             return fail(
-                format!("not {what} within the timeout (raise it with --timeout)"),
+                format!("not {what} within the timeout (raise it with --wait-timeout)"),
                 st,
             )
             .await;
@@ -282,7 +248,7 @@ pub async fn wait_watching(
             if let Some(hc) = healthcheck {
                 if last_probe.elapsed() >= probe_every {
                     last_probe = Instant::now();
-                    if probe_once(engine, id, hc).await {
+                    if super::container::exec_probe(engine, id, hc).await {
                         return Ok(ContainerState {
                             health: Some("healthy".into()),
                             ..st

@@ -2,6 +2,7 @@
 //! health, logs.
 
 pub mod build;
+pub mod container;
 pub mod converge;
 pub mod health;
 pub mod labels;

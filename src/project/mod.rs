@@ -10,6 +10,7 @@ pub mod graph;
 pub mod host;
 pub mod interpolate;
 pub mod model;
+pub mod paths;
 pub mod template;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,8 @@ pub struct Project {
     pub document: Value,
     pub compose_file: PathBuf,
     pub gpu: GpuSelection,
+    /// Services and host processes, one dependency graph.
+    pub graph: graph::Graph,
 }
 
 impl std::ops::Deref for Project {
@@ -162,12 +165,17 @@ impl ProjectSource {
         })
     }
 
+    /// Everything under `.devstack/`.
+    pub fn paths(&self) -> paths::Paths {
+        paths::Paths::new(&self.dir)
+    }
+
     pub fn devstack_dir(&self) -> PathBuf {
-        self.dir.join(".devstack")
+        self.paths().root().to_path_buf()
     }
 
     pub fn compose_file(&self) -> PathBuf {
-        self.devstack_dir().join("compose.yaml")
+        self.paths().compose_file()
     }
 }
 
@@ -208,7 +216,7 @@ impl Project {
             Ok(v) => v,
             Err(e) => {
                 // Keep the bad render where the message points, so line:column can be read.
-                let bad = source.devstack_dir().join("compose.rendered-invalid.yaml");
+                let bad = source.paths().rendered_invalid();
                 let _ = std::fs::write(&bad, &rendered);
                 let msg = e.to_string();
                 let first = msg
@@ -229,6 +237,7 @@ impl Project {
         normalize(&mut document, &source.dir);
         let model = model::parse(&document, &compose_file.display().to_string(), &source.name)?;
         graph::validate(&model)?;
+        let graph = graph::Graph::new(&model);
         let text =
             serde_saphyr::to_string(&escape_dollars(compose_v1_compatible(document.clone())))
                 .map_err(|e| ProjectError(format!("cannot serialise the compose file: {e}")))?;
@@ -241,7 +250,27 @@ impl Project {
             document,
             compose_file,
             gpu,
+            graph,
         })
+    }
+
+    /// Loads the project when its templates render; `None` when they do not (`down` then
+    /// works from what the engine and the supervisor's state know).
+    pub fn load_quietly(source: ProjectSource) -> Option<Project> {
+        Self::load_with_gpu(source, &crate::gpu::probe()).ok()
+    }
+
+    /// A project known only by its name and a graph (no rendered model).
+    pub fn bare(source: ProjectSource, graph: graph::Graph) -> Project {
+        let compose_file = source.compose_file();
+        Project {
+            source,
+            model: ComposeModel::default(),
+            document: Value::Null,
+            compose_file,
+            gpu: GpuSelection::None,
+            graph,
+        }
     }
 
     /// Resolves a user's service name: exact, alias, or unique prefix; else "did you mean".

@@ -36,6 +36,9 @@ pub struct Service {
     /// Network keys (as in the top-level `networks`) with their aliases; first is primary.
     pub networks: IndexMap<String, Vec<String>>,
     pub depends_on: IndexMap<String, Dependency>,
+    /// `x-devstack: { depends_on: … }`: dependencies on host processes (an `x-` key, so
+    /// `docker compose config` still accepts the file). One graph with `depends_on`.
+    pub host_depends_on: IndexMap<String, Dependency>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Option<String>,
     pub memory_limit: Option<i64>,
@@ -633,6 +636,19 @@ fn parse_service(
     if let Some(dep) = m.get("depends_on") {
         s.depends_on = parse_depends(dep, &at("depends_on"), cx)?;
     }
+    if let Some(x) = m.get("x-devstack").filter(|v| !v.is_null()) {
+        let o = x
+            .as_object()
+            .ok_or_else(|| cx.err(&at("x-devstack"), "expected a mapping (depends_on: …)"))?;
+        for k in o.keys().filter(|k| *k != "depends_on") {
+            cx.notes.push(format!(
+                "service {name}: key `x-devstack.{k}` is not acted on by devstack"
+            ));
+        }
+        if let Some(dep) = o.get("depends_on") {
+            s.host_depends_on = parse_depends(dep, &at("x-devstack.depends_on"), cx)?;
+        }
+    }
     if let Some(hc) = m.get("healthcheck") {
         s.healthcheck = parse_healthcheck(hc, &at("healthcheck"), cx)?;
     }
@@ -1149,14 +1165,6 @@ fn parse_x_devstack(
                 Some(d) => parse_depends(d, &format!("{at}.depends_on"), cx)?,
                 None => IndexMap::new(),
             };
-            for dep in depends_on.keys() {
-                if !model.services.contains_key(dep) && !hosts.contains_key(dep) {
-                    return Err(cx.err(
-                        &format!("{at}.depends_on"),
-                        format!("unknown service `{dep}`"),
-                    ));
-                }
-            }
             let restart = h
                 .get("restart")
                 .and_then(scalar)

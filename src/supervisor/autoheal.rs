@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Shared, SupEvent};
-use crate::engine::{converge, health, observed, Engine};
-use crate::project::{graph, Project};
+use super::hosts::Hosts;
+use super::{Controls, Shared, SupEvent};
+use crate::engine::{build, container, health, observed, spec, Engine};
+use crate::executor::Ctx;
+use crate::project::Project;
 
 pub const MAX_RESTARTS: u32 = 3;
 
@@ -26,30 +28,18 @@ struct Tracker {
     dependents_pending: bool,
 }
 
-pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
+pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, controls: Controls) {
     let cfg = project.model.x_devstack.autoheal.clone();
-    let jobs: Vec<String> = project
-        .model
-        .services
-        .values()
-        .flat_map(|s| s.depends_on.iter())
-        .filter(|(_, d)| {
-            d.condition == crate::project::model::Condition::ServiceCompletedSuccessfully
-        })
-        .map(|(n, _)| n.clone())
-        .collect();
+    let jobs = project.graph.one_shot_jobs();
     let mut monitor = health::Monitor::start(&engine, &project.name);
     let mut trackers: HashMap<String, Tracker> = HashMap::new();
+    // Services seen healthy by this supervisor: healing starts then (before, `up` waits on
+    // them and fails naming them), and only their later recoveries are news.
+    let mut ever_healthy: std::collections::HashSet<String> = Default::default();
     // Health transitions are reported whether or not healing is enabled.
     let mut last_health: HashMap<String, Option<String>> = HashMap::new();
     // Containers started before us were reported ready by the `up` that started us (it
     // trusts its own probe, and the engine catches up later): that is no news.
-    let began = chrono::Utc::now();
-    let started_before_us = |started_at: Option<&str>| {
-        started_at
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .is_some_and(|t| t < began)
-    };
     loop {
         monitor.next(Duration::from_secs(2)).await;
         let Ok(list) = observed::list(&engine, &project.name).await else {
@@ -66,10 +56,13 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             // A heal reports its own recovery (`healthy again`), once.
             let healing = cfg.enabled && trackers.get(&c.service).is_some_and(|t| t.attempts > 0);
             if previous.is_some() && previous.as_ref() != Some(&st.health) {
+                // A first starting → healthy is reported by whoever started it (`up`'s
+                // progress): the supervisor runs from the start of `up`, so it is no news. Once
+                // it was healthy, coming back (after a restart) is.
                 let first_health = previous
                     .as_ref()
                     .is_some_and(|p| p.as_deref() == Some("starting"))
-                    && started_before_us(st.started_at.as_deref());
+                    && !ever_healthy.contains(&c.service);
                 if let Some(h) = st
                     .health
                     .as_deref()
@@ -83,6 +76,9 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
                     shared.emit(SupEvent::Health(c.service.clone(), h.to_string(), detail));
                 }
             }
+            if st.health.as_deref() == Some("healthy") {
+                ever_healthy.insert(c.service.clone());
+            }
             if !cfg.enabled {
                 continue;
             }
@@ -94,7 +90,7 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
                     shared.emit(SupEvent::Healed(c.service.clone(), took));
                 }
                 if std::mem::take(&mut t.dependents_pending) {
-                    restart_dependents(&engine, &project, &shared, &c.service).await;
+                    restart_dependents(&engine, &project, &shared, &controls, &c.service).await;
                 }
                 t.attempts = 0;
                 t.next_allowed = None;
@@ -117,32 +113,27 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
             }
             let unhealthy = st.health.as_deref() == Some("unhealthy")
                 && st.failing_streak >= i64::from(cfg.unhealthy_threshold.max(1));
-            if !unhealthy || crash_looping || t.next_allowed.is_some_and(|n| Instant::now() < n) {
+            // One that never was healthy is still `up`'s (it waits on it, and fails naming it);
+            // healing starts once it has been healthy.
+            if !unhealthy
+                || !ever_healthy.contains(&c.service)
+                || crash_looping
+                || t.next_allowed.is_some_and(|n| Instant::now() < n)
+            {
                 continue;
             }
             let reason = format!("unhealthy ×{}", st.failing_streak);
             if t.attempts < MAX_RESTARTS {
                 let grace = project.model.services[&c.service].stop_grace_secs();
-                if converge::restart_container(&engine, &c.id, grace)
-                    .await
-                    .is_err()
-                {
+                if container::restart(&engine, &c.id, grace).await.is_err() {
                     continue;
                 }
                 t.attempts += 1;
                 record(&shared, &c.service, &reason);
                 shared.emit(SupEvent::Restarted(c.service.clone(), reason));
             } else if !shared.heal(&c.service, |h| h.recreated) {
-                let _ = converge::remove_container(&engine, &c.id).await;
-                let opts = converge::UpOptions {
-                    services: vec![c.service.clone()],
-                    force_build: false,
-                    no_build: true,
-                    timeout: Duration::from_secs(1),
-                    skip_preflight: false,
-                };
                 // Only the create/start matters here; readiness is judged on later ticks.
-                let _ = converge::up(&engine, &project, opts, Arc::new(|_| {})).await;
+                recreate(&engine, &project, &c).await;
                 shared.heal(&c.service, |h| h.recreated = true);
                 record(&shared, &c.service, &format!("{reason}, recreated"));
                 shared.emit(SupEvent::Restarted(
@@ -171,25 +162,58 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>) {
     }
 }
 
-async fn restart_dependents(engine: &Engine, project: &Project, shared: &Shared, service: &str) {
-    let Ok(containers) = observed::list(engine, &project.name).await else {
+/// Removes a container and creates it afresh from the service's current spec.
+async fn recreate(engine: &Engine, project: &Project, c: &observed::ContainerState) {
+    let svc = &project.model.services[&c.service];
+    let Ok((image, _)) =
+        build::ensure_image(engine, &project.name, svc, false, true, &|_| {}).await
+    else {
         return;
     };
-    for dep in graph::restart_dependents(&project.model, service) {
-        let Some(d) = containers.iter().find(|x| x.service == dep) else {
-            continue;
-        };
-        let grace = project.model.services[&dep].stop_grace_secs();
-        if converge::restart_container(engine, &d.id, grace)
-            .await
-            .is_ok()
-        {
-            shared.emit(SupEvent::Restarted(
-                dep.clone(),
-                format!("{service} is healthy again and it declares restart: true"),
-            ));
+    let _ = container::remove(engine, &c.id).await;
+    let spec = spec::container_spec(project, svc, &image, engine.api_at_least(1, 44));
+    let _ = container::ensure(engine, svc, spec, None, false).await;
+}
+
+/// `restart: true` dependents of either kind follow a healed service, through the executor.
+async fn restart_dependents(
+    engine: &Engine,
+    project: &Project,
+    shared: &Shared,
+    controls: &Controls,
+    service: &str,
+) {
+    let quiet: crate::engine::converge::Reporter = Arc::new(|_| {});
+    let ctx = Ctx::new(engine, project, Hosts::Local(controls.clone()), quiet);
+    let direct: Vec<(String, Option<String>)> = project
+        .graph
+        .dependents(service)
+        .into_iter()
+        .filter(|d| {
+            project
+                .graph
+                .get(d)
+                .is_some_and(|n| n.deps.get(service).is_some_and(|x| x.restart))
+        })
+        .map(|d| (d, Some(service.to_string())))
+        .collect();
+    let said = |r: &crate::executor::Restarted| {
+        if r.skipped {
+            shared.emit(SupEvent::Note(r.service.clone(), r.state.clone()));
+            return;
         }
-    }
+        let why = match &r.as_dependent_of {
+            Some(d) if d == service => {
+                format!("{service} is healthy again and it declares restart: true")
+            }
+            Some(d) => format!("{d} restarted and it declares restart: true"),
+            None => String::new(),
+        };
+        shared.emit(SupEvent::Restarted(r.service.clone(), why));
+    };
+    // Dependents are not waited on: auto-heal judges their health on its next ticks.
+    let _ =
+        crate::executor::restart(&ctx, direct, false, Duration::from_secs(120), None, &said).await;
 }
 
 fn since_start(started_at: Option<&str>) -> String {

@@ -1,7 +1,8 @@
-//! One host process: started once its `depends_on` hold, in its own process group, with its
-//! declared environment on top of the user's; output captured line by line; restarted per
-//! policy with exponential backoff (1 s doubling to a cap, reset after a stable minute);
-//! optional healthcheck (command or HTTP).
+//! One host process: started when the executor says so (once its `depends_on` hold), in its
+//! own process group, with its declared environment on top of the user's; output captured
+//! line by line; restarted per policy with exponential backoff (1 s doubling to a cap, reset
+//! after a stable minute); stopped and started on request; optional healthcheck (command or
+//! HTTP).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -10,21 +11,61 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::logfile::LogFile;
 use super::{Shared, SupEvent};
-use crate::engine::health::{self, Want};
-use crate::project::model::{Condition, Healthcheck, HostProcess};
+use crate::project::model::{Healthcheck, HostProcess};
 
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const GRACE: Duration = Duration::from_secs(5);
 
+/// What the executor (through [`super::Controls`]) asks of a host process.
 #[derive(Debug)]
 pub enum Control {
-    Restart(tokio::sync::oneshot::Sender<Result<(), String>>),
-    Stop,
+    /// Start it unless it runs; answered once it has been spawned.
+    Start(Reply),
+    /// Stop it (its whole process group) and keep it stopped until the next start.
+    Stop(oneshot::Sender<()>),
+    /// Stop it and start it again; answered once the new process has been spawned.
+    Restart(Reply),
+    /// The supervisor is going away.
+    Shutdown,
+}
+
+pub type Reply = oneshot::Sender<Result<HostAction, String>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    Started,
+    AlreadyRunning,
+    Disabled(String),
+}
+
+/// Where a host process is, for waiters (`up` returns when it is ready).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet: waits for the executor (its dependencies first).
+    Idle,
+    Disabled(String),
+    Running,
+    /// Exited; restarting after a backoff.
+    Backoff,
+    /// Exited and its policy does not restart it.
+    Exited(i32),
+    /// Could not be spawned.
+    Failed(String),
+    Stopped,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostStatus {
+    pub phase: Phase,
+    /// starting / healthy / unhealthy; None without a healthcheck.
+    pub health: Option<String>,
+    /// How many times it was spawned: a waiter cannot miss a short run between two looks.
+    pub spawns: u64,
 }
 
 /// Kills a whole process group: SIGTERM, then SIGKILL after `grace`.
@@ -43,8 +84,33 @@ pub async fn kill_group(pgid: i32, grace: Duration) {
     let _ = killpg(pg, Signal::SIGKILL);
 }
 
-pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Receiver<Control>) {
+/// Why the running process stopped being the running process.
+enum Outcome {
+    Exited(i32),
+    Stop(oneshot::Sender<()>),
+    Restart(Reply),
+    Shutdown,
+}
+
+/// One host process for the supervisor's lifetime: idle until the executor starts it (once
+/// its dependencies hold), then running, restarted per policy with backoff, stopped and
+/// started again on request.
+pub async fn run(
+    spec: HostProcess,
+    shared: Arc<Shared>,
+    mut control: mpsc::Receiver<Control>,
+    status: watch::Sender<HostStatus>,
+) {
     let name = spec.name.clone();
+    let set = |phase: Phase, health: Option<String>| {
+        status.send_modify(|st| {
+            if phase == Phase::Running {
+                st.spawns += 1;
+            }
+            st.phase = phase;
+            st.health = health;
+        });
+    };
     if !spec.enabled {
         let reason = spec
             .disabled_reason
@@ -54,50 +120,74 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
             h.state = "disabled".into();
             h.disabled_reason = Some(reason.clone());
         });
-        shared.emit(SupEvent::Note(name.clone(), format!("disabled: {reason}")));
+        set(Phase::Disabled(reason.clone()), None);
         while let Some(c) = control.recv().await {
             match c {
-                Control::Restart(reply) => {
-                    let _ = reply.send(Err(format!("{name} is disabled: {reason}")));
+                Control::Start(reply) | Control::Restart(reply) => {
+                    let _ = reply.send(Ok(HostAction::Disabled(reason.clone())));
                 }
-                Control::Stop => return,
+                Control::Stop(reply) => {
+                    let _ = reply.send(());
+                }
+                Control::Shutdown => return,
             }
         }
         return;
     }
-    shared.update_host(&name, |h| h.state = "waiting".into());
-    if let Err(e) = wait_dependencies(&spec, &shared).await {
-        shared.update_host(&name, |h| h.state = "blocked".into());
-        shared.emit(SupEvent::Note(name.clone(), format!("not started: {e}")));
-        while let Some(c) = control.recv().await {
-            if let Control::Stop = c {
-                return;
-            }
-        }
-        return;
-    }
-    let log_path = shared.devstack_dir.join("logs").join(format!("{name}.log"));
+    shared.update_host(&name, |h| {
+        h.state = "waiting".into();
+        h.pid = None;
+        h.pgid = None;
+    });
+    let log_path = shared.paths.log(&name);
     let mut log = match LogFile::open(&log_path) {
         Ok(l) => l,
         Err(e) => {
-            shared.emit(SupEvent::Note(
-                name.clone(),
-                format!("cannot open {}: {e}", log_path.display()),
-            ));
+            let msg = format!("cannot open {}: {e}", log_path.display());
+            shared.emit(SupEvent::Note(name.clone(), msg.clone()));
+            set(Phase::Failed(msg.clone()), None);
+            while let Some(c) = control.recv().await {
+                match c {
+                    Control::Start(r) | Control::Restart(r) => {
+                        let _ = r.send(Err(msg.clone()));
+                    }
+                    Control::Stop(r) => {
+                        let _ = r.send(());
+                    }
+                    Control::Shutdown => return,
+                }
+            }
             return;
         }
     };
     let mut backoff = Duration::from_secs(1);
-    let mut pending_reply: Option<tokio::sync::oneshot::Sender<Result<(), String>>> = None;
+    // Who waits for the next spawn: a start or restart request.
+    let mut pending: Option<Reply> = None;
+    let mut restart_requested = false;
     loop {
+        if pending.is_none() {
+            // Stopped, exited or not started yet: wait to be asked.
+            match control.recv().await {
+                Some(Control::Start(r)) => pending = Some(r),
+                Some(Control::Restart(r)) => {
+                    restart_requested = true;
+                    pending = Some(r);
+                }
+                Some(Control::Stop(r)) => {
+                    let _ = r.send(());
+                    continue;
+                }
+                Some(Control::Shutdown) | None => return,
+            }
+        }
+        let cwd = spec
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| shared.project_dir.clone());
         let mut cmd = tokio::process::Command::new(&spec.command[0]);
         cmd.args(&spec.command[1..])
             .envs(&spec.environment)
-            .current_dir(
-                spec.working_dir
-                    .clone()
-                    .unwrap_or_else(|| shared.project_dir.clone()),
-            )
+            .current_dir(&cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -115,35 +205,49 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
             Err(e) => {
                 let msg = format!("cannot start `{}`: {e}", spec.command.join(" "));
                 let _ = log.write_line("stderr", &msg);
-                shared.emit(SupEvent::Note(name.clone(), msg));
+                shared.emit(SupEvent::Note(name.clone(), msg.clone()));
                 shared.update_host(&name, |h| h.state = "failed".into());
-                if let Some(r) = pending_reply.take() {
-                    let _ = r.send(Err(format!("{name} failed to start")));
+                set(Phase::Failed(msg.clone()), None);
+                if let Some(r) = pending.take() {
+                    let _ = r.send(Err(msg));
                 }
                 if spec.restart == "no" {
-                    return wait_for_stop(&mut control).await;
+                    continue;
                 }
-                if sleep_or_control(&mut control, backoff)
-                    .await
-                    .is_some_and(|c| matches!(c, Control::Stop))
-                {
-                    return;
+                match sleep_or_control(&mut control, backoff).await {
+                    Some(Control::Shutdown) => return,
+                    Some(Control::Stop(r)) => {
+                        let _ = r.send(());
+                        continue;
+                    }
+                    Some(Control::Start(r)) | Some(Control::Restart(r)) => pending = Some(r),
+                    None => pending = None,
                 }
                 backoff = (backoff * 2).min(BACKOFF_CAP);
+                // Policy retries spawn again without a requester.
+                if pending.is_none() {
+                    let (tx, _rx) = oneshot::channel();
+                    pending = Some(tx);
+                }
                 continue;
             }
         };
         let pid = child.id().map(|p| p as i32);
+        let health = spec.healthcheck.as_ref().map(|_| "starting".to_string());
         shared.update_host(&name, |h| {
             h.state = "running".into();
             h.pid = pid;
             h.pgid = pid;
             h.started_at = Some(chrono::Utc::now().to_rfc3339());
-            h.health = spec.healthcheck.as_ref().map(|_| "starting".into());
+            h.health = health.clone();
+            if std::mem::take(&mut restart_requested) {
+                h.restarts += 1;
+            }
         });
+        set(Phase::Running, health);
         shared.emit(SupEvent::Started(name.clone(), pid.unwrap_or(0)));
-        if let Some(r) = pending_reply.take() {
-            let _ = r.send(Ok(()));
+        if let Some(r) = pending.take() {
+            let _ = r.send(Ok(HostAction::Started));
         }
         let (line_tx, mut line_rx) = mpsc::channel::<(&'static str, String)>(256);
         for (stream, reader) in [
@@ -174,10 +278,15 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
             });
         }
         drop(line_tx);
-        let health_task = spec
-            .healthcheck
-            .clone()
-            .map(|hc| tokio::spawn(health_loop(name.clone(), hc, shared.clone())));
+        let health_task = spec.healthcheck.clone().map(|hc| {
+            tokio::spawn(health_loop(
+                name.clone(),
+                hc,
+                cwd.clone(),
+                shared.clone(),
+                status.clone(),
+            ))
+        });
         let outcome = loop {
             tokio::select! {
                 Some((stream, line)) = line_rx.recv() => {
@@ -185,10 +294,14 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
                         shared.emit(SupEvent::Line(name.clone(), ts, line));
                     }
                 }
-                status = child.wait() => break Ok(status.ok().and_then(|s| s.code()).unwrap_or(-1)),
+                st = child.wait() => break Outcome::Exited(st.ok().and_then(|s| s.code()).unwrap_or(-1)),
                 c = control.recv() => match c {
-                    Some(Control::Restart(reply)) => break Err(Some(reply)),
-                    Some(Control::Stop) | None => break Err(None),
+                    Some(Control::Start(r)) => {
+                        let _ = r.send(Ok(HostAction::AlreadyRunning));
+                    }
+                    Some(Control::Stop(r)) => break Outcome::Stop(r),
+                    Some(Control::Restart(r)) => break Outcome::Restart(r),
+                    Some(Control::Shutdown) | None => break Outcome::Shutdown,
                 },
             }
         };
@@ -209,26 +322,36 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
                 shared.emit(SupEvent::Line(name.clone(), ts, line));
             }
         }
+        let stopped = |shared: &Shared| {
+            shared.update_host(&name, |h| {
+                h.state = "stopped".into();
+                h.pid = None;
+                h.pgid = None;
+                h.health = None;
+            });
+        };
         match outcome {
-            Err(None) => {
-                shared.update_host(&name, |h| {
-                    h.state = "stopped".into();
-                    h.pid = None;
-                    h.pgid = None;
-                });
+            Outcome::Shutdown => {
+                stopped(&shared);
+                set(Phase::Stopped, None);
                 return;
             }
-            Err(Some(reply)) => {
-                shared.update_host(&name, |h| h.restarts += 1);
+            Outcome::Stop(r) => {
+                stopped(&shared);
+                set(Phase::Stopped, None);
+                shared.emit(SupEvent::Note(name.clone(), "stopped".into()));
+                let _ = r.send(());
+            }
+            Outcome::Restart(r) => {
                 shared.emit(SupEvent::Restarted(
                     name.clone(),
                     "restart requested".into(),
                 ));
-                pending_reply = Some(reply);
+                restart_requested = true;
+                pending = Some(r);
                 backoff = Duration::from_secs(1);
-                continue;
             }
-            Ok(code) => {
+            Outcome::Exited(code) => {
                 shared.update_host(&name, |h| {
                     h.last_exit = Some(code);
                     h.pid = None;
@@ -243,7 +366,8 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
                 shared.emit(SupEvent::Exited(name.clone(), code, restart));
                 if !restart {
                     shared.update_host(&name, |h| h.state = "exited".into());
-                    return wait_for_stop(&mut control).await;
+                    set(Phase::Exited(code), None);
+                    continue;
                 }
                 if started.elapsed() >= STABLE_AFTER {
                     backoff = Duration::from_secs(1);
@@ -252,13 +376,24 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
                     h.state = "backoff".into();
                     h.restarts += 1;
                 });
+                set(Phase::Backoff, None);
                 match sleep_or_control(&mut control, backoff).await {
-                    Some(Control::Stop) => {
-                        shared.update_host(&name, |h| h.state = "stopped".into());
+                    Some(Control::Shutdown) => {
+                        stopped(&shared);
+                        set(Phase::Stopped, None);
                         return;
                     }
-                    Some(Control::Restart(reply)) => pending_reply = Some(reply),
-                    None => {}
+                    Some(Control::Stop(r)) => {
+                        stopped(&shared);
+                        set(Phase::Stopped, None);
+                        let _ = r.send(());
+                        continue;
+                    }
+                    Some(Control::Start(r)) | Some(Control::Restart(r)) => pending = Some(r),
+                    None => {
+                        let (tx, _rx) = oneshot::channel();
+                        pending = Some(tx);
+                    }
                 }
                 backoff = (backoff * 2).min(BACKOFF_CAP);
             }
@@ -266,58 +401,21 @@ pub async fn run(spec: HostProcess, shared: Arc<Shared>, mut control: mpsc::Rece
     }
 }
 
-async fn wait_for_stop(control: &mut mpsc::Receiver<Control>) {
-    while let Some(c) = control.recv().await {
-        match c {
-            Control::Stop => return,
-            Control::Restart(reply) => {
-                let _ = reply.send(Err("the process has exited and its policy does not restart it; run `devstack up` to start it again".into()));
-            }
-        }
-    }
-}
-
+/// Sleeps `d`, or returns early with a control message (`None` after the full sleep).
 async fn sleep_or_control(control: &mut mpsc::Receiver<Control>, d: Duration) -> Option<Control> {
     tokio::select! {
         _ = tokio::time::sleep(d) => None,
-        c = control.recv() => Some(c.unwrap_or(Control::Stop)),
+        c = control.recv() => Some(c.unwrap_or(Control::Shutdown)),
     }
 }
 
-async fn wait_dependencies(spec: &HostProcess, shared: &Shared) -> Result<(), String> {
-    let Some(engine) = &shared.engine else {
-        return Ok(());
-    };
-    let containers = crate::engine::observed::list(engine, &shared.project_name)
-        .await
-        .map_err(|e| e.to_string())?;
-    let monitor = crate::engine::health::Monitor::start(engine, &shared.project_name);
-    for (dep, d) in &spec.depends_on {
-        let Some(c) = containers.iter().find(|c| &c.service == dep) else {
-            return Err(format!("its dependency {dep} has no container"));
-        };
-        let want = match d.condition {
-            Condition::ServiceStarted => Want::Running,
-            Condition::ServiceHealthy => Want::Healthy,
-            Condition::ServiceCompletedSuccessfully => Want::Completed,
-        };
-        let hc = shared.healthchecks.get(dep);
-        health::wait_for(
-            engine,
-            &monitor,
-            dep,
-            &c.id,
-            want,
-            hc,
-            Instant::now() + Duration::from_secs(600),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-async fn health_loop(name: String, hc: Healthcheck, shared: Arc<Shared>) {
+async fn health_loop(
+    name: String,
+    hc: Healthcheck,
+    cwd: std::path::PathBuf,
+    shared: Arc<Shared>,
+    status: watch::Sender<HostStatus>,
+) {
     let interval = hc.interval.unwrap_or(Duration::from_secs(5));
     let retries = hc.retries.unwrap_or(3).max(1);
     if let Some(sp) = hc.start_period {
@@ -325,20 +423,21 @@ async fn health_loop(name: String, hc: Healthcheck, shared: Arc<Shared>) {
     }
     let mut streak = 0;
     loop {
-        let ok = probe(&hc).await;
+        let ok = probe(&hc, &cwd).await;
         streak = if ok { 0 } else { streak + 1 };
-        let status = if ok {
+        let verdict = if ok {
             Some("healthy")
         } else if streak >= retries {
             Some("unhealthy")
         } else {
             None
         };
-        if let Some(s) = status {
+        if let Some(s) = verdict {
             let changed = shared.update_host(&name, |h| {
                 let old = h.health.replace(s.to_string());
                 old.as_deref() != Some(s)
             });
+            status.send_modify(|st| st.health = Some(s.to_string()));
             if changed {
                 shared.emit(SupEvent::Health(name.clone(), s.to_string(), String::new()));
             }
@@ -349,7 +448,8 @@ async fn health_loop(name: String, hc: Healthcheck, shared: Arc<Shared>) {
 
 /// `["CMD", …]`, `["CMD-SHELL", "…"]` run on the host; `["HTTP", "http://host:port/path"]`
 /// is a GET that must answer 2xx.
-async fn probe(hc: &Healthcheck) -> bool {
+/// Runs in the process's working directory, so relative paths mean what they mean to it.
+async fn probe(hc: &Healthcheck, cwd: &std::path::Path) -> bool {
     let timeout = hc.timeout.unwrap_or(Duration::from_secs(5));
     let fut = async {
         let (program, args): (&str, Vec<String>) = match hc.test.first().map(String::as_str) {
@@ -359,6 +459,7 @@ async fn probe(hc: &Healthcheck) -> bool {
             _ => return false,
         };
         tokio::process::Command::new(program)
+            .current_dir(cwd)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -13,10 +13,10 @@ use crate::engine::{labels, Engine};
 use crate::project::Project;
 
 pub async fn run(engine: Engine, project: Arc<Project>) {
-    let dir = project.devstack_dir().join("logs");
+    let paths = project.paths();
     let mut tasks = Vec::new();
     for name in project.model.services.keys() {
-        let path = dir.join(format!("{name}.log"));
+        let path = paths.log(name);
         let container = labels::container_name(&project.name, name);
         tasks.push(tokio::spawn(copy(
             engine.clone(),

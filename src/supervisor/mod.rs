@@ -1,13 +1,17 @@
-//! The supervisor: host processes (`x-devstack.host`) and auto-heal. The same code runs in the
-//! foreground in attached `up` and as a detached background process after `up -d` (pid, state,
-//! socket and logs under `.devstack/`). `down` stops it and everything it started; a killed
-//! supervisor leaves a state file from which the next `up` or `down` finds and cleans its
-//! orphaned process groups.
+//! The supervisor: host processes (`x-devstack.host`), auto-heal, and bringing the stack back
+//! when the engine restarts under it. The same code runs in the foreground in attached `up` and
+//! as a detached background process started at the beginning of `up -d` (pid, state, socket and
+//! logs under `.devstack/`). Host processes are nodes of the project's one graph: the executor
+//! starts, stops and restarts them through [`Controls`] (in process) or the control socket
+//! ([`hosts::Hosts`]). `down` stops it and everything it started; a killed supervisor leaves a
+//! state file from which the next `up` or `down` finds and cleans its orphaned process groups.
 
 pub mod autoheal;
 pub mod host;
+pub mod hosts;
 pub mod logcopy;
 pub mod logfile;
+pub mod reconcile;
 pub mod state;
 
 use std::collections::HashMap;
@@ -18,11 +22,13 @@ use std::time::Duration;
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::engine::Engine;
 use crate::project::model::Healthcheck;
+use crate::project::paths::Paths;
 use crate::project::{Project, ProjectSource};
+use host::{Control, HostAction, HostStatus, Phase};
 use state::{HealState, HostState, State};
 
 /// What the supervisor reports (printed by attached `up`, logged by the background one).
@@ -73,11 +79,10 @@ impl SupEvent {
 
 /// State shared by the runners: the state file, the event channel, what they need to know.
 pub struct Shared {
-    pub devstack_dir: PathBuf,
+    pub paths: Paths,
     pub project_dir: PathBuf,
     pub project_name: String,
     pub engine: Option<Engine>,
-    pub healthchecks: HashMap<String, Healthcheck>,
     state: Mutex<State>,
     events: broadcast::Sender<SupEvent>,
 }
@@ -90,33 +95,136 @@ impl Shared {
     pub fn update_host<R>(&self, name: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let r = f(st.host.entry(name.to_string()).or_default());
-        let _ = st.save(&self.devstack_dir);
+        let _ = st.save(&self.paths);
         r
     }
 
     pub fn heal<R>(&self, service: &str, f: impl FnOnce(&mut HealState) -> R) -> R {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let r = f(st.autoheal.entry(service.to_string()).or_default());
-        let _ = st.save(&self.devstack_dir);
+        let _ = st.save(&self.paths);
         r
     }
 }
 
-/// The host processes' control channels: what the control socket needs to restart one,
-/// without holding the supervisor itself.
+/// One host process as the executor reaches it: its control channel and its status.
 #[derive(Clone)]
-pub struct Controls(Arc<HashMap<String, mpsc::Sender<host::Control>>>);
+struct HostHandle {
+    tx: mpsc::Sender<Control>,
+    status: watch::Receiver<HostStatus>,
+    has_healthcheck: bool,
+}
+
+/// The host processes' controls: what the executor and the control socket use to start, stop,
+/// restart and wait for them, without holding the supervisor itself.
+#[derive(Clone, Default)]
+pub struct Controls(Arc<HashMap<String, HostHandle>>);
 
 impl Controls {
-    pub async fn restart(&self, name: &str) -> Result<(), String> {
-        let Some(tx) = self.0.get(name) else {
-            return Err(format!("{name} is not a host process"));
-        };
+    fn handle(&self, name: &str) -> Result<&HostHandle, String> {
+        self.0
+            .get(name)
+            .ok_or_else(|| format!("{name} is not a host process of this supervisor"))
+    }
+
+    async fn ask(
+        &self,
+        name: &str,
+        make: impl FnOnce(host::Reply) -> Control,
+    ) -> Result<HostAction, String> {
+        let h = self.handle(name)?;
         let (reply, rx) = tokio::sync::oneshot::channel();
-        tx.send(host::Control::Restart(reply))
+        h.tx.send(make(reply))
             .await
-            .map_err(|_| format!("{name} is not running"))?;
-        rx.await.map_err(|_| format!("{name} stopped"))?
+            .map_err(|_| format!("{name}: the supervisor is stopping"))?;
+        rx.await
+            .map_err(|_| format!("{name}: the supervisor is stopping"))?
+    }
+
+    /// Starts it unless it runs; returns once it has been spawned.
+    pub async fn start(&self, name: &str) -> Result<HostAction, String> {
+        self.ask(name, Control::Start).await
+    }
+
+    /// Stops and starts it; returns once the new process has been spawned.
+    pub async fn restart(&self, name: &str) -> Result<HostAction, String> {
+        self.ask(name, Control::Restart).await
+    }
+
+    /// Stops it (its whole process group); it stays stopped until started again.
+    pub async fn stop(&self, name: &str) -> Result<(), String> {
+        let h = self.handle(name)?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if h.tx.send(Control::Stop(reply)).await.is_err() {
+            return Ok(());
+        }
+        let _ = rx.await;
+        Ok(())
+    }
+
+    /// Whether it is running (or restarting by policy): what the engine's return brings back.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.0
+            .get(name)
+            .is_some_and(|h| matches!(h.status.borrow().phase, Phase::Running | Phase::Backoff))
+    }
+
+    /// Waits until it is ready: healthy when it has a healthcheck; without one, once it has
+    /// been started (a quick exit 0 is "completed"; a policy restart does not undo it).
+    /// Returns "healthy", "running", "completed" or "disabled"; an error says why it is not.
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<&'static str, String> {
+        let h = self.handle(name)?;
+        let mut rx = h.status.clone();
+        loop {
+            let st = rx.borrow_and_update().clone();
+            match st.phase {
+                Phase::Disabled(_) => return Ok("disabled"),
+                Phase::Exited(code) if code != 0 => {
+                    return Err(format!("exited with code {code} before it was ready"))
+                }
+                Phase::Failed(why) => return Err(why),
+                Phase::Stopped => return Err("was stopped before it was ready".into()),
+                Phase::Running if h.has_healthcheck && st.health.as_deref() == Some("healthy") => {
+                    return Ok("healthy")
+                }
+                _ if h.has_healthcheck => {}
+                Phase::Exited(_) => return Ok("completed"),
+                _ if st.spawns > 0 => return Ok("running"),
+                _ => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err("the supervisor stopped".into()),
+                Err(_) => {
+                    let now = rx.borrow().clone();
+                    let what = match (&now.phase, now.health.as_deref()) {
+                        (Phase::Backoff, _) => {
+                            "it keeps exiting (restarting with backoff)".to_string()
+                        }
+                        (Phase::Idle, _) => "it was never started".to_string(),
+                        (Phase::Exited(c), _) => format!("it exited with code {c}"),
+                        (_, Some(h)) => format!("its healthcheck says {h}"),
+                        _ => "it is not running".to_string(),
+                    };
+                    let wanted = if h.has_healthcheck {
+                        "healthy"
+                    } else {
+                        "running"
+                    };
+                    return Err(format!(
+                        "not {wanted} within the timeout: {what} (raise it with --wait-timeout)"
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
     }
 }
 
@@ -125,7 +233,7 @@ pub struct Supervisor {
     pub shared: Arc<Shared>,
     controls: Controls,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    heal: Option<tokio::task::JoinHandle<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     copy: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -134,12 +242,15 @@ pub fn config_hash(project: &Project) -> String {
     let v = serde_json::json!({
         "host": serde_json::to_value(&project.model.x_devstack.host).unwrap_or_default(),
         "autoheal": serde_json::to_value(&project.model.x_devstack.autoheal).unwrap_or_default(),
+        "graph": serde_json::to_value(&project.graph).unwrap_or_default(),
     });
     crate::engine::labels::hash_json(&v)
 }
 
 impl Supervisor {
-    /// Starts host processes (each once its dependencies hold) and auto-heal.
+    /// Starts the supervisor: one idle task per host process (the executor starts each once
+    /// its dependencies hold), auto-heal, the log copies, and the watch on the engine that
+    /// brings the stack back after an engine restart.
     pub fn start(
         project: Arc<Project>,
         engine: Option<Engine>,
@@ -147,46 +258,76 @@ impl Supervisor {
         pid: Option<i32>,
     ) -> Supervisor {
         let (events, _) = broadcast::channel(1024);
+        let paths = project.paths();
         let mut initial = State {
             pid,
             config_hash: config_hash(&project),
             ..Default::default()
         };
         // Keep auto-heal history across supervisor restarts.
-        initial.autoheal = State::load(&project.devstack_dir()).autoheal;
+        initial.autoheal = State::load(&paths).autoheal;
         let shared = Arc::new(Shared {
-            devstack_dir: project.devstack_dir(),
+            paths,
             project_dir: project.dir.clone(),
             project_name: project.name.clone(),
             engine: engine.clone(),
-            healthchecks: project
-                .model
-                .services
-                .iter()
-                .filter_map(|(n, s)| s.healthcheck.clone().map(|h| (n.clone(), h)))
-                .collect(),
             state: Mutex::new(initial),
             events,
         });
-        let _ = shared.state.lock().map(|s| s.save(&shared.devstack_dir));
+        let _ = shared.state.lock().map(|s| s.save(&shared.paths));
         let mut controls = HashMap::new();
         let mut tasks = Vec::new();
         if host_processes {
             for spec in project.model.x_devstack.host.values() {
                 let (tx, rx) = mpsc::channel(4);
-                controls.insert(spec.name.clone(), tx);
-                tasks.push(tokio::spawn(host::run(spec.clone(), shared.clone(), rx)));
+                let (status_tx, status_rx) = watch::channel(HostStatus {
+                    phase: Phase::Idle,
+                    health: None,
+                    spawns: 0,
+                });
+                controls.insert(
+                    spec.name.clone(),
+                    HostHandle {
+                        tx,
+                        status: status_rx,
+                        has_healthcheck: spec
+                            .healthcheck
+                            .as_ref()
+                            .is_some_and(Healthcheck::enabled),
+                    },
+                );
+                tasks.push(tokio::spawn(host::run(
+                    spec.clone(),
+                    shared.clone(),
+                    rx,
+                    status_tx,
+                )));
             }
         }
+        let controls = Controls(Arc::new(controls));
         let copy = engine
             .clone()
             .map(|e| tokio::spawn(logcopy::run(e, project.clone())));
-        let heal = engine.map(|e| tokio::spawn(autoheal::run(e, project.clone(), shared.clone())));
+        let mut background = Vec::new();
+        if let Some(e) = engine {
+            background.push(tokio::spawn(autoheal::run(
+                e.clone(),
+                project.clone(),
+                shared.clone(),
+                controls.clone(),
+            )));
+            background.push(tokio::spawn(reconcile::run(
+                e,
+                project.clone(),
+                shared.clone(),
+                controls.clone(),
+            )));
+        }
         Supervisor {
             shared,
-            controls: Controls(Arc::new(controls)),
+            controls,
             tasks,
-            heal,
+            background,
             copy,
         }
     }
@@ -199,34 +340,31 @@ impl Supervisor {
         self.controls.clone()
     }
 
-    /// Stops auto-heal and every host process (their whole process groups).
-    pub async fn shutdown(self) {
-        if let Some(h) = self.heal {
+    /// Stops auto-heal and the engine watch (so nothing brings back what is being stopped).
+    pub fn quiesce(&mut self) {
+        for h in self.background.drain(..) {
             h.abort();
         }
+    }
+
+    /// Stops auto-heal and every host process still running (their whole process groups).
+    pub async fn shutdown(mut self) {
+        self.quiesce();
         if let Some(c) = self.copy {
             // Give the copy a moment to take the last lines before it stops.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             c.abort();
         }
-        for tx in self.controls.0.values() {
-            let _ = tx.send(host::Control::Stop).await;
+        for h in self.controls.0.values() {
+            let _ = h.tx.send(Control::Shutdown).await;
         }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(15), t).await;
         }
         let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
         st.pid = None;
-        let _ = st.save(&self.shared.devstack_dir);
+        let _ = st.save(&self.shared.paths);
     }
-}
-
-pub fn pid_file(dir: &std::path::Path) -> PathBuf {
-    dir.join("supervisor.pid")
-}
-
-pub fn socket_path(dir: &std::path::Path) -> PathBuf {
-    dir.join("supervisor.sock")
 }
 
 /// Whether `pid` runs. A zombie (exited, not yet reaped by its parent) does not: signals
@@ -247,14 +385,19 @@ fn alive(pid: i32) -> bool {
 }
 
 /// The background supervisor's pid, when one is alive.
-pub fn running_pid(dir: &std::path::Path) -> Option<i32> {
-    live_pid_in(&pid_file(dir))
+pub fn running_pid(paths: &Paths) -> Option<i32> {
+    live_pid_in(&paths.supervisor_pid())
 }
 
 /// The pid written in `file`, when that process is alive.
 fn live_pid_in(file: &std::path::Path) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
     alive(pid).then_some(pid)
+}
+
+/// Whether any supervisor (background, or an attached `up`) runs for the project.
+pub fn any_running(paths: &Paths) -> bool {
+    running_pid(paths).is_some() || attached_pid(paths).is_some()
 }
 
 /// Where a project's supervisor runs.
@@ -267,19 +410,19 @@ pub enum Running {
 /// Starts the background supervisor for `project` unless one with the same configuration
 /// runs already (single instance per project). Cleans what a killed one left first.
 pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
-    let dir = project.devstack_dir();
+    let paths = project.paths();
     // One supervisor per project: an attached `up` already is one.
-    if let Some(pid) = attached_pid(&dir) {
+    if let Some(pid) = attached_pid(&paths) {
         return Ok(Running::Attached(pid));
     }
-    if let Some(pid) = running_pid(&dir) {
-        if State::load(&dir).config_hash == config_hash(project) {
+    if let Some(pid) = running_pid(&paths) {
+        if State::load(&paths).config_hash == config_hash(project) {
             return Ok(Running::Background(pid));
         }
     }
     stop_background(&project.source).await?;
-    let log = logfile_path(&dir);
-    std::fs::create_dir_all(log.parent().unwrap_or(&dir))?;
+    let log = paths.supervisor_log();
+    std::fs::create_dir_all(paths.logs_dir())?;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -316,15 +459,15 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
         let _ = child.wait();
     });
     // Wait until it answers on its socket (or died).
-    let sock = socket_path(&dir);
-    for _ in 0..100 {
+    let sock = paths.socket();
+    for _ in 0..200 {
         if tokio::net::UnixStream::connect(&sock).await.is_ok() {
             return Ok(Running::Background(pid));
         }
         if !alive(pid) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     anyhow::bail!(
         "the background supervisor did not start; see {}",
@@ -332,73 +475,57 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
     )
 }
 
-pub fn logfile_path(dir: &std::path::Path) -> PathBuf {
-    dir.join("logs").join("supervisor.log")
-}
-
 /// Stops the background supervisor (SIGTERM to its group, SIGKILL after a grace period) and
 /// any host process group a killed supervisor left behind; clears the pid file and socket.
 pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
-    let dir = source.devstack_dir();
-    if let Some(pid) = running_pid(&dir) {
+    let paths = source.paths();
+    if let Some(pid) = running_pid(&paths) {
         host::kill_group(pid, Duration::from_secs(15)).await;
     }
     // Orphans: host process groups recorded by a supervisor that was killed.
-    let mut st = State::load(&dir);
+    let mut st = State::load(&paths);
     for h in st.host.values_mut() {
         if let Some(pgid) = h.pgid.take() {
             if killpg(Pid::from_raw(pgid), None).is_ok() {
                 host::kill_group(pgid, Duration::from_secs(5)).await;
             }
         }
-        if h.state == "running" {
+        if matches!(h.state.as_str(), "running" | "backoff" | "waiting") {
             h.state = "stopped".into();
         }
         h.pid = None;
     }
     st.pid = None;
-    if dir.is_dir() {
-        let _ = st.save(&dir);
+    if paths.root().is_dir() {
+        let _ = st.save(&paths);
     }
-    let _ = std::fs::remove_file(pid_file(&dir));
-    let _ = std::fs::remove_file(socket_path(&dir));
+    let _ = std::fs::remove_file(paths.supervisor_pid());
+    let _ = std::fs::remove_file(paths.socket());
     Ok(())
+}
+
+/// SIGKILL to every host process group the state file names (a second Ctrl-C).
+pub fn kill_host_groups(paths: &Paths) {
+    for h in State::load(paths).host.values() {
+        if let Some(pgid) = h.pgid {
+            let _ = killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 /// Forgets the auto-heal history (restarts, crash loops): after `down` its containers are
 /// gone, and the next `up`'s containers start with a clean record.
 pub fn forget_autoheal(source: &ProjectSource) {
-    let dir = source.devstack_dir();
-    let mut st = State::load(&dir);
+    let paths = source.paths();
+    let mut st = State::load(&paths);
     if !st.autoheal.is_empty() {
         st.autoheal.clear();
-        let _ = st.save(&dir);
+        let _ = st.save(&paths);
     }
 }
 
-/// Asks the background supervisor to restart a host process; waits for the answer.
-pub async fn request_restart(dir: &std::path::Path, name: &str) -> anyhow::Result<()> {
-    let sock = socket_path(dir);
-    let stream = tokio::net::UnixStream::connect(&sock).await.map_err(|_| {
-        anyhow::anyhow!(
-            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
-        )
-    })?;
-    let (read, mut write) = stream.into_split();
-    write
-        .write_all(format!("{}\n", serde_json::json!({"restart": name})).as_bytes())
-        .await?;
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
-    let v: serde_json::Value = serde_json::from_str(line.trim())?;
-    match v.get("error").and_then(|e| e.as_str()) {
-        Some(e) => Err(anyhow::anyhow!("{e}")),
-        None => Ok(()),
-    }
-}
-
-/// Answers the control socket: `{"restart": NAME}` restarts a host process; anything else
-/// is a ping, answered with the pid.
+/// Answers the control socket, one JSON request per connection (see [`hosts::Request`]);
+/// anything else is a ping, answered with the pid.
 pub async fn serve_control(listener: tokio::net::UnixListener, controls: Controls) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -411,26 +538,15 @@ pub async fn serve_control(listener: tokio::net::UnixListener, controls: Control
             if BufReader::new(read).read_line(&mut line).await.is_err() {
                 return;
             }
-            let req: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
-            let reply = match req.get("restart").and_then(|n| n.as_str()) {
-                Some(name) => match controls.restart(name).await {
-                    Ok(()) => serde_json::json!({"ok": true}),
-                    Err(e) => serde_json::json!({"error": e}),
-                },
-                None => serde_json::json!({"ok": true, "pid": std::process::id()}),
-            };
+            let reply = hosts::answer(&controls, line.trim()).await;
             let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
         });
     }
 }
 
-pub fn attached_pid_file(dir: &std::path::Path) -> PathBuf {
-    dir.join("attached.pid")
-}
-
 /// The pid of an attached `devstack up` of this project, when one is alive.
-pub fn attached_pid(dir: &std::path::Path) -> Option<i32> {
-    live_pid_in(&attached_pid_file(dir))
+pub fn attached_pid(paths: &Paths) -> Option<i32> {
+    live_pid_in(&paths.attached_pid())
 }
 
 /// An attached `up` makes itself known like the background supervisor: its pid (so `up -d`
@@ -438,19 +554,19 @@ pub fn attached_pid(dir: &std::path::Path) -> Option<i32> {
 /// control socket (so `devstack restart <host process>` works from another terminal).
 /// Dropping it takes both away.
 pub struct AttachedRegistration {
-    dir: PathBuf,
+    paths: Paths,
     control: tokio::task::JoinHandle<()>,
 }
 
 impl AttachedRegistration {
-    pub fn register(dir: &std::path::Path, sup: &Supervisor) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(attached_pid_file(dir), std::process::id().to_string())?;
-        let sock = socket_path(dir);
+    pub fn register(paths: &Paths, sup: &Supervisor) -> std::io::Result<Self> {
+        std::fs::create_dir_all(paths.root())?;
+        std::fs::write(paths.attached_pid(), std::process::id().to_string())?;
+        let sock = paths.socket();
         let _ = std::fs::remove_file(&sock);
         let listener = tokio::net::UnixListener::bind(&sock)?;
         Ok(AttachedRegistration {
-            dir: dir.to_path_buf(),
+            paths: paths.clone(),
             control: tokio::spawn(serve_control(listener, sup.controls())),
         })
     }
@@ -459,15 +575,15 @@ impl AttachedRegistration {
 impl Drop for AttachedRegistration {
     fn drop(&mut self) {
         self.control.abort();
-        let _ = std::fs::remove_file(socket_path(&self.dir));
-        let _ = std::fs::remove_file(attached_pid_file(&self.dir));
+        let _ = std::fs::remove_file(self.paths.socket());
+        let _ = std::fs::remove_file(self.paths.attached_pid());
     }
 }
 
-/// Asks an attached `devstack up` to stop (host processes, then containers, as on Ctrl-C)
-/// and waits until it is gone.
-pub async fn stop_attached(dir: &std::path::Path) {
-    let Some(pid) = attached_pid(dir) else {
+/// Asks an attached `devstack up` to stop (its graph in reverse order, as on Ctrl-C) and waits
+/// until it is gone.
+pub async fn stop_attached(paths: &Paths) {
+    let Some(pid) = attached_pid(paths) else {
         return;
     };
     let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
@@ -478,11 +594,11 @@ pub async fn stop_attached(dir: &std::path::Path) {
 }
 
 /// The background supervisor's main: pid file, control socket, events to its log, until
-/// SIGTERM/SIGINT.
+/// SIGTERM/SIGINT. Host processes wait idle until `up -d` starts them in graph order.
 pub async fn serve(project: Project) -> anyhow::Result<()> {
-    let dir = project.devstack_dir();
+    let paths = project.paths();
     let pid = std::process::id() as i32;
-    std::fs::write(pid_file(&dir), pid.to_string())?;
+    std::fs::write(paths.supervisor_pid(), pid.to_string())?;
     let engine = Engine::connect().await.ok();
     let project = Arc::new(project);
     let sup = Supervisor::start(project.clone(), engine, true, Some(pid));
@@ -501,7 +617,7 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
             }
         }
     });
-    let sock = socket_path(&dir);
+    let sock = paths.socket();
     let _ = std::fs::remove_file(&sock);
     let control = tokio::spawn(serve_control(
         tokio::net::UnixListener::bind(&sock)?,
@@ -517,6 +633,6 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
     control.abort();
     sup.shutdown().await;
     let _ = std::fs::remove_file(&sock);
-    let _ = std::fs::remove_file(pid_file(&dir));
+    let _ = std::fs::remove_file(paths.supervisor_pid());
     Ok(())
 }

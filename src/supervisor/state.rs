@@ -1,8 +1,8 @@
 //! The supervisor's state file (`.devstack/supervisor.json`): what `ps`, `down` and the next
 //! `up` read, so a killed supervisor leaves nothing they cannot find.
 
+use crate::project::paths::Paths;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -41,23 +41,20 @@ pub struct HealState {
     pub oom_killed: bool,
 }
 
-pub fn path(devstack_dir: &Path) -> PathBuf {
-    devstack_dir.join("supervisor.json")
-}
-
 impl State {
-    pub fn load(devstack_dir: &Path) -> State {
-        std::fs::read(path(devstack_dir))
+    pub fn load(paths: &Paths) -> State {
+        std::fs::read(paths.state_file())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
     }
 
     /// Written to a temp file and renamed, so readers never see half a file.
-    pub fn save(&self, devstack_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(devstack_dir)?;
-        let tmp = devstack_dir.join(format!("supervisor.json.{}", std::process::id()));
+    pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
+        std::fs::create_dir_all(paths.root())?;
+        let file = paths.state_file();
+        let tmp = file.with_extension(format!("json.{}", std::process::id()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(tmp, path(devstack_dir))
+        std::fs::rename(tmp, file)
     }
 }

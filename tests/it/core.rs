@@ -19,7 +19,7 @@ fn lifecycle_up_noop_change_restart_down_up() {
     s.set_env("API_DELAY", "2");
 
     // up -d: all healthy, in dependency order.
-    let out = s.ok(&["up", "-d", "--timeout", "90"]);
+    let out = s.ok(&["up", "-d", "--wait-timeout", "90"]);
     assert!(out.contains("5 services ready"), "{out}");
     let names: Vec<String> = s.containers().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
@@ -80,7 +80,7 @@ fn lifecycle_up_noop_change_restart_down_up() {
 
     // Changing one service's environment recreates exactly that service.
     s.set_env("API_MODE", "fast");
-    let out = s.ok(&["up", "-d", "--timeout", "90"]);
+    let out = s.ok(&["up", "-d", "--wait-timeout", "90"]);
     assert!(out.contains("api recreated"), "{out}");
     let after = s.containers();
     for (i, (name, id)) in after.iter().enumerate() {
@@ -167,7 +167,7 @@ fn lifecycle_up_noop_change_restart_down_up() {
     assert!(s.containers().is_empty());
     assert!(s.networks().is_empty());
     assert_eq!(s.volumes(), vec![format!("{}_data", s.name)]);
-    s.ok(&["up", "-d", "--timeout", "90"]);
+    s.ok(&["up", "-d", "--wait-timeout", "90"]);
     let runs = docker(&["exec", &format!("{}-db-1", s.name), "cat", "/data/runs"]);
     assert_eq!(
         runs.lines().count(),
@@ -185,7 +185,7 @@ fn a_service_that_never_becomes_healthy_fails_up_naming_it() {
     }
     let mut s = Stack::new("stack5");
     s.set_env("WORKER_NEVER_HEALTHY", "1");
-    let out = s.run(&["up", "-d", "--timeout", "30"]);
+    let out = s.run(&["up", "-d", "--wait-timeout", "30"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -206,7 +206,10 @@ fn sigkill_in_the_middle_of_up_then_up_converges() {
     s.set_env("DB_DELAY", "2");
     // First build the image so the kill lands while containers are being made.
     s.ok(&["build"]);
-    let mut child = s.command(&["up", "-d", "--timeout", "90"]).spawn().unwrap();
+    let mut child = s
+        .command(&["up", "-d", "--wait-timeout", "90"])
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.containers().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -219,7 +222,7 @@ fn sigkill_in_the_middle_of_up_then_up_converges() {
         partial < 5,
         "the kill should land mid-way (found {partial} containers)"
     );
-    s.ok(&["up", "-d", "--timeout", "90"]);
+    s.ok(&["up", "-d", "--wait-timeout", "90"]);
     let names: Vec<String> = s.containers().into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,

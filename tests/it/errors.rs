@@ -150,7 +150,7 @@ fn busy_port_fails_before_creating_anything() {
         )],
     );
     // --skip-preflight goes ahead; the engine then refuses the port, and devstack says which.
-    let out = s.run(&["up", "-d", "--skip-preflight", "--timeout", "60"]);
+    let out = s.run(&["up", "-d", "--skip-preflight", "--wait-timeout", "60"]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(
@@ -215,7 +215,7 @@ fn unreachable_registry_fails_up_before_creating_anything() {
     let out = std::process::Command::new(crate::common::bin())
         .arg("-C")
         .arg(&dir)
-        .args(["-p", &s.name, "up", "-d", "--timeout", "60"])
+        .args(["-p", &s.name, "up", "-d", "--wait-timeout", "60"])
         .env("NO_COLOR", "1")
         .env("DEVSTACK_NO_NVML", "1")
         .output()

@@ -78,7 +78,7 @@ fn host_processes_restart_policies_restart_and_cleanup() {
         return;
     }
     let s = stack();
-    let out = s.ok(&["up", "-d", "--timeout", "60"]);
+    let out = s.ok(&["up", "-d", "--wait-timeout", "60"]);
     assert!(
         out.contains("supervisor running in the background"),
         "{out}"
@@ -155,7 +155,7 @@ fn host_processes_restart_policies_restart_and_cleanup() {
     );
 
     // `up -d` again keeps the one supervisor.
-    s.ok(&["up", "-d", "--timeout", "60"]);
+    s.ok(&["up", "-d", "--wait-timeout", "60"]);
     assert_eq!(supervisor_pid(&s), Some(pid));
 
     // down: nothing left — supervisor, host processes, grandchildren.
@@ -177,7 +177,7 @@ fn sigkill_of_the_supervisor_then_down_cleans_everything() {
         return;
     }
     let s = stack();
-    s.ok(&["up", "-d", "--timeout", "60"]);
+    s.ok(&["up", "-d", "--wait-timeout", "60"]);
     wait_until("tree's processes", Duration::from_secs(30), || {
         marked_processes(&s).len() == 2
     });
@@ -207,7 +207,7 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
         return;
     }
     let s = stack();
-    s.ok(&["up", "-d", "--timeout", "60"]);
+    s.ok(&["up", "-d", "--wait-timeout", "60"]);
     let app = format!("{}-app-1", s.name);
     wait_until("app healthy", Duration::from_secs(20), || {
         docker(&["inspect", "--format", "{{.State.Health.Status}}", &app]).trim() == "healthy"
@@ -260,7 +260,7 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
 
     // After down, the next up's containers start with a clean record.
     s.ok(&["down", "--volumes"]);
-    s.ok(&["up", "-d", "--timeout", "60"]);
+    s.ok(&["up", "-d", "--wait-timeout", "60"]);
     let ps = ps_json(&s);
     for svc in ["app", "stuck"] {
         assert_eq!(row(&ps, svc)["restarts"], 0, "{ps}");
@@ -271,7 +271,7 @@ fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
 
 /// `devstack up` (attached, output piped), once its host process `tree` runs.
 fn attached_up_with_tree(s: &Stack) -> Streaming {
-    let up = Streaming::start(s.command(&["up", "--timeout", "60"]));
+    let up = Streaming::start(s.command(&["up", "--wait-timeout", "60"]));
     up.next_matching("tree's first line", Duration::from_secs(60), |l| {
         l.starts_with("tree") && l.contains("| tree ")
     });
@@ -317,7 +317,7 @@ fn an_attached_up_is_the_projects_one_supervisor() {
         l.starts_with("tree") && l.contains("| tree ")
     });
     // `up -d` converges but starts no second supervisor (host processes would run twice).
-    let out = s.ok(&["up", "-d", "--timeout", "60"]);
+    let out = s.ok(&["up", "-d", "--wait-timeout", "60"]);
     assert!(
         out.contains("stay with the attached `devstack up`"),
         "{out}"

@@ -1,0 +1,198 @@
+//! The attached `up`: this process is the project's supervisor. It walks the one graph (host
+//! processes start the moment their dependencies hold, while containers still converge), then
+//! shows every service's and host process's output merged by time with health events, until
+//! Ctrl-C, SIGTERM or SIGHUP; then it stops the graph in exact reverse order, in parallel where
+//! the graph allows (a second signal kills what is left). A signal while it is still starting
+//! stops what it started and exits 130. What is printed, and how, is `ui::attached`'s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+use super::up::Plan;
+use crate::engine::converge::{self, Event};
+use crate::engine::logs::{EngineLines, Line};
+use crate::engine::{container, observed, Engine};
+use crate::executor::{self, Ctx, StopHow};
+use crate::history::{self, History, TimeRange};
+use crate::project::Project;
+use crate::supervisor::hosts::Hosts;
+use crate::supervisor::{AttachedRegistration, Supervisor};
+use crate::ui::attached::{print_live, print_quietly, say};
+use crate::ui::printer::{LogPrinter, PrintOptions};
+
+pub async fn run(
+    engine: &Engine,
+    project: Project,
+    plan: Plan,
+    host_processes: bool,
+    grace: Option<u64>,
+) -> anyhow::Result<u8> {
+    let mut signals = StopSignals::new()?;
+    // Attached mode shows the services' output from the start of this `up`.
+    let since = chrono::Utc::now().timestamp();
+    let paths = project.paths();
+    // One supervisor per project: the attached one replaces a background one.
+    crate::supervisor::stop_background(&project.source).await?;
+    let project = Arc::new(project);
+    let mut sup = Supervisor::start(project.clone(), Some(engine.clone()), host_processes, None);
+    // Subscribed before anything starts: host processes print while containers converge.
+    let events = sup.subscribe();
+    let registration = AttachedRegistration::register(&paths, &sup)?;
+    let ctx = Ctx::new(
+        engine,
+        &project,
+        Hosts::Local(sup.controls()),
+        plan.reporter.clone(),
+    );
+    let grace = grace.map(Duration::from_secs);
+    let converged = tokio::select! {
+        r = plan.converge(&ctx) => r,
+        why = signals.next() => {
+            plan.progress.abandon();
+            say(&format!("\n{why}: stopping what was started (Ctrl-C again to kill)…"));
+            sup.quiesce();
+            stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
+            drop(registration);
+            sup.shutdown().await;
+            return Ok(130);
+        }
+    };
+    let actions = match converged {
+        Ok(a) => a,
+        Err(e) => {
+            plan.progress.abandon();
+            drop(registration);
+            sup.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    plan.finish(&actions);
+
+    let containers = observed::list(engine, &project.name).await?;
+    // One prefix width for containers and host processes, so the columns line up.
+    let width = project
+        .graph
+        .nodes()
+        .map(|n| n.name.len())
+        .max()
+        .unwrap_or(0);
+    let mut printer = LogPrinter::new(PrintOptions::default(), width);
+
+    // What the services and host processes printed since this `up` began, merged by
+    // timestamp...
+    let range = TimeRange::new(Some(since), None);
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
+    for name in &plan.nodes {
+        let copy = paths.log(name);
+        if project.graph.is_host(name) {
+            sources.push(History::copy_only(&copy, name, None, &range));
+            continue;
+        }
+        let Some(c) = containers.iter().find(|c| &c.service == name) else {
+            continue;
+        };
+        let lines = EngineLines::open(engine, name, &c.name, None, Some(since), None);
+        sources.push(History::container(lines, &copy, name, None, &range).await?);
+        targets.push((name.clone(), c.name.clone()));
+    }
+    let last_ts = history::merge(&mut sources, |l| {
+        print_quietly(&mut printer, l);
+        Ok(())
+    })
+    .await?;
+    // ...then followed live, across restarts (auto-heal) and recreations, by container name;
+    // host processes' lines come with the supervisor's events (those already shown skipped).
+    let start = chrono::DateTime::from_timestamp(since, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.000000000Z").to_string())
+        .unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Line>(1024);
+    let mut followers = Vec::new();
+    for (service, name) in targets {
+        let after = last_ts
+            .get(&service)
+            .cloned()
+            .unwrap_or_else(|| start.clone());
+        followers.push(tokio::spawn(crate::engine::logs::follow(
+            engine.clone(),
+            service,
+            name,
+            after,
+            tx.clone(),
+        )));
+    }
+    drop(tx);
+    let live = tokio::spawn(print_live(printer, rx, events, last_ts));
+
+    let why = signals.next().await;
+    say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
+    sup.quiesce();
+    stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
+    drop(registration);
+    sup.shutdown().await;
+    live.abort();
+    for f in followers {
+        f.abort();
+    }
+    Ok(0)
+}
+
+/// Stops the graph in reverse order (containers kept, host processes stopped); the next
+/// signal kills what is still running.
+async fn stop_graph(
+    engine: &Engine,
+    project: &Project,
+    nodes: &[String],
+    sup: &Supervisor,
+    grace: Option<Duration>,
+    signals: &mut StopSignals,
+) {
+    // Listed now: auto-heal may have recreated some since (new ids).
+    let containers = observed::list(engine, &project.name)
+        .await
+        .unwrap_or_default();
+    let said: converge::Reporter = Arc::new(|ev| {
+        if let Event::Stopped(name) = ev {
+            say(&format!("{} {name} stopped", crate::ui::color::ok("✓")));
+        }
+    });
+    let ctx = Ctx::new(engine, project, Hosts::Local(sup.controls()), said);
+    tokio::select! {
+        _ = executor::stop(&ctx, nodes, &containers, StopHow::Stop, grace) => {}
+        _ = signals.next() => {
+            say("killing what is still running…");
+            for c in &containers {
+                container::kill(engine, &c.id).await;
+            }
+            crate::supervisor::kill_host_groups(&project.paths());
+        }
+    }
+}
+
+/// Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the stack the same way:
+/// the graph in reverse order. Nothing is left orphaned.
+pub struct StopSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl StopSignals {
+    pub fn new() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted",
+            _ = self.term.recv() => "terminated",
+            _ = self.hup.recv() => "the terminal went away",
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Container operations, one place: create, start, stop, restart, kill, remove, recreate (the
+//! Compose swap) and the exec probe of a healthcheck. The convergence loop, the executor and
+//! auto-heal call these; none of them builds engine options itself.
+
+use std::time::Duration;
+
+use bollard::models::{ExecConfig, NetworkConnectRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptions, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::converge::{Action, ConvergeError};
+use super::observed::{self, ContainerState};
+use super::spec::ContainerSpec;
+use super::{labels, Engine};
+use crate::project::model::{Healthcheck, Service};
+
+/// Stops a container (SIGTERM, SIGKILL after `grace` seconds); a gone one is fine.
+pub async fn stop(engine: &Engine, id: &str, grace: i32) {
+    let opts = StopContainerOptionsBuilder::default().t(grace).build();
+    let _ = engine.docker.stop_container(id, Some(opts)).await;
+}
+
+/// Restarts a container with its service's stop grace period (SIGTERM, then SIGKILL).
+pub async fn restart(engine: &Engine, id: &str, grace: i32) -> Result<(), bollard::errors::Error> {
+    let opts = RestartContainerOptionsBuilder::default().t(grace).build();
+    engine.docker.restart_container(id, Some(opts)).await
+}
+
+pub async fn remove(engine: &Engine, id: &str) -> Result<(), bollard::errors::Error> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(false)
+        .build();
+    match engine.docker.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message,
+        }) if message.contains("already in progress") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an existing container no longer matches its spec (configuration hash or image).
+pub fn changed(current: &ContainerState, spec: &ContainerSpec) -> bool {
+    let image_label = spec.body.labels.as_ref().and_then(|l| l.get(labels::IMAGE));
+    current.config_hash.as_deref() != Some(spec.config_hash.as_str())
+        || current.image_label.as_ref() != image_label
+}
+
+/// Creates, recreates (only when changed) or starts one service's container.
+pub async fn ensure(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    current: Option<&ContainerState>,
+    one_shot: bool,
+) -> Result<(String, Action), ConvergeError> {
+    if let Some(cur) = current {
+        if !changed(cur, &spec) {
+            return start_existing(engine, svc, cur, one_shot).await;
+        }
+        let id = recreate(engine, svc, spec, cur).await?;
+        return Ok((id, Action::Recreated));
+    }
+    let name = spec.name.clone();
+    let id = create(engine, svc, spec, &name).await?;
+    start(engine, svc, &id).await?;
+    Ok((id, Action::Created))
+}
+
+/// Starts an existing container unless it runs (or is a one-shot job that completed).
+pub async fn start_existing(
+    engine: &Engine,
+    svc: &Service,
+    cur: &ContainerState,
+    one_shot: bool,
+) -> Result<(String, Action), ConvergeError> {
+    let st = observed::inspect(engine, &cur.id).await?;
+    if st.running() || st.restarting {
+        return Ok((cur.id.clone(), Action::UpToDate));
+    }
+    // A finished one-shot job stays finished: a no-change `up` touches nothing.
+    if one_shot && st.exited() && st.exit_code == Some(0) {
+        return Ok((cur.id.clone(), Action::UpToDate));
+    }
+    start(engine, svc, &cur.id).await?;
+    Ok((cur.id.clone(), Action::Started))
+}
+
+/// Compose's swap: create under a temporary name, stop and remove the old one, rename, start.
+pub async fn recreate(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    cur: &ContainerState,
+) -> Result<String, ConvergeError> {
+    let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
+    let name = spec.name.clone();
+    let id = create(engine, svc, spec, &tmp).await?;
+    stop(engine, &cur.id, svc.stop_grace_secs()).await;
+    remove(engine, &cur.id).await?;
+    engine
+        .docker
+        .rename_container(
+            &id,
+            RenameContainerOptionsBuilder::default().name(&name).build(),
+        )
+        .await?;
+    start(engine, svc, &id).await?;
+    Ok(id)
+}
+
+async fn create(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    name: &str,
+) -> Result<String, ConvergeError> {
+    let opts = CreateContainerOptionsBuilder::default().name(name).build();
+    let resp = engine
+        .docker
+        .create_container(Some(opts), spec.body)
+        .await
+        .map_err(|e| ConvergeError::Start {
+            service: svc.name.clone(),
+            detail: format!("cannot create container {name}: {}", docker_message(&e)),
+        })?;
+    for (network, aliases) in spec.extra_networks {
+        let req = NetworkConnectRequest {
+            container: resp.id.clone(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: Some(aliases),
+                ..Default::default()
+            }),
+        };
+        engine.docker.connect_network(&network, req).await?;
+    }
+    Ok(resp.id)
+}
+
+// The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).
+static START_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub async fn start(engine: &Engine, svc: &Service, id: &str) -> Result<(), ConvergeError> {
+    let _guard = START_LOCK.lock().await;
+    engine.docker.start_container(id, None).await.map_err(|e| {
+        let msg = docker_message(&e);
+        if msg.contains("could not select device driver") {
+            return ConvergeError::NoGpuRuntime { service: svc.name.clone() };
+        }
+        if msg.contains("port is already allocated") || msg.contains("address already in use") {
+            return ConvergeError::Start {
+                service: svc.name.clone(),
+                detail: format!("a published port is already in use on the host ({msg}): free it or change the port in .env"),
+            };
+        }
+        ConvergeError::Start { service: svc.name.clone(), detail: format!("cannot start: {msg}") }
+    })
+}
+
+pub fn docker_message(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// SIGKILL now (a second Ctrl-C); a gone one is fine.
+pub async fn kill(engine: &Engine, id: &str) {
+    let _ = engine
+        .docker
+        .kill_container(id, None::<KillContainerOptions>)
+        .await;
+}
+
+/// Runs the healthcheck's test inside the container once; true when it exits 0.
+pub async fn exec_probe(engine: &Engine, id: &str, hc: &Healthcheck) -> bool {
+    let cmd = match hc.test.first().map(String::as_str) {
+        Some("CMD") => hc.test[1..].to_vec(),
+        Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), hc.test[1..].join(" ")],
+        _ => return false,
+    };
+    let config = ExecConfig {
+        cmd: Some(cmd),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let Ok(exec) = engine.docker.create_exec(id, config).await else {
+        return false;
+    };
+    let timeout = hc
+        .timeout
+        .unwrap_or(Duration::from_secs(30))
+        .min(Duration::from_secs(30));
+    let run = async {
+        if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
+            engine.docker.start_exec(&exec.id, None).await
+        {
+            while output.next().await.is_some() {}
+        }
+    };
+    if tokio::time::timeout(timeout, run).await.is_err() {
+        return false;
+    }
+    matches!(engine.docker.inspect_exec(&exec.id).await, Ok(r) if r.exit_code == Some(0))
+}

@@ -1,0 +1,179 @@
+//! Restart, either kind: a container is restarted with its grace period, or recreated alone
+//! when its configuration changed; a host process is restarted by the supervisor. Each waits
+//! until ready, then its `restart: true` dependents of either kind follow, the same way.
+
+use std::time::{Duration, Instant};
+
+use super::Ctx;
+use crate::engine::converge::ConvergeError;
+use crate::engine::health::{self, Want};
+use crate::engine::{build, container, labels, observed, spec};
+use crate::project::graph::Kind;
+use crate::supervisor::host::HostAction;
+
+/// How one node's restart went.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    pub service: String,
+    pub kind: Kind,
+    pub recreated: bool,
+    pub took: Duration,
+    /// healthy / running / restarted (not waited for) / why it was left alone.
+    pub state: String,
+    /// Restarted because it declares `restart: true` on this restarted node.
+    pub as_dependent_of: Option<String>,
+    /// Not restarted (a dependent host process with no supervisor, a disabled one).
+    pub skipped: bool,
+}
+
+/// Restarts `start` (name, because-of) and then, once each is ready, its `restart: true`
+/// dependents. `wait`: wait until each is ready (always done before its dependents follow).
+pub async fn restart(
+    ctx: &Ctx<'_>,
+    start: Vec<(String, Option<String>)>,
+    wait: bool,
+    timeout: Duration,
+    grace: Option<Duration>,
+    on_done: &(dyn Fn(&Restarted) + Sync),
+) -> Result<Vec<Restarted>, ConvergeError> {
+    let mut queue = std::collections::VecDeque::from(start);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while let Some((name, because)) = queue.pop_front() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let begin = Instant::now();
+        let r = match ctx.graph().kind(&name) {
+            Some(Kind::Host) => {
+                restart_host(ctx, &name, because.clone(), wait, timeout, begin).await?
+            }
+            _ => {
+                restart_container(ctx, &name, because.clone(), wait, timeout, grace, begin).await?
+            }
+        };
+        on_done(&r);
+        let skipped = r.skipped;
+        out.push(r);
+        if skipped {
+            continue;
+        }
+        // Direct dependents; theirs follow from their own restart, once they are ready.
+        for dep in ctx.graph().dependents(&name) {
+            if ctx
+                .graph()
+                .get(&dep)
+                .is_some_and(|n| n.deps.get(&name).is_some_and(|d| d.restart))
+            {
+                queue.push_back((dep, Some(name.clone())));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn restart_container(
+    ctx: &Ctx<'_>,
+    name: &str,
+    because: Option<String>,
+    wait: bool,
+    timeout: Duration,
+    grace: Option<Duration>,
+    begin: Instant,
+) -> Result<Restarted, ConvergeError> {
+    let project = ctx.project;
+    let svc = &project.model.services[name];
+    let containers = observed::list(ctx.engine, &project.name).await?;
+    let Some(cur) = containers
+        .iter()
+        .find(|c| c.name == labels::container_name(&project.name, name))
+    else {
+        return Err(ConvergeError::Start {
+            service: name.to_string(),
+            detail: "has no container yet: run `devstack up` first".into(),
+        });
+    };
+    let (image_id, _) =
+        build::ensure_image(ctx.engine, &project.name, svc, false, true, &|_| {}).await?;
+    let spec = spec::container_spec(project, svc, &image_id, ctx.engine.api_at_least(1, 44));
+    let changed = container::changed(cur, &spec);
+    let id = if changed {
+        // Only this node is recreated: its dependencies are up already.
+        container::recreate(ctx.engine, svc, spec, cur).await?
+    } else {
+        let grace = grace.map_or(svc.stop_grace_secs(), |g| g.as_secs() as i32);
+        container::restart(ctx.engine, &cur.id, grace).await?;
+        cur.id.clone()
+    };
+    let state = if wait {
+        let st = health::wait_for(
+            ctx.engine,
+            &ctx.monitor,
+            name,
+            &id,
+            Want::Ready,
+            svc.healthcheck.as_ref(),
+            Instant::now() + timeout,
+        )
+        .await?;
+        st.health.unwrap_or_else(|| st.status.clone())
+    } else {
+        "restarted".into()
+    };
+    Ok(Restarted {
+        service: name.to_string(),
+        kind: Kind::Container,
+        recreated: changed,
+        took: begin.elapsed(),
+        state,
+        as_dependent_of: because,
+        skipped: false,
+    })
+}
+
+async fn restart_host(
+    ctx: &Ctx<'_>,
+    name: &str,
+    because: Option<String>,
+    wait: bool,
+    timeout: Duration,
+    begin: Instant,
+) -> Result<Restarted, ConvergeError> {
+    let skipped = |state: String| Restarted {
+        service: name.to_string(),
+        kind: Kind::Host,
+        recreated: false,
+        took: begin.elapsed(),
+        state,
+        as_dependent_of: because.clone(),
+        skipped: true,
+    };
+    let fail = |reason: String| ConvergeError::Host {
+        name: name.to_string(),
+        reason,
+        last_logs: ctx.host_log_tail(name, 20),
+    };
+    match ctx.hosts.restart(name).await {
+        Ok(HostAction::Disabled(why)) => return Ok(skipped(format!("disabled: {why}"))),
+        Ok(_) => {}
+        // A dependent that cannot be reached is reported, not fatal: what was asked for
+        // was restarted.
+        Err(e) if because.is_some() => return Ok(skipped(format!("not restarted: {e}"))),
+        Err(e) => return Err(fail(e)),
+    }
+    let state = if wait {
+        let deadline = tokio::time::Instant::now() + timeout;
+        ctx.hosts.wait_ready(name, deadline).await.map_err(fail)?
+    } else {
+        "restarted".into()
+    };
+    Ok(Restarted {
+        service: name.to_string(),
+        kind: Kind::Host,
+        recreated: false,
+        took: begin.elapsed(),
+        state,
+        as_dependent_of: because,
+        skipped: false,
+    })
+}

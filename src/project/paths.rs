@@ -1,0 +1,67 @@
+//! Everything devstack keeps under a project's `.devstack/` (git-ignored), named in one place.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    pub fn new(project_dir: &Path) -> Paths {
+        Paths {
+            root: project_dir.join(".devstack"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The rendered compose file, plain compose-spec.
+    pub fn compose_file(&self) -> PathBuf {
+        self.root.join("compose.yaml")
+    }
+
+    /// A render that was not valid YAML, kept where the error message points.
+    pub fn rendered_invalid(&self) -> PathBuf {
+        self.root.join("compose.rendered-invalid.yaml")
+    }
+
+    /// The "not acted on" notes last shown (shown again only when they change).
+    pub fn notes_shown(&self) -> PathBuf {
+        self.root.join("notes.shown")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// devstack's copy of a service's or host process's output.
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.logs_dir().join(format!("{name}.log"))
+    }
+
+    /// The background supervisor's own output.
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.logs_dir().join("supervisor.log")
+    }
+
+    /// The supervisor's state: host processes and auto-heal history.
+    pub fn state_file(&self) -> PathBuf {
+        self.root.join("supervisor.json")
+    }
+
+    pub fn supervisor_pid(&self) -> PathBuf {
+        self.root.join("supervisor.pid")
+    }
+
+    /// The control socket of whichever supervisor runs (background or attached `up`).
+    pub fn socket(&self) -> PathBuf {
+        self.root.join("supervisor.sock")
+    }
+
+    pub fn attached_pid(&self) -> PathBuf {
+        self.root.join("attached.pid")
+    }
+}

@@ -1,0 +1,224 @@
+//! How the executor reaches host processes: in process (attached `up`, the supervisor's own
+//! auto-heal and engine watch) or over the project's control socket (`up -d`, `restart`, `down`,
+//! talking to the background supervisor or to an attached `up` in another terminal). Either
+//! way the same four operations: start, wait until ready, stop, restart.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::host::HostAction;
+use super::Controls;
+use crate::project::paths::Paths;
+
+#[derive(Clone)]
+pub enum Hosts {
+    Local(Controls),
+    Socket(Paths),
+    /// No supervisor runs (or `--no-host`): host processes cannot be reached.
+    Absent(String),
+}
+
+/// One request on the control socket (a JSON line), answered by one [`Reply`] line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Start { name: String },
+    Restart { name: String },
+    Stop { name: String },
+    WaitReady { name: String, timeout_ms: u64 },
+    Ping,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Reply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// started, already_running, disabled, healthy, running, stopped, pong
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// The supervisor's side of the socket.
+pub async fn answer(controls: &Controls, line: &str) -> String {
+    let reply = match serde_json::from_str::<Request>(line) {
+        Ok(Request::Start { name }) => action_reply(controls.start(&name).await),
+        Ok(Request::Restart { name }) => action_reply(controls.restart(&name).await),
+        Ok(Request::Stop { name }) => match controls.stop(&name).await {
+            Ok(()) => Reply {
+                result: Some("stopped".into()),
+                ..Default::default()
+            },
+            Err(e) => Reply {
+                error: Some(e),
+                ..Default::default()
+            },
+        },
+        Ok(Request::WaitReady { name, timeout_ms }) => {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+            match controls.wait_ready(&name, deadline).await {
+                Ok(r) => Reply {
+                    result: Some(r.into()),
+                    ..Default::default()
+                },
+                Err(e) => Reply {
+                    error: Some(e),
+                    ..Default::default()
+                },
+            }
+        }
+        Ok(Request::Ping) | Err(_) => Reply {
+            result: Some("pong".into()),
+            pid: Some(std::process::id()),
+            ..Default::default()
+        },
+    };
+    serde_json::to_string(&reply).unwrap_or_default()
+}
+
+fn action_reply(r: Result<HostAction, String>) -> Reply {
+    match r {
+        Ok(HostAction::Started) => Reply {
+            result: Some("started".into()),
+            ..Default::default()
+        },
+        Ok(HostAction::AlreadyRunning) => Reply {
+            result: Some("already_running".into()),
+            ..Default::default()
+        },
+        Ok(HostAction::Disabled(why)) => Reply {
+            result: Some("disabled".into()),
+            detail: Some(why),
+            ..Default::default()
+        },
+        Err(e) => Reply {
+            error: Some(e),
+            ..Default::default()
+        },
+    }
+}
+
+fn action_of(reply: Reply) -> Result<HostAction, String> {
+    if let Some(e) = reply.error {
+        return Err(e);
+    }
+    match reply.result.as_deref() {
+        Some("started") => Ok(HostAction::Started),
+        Some("already_running") => Ok(HostAction::AlreadyRunning),
+        Some("disabled") => Ok(HostAction::Disabled(reply.detail.unwrap_or_default())),
+        other => Err(format!("unexpected answer from the supervisor: {other:?}")),
+    }
+}
+
+impl Hosts {
+    async fn call(paths: &Paths, req: &Request) -> Result<Reply, String> {
+        let sock = paths.socket();
+        let stream = tokio::net::UnixStream::connect(&sock).await.map_err(|_| {
+            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
+                .to_string()
+        })?;
+        let (read, mut write) = stream.into_split();
+        let line = serde_json::to_string(req).map_err(|e| e.to_string())?;
+        write
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .map_err(|e| format!("the supervisor went away: {e}"))?;
+        let mut answer = String::new();
+        BufReader::new(read)
+            .read_line(&mut answer)
+            .await
+            .map_err(|e| format!("the supervisor went away: {e}"))?;
+        if answer.trim().is_empty() {
+            return Err(
+                "the supervisor went away before it answered (see .devstack/logs/supervisor.log)"
+                    .into(),
+            );
+        }
+        serde_json::from_str(answer.trim())
+            .map_err(|e| format!("bad answer from the supervisor: {e}"))
+    }
+
+    /// Starts it unless it runs; returns once it has been spawned.
+    pub async fn start(&self, name: &str) -> Result<HostAction, String> {
+        match self {
+            Hosts::Local(c) => c.start(name).await,
+            Hosts::Socket(p) => action_of(
+                Self::call(
+                    p,
+                    &Request::Start {
+                        name: name.to_string(),
+                    },
+                )
+                .await?,
+            ),
+            Hosts::Absent(why) => Err(why.clone()),
+        }
+    }
+
+    pub async fn restart(&self, name: &str) -> Result<HostAction, String> {
+        match self {
+            Hosts::Local(c) => c.restart(name).await,
+            Hosts::Socket(p) => action_of(
+                Self::call(
+                    p,
+                    &Request::Restart {
+                        name: name.to_string(),
+                    },
+                )
+                .await?,
+            ),
+            Hosts::Absent(why) => Err(why.clone()),
+        }
+    }
+
+    /// Stops it; nothing to do when no supervisor runs (its orphans are cleaned by `down`).
+    pub async fn stop(&self, name: &str) -> Result<(), String> {
+        match self {
+            Hosts::Local(c) => c.stop(name).await,
+            Hosts::Socket(p) => {
+                let r = Self::call(
+                    p,
+                    &Request::Stop {
+                        name: name.to_string(),
+                    },
+                )
+                .await?;
+                r.error.map_or(Ok(()), Err)
+            }
+            Hosts::Absent(_) => Ok(()),
+        }
+    }
+
+    /// Waits until it is ready (healthy with a healthcheck, else running): "healthy",
+    /// "running" or "disabled".
+    pub async fn wait_ready(
+        &self,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<String, String> {
+        match self {
+            Hosts::Local(c) => c.wait_ready(name, deadline).await.map(str::to_string),
+            Hosts::Socket(p) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let r = Self::call(
+                    p,
+                    &Request::WaitReady {
+                        name: name.to_string(),
+                        timeout_ms: left.as_millis() as u64,
+                    },
+                )
+                .await?;
+                match r.error {
+                    Some(e) => Err(e),
+                    None => Ok(r.result.unwrap_or_default()),
+                }
+            }
+            Hosts::Absent(why) => Err(why.clone()),
+        }
+    }
+}
