@@ -378,10 +378,16 @@ fn the_stack_comes_back_by_itself_when_its_engine_restarts() {
     engine.stop();
     engine.restart();
     // No command: the supervisor sees the engine come back and walks the graph again.
+    // Running, and their commands have begun (each writes its start mark first thing).
+    let started_again = |name: &str| {
+        marks(s.path())[before..]
+            .iter()
+            .any(|(n, e, _)| n == name && e == "start")
+    };
     wait_until(
         "base and top running again",
         Duration::from_secs(60),
-        || running("base") && running("top"),
+        || running("base") && running("top") && started_again("base") && started_again("top"),
     );
     let m = marks(s.path());
     let again: Vec<_> = m[before..].to_vec();
