@@ -41,6 +41,10 @@ pub struct GlobalOpts {
     /// tracing filter.
     #[arg(long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Enable services of this profile (repeatable; `*` enables all) [default:
+    /// $COMPOSE_PROFILES, comma-separated]. Services without `profiles:` always run.
+    #[arg(long = "profile", global = true, value_name = "NAME")]
+    pub profile: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +70,23 @@ pub enum Command {
     /// Restart services or host processes (recreate when their config changed), wait until
     /// healthy again, then restart their `restart: true` dependents of either kind.
     Restart(RestartArgs),
+    /// Stop services and host processes without removing them, dependents first.
+    Stop(StopArgs),
+    /// Start existing services and host processes again, dependencies first, waiting on health.
+    Start(StartArgs),
+    /// Run a command in a service's running container; its exit code is devstack's.
+    Exec(ExecArgs),
+    /// Run a one-off container of a service (its dependencies started first); its exit code is
+    /// devstack's.
+    Run(RunArgs),
+    /// Pull the images of services that run a registry image (`image:` without `build:`).
+    Pull(PullArgs),
+    /// The images the project's containers use.
+    Images(ImagesArgs),
+    /// The host address a service's container port is published on.
+    Port(PortArgs),
+    /// devstack and Compose projects on this engine, with their state.
+    Ls(LsArgs),
     /// The dependency graph of services and host processes, edges labelled with their
     /// condition, nodes coloured by state.
     Graph(GraphArgs),
@@ -82,6 +103,14 @@ pub enum Command {
     /// The Azure Kinect host capture program.
     #[command(subcommand)]
     Kinect(KinectCommand),
+    /// Shell completion script for bash, zsh, fish, powershell or elvish, on stdout.
+    ///
+    /// bash: `devstack completion bash > ~/.local/share/bash-completion/completions/devstack`;
+    /// zsh: `devstack completion zsh > "${fpath[1]}/_devstack"`;
+    /// fish: `devstack completion fish > ~/.config/fish/completions/devstack.fish`.
+    Completion(CompletionArgs),
+    /// Man pages from the same definitions as --help: devstack(1) and one page per command.
+    Man(ManArgs),
     /// Run the background supervisor (started by `up -d`; not for direct use).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
@@ -115,6 +144,33 @@ pub struct UpArgs {
     /// Skip the preflight checks (engine, GPU runtime, ports, .env).
     #[arg(long)]
     pub skip_preflight: bool,
+    /// Recreate containers even if their configuration and image have not changed.
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Never recreate a container that exists, even if its configuration changed.
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Start only the named services, not what they depend on.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Remove containers of services no longer in the file (Compose's orphans).
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Pull images: `always`, `missing` (the default) or `never` (fail when missing).
+    #[arg(long, value_enum, value_name = "POLICY", default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Print the plan (what would be built, created, recreated and why, started, removed)
+    /// and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// When images are pulled (Compose's `--pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +186,13 @@ pub struct DownArgs {
     /// pulled images its containers ran. Images other containers still use are kept.
     #[arg(long, value_enum, value_name = "TYPE")]
     pub rmi: Option<Rmi>,
+    /// Also remove containers of services no longer in the file (they are removed anyway:
+    /// accepted for Compose compatibility).
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Print what would be stopped and removed, in order, and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -140,9 +203,32 @@ pub enum Rmi {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Machine-readable output: a JSON array.
+    /// Services or host processes to show; all when empty.
+    pub services: Vec<String>,
+    /// Machine-readable output: a JSON array (same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// Output format: table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: PsFormat,
+    /// Only container ids (and host process pids).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Also stopped containers, including one-off ones (`devstack run`).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only the names of the services and host processes of the project (from the file).
+    #[arg(long = "services")]
+    pub services_only: bool,
+    /// Only rows in this state (running, exited, created, restarting, paused, dead, stopped).
+    #[arg(long, value_name = "STATE")]
+    pub status: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +279,24 @@ pub struct RestartArgs {
     /// Seconds to wait for each restarted node to become healthy/running again.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub wait_timeout: u64,
+    /// Print what would be restarted (or recreated, and why), in order, and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write devstack.1 and devstack-COMMAND.1 into DIR (e.g. /usr/local/share/man/man1)
+    /// instead of printing devstack.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +337,15 @@ pub struct BuildArgs {
     /// Build even when the context did not change.
     #[arg(long)]
     pub force: bool,
+    /// Do not use the engine's layer cache (implies --force).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always try to pull newer versions of the base images (implies --force).
+    #[arg(long)]
+    pub pull: bool,
+    /// Print what would be built and why, and build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +368,124 @@ pub struct InitArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Services or host processes to stop; all when empty.
+    pub services: Vec<String>,
+    /// Stop grace period in seconds (SIGTERM, then SIGKILL) [default: each service's
+    /// stop_grace_period, else 10].
+    #[arg(short = 't', long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Services or host processes to start; all when empty.
+    pub services: Vec<String>,
+    /// Seconds to wait for each started node to become healthy/running.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub wait_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Do not allocate a TTY (without -T, one is allocated when stdin is a terminal).
+    #[arg(short = 'T', long = "no-TTY", visible_alias = "no-tty")]
+    pub no_tty: bool,
+    /// Run as this user (name or uid[:gid]).
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass on devstack's own); repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VAL")]
+    pub env: Vec<String>,
+    /// The service (name, alias or unique prefix).
+    pub service: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Do not allocate a TTY (without -T, one is allocated when stdin is a terminal).
+    #[arg(short = 'T', long = "no-TTY", visible_alias = "no-tty")]
+    pub no_tty: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass on devstack's own); repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VAL")]
+    pub env: Vec<String>,
+    /// Do not start the service's dependencies.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Container name [default: {project}-{service}-run-{6 hex digits}].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Run as this user (name or uid[:gid]).
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Seconds to wait for the dependencies to become healthy/running.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub wait_timeout: u64,
+    /// The service (name, alias or unique prefix).
+    pub service: String,
+    /// The command and its arguments [default: the service's command].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Services whose images to pull; all when empty.
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only image ids.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format: table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The service (name, alias or unique prefix).
+    pub service: String,
+    /// The container port, with its protocol: 8080, 8080/tcp, 53/udp.
+    #[arg(value_name = "PORT[/PROTO]")]
+    pub port: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Also projects with no running container.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only project names.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format: table or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+/// `--format` of `images` and `ls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

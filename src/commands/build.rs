@@ -1,5 +1,5 @@
 use crate::cli::{BuildArgs, GlobalOpts};
-use crate::engine::build::{ensure_image, ImageAction};
+use crate::engine::build::{ensure_image_with, image_plan, ImageAction, ImageOptions};
 use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
@@ -16,6 +16,25 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
         project.resolve_services(&a.services)?
     };
     let engine = super::connect().await?;
+    let opts = ImageOptions {
+        force_build: a.force,
+        no_cache: a.no_cache,
+        pull_always: a.pull,
+        ..Default::default()
+    };
+    if a.dry_run {
+        for name in &names {
+            let svc = &project.model.services[name];
+            if svc.build.is_none() {
+                continue;
+            }
+            match image_plan(&engine, &project.name, svc, &opts).await? {
+                Some(why) => println!("would {why}"),
+                None => println!("{name}: image up to date, nothing to build"),
+            }
+        }
+        return Ok(0);
+    }
     for name in names {
         let svc = &project.model.services[&name];
         if svc.build.is_none() {
@@ -33,8 +52,7 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
                 eprintln!("{prefix} | {l}");
             }
         };
-        let (id, action) =
-            ensure_image(&engine, &project.name, svc, a.force, false, &on_line).await?;
+        let (id, action) = ensure_image_with(&engine, &project.name, svc, &opts, &on_line).await?;
         let what = match action {
             ImageAction::UpToDate => "up to date",
             _ => "built",

@@ -54,6 +54,35 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         .into_iter()
         .filter(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n))
         .collect();
+    if a.dry_run {
+        println!(
+            "devstack down --dry-run: the plan for project {}; nothing is changed",
+            source.name
+        );
+        // The reverse walk's order, one node after another (the walk runs independent
+        // nodes at once).
+        for n in nodes.iter().rev() {
+            if project.graph.is_host(n) {
+                println!("  host process {n}: would be stopped");
+            }
+            for c in containers.iter().filter(|c| &c.service == n) {
+                println!("  container  {}: would be stopped and removed", c.name);
+            }
+        }
+        let (networks, volumes) = lifecycle::resources(&engine, &source.name).await?;
+        for n in networks {
+            println!("  network    {n}: would be removed");
+        }
+        for v in volumes {
+            let what = if a.volumes {
+                "would be removed"
+            } else {
+                "kept (`--volumes` removes it)"
+            };
+            println!("  volume     {v}: {what}");
+        }
+        return Ok(0);
+    }
     let removed = executor::stop(
         &ctx,
         &nodes,

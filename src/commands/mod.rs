@@ -2,15 +2,24 @@
 
 mod attached;
 mod build;
+mod completion;
 mod doctor;
 mod down;
+mod exec;
 mod graph;
+mod images;
 mod init;
 mod kinect;
 mod logs;
+mod ls;
+mod port;
 mod ps;
+mod pull;
 mod render;
 mod restart;
+mod run;
+mod start;
+mod stop;
 mod supervise;
 mod top;
 mod up;
@@ -50,7 +59,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ps(a) => ps::run(g, a).await,
         Command::Logs(a) => logs::run(g, a).await,
         Command::Restart(a) => restart::run(g, a).await,
+        Command::Stop(a) => stop::run(g, a).await,
+        Command::Start(a) => start::run(g, a).await,
+        Command::Exec(a) => exec::run(g, a).await,
+        Command::Run(a) => run::run(g, a).await,
+        Command::Pull(a) => pull::run(g, a).await,
+        Command::Images(a) => images::run(g, a).await,
+        Command::Port(a) => port::run(g, a).await,
+        Command::Ls(a) => ls::run(g, a).await,
         Command::Graph(a) => graph::run(g, a).await,
+        Command::Completion(a) => completion::completion(a),
+        Command::Man(a) => completion::man(a),
         Command::Doctor(a) => doctor::run(g, a).await,
         Command::Render(a) => render::run(g, a).await,
         Command::Build(a) => build::run(g, a).await,

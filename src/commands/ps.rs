@@ -1,12 +1,15 @@
 use serde::Serialize;
 
-use crate::cli::{GlobalOpts, PsArgs};
+use crate::cli::{GlobalOpts, PsArgs, PsFormat};
 use crate::engine::observed;
 use crate::project::ProjectSource;
 use crate::ui::{color, table};
 
 #[derive(Serialize)]
 struct Row {
+    /// The container's id (12 hex); none for a host process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     name: String,
     service: String,
     kind: &'static str,
@@ -30,6 +33,24 @@ struct Row {
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     let source = ProjectSource::resolve(g)?;
+    // The file's view (names, aliases) when it renders; `ps` works without it too.
+    let project = crate::project::Project::load_quietly(source.clone());
+    if a.services_only {
+        let Some(p) = &project else {
+            return Err(crate::exit::UsageError(
+                "--services needs the project's templates to render: run `devstack config` to see why they do not".into(),
+            )
+            .into());
+        };
+        for n in p.graph.order() {
+            println!("{n}");
+        }
+        return Ok(0);
+    }
+    let wanted: Vec<String> = match &project {
+        Some(p) => p.resolve_services(&a.services)?,
+        None => a.services.clone(),
+    };
     let engine = super::connect().await?;
     let listed = observed::list(&engine, &source.name).await?;
     let inspected =
@@ -60,6 +81,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
             Row {
+                id: Some(st.id.chars().take(12).collect()),
                 name: st.name.clone(),
                 service: st.service.clone(),
                 kind: "container",
@@ -123,6 +145,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
         rows.push(Row {
+            id: None,
             name: name.clone(),
             service: name.clone(),
             kind: "host",
@@ -138,7 +161,37 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             gpu_memory_mib: None,
         });
     }
-    if a.json {
+    // Compose's rules: running containers unless -a; host processes always (they are nodes
+    // of the project whether they run or not); then names and --status.
+    rows.retain(|r| {
+        a.all
+            || r.kind == "host"
+            || matches!(
+                r.state.as_str(),
+                "running" | "restarting" | "paused" | "crash-looping"
+            )
+    });
+    if !wanted.is_empty() {
+        rows.retain(|r| wanted.contains(&r.service));
+    }
+    if !a.status.is_empty() {
+        rows.retain(|r| {
+            a.status
+                .iter()
+                .any(|s| r.state == *s || r.state.starts_with(&format!("{s} ")))
+        });
+    }
+    if a.quiet {
+        for r in &rows {
+            match (&r.id, r.pid) {
+                (Some(id), _) => println!("{id}"),
+                (None, Some(pid)) => println!("{pid}"),
+                _ => {}
+            }
+        }
+        return Ok(0);
+    }
+    if a.json || a.format == PsFormat::Json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }

@@ -24,6 +24,40 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
                 .into(),
         )
     };
+    if a.dry_run {
+        println!(
+            "devstack restart --dry-run: the plan for project {}; nothing is changed",
+            project.name
+        );
+        // The cascade as `restart` walks it: each node, then its `restart: true` dependents.
+        let mut queue: std::collections::VecDeque<(String, Option<String>)> =
+            names.iter().map(|n| (n.clone(), None)).collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some((n, because)) = queue.pop_front() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            let kind = if project.graph.is_host(&n) {
+                "host process"
+            } else {
+                "container"
+            };
+            let why = because
+                .map(|b| format!(" (declares restart: true on {b})"))
+                .unwrap_or_default();
+            println!("  {kind:<12} {n}: would be restarted, then waited on{why}");
+            for d in project.graph.dependents(&n) {
+                if project
+                    .graph
+                    .get(&d)
+                    .is_some_and(|x| x.deps.get(&n).is_some_and(|e| e.restart))
+                {
+                    queue.push_back((d, Some(n.clone())));
+                }
+            }
+        }
+        return Ok(0);
+    }
     let ctx = Ctx::new(&engine, &project, hosts, Arc::new(|_| {}));
     let print = |r: &Restarted| {
         let why = r

@@ -6,8 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::{GlobalOpts, UpArgs};
+use crate::cli::{GlobalOpts, PullPolicy, UpArgs};
+use crate::engine::build::ImageOptions;
+use crate::engine::container::Recreate;
 use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::executor::plan::plan_up;
 use crate::executor::{self, Ctx, UpWalk};
 use crate::exit::UsageError;
 use crate::project::graph::Kind;
@@ -34,7 +37,7 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     super::report_not_acted_on(&project);
     let named = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
-    let nodes = selection(&project, &named, a.no_host);
+    let nodes = selection(&project, &named, a.no_host, a.no_deps);
     let containers: Vec<String> = nodes
         .iter()
         .filter(|n| project.graph.kind(n) == Some(Kind::Container))
@@ -47,14 +50,38 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         nodes,
         opts: UpOptions {
             services: containers,
-            force_build: a.build,
-            no_build: a.no_build,
+            image: ImageOptions {
+                force_build: a.build,
+                no_build: a.no_build,
+                pull_always: a.pull == PullPolicy::Always,
+                pull_never: a.pull == PullPolicy::Never,
+                ..Default::default()
+            },
+            recreate: if a.force_recreate {
+                Recreate::Always
+            } else if a.no_recreate {
+                Recreate::Never
+            } else {
+                Recreate::IfChanged
+            },
+            remove_orphans: a.remove_orphans,
             skip_preflight: a.skip_preflight,
         },
         wait: Duration::from_secs(a.wait_timeout),
         progress,
         reporter,
     };
+    if a.dry_run {
+        let steps = plan_up(&engine, &project, &plan.nodes, &plan.opts).await?;
+        println!(
+            "devstack up --dry-run: the plan for project {}; nothing is changed",
+            project.name
+        );
+        for l in steps.lines() {
+            println!("  {l}");
+        }
+        return Ok(0);
+    }
     if !a.detach {
         return super::attached::run(&engine, project, plan, !a.no_host, a.timeout).await;
     }
@@ -112,10 +139,28 @@ impl Plan {
         &self,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<(String, Action)>, converge::ConvergeError> {
-        let prepared =
-            converge::prepare(ctx.engine, ctx.project, &self.opts, &self.reporter).await?;
+        // The plan is computed once; the walk follows its create/recreate decisions.
+        let steps = plan_up(ctx.engine, ctx.project, &self.nodes, &self.opts).await?;
+        let to_build: std::collections::HashSet<String> =
+            steps.images.iter().map(|(s, _)| s.clone()).collect();
+        let mut prepared = converge::prepare_planned(
+            ctx.engine,
+            ctx.project,
+            &self.opts,
+            &self.reporter,
+            Some(&to_build),
+        )
+        .await?;
+        prepared.recreate = steps.recreate_policies();
         let deadline = Instant::now() + self.wait;
-        executor::up(ctx, &self.nodes, &prepared, UpWalk::Converge, deadline).await
+        executor::up(
+            ctx,
+            &self.nodes,
+            &prepared,
+            UpWalk::Converge(self.opts.recreate),
+            deadline,
+        )
+        .await
     }
 
     pub fn finish(&self, actions: &[(String, Action)]) {
@@ -127,10 +172,16 @@ impl Plan {
     }
 }
 
-/// The named nodes (or every active one) with their dependencies of both kinds; `--no-host`
-/// leaves host processes out and says which selected services depend on them.
-fn selection(project: &Project, named: &[String], no_host: bool) -> Vec<String> {
-    let mut nodes = converge::selected_nodes(project, named);
+/// The named nodes (or every active one) with their dependencies of both kinds (`--no-deps`:
+/// only the named ones); `--no-host` leaves host processes out and says which selected
+/// services depend on them.
+fn selection(project: &Project, named: &[String], no_host: bool, no_deps: bool) -> Vec<String> {
+    let mut nodes = if no_deps && !named.is_empty() {
+        // Only what was named (Compose's --no-deps); dependencies are not waited on.
+        named.to_vec()
+    } else {
+        converge::selected_nodes(project, named)
+    };
     if no_host {
         for n in &nodes {
             let Some(node) = project.graph.get(n) else {

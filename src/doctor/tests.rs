@@ -385,6 +385,7 @@ fn pose_project(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         env_file_keys: from_env_file.iter().map(|k| k.to_string()).collect(),
+        profiles: Vec::new(),
     };
     let project = Project::load_with_gpu(source, &Default::default());
     assert!(project.is_ok(), "{:?}", project.err());
@@ -467,7 +468,7 @@ fn models_weights_present() {
     assert!(c.summary.contains("in the model cache"), "{}", c.summary);
 
     // Without the ViTDet detector only the HMR 2.0 data is needed.
-    let (_d, p) = pose_project(true, &[("POSE_DETECTOR", "regnety")], &["POSE_DETECTOR"]);
+    let (_d, p) = pose_project(true, &[("POSE_DETECTOR", "maskrcnn")], &["POSE_DETECTOR"]);
     let vol = cache(&[(HMR2, 10)]);
     let c = stack::models_with(
         &r.facts(0, &[]),

@@ -32,6 +32,8 @@ pub enum BuildError {
     },
     #[error("service {service}: image {image} is missing and --no-build was given: run `devstack build {service}`")]
     Missing { service: String, image: String },
+    #[error("service {service}: image {image} is not present and --pull never was given: pull it (`devstack pull {service}`) or leave --pull at `missing`")]
+    NotPulled { service: String, image: String },
 }
 
 /// `.dockerignore` rules: ordered glob patterns, `!` re-includes, last match wins.
@@ -163,6 +165,21 @@ pub enum ImageAction {
     Present,
 }
 
+/// How images are made ready: `up`'s `--build`/`--no-build`/`--pull`, `build`'s flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImageOptions {
+    /// Build even when the context did not change.
+    pub force_build: bool,
+    /// Never build: an image that is missing is an error.
+    pub no_build: bool,
+    /// Build without the engine's layer cache.
+    pub no_cache: bool,
+    /// Pull `image:` services even when present, and base images when building.
+    pub pull_always: bool,
+    /// Never pull: a missing `image:` is an error.
+    pub pull_never: bool,
+}
+
 /// Builds (when the context changed or `force`), pulls a missing `image:`, and returns the
 /// local image id with what was done.
 pub async fn ensure_image(
@@ -173,13 +190,90 @@ pub async fn ensure_image(
     no_build: bool,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(String, ImageAction), BuildError> {
+    let opts = ImageOptions {
+        force_build: force,
+        no_build,
+        ..Default::default()
+    };
+    ensure_image_with(engine, project, svc, &opts, on_line).await
+}
+
+/// Why an image would be built or pulled (None: it is ready as it is); what `--dry-run`
+/// prints. Computes the context hash as a build would.
+pub async fn image_plan(
+    engine: &Engine,
+    project: &str,
+    svc: &Service,
+    opts: &ImageOptions,
+) -> Result<Option<String>, BuildError> {
     let tag = super::spec::image_ref(project, svc);
     let existing = engine.docker.inspect_image(&tag).await.ok();
     let Some(build) = &svc.build else {
-        if let Some(img) = existing {
-            return Ok((img.id.unwrap_or_default(), ImageAction::Present));
+        return Ok(match (&existing, opts.pull_always) {
+            (_, true) => Some(format!("pull {tag} (--pull always)")),
+            (None, _) if opts.pull_never => Some(format!(
+                "{tag} is missing and --pull never forbids pulling it: up would fail"
+            )),
+            (None, _) => Some(format!("pull {tag} (not present)")),
+            (Some(_), _) => None,
+        });
+    };
+    if opts.no_build {
+        return Ok(existing.is_none().then(|| {
+            format!("{tag} is missing and --no-build forbids building it: up would fail")
+        }));
+    }
+    if opts.force_build || opts.no_cache || opts.pull_always {
+        return Ok(Some(format!("build {tag} (asked for)")));
+    }
+    let (name, spec) = (svc.name.clone(), build.clone());
+    let (_, hash) = tokio::task::spawn_blocking(move || context_tar(&name, &spec))
+        .await
+        .map_err(|e| BuildError::Context {
+            service: svc.name.clone(),
+            detail: e.to_string(),
+        })??;
+    let old = existing
+        .as_ref()
+        .and_then(|img| img.config.as_ref())
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(labels::CONTEXT_HASH));
+    Ok(match (existing.is_some(), old == Some(&hash)) {
+        (false, _) => Some(format!("build {tag} (no image yet)")),
+        (true, false) => Some(format!(
+            "build {tag} (its context, Dockerfile or build args changed)"
+        )),
+        (true, true) => None,
+    })
+}
+
+/// [`ensure_image`] with every option.
+pub async fn ensure_image_with(
+    engine: &Engine,
+    project: &str,
+    svc: &Service,
+    opts: &ImageOptions,
+    on_line: &(dyn Fn(&str) + Sync),
+) -> Result<(String, ImageAction), BuildError> {
+    let (force, no_build) = (
+        opts.force_build || opts.no_cache || opts.pull_always,
+        opts.no_build,
+    );
+    let tag = super::spec::image_ref(project, svc);
+    let existing = engine.docker.inspect_image(&tag).await.ok();
+    let Some(build) = &svc.build else {
+        match existing {
+            Some(img) if !opts.pull_always => {
+                return Ok((img.id.unwrap_or_default(), ImageAction::Present))
+            }
+            None if opts.pull_never => {
+                return Err(BuildError::NotPulled {
+                    service: svc.name.clone(),
+                    image: tag,
+                })
+            }
+            _ => return pull(engine, &svc.name, &tag, on_line).await,
         }
-        return pull(engine, &svc.name, &tag, on_line).await;
     };
     if no_build {
         return match existing {
@@ -219,16 +313,21 @@ pub async fn ensure_image(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut opts = BuildImageOptionsBuilder::default()
+    let mut builder = BuildImageOptionsBuilder::default()
         .dockerfile(&build.dockerfile)
         .t(&tag)
         .rm(true)
         .forcerm(true)
+        .nocache(opts.no_cache)
         .labels(&image_labels)
         .buildargs(&args);
-    if let Some(t) = &build.target {
-        opts = opts.target(t);
+    if opts.pull_always {
+        builder = builder.pull("true");
     }
+    if let Some(t) = &build.target {
+        builder = builder.target(t);
+    }
+    let opts = builder;
     let mut stream =
         engine
             .docker

@@ -54,6 +54,16 @@ pub fn changed(current: &ContainerState, spec: &ContainerSpec) -> bool {
         || current.image_label.as_ref() != image_label
 }
 
+/// When an existing container is recreated (`up --force-recreate`, `--no-recreate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recreate {
+    /// When its configuration hash or image changed.
+    #[default]
+    IfChanged,
+    Always,
+    Never,
+}
+
 /// Creates, recreates (only when changed) or starts one service's container.
 pub async fn ensure(
     engine: &Engine,
@@ -62,8 +72,25 @@ pub async fn ensure(
     current: Option<&ContainerState>,
     one_shot: bool,
 ) -> Result<(String, Action), ConvergeError> {
+    ensure_with(engine, svc, spec, current, one_shot, Recreate::IfChanged).await
+}
+
+/// [`ensure`], recreating as `recreate` says.
+pub async fn ensure_with(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    current: Option<&ContainerState>,
+    one_shot: bool,
+    policy: Recreate,
+) -> Result<(String, Action), ConvergeError> {
     if let Some(cur) = current {
-        if !changed(cur, &spec) {
+        let keep = match policy {
+            Recreate::IfChanged => !changed(cur, &spec),
+            Recreate::Always => false,
+            Recreate::Never => true,
+        };
+        if keep {
             return start_existing(engine, svc, cur, one_shot).await;
         }
         let id = recreate(engine, svc, spec, cur).await?;
@@ -211,4 +238,35 @@ pub async fn exec_probe(engine: &Engine, id: &str, hc: &Healthcheck) -> bool {
         return false;
     }
     matches!(engine.docker.inspect_exec(&exec.id).await, Ok(r) if r.exit_code == Some(0))
+}
+
+/// Creates a one-off container (`devstack run`) under its spec's name; [`start`] starts it.
+pub async fn create_oneoff(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+) -> Result<String, ConvergeError> {
+    let name = spec.name.clone();
+    create(engine, svc, spec, &name).await
+}
+
+/// Sends `signal` ("SIGINT", "SIGKILL", …) to a container; a gone one is fine.
+pub async fn signal(engine: &Engine, id: &str, signal: &str) {
+    let opts = KillContainerOptions {
+        signal: signal.to_string(),
+    };
+    let _ = engine.docker.kill_container(id, Some(opts)).await;
+}
+
+/// Waits until a container is not running and returns its exit code.
+pub async fn wait_exit(engine: &Engine, id: &str) -> Result<i64, bollard::errors::Error> {
+    let mut waits = engine
+        .docker
+        .wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+    match waits.next().await {
+        Some(Ok(r)) => Ok(r.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(e),
+        None => Ok(observed::inspect(engine, id).await?.exit_code.unwrap_or(0)),
+    }
 }

@@ -95,11 +95,16 @@ pub enum Event {
 
 pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
 
+#[derive(Default)]
 pub struct UpOptions {
     /// Containers to converge (already resolved, with their dependencies).
     pub services: Vec<String>,
-    pub force_build: bool,
-    pub no_build: bool,
+    /// Building and pulling (`--build`, `--no-build`, `--pull`).
+    pub image: build::ImageOptions,
+    /// `--force-recreate` / `--no-recreate`.
+    pub recreate: super::container::Recreate,
+    /// Remove containers of services no longer in the file.
+    pub remove_orphans: bool,
     /// Skip the busy-port and GPU-runtime preflight (`up --skip-preflight`).
     pub skip_preflight: bool,
 }
@@ -110,20 +115,23 @@ pub struct UpOptions {
 pub struct Prepared {
     pub existing: Vec<ContainerState>,
     pub images: HashMap<String, String>,
+    /// Per container, how the walk treats an existing one (the plan's decisions); absent:
+    /// the walk's own policy.
+    pub recreate: HashMap<String, container::Recreate>,
 }
 
-/// Services active by default: those without `profiles`, or in `COMPOSE_PROFILES`.
+/// Services active by default (Compose's rules): those without `profiles`, or with one of the
+/// enabled profiles (`--profile`, else `COMPOSE_PROFILES`; `*` enables all). A service named on
+/// the command line runs whatever its profiles.
 pub fn active_services(project: &Project) -> Vec<String> {
-    let profiles: HashSet<String> = project
-        .env
-        .get("COMPOSE_PROFILES")
-        .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
-        .unwrap_or_default();
+    let all = project.profiles.iter().any(|p| p == "*");
     project
         .model
         .services
         .values()
-        .filter(|s| s.profiles.is_empty() || s.profiles.iter().any(|p| profiles.contains(p)))
+        .filter(|s| {
+            all || s.profiles.is_empty() || s.profiles.iter().any(|p| project.profiles.contains(p))
+        })
         .map(|s| s.name.clone())
         .chain(project.model.x_devstack.host.keys().cloned())
         .collect()
@@ -147,10 +155,37 @@ pub async fn prepare(
     opts: &UpOptions,
     report: &Reporter,
 ) -> Result<Prepared, ConvergeError> {
+    prepare_planned(engine, project, opts, report, None).await
+}
+
+/// [`prepare`] with the plan's image decisions: only the services in `to_build` (those the
+/// plan found out of date) are built or pulled; the others use their image as it is.
+pub async fn prepare_planned(
+    engine: &Engine,
+    project: &Project,
+    opts: &UpOptions,
+    report: &Reporter,
+    to_build: Option<&HashSet<String>>,
+) -> Result<Prepared, ConvergeError> {
     let selected = &opts.services;
 
-    // 1. Observe and repair.
-    let existing = repair(engine, project, report).await?;
+    // 1. Observe and repair; orphans (services no longer in the file) go when asked.
+    let mut existing = repair(engine, project, report).await?;
+    let orphans = orphans(project, &existing);
+    if !orphans.is_empty() && opts.remove_orphans {
+        for c in &orphans {
+            container::stop(engine, &c.id, 10).await;
+            container::remove(engine, &c.id).await?;
+            report(Event::Removed(c.name.clone()));
+        }
+        existing.retain(|c| !orphans.iter().any(|o| o.id == c.id));
+    } else if !orphans.is_empty() {
+        let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+        report(Event::Note(format!(
+            "found orphan containers ({}) for services no longer in the file: `devstack up --remove-orphans` removes them",
+            names.join(", ")
+        )));
+    }
 
     // 2. Preflight: nothing is created when these fail.
     if !opts.skip_preflight {
@@ -170,22 +205,31 @@ pub async fn prepare(
     let built = join_all(by_image.iter().map(|(image, svc)| {
         let report = report.clone();
         async move {
-            if svc.build.is_some() && !opts.no_build {
+            if svc.build.is_some() && !opts.image.no_build {
                 report(Event::Building(svc.name.clone()));
             }
             let line_report = report.clone();
             let svc_name = svc.name.clone();
             let on_line =
                 move |l: &str| line_report(Event::BuildLine(svc_name.clone(), l.to_string()));
-            let (id, action) = build::ensure_image(
-                engine,
-                &project.name,
-                svc,
-                opts.force_build,
-                opts.no_build,
-                &on_line,
-            )
-            .await?;
+            let planned_ready = to_build.is_some_and(|b| !b.contains(&svc.name));
+            let ready_image = if planned_ready {
+                engine
+                    .docker
+                    .inspect_image(image)
+                    .await
+                    .ok()
+                    .and_then(|i| i.id)
+            } else {
+                None
+            };
+            let (id, action) = match ready_image {
+                Some(id) => (id, ImageAction::UpToDate),
+                None => {
+                    build::ensure_image_with(engine, &project.name, svc, &opts.image, &on_line)
+                        .await?
+                }
+            };
             report(Event::Image(svc.name.clone(), action));
             Ok::<_, ConvergeError>((image.clone(), id))
         }
@@ -206,7 +250,64 @@ pub async fn prepare(
     // 4. Networks and volumes (after the images, so a failed build or pull creates nothing).
     ensure_networks(engine, project, selected).await?;
     ensure_volumes(engine, project, selected).await?;
-    Ok(Prepared { existing, images })
+    Ok(Prepared {
+        existing,
+        images,
+        recreate: HashMap::new(),
+    })
+}
+
+/// The networks and named volumes (engine-side names) that `selected` use and that do not
+/// exist yet: what `up` would create.
+pub async fn missing_resources(
+    engine: &Engine,
+    project: &Project,
+    selected: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let mut networks = Vec::new();
+    let mut volumes = Vec::new();
+    let nets: std::collections::BTreeSet<&String> = selected
+        .iter()
+        .flat_map(|s| project.model.services[s].networks.keys())
+        .collect();
+    for key in nets {
+        let def = &project.model.networks[key];
+        if !def.external
+            && engine
+                .docker
+                .inspect_network(&def.name, None)
+                .await
+                .is_err()
+        {
+            networks.push(def.name.clone());
+        }
+    }
+    let vols: std::collections::BTreeSet<&String> = selected
+        .iter()
+        .flat_map(|s| project.model.services[s].volumes.iter())
+        .filter(|m| m.kind == crate::project::model::MountKind::Volume)
+        .filter_map(|m| m.source.as_ref())
+        .collect();
+    for key in vols {
+        let Some(def) = project.model.volumes.get(key) else {
+            continue;
+        };
+        if !def.external && engine.docker.inspect_volume(&def.name).await.is_err() {
+            volumes.push(def.name.clone());
+        }
+    }
+    (networks, volumes)
+}
+
+/// Containers of the project whose service is no longer in the file (one-offs of `run` are
+/// not orphans).
+pub fn orphans(project: &Project, existing: &[ContainerState]) -> Vec<ContainerState> {
+    existing
+        .iter()
+        .filter(|c| !c.service.is_empty() && !project.model.services.contains_key(&c.service))
+        .filter(|c| c.labels.get(labels::ONEOFF).map(String::as_str) != Some("True"))
+        .cloned()
+        .collect()
 }
 
 /// Removes what an interrupted run left: containers under a temporary recreate name

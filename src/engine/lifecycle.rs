@@ -32,6 +32,40 @@ pub enum RemoveImages {
     All,
 }
 
+/// The project's networks and volumes (engine-side names), by Compose's project label.
+pub async fn resources(
+    engine: &Engine,
+    project: &str,
+) -> Result<(Vec<String>, Vec<String>), bollard::errors::Error> {
+    let filter = labels::project_filter(project);
+    let filters = HashMap::from([("label", vec![filter.as_str()])]);
+    let nets = engine
+        .docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|n| n.name)
+        .collect();
+    let vols = engine
+        .docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default()
+                .filters(&filters)
+                .build(),
+        ))
+        .await?
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    Ok((nets, vols))
+}
+
 /// After the containers are gone (the executor stops them in reverse graph order): the
 /// project's networks, its volumes only when asked, and images as `--rmi` says.
 pub async fn remove_resources(

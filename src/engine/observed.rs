@@ -46,40 +46,16 @@ impl ContainerState {
     }
 }
 
-/// Containers of `project` (all states), by Compose's project label.
+/// Containers of `project` (all states), by Compose's project label. One-off containers
+/// (`devstack run`, `docker compose run`: `oneoff=True`) are not a service's container and are
+/// left out, as Compose's `oneOffExclude` does; [`list_with_oneoffs`] has them too.
 pub async fn list(
     engine: &Engine,
     project: &str,
 ) -> Result<Vec<ContainerState>, bollard::errors::Error> {
-    let filter = labels::project_filter(project);
-    let filters = HashMap::from([("label", vec![filter.as_str()])]);
-    let opts = ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let summaries = engine.docker.list_containers(Some(opts)).await?;
-    Ok(summaries
-        .into_iter()
-        .map(|s| {
-            let labels = s.labels.unwrap_or_default();
-            ContainerState {
-                id: s.id.unwrap_or_default(),
-                name: s
-                    .names
-                    .unwrap_or_default()
-                    .first()
-                    .map(|n| n.trim_start_matches('/').to_string())
-                    .unwrap_or_default(),
-                service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
-                status: s.state.map(|st| st.to_string()).unwrap_or_default(),
-                config_hash: labels.get(labels::CONFIG_HASH).cloned(),
-                image_label: labels.get(labels::IMAGE).cloned(),
-                image: s.image.unwrap_or_default(),
-                labels,
-                ..Default::default()
-            }
-        })
-        .collect())
+    let mut all = list_with_oneoffs(engine, project).await?;
+    all.retain(|c| !is_oneoff(c));
+    Ok(all)
 }
 
 /// Full state of one container (health, exit code, OOM, ports).
@@ -189,4 +165,46 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
         pid: st.pid,
         gpu_request,
     }
+}
+
+/// Containers of `project` (all states), by Compose's project label, one-off containers
+/// (`devstack run`) included.
+pub async fn list_with_oneoffs(
+    engine: &Engine,
+    project: &str,
+) -> Result<Vec<ContainerState>, bollard::errors::Error> {
+    let filter = labels::project_filter(project);
+    let filters = HashMap::from([("label", vec![filter.as_str()])]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let summaries = engine.docker.list_containers(Some(opts)).await?;
+    Ok(summaries
+        .into_iter()
+        .map(|s| {
+            let labels = s.labels.unwrap_or_default();
+            ContainerState {
+                id: s.id.unwrap_or_default(),
+                name: s
+                    .names
+                    .unwrap_or_default()
+                    .first()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
+                status: s.state.map(|st| st.to_string()).unwrap_or_default(),
+                config_hash: labels.get(labels::CONFIG_HASH).cloned(),
+                image_label: labels.get(labels::IMAGE).cloned(),
+                image: s.image.unwrap_or_default(),
+                labels,
+                ..Default::default()
+            }
+        })
+        .collect())
+}
+
+/// A one-off container (`devstack run`, `docker compose run`), not a service's own.
+pub fn is_oneoff(c: &ContainerState) -> bool {
+    c.labels.get(labels::ONEOFF).map(String::as_str) == Some("True")
 }

@@ -10,6 +10,7 @@
 //! - `restart` restarts nodes, waits until each is ready, then restarts its `restart: true`
 //!   dependents of either kind (the `restart` verb and auto-heal).
 
+pub mod plan;
 mod restart;
 mod stop;
 mod up;

@@ -19,8 +19,9 @@ use crate::supervisor::host::HostAction;
 /// How `up` treats the containers it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpWalk {
-    /// Create what is missing, recreate what changed, start what is stopped.
-    Converge,
+    /// Create what is missing, recreate (as the policy says: what changed, by default),
+    /// start what is stopped.
+    Converge(container::Recreate),
     /// Only start what exists and is stopped (the engine came back: nothing is recreated).
     StartOnly,
 }
@@ -197,11 +198,12 @@ async fn up_container(
             container::start_existing(ctx.engine, svc, cur, one_shot).await?
         }
         (UpWalk::StartOnly, None) => return Ok(None),
-        (UpWalk::Converge, _) => {
+        (UpWalk::Converge(walk_policy), _) => {
+            let recreate = prepared.recreate.get(name).copied().unwrap_or(walk_policy);
             let image = &prepared.images[name];
             let spec =
                 spec::container_spec(ctx.project, svc, image, ctx.engine.api_at_least(1, 44));
-            container::ensure(ctx.engine, svc, spec, current, one_shot).await?
+            container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
         }
     };
     (ctx.report)(Event::Container(name.clone(), action.clone()));

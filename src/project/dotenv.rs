@@ -16,7 +16,53 @@ pub fn parse(
     path: &Path,
     outer: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, ProjectError> {
-    let mut vars: Vec<(String, String)> = Vec::new();
+    Ok(parse_with_lines(text, path, outer)?
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect())
+}
+
+/// Where a variable the stack sees was set: the process environment (which wins over
+/// `.env`), a line of the `.env` file, or neither.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetIn {
+    Process,
+    File(std::path::PathBuf, usize),
+    Unknown,
+}
+
+/// Where `name` was set, for messages about its value: the process environment wins, as when
+/// the project was loaded; else the last line of `env_file` that sets it.
+pub fn where_set(name: &str, env_file: Option<&Path>) -> SetIn {
+    if std::env::var_os(name).is_some() {
+        return SetIn::Process;
+    }
+    let Some(file) = env_file else {
+        return SetIn::Unknown;
+    };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return SetIn::Unknown;
+    };
+    let process = |k: &str| std::env::var(k).ok();
+    match parse_with_lines(&text, file, &process) {
+        Ok(vars) => vars
+            .iter()
+            .rev()
+            .find(|(k, _, _)| k == name)
+            .map_or(SetIn::Unknown, |(_, _, line)| {
+                SetIn::File(file.to_path_buf(), *line)
+            }),
+        Err(_) => SetIn::Unknown,
+    }
+}
+
+/// [`parse`], with the line each key was set on (1-based; a multi-line value's first line).
+pub fn parse_with_lines(
+    text: &str,
+    path: &Path,
+    outer: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String, usize)>, ProjectError> {
+    let mut vars: Vec<(String, String, usize)> = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut n = 0;
     while n < lines.len() {
@@ -50,13 +96,13 @@ pub fn parse(
             outer(name).or_else(|| {
                 vars.iter()
                     .rev()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
+                    .find(|(k, _, _)| k == name)
+                    .map(|(_, v, _)| v.clone())
             })
         };
         let Some(rest) = rest else {
             if let Some(v) = outer(key) {
-                vars.push((key.to_string(), v));
+                vars.push((key.to_string(), v, line_no));
             }
             continue;
         };
@@ -93,7 +139,7 @@ pub fn parse(
             };
             interpolate(unquoted.trim_end(), &lookup).map_err(|e| err(e.to_string()))?
         };
-        vars.push((key.to_string(), value));
+        vars.push((key.to_string(), value, line_no));
     }
     Ok(vars)
 }
@@ -194,5 +240,46 @@ mod tests {
         assert!(e.0.contains(".env:1: unexpected text"), "{e}");
         let e = p("A=${REQ:?must be set}\n").unwrap_err();
         assert!(e.0.contains(".env:1: required variable REQ"), "{e}");
+    }
+
+    #[test]
+    fn lines_are_known_and_where_set_finds_the_last() {
+        let v = parse_with_lines(
+            "# c\nA=1\nB=\"two\nlines\"\nC=3\nA=4\n",
+            Path::new(".env"),
+            &|_| None,
+        )
+        .unwrap();
+        let lines: Vec<(&str, usize)> = v.iter().map(|(k, _, l)| (k.as_str(), *l)).collect();
+        assert_eq!(lines, vec![("A", 2), ("B", 3), ("C", 5), ("A", 6)]);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(".env");
+        std::fs::write(
+            &f,
+            "X_DEVSTACK_TEST_A=1\n\nX_DEVSTACK_TEST_B=2\nX_DEVSTACK_TEST_A=3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            where_set("X_DEVSTACK_TEST_A", Some(&f)),
+            SetIn::File(f.clone(), 4)
+        );
+        assert_eq!(
+            where_set("X_DEVSTACK_TEST_B", Some(&f)),
+            SetIn::File(f.clone(), 3)
+        );
+        assert_eq!(where_set("X_DEVSTACK_TEST_C", Some(&f)), SetIn::Unknown);
+        assert_eq!(where_set("PATH", Some(&f)), SetIn::Process);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_ok_or_err(s in "\\PC*") {
+            let _ = p(&s);
+        }
+
+        #[test]
+        fn env_like_text_is_ok_or_err(s in "((export )?[A-Z_]{0,3}[ ]?=?[ ]?(['\"]|[$][{]?|[}]|#| |\\\\|[a-z]|:-|\n){0,12}\n?){0,8}") {
+            let _ = p(&s);
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct ProjectSource {
     pub env: IndexMap<String, String>,
     /// Keys as they appear in the `.env` file (for `doctor`'s unknown-key report).
     pub env_file_keys: Vec<String>,
+    /// Enabled profiles: `--profile`, else `COMPOSE_PROFILES` (comma-separated).
+    pub profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,12 +158,25 @@ impl ProjectSource {
                 "project name {name:?} must be lowercase letters, digits, '_' or '-' (try {normalized:?})"
             )));
         }
+        let profiles = if g.profile.is_empty() {
+            env.get("COMPOSE_PROFILES")
+                .map(|p| {
+                    p.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            g.profile.clone()
+        };
         Ok(ProjectSource {
             dir,
             name: normalized,
             env_file,
             env,
             env_file_keys,
+            profiles,
         })
     }
 
@@ -204,6 +219,11 @@ impl Project {
             },
             host: host::HostFacts::probe(&source.env),
         };
+        template::check_env_values(
+            &source.dir.join("templates"),
+            &source.env,
+            source.env_file.as_deref(),
+        )?;
         let rendered = template::render(&source.dir.join("templates"), &ctx)?;
         let compose_file = source.compose_file();
         std::fs::create_dir_all(source.devstack_dir()).map_err(|e| {
@@ -218,24 +238,18 @@ impl Project {
                 // Keep the bad render where the message points, so line:column can be read.
                 let bad = source.paths().rendered_invalid();
                 let _ = std::fs::write(&bad, &rendered);
-                let msg = e.to_string();
-                let first = msg
-                    .lines()
-                    .next()
-                    .unwrap_or(&msg)
-                    .trim_start_matches("error: ");
-                return Err(ProjectError(format!(
-                    "YAML error in the rendered template ({}): {first} (the rendered text is in {}; fix templates/{})",
-                    bad.display(),
-                    bad.display(),
-                    template::ENTRY
-                )));
+                let templates = source.dir.join("templates");
+                return Err(template::yaml_error(&e, &rendered, &bad, &templates));
             }
         };
         let lookup = |k: &str| source.env.get(k).cloned();
-        let mut document = interpolate_tree(raw, &lookup, "")?;
+        let mut origins = interpolate::Origins::default();
+        let mut document = interpolate::interpolate_tree(raw, &lookup, "", &mut origins)?;
         normalize(&mut document, &source.dir);
-        let model = model::parse(&document, &compose_file.display().to_string(), &source.name)?;
+        // A bad value that came from a variable is reported against the variable's .env line.
+        let blame = |at: &str| origins.blame(at, &source.env, source.env_file.as_deref());
+        let file = compose_file.display().to_string();
+        let model = model::parse_traced(&document, &file, &source.name, Some(&blame))?;
         graph::validate(&model)?;
         let graph = graph::Graph::new(&model);
         let text =
@@ -356,41 +370,6 @@ fn write_if_changed(path: &Path, text: &str) -> Result<(), ProjectError> {
     }
     std::fs::write(path, text)
         .map_err(|e| ProjectError(format!("cannot write {}: {e}", path.display())))
-}
-
-/// Interpolates every string scalar (and mapping key) like Compose; `x-` extension blocks too.
-fn interpolate_tree(
-    v: Value,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    at: &str,
-) -> Result<Value, ProjectError> {
-    Ok(match v {
-        Value::String(s) => {
-            Value::String(interpolate::interpolate(&s, lookup).map_err(|e| {
-                ProjectError(format!("{at}: {e} (set it in .env or the environment)"))
-            })?)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, x)| interpolate_tree(x, lookup, &format!("{at}[{i}]")))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, x) in m {
-                let path = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                out.insert(k, interpolate_tree(x, lookup, &path)?);
-            }
-            Value::Object(out)
-        }
-        other => other,
-    })
 }
 
 /// Debian's docker-compose 1.29 rejects `depends_on.<svc>.restart`/`required` (newer spec

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::duration;
+use super::interpolate::Blame;
 use super::ProjectError;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -58,7 +59,8 @@ pub struct Service {
 impl Service {
     /// Seconds between SIGTERM and SIGKILL on stop/restart (Compose's default is 10).
     pub fn stop_grace_secs(&self) -> i32 {
-        self.stop_grace_period.map_or(10, |d| d.as_secs() as i32)
+        self.stop_grace_period
+            .map_or(10, |d| d.as_secs().min(i32::MAX as u64) as i32)
     }
 
     /// Whether the file gives it a healthcheck (`test: ["NONE"]` disables one).
@@ -244,23 +246,62 @@ const SERVICE_KEYS: &[&str] = &[
     "extra_hosts",
 ];
 
+/// Says which variables (and where they were set) a value at a document path came from.
+pub type BlameFn<'a> = &'a dyn Fn(&str) -> Option<Blame>;
+
 struct Ctx<'a> {
     file: &'a str,
     notes: Vec<String>,
+    blame: Option<BlameFn<'a>>,
 }
 
 impl Ctx<'_> {
+    /// An error about the document's shape: it names the rendered file and the path.
     fn err(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
         ProjectError(format!("{}: {at}: {msg}", self.file))
     }
+
+    /// An error about a value: when the value came from a variable, it is reported against
+    /// the variable and where it was set (`.env` line), with the fix; else like [`Ctx::err`].
+    fn bad_value(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
+        match self.blame.and_then(|b| b(at)) {
+            Some(b) => ProjectError(format!(
+                "{}: {at}: {msg}; fix {} in {}",
+                b.text,
+                b.names.join(", "),
+                b.place
+            )),
+            None => self.err(at, msg),
+        }
+    }
+}
+
+/// The phrase every duplicate-host-port error carries (`doctor`'s stack.ports looks for it).
+pub const PORT_CONFLICT: &str = "cannot publish one host port";
+
+/// Whether a project error is a duplicate published host port (see [`PORT_CONFLICT`]).
+pub fn is_port_conflict(e: &ProjectError) -> bool {
+    e.0.contains(PORT_CONFLICT)
 }
 
 /// Parses the normalised compose document. `file` names it in messages; `project_name`
 /// derives engine-side network/volume names.
 pub fn parse(doc: &Value, file: &str, project_name: &str) -> Result<ComposeModel, ProjectError> {
+    parse_traced(doc, file, project_name, None)
+}
+
+/// [`parse`], with `blame` telling which variables a value at a path came from, so a bad
+/// value is reported against the `.env` line that set it rather than the generated file.
+pub fn parse_traced(
+    doc: &Value,
+    file: &str,
+    project_name: &str,
+    blame: Option<BlameFn<'_>>,
+) -> Result<ComposeModel, ProjectError> {
     let mut cx = Ctx {
         file,
         notes: Vec::new(),
+        blame,
     };
     let top = doc
         .as_object()
@@ -305,8 +346,60 @@ pub fn parse(doc: &Value, file: &str, project_name: &str) -> Result<ComposeModel
     if let Some(x) = top.get("x-devstack") {
         model.x_devstack = parse_x_devstack(x, &model, &mut cx)?;
     }
+    check_host_ports(&model, &cx)?;
     model.not_acted_on = cx.notes;
     Ok(model)
+}
+
+/// Two published ports on one host port (same protocol, overlapping addresses) would make the
+/// second container fail at start, after the first was created: refuse them here, naming
+/// both services and the variable that set the port.
+fn check_host_ports(model: &ComposeModel, cx: &Ctx) -> Result<(), ProjectError> {
+    fn wildcard(ip: &str) -> bool {
+        matches!(ip, "" | "0.0.0.0" | "::" | "[::]")
+    }
+    let mut seen: Vec<(&str, &PortMapping)> = Vec::new();
+    for (name, svc) in &model.services {
+        for p in &svc.ports {
+            let Some(port) = p.host_port.filter(|p| *p != 0) else {
+                continue;
+            };
+            let clash = seen.iter().find(|(_, q)| {
+                q.host_port == Some(port)
+                    && q.protocol == p.protocol
+                    && (q.host_ip == p.host_ip || wildcard(&q.host_ip) || wildcard(&p.host_ip))
+            });
+            if let Some((other, _)) = clash {
+                let addr = if p.host_ip.contains(':') {
+                    format!("[{}]:{port}/{}", p.host_ip, p.protocol)
+                } else {
+                    format!("{}:{port}/{}", p.host_ip, p.protocol)
+                };
+                let who = if *other == name.as_str() {
+                    format!("service {name} publishes host port {addr} twice")
+                } else {
+                    format!("host port {addr} is published by both {other} and {name}")
+                };
+                let at = format!("services.{name}.ports");
+                let other_at = format!("services.{other}.ports");
+                let blamed = cx.blame.and_then(|b| b(&at).or_else(|| b(&other_at)));
+                return Err(match blamed {
+                    Some(b) => ProjectError(format!(
+                        "{}: {at}: {who}; two services {PORT_CONFLICT}: set {} to a free port in {}",
+                        b.text,
+                        b.names.join(", "),
+                        b.place
+                    )),
+                    None => cx.err(
+                        &at,
+                        format!("{who}; two services {PORT_CONFLICT}: change one of them"),
+                    ),
+                });
+            }
+            seen.push((name, p));
+        }
+    }
+    Ok(())
 }
 
 fn valid_name(n: &str) -> bool {
@@ -388,7 +481,7 @@ fn string_list(
     shell_split: bool,
 ) -> Result<Vec<String>, ProjectError> {
     match v {
-        Value::String(s) if shell_split => split_command(s).map_err(|e| cx.err(at, e)),
+        Value::String(s) if shell_split => split_command(s).map_err(|e| cx.bad_value(at, e)),
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items
             .iter()
@@ -499,7 +592,9 @@ fn dur(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<Duration>, Projec
         Some(val) => {
             let s =
                 scalar(val).ok_or_else(|| cx.err(at, "expected a duration like 5s or 1m30s"))?;
-            duration::parse(&s).map(Some).map_err(|e| cx.err(at, e))
+            duration::parse(&s)
+                .map(Some)
+                .map_err(|e| cx.bad_value(at, e))
         }
     }
 }
@@ -661,7 +756,7 @@ fn parse_service(
             .strip_prefix("on-failure:")
             .is_some_and(|n| n.parse::<u32>().is_ok());
         if !ok {
-            return Err(cx.err(
+            return Err(cx.bad_value(
                 &at("restart"),
                 format!("unknown policy {r:?}: use no, always, unless-stopped or on-failure[:N]"),
             ));
@@ -681,7 +776,8 @@ fn parse_service(
             .and_then(scalar)
         {
             s.memory_limit = Some(
-                parse_bytes(&mem).map_err(|e| cx.err(&at("deploy.resources.limits.memory"), e))?,
+                parse_bytes(&mem)
+                    .map_err(|e| cx.bad_value(&at("deploy.resources.limits.memory"), e))?,
             );
         }
         if let Some(Value::Array(devs)) = res.and_then(|r| r.pointer("/reservations/devices")) {
@@ -768,7 +864,7 @@ fn parse_device_request(
         Some(v) => Some(
             scalar(v)
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| cx.err(at, "`count` must be a number or `all`"))?,
+                .ok_or_else(|| cx.bad_value(at, "`count` must be a number or `all`"))?,
         ),
     };
     let device_ids = match o.get("device_ids") {
@@ -814,10 +910,10 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         Some('g') => (&t[..t.len() - 1], 1024f64 * 1024.0 * 1024.0),
         _ => (t, 1f64),
     };
-    num.trim()
-        .parse::<f64>()
-        .map(|n| (n * mult) as i64)
-        .map_err(|_| format!("invalid size {s:?}: use e.g. 512m or 2g"))
+    match num.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * mult < i64::MAX as f64 => Ok((n * mult) as i64),
+        _ => Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+    }
 }
 
 fn parse_ports(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<PortMapping>, ProjectError> {
@@ -830,12 +926,16 @@ fn parse_ports(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<PortMapping>, Projec
                     .get("target")
                     .and_then(scalar)
                     .and_then(|t| t.parse::<u16>().ok())
-                    .ok_or_else(|| cx.err(at, "long-syntax port needs a numeric `target`"))?;
+                    .ok_or_else(|| {
+                        cx.bad_value(at, "long-syntax port needs a numeric `target` (1-65535)")
+                    })?;
                 let published = match o.get("published").and_then(scalar) {
-                    Some(p) => Some(
-                        p.parse::<u16>()
-                            .map_err(|_| cx.err(at, format!("invalid published port {p:?}")))?,
-                    ),
+                    Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                        cx.bad_value(
+                            at,
+                            format!("invalid published port {p:?}: use a number 1-65535"),
+                        )
+                    })?),
                     None => None,
                 };
                 out.push(PortMapping {
@@ -854,7 +954,7 @@ fn parse_ports(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<PortMapping>, Projec
             other => {
                 let s =
                     scalar(other).ok_or_else(|| cx.err(at, "expected a port string or mapping"))?;
-                out.extend(parse_port_short(&s).map_err(|e| cx.err(at, e))?);
+                out.extend(parse_port_short(&s).map_err(|e| cx.bad_value(at, e))?);
             }
         }
     }
@@ -871,9 +971,12 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
         // [::1]:8080:80
         let close = spec
             .find(']')
-            .ok_or_else(|| format!("invalid port {s:?}"))?;
+            .ok_or_else(|| format!("invalid port {s:?}: missing ']' after the IPv6 address"))?;
+        let rest = spec[close + 1..]
+            .strip_prefix(':')
+            .ok_or_else(|| format!("invalid port {s:?}: expected ':' after ']'"))?;
         let mut v = vec![&spec[1..close]];
-        v.extend(spec[close + 2..].split(':'));
+        v.extend(rest.split(':'));
         v
     } else {
         spec.split(':').collect()
@@ -890,12 +993,17 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
     };
     let range = |r: &str| -> Result<(u16, u16), String> {
         let (a, b) = r.split_once('-').unwrap_or((r, r));
-        let a: u16 = a
-            .parse()
-            .map_err(|_| format!("invalid port {s:?}: {r:?} is not a port number"))?;
-        let b: u16 = b
-            .parse()
-            .map_err(|_| format!("invalid port {s:?}: {r:?} is not a port number"))?;
+        let num = |x: &str| -> Result<u16, String> {
+            x.parse().map_err(|_| {
+                format!("invalid port {s:?}: {x:?} is not a port number: use a number 1-65535")
+            })
+        };
+        let (a, b) = (num(a)?, num(b)?);
+        if b < a {
+            return Err(format!(
+                "invalid port {s:?}: the range {r:?} runs backwards: write it low-high"
+            ));
+        }
         Ok((a, b))
     };
     let (c0, c1) = range(container)?;
@@ -1248,5 +1356,244 @@ mod tests {
         assert_eq!(parse_bytes("512m").unwrap(), 512 * 1024 * 1024);
         assert_eq!(parse_bytes("2g").unwrap(), 2 * 1024 * 1024 * 1024);
         assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("inf").is_err());
+        assert!(parse_bytes("-1g").is_err());
+        assert!(parse_bytes("1e300g").is_err());
+    }
+
+    #[test]
+    fn bad_ports_are_errors_not_panics() {
+        for bad in [
+            "[::1]",
+            "[::1]8080:80",
+            "[::1",
+            "9001-9000:80",
+            "80:9001-9000",
+            "abc:80",
+            "70000:80",
+            ":",
+            "1:2:3:4",
+        ] {
+            assert!(parse_port_short(bad).is_err(), "{bad}");
+        }
+        let e = parse_port_short("127.0.0.1:abc:5173").unwrap_err();
+        assert!(
+            e.contains("\"abc\" is not a port number: use a number 1-65535"),
+            "{e}"
+        );
+    }
+
+    fn doc(yaml: &str) -> Value {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn two_services_on_one_host_port_are_refused() {
+        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:3000:80\"]}\n  api: {image: x, ports: [\"127.0.0.1:3000:3000\"]}\n");
+        let e = parse(&d, "compose.yaml", "p").unwrap_err();
+        assert!(is_port_conflict(&e), "{e}");
+        assert!(
+            e.0.contains("host port 127.0.0.1:3000/tcp is published by both web and api"),
+            "{e}"
+        );
+        // A wildcard address overlaps the loopback one; another protocol or port does not.
+        let d = doc("services:\n  web: {image: x, ports: [\"0.0.0.0:3000:80\"]}\n  api: {image: x, ports: [\"127.0.0.1:3000:3000\"]}\n");
+        assert!(parse(&d, "f", "p").is_err());
+        let d = doc("services:\n  web: {image: x, ports: [\"3000:80/udp\", \"3001:81\"]}\n  api: {image: x, ports: [\"3000:3000\"]}\n");
+        parse(&d, "f", "p").unwrap();
+        let d = doc("services:\n  web: {image: x, ports: [\"3000-3002:80-82\", \"3002:90\"]}\n");
+        let e = parse(&d, "f", "p").unwrap_err();
+        assert!(
+            e.0.contains("service web publishes host port 127.0.0.1:3002/tcp twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_from_a_variable_is_blamed_on_it() {
+        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:abc:80\"], healthcheck: {test: [CMD, x], interval: 1e30}}\n");
+        let blame = |at: &str| {
+            (at == "services.web.ports").then(|| Blame {
+                text: "/p/.env:3: WEB_PORT=abc".into(),
+                names: vec!["WEB_PORT".into()],
+                place: "/p/.env".into(),
+            })
+        };
+        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
+        assert_eq!(
+            e.0,
+            "/p/.env:3: WEB_PORT=abc: services.web.ports: invalid port \"127.0.0.1:abc:80\": \"abc\" is not a port number: use a number 1-65535; fix WEB_PORT in /p/.env"
+        );
+        // Not from a variable: the generated file is named.
+        let d =
+            doc("services:\n  web: {image: x, healthcheck: {test: [CMD, x], interval: 1e30}}\n");
+        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
+        assert!(
+            e.0.starts_with(
+                "/p/.devstack/compose.yaml: services.web.healthcheck.interval: invalid duration"
+            ),
+            "{e}"
+        );
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const KEYS: &[&str] = &[
+            "image",
+            "build",
+            "command",
+            "entrypoint",
+            "environment",
+            "env_file",
+            "ports",
+            "volumes",
+            "networks",
+            "depends_on",
+            "healthcheck",
+            "restart",
+            "deploy",
+            "gpus",
+            "labels",
+            "logging",
+            "working_dir",
+            "user",
+            "stop_grace_period",
+            "stop_signal",
+            "profiles",
+            "tty",
+            "init",
+            "extra_hosts",
+            "x-devstack",
+            "context",
+            "dockerfile",
+            "args",
+            "target",
+            "published",
+            "host_ip",
+            "protocol",
+            "type",
+            "source",
+            "read_only",
+            "condition",
+            "restart",
+            "required",
+            "test",
+            "interval",
+            "timeout",
+            "retries",
+            "start_period",
+            "disable",
+            "resources",
+            "limits",
+            "memory",
+            "reservations",
+            "devices",
+            "driver",
+            "count",
+            "device_ids",
+            "capabilities",
+            "options",
+            "aliases",
+            "autoheal",
+            "enabled",
+            "unhealthy_threshold",
+            "max_backoff",
+            "host",
+            "external",
+            "name",
+            "a",
+            "b",
+            "default",
+            "db",
+            "all",
+        ];
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+                "\\PC{0,16}".prop_map(Value::from),
+                "[0-9a-z:.\\-/\\[\\]]{0,16}".prop_map(Value::from),
+                "(CMD|NONE|CMD-SHELL|all|gpu|a|b|db|default|bind|volume|tmpfs|service_healthy|on-failure|\\./x|/abs|1m30s|1e30|inf)".prop_map(Value::from),
+            ]
+        }
+
+        fn tree() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..6)
+                        .prop_map(|kv| Value::Object(
+                            kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                        )),
+                ]
+            })
+        }
+
+        /// Mostly a mapping with an image, so parsing gets past the first checks.
+        fn service() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                1 => tree(),
+                4 => (
+                    proptest::collection::vec((proptest::sample::select(KEYS), tree()), 0..8),
+                    any::<bool>(),
+                )
+                    .prop_map(|(kv, image)| {
+                        let mut m: Map<String, Value> =
+                            kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                        if image {
+                            m.insert("image".into(), Value::from("x"));
+                        }
+                        Value::Object(m)
+                    }),
+            ]
+        }
+
+        fn compose() -> impl Strategy<Value = Value> {
+            (
+                proptest::collection::vec((proptest::sample::select(&["a", "b", "db", "Bad Name", "x.y"][..]), service()), 0..4),
+                tree(),
+                tree(),
+                tree(),
+            )
+                .prop_map(|(services, networks, volumes, x)| {
+                    serde_json::json!({
+                        "services": Value::Object(services.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+                        "networks": networks,
+                        "volumes": volumes,
+                        "x-devstack": x,
+                    })
+                })
+        }
+
+        fn check(doc: &Value) {
+            if let Ok(m) = parse(doc, "f", "p") {
+                if super::super::super::graph::validate(&m).is_ok() {
+                    let g = super::super::super::graph::Graph::new(&m);
+                    let _ = g.order();
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn any_compose_shaped_document_is_ok_or_err(d in compose()) {
+                check(&d);
+            }
+
+            #[test]
+            fn any_yaml_text_is_ok_or_err(s in "([a-z_-]{0,8}|[ ]{0,4}|: |- |[\\[\\]{},]|\"[^\"]{0,6}\"|&a|\\*a|<<|[$][{]X[}]|[0-9.:]{0,6}|#|\n){0,40}") {
+                if let Ok(v) = serde_saphyr::from_str::<Value>(&s) {
+                    let mut origins = crate::project::interpolate::Origins::default();
+                    if let Ok(d) = crate::project::interpolate::interpolate_tree(v, &|_| Some("v".into()), "", &mut origins) {
+                        check(&d);
+                    }
+                }
+            }
+        }
     }
 }

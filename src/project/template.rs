@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use indexmap::IndexMap;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
@@ -56,12 +57,14 @@ fn template_error(dir: &Path, e: minijinja::Error) -> ProjectError {
         Some(l) => format!("{shown}:{l}"),
         None => shown,
     };
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        return undefined_error(dir, &name, &at, &e);
+    }
     let hint = match e.kind() {
-        minijinja::ErrorKind::UndefinedError => {
-            " (define it in .env, or write `{{ env.NAME | default('value') }}`; `devstack doctor` lists what is missing)"
-        }
         minijinja::ErrorKind::SyntaxError => " (fix the template syntax at that line)",
-        minijinja::ErrorKind::TemplateNotFound => " (add it under templates/ or remove the include)",
+        minijinja::ErrorKind::TemplateNotFound => {
+            " (add it under templates/ or remove the include)"
+        }
         _ => "",
     };
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
@@ -69,4 +72,455 @@ fn template_error(dir: &Path, e: minijinja::Error) -> ProjectError {
         "template error at {at}: {}{detail}{hint}",
         e.kind()
     ))
+}
+
+/// The source of a template as rendering saw it: `templates/NAME`, else the embedded copy.
+fn source_of(dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(name))
+        .ok()
+        .or_else(|| crate::embedded::template(name).map(str::to_string))
+}
+
+/// "`env.X` is undefined": names the expression and the variable, and the two fixes.
+fn undefined_error(dir: &Path, name: &str, at: &str, e: &minijinja::Error) -> ProjectError {
+    // minijinja's detail is "`env.X` is undefined"; without it, the expression's own text.
+    let expr = e
+        .detail()
+        .and_then(|d| d.split('`').nth(1).map(str::to_string))
+        .or_else(|| {
+            let src = source_of(dir, name)?;
+            src.get(e.range()?).map(|s| s.trim().to_string())
+        });
+    let var = expr.as_deref().and_then(env_variable);
+    let what = match &expr {
+        Some(x) => format!("`{x}` is undefined"),
+        None => "a value is undefined".to_string(),
+    };
+    let fix = match (&var, &expr) {
+        (Some(v), _) => format!(
+            "set {v} in .env (or the environment), or give it a default in the template: \
+             `{{{{ env.{v} | default('…') }}}}`"
+        ),
+        (None, Some(x)) => format!(
+            "define `{x}` before this line, or give it a default: `{{{{ {x} | default('…') }}}}`"
+        ),
+        (None, None) => "give the value a default with `| default('…')`".to_string(),
+    };
+    ProjectError(format!("template error at {at}: {what}: {fix}"))
+}
+
+/// `env.X` or `env['X']` / `env["X"]` → `X`.
+fn env_variable(expr: &str) -> Option<String> {
+    let rest = expr.trim().strip_prefix("env")?;
+    let name = if let Some(r) = rest.strip_prefix('.') {
+        r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()?
+    } else {
+        let r = rest.strip_prefix('[')?.trim_start();
+        let q = r.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        r[1..].split(q).next()?
+    };
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// A YAML error in the rendered text, saved at `bad`: where (line:column there, and the
+/// template line when it can be told), what, and the fix. A duplicate key names the key.
+pub fn yaml_error(
+    e: &serde_saphyr::Error,
+    rendered: &str,
+    bad: &Path,
+    templates_dir: &Path,
+) -> ProjectError {
+    let inner = e.without_snippet();
+    let loc = inner.location().filter(|l| l.line() > 0);
+    let at = match loc {
+        Some(l) => format!("{}:{}:{}", bad.display(), l.line(), l.column()),
+        None => bad.display().to_string(),
+    };
+    let key = match inner {
+        serde_saphyr::Error::DuplicateMappingKey { key, .. } => Some(key.clone()),
+        _ => None,
+    };
+    let template_line = loc.and_then(|l| {
+        let src = source_of(templates_dir, ENTRY)?;
+        let line = usize::try_from(l.line()).ok()?;
+        template_line_of(
+            rendered,
+            &src,
+            line,
+            key.as_ref().and_then(|k| k.as_deref()),
+        )
+    });
+    let template = match template_line {
+        Some(n) => format!("{}:{n}", shown(templates_dir, ENTRY)),
+        None => format!("the template, {}", shown(templates_dir, ENTRY)),
+    };
+    if let Some(key) = key {
+        let key = key
+            .map(|k| format!("`{k}`"))
+            .unwrap_or_else(|| "a key".into());
+        return ProjectError(format!(
+            "YAML error at {at} ({template}): duplicate key {key}: a mapping may set each key \
+             once; remove one of the two or merge them in {template}"
+        ));
+    }
+    let msg = inner.to_string();
+    let first = msg
+        .lines()
+        .next()
+        .unwrap_or(&msg)
+        .trim_start_matches("error: ")
+        .to_string();
+    ProjectError(format!(
+        "YAML error in the rendered template ({}): {first} (the rendered text is in {}; fix {template})",
+        at,
+        bad.display(),
+    ))
+}
+
+fn shown(dir: &Path, name: &str) -> String {
+    if dir.join(name).exists() {
+        dir.join(name).display().to_string()
+    } else {
+        format!("templates/{name} (embedded default)")
+    }
+}
+
+/// The template line a rendered line came from, when it can be told: the k-th rendered line
+/// with this text (or, for a key, this indentation and key) is the k-th such template line
+/// when both have the same number of them.
+fn template_line_of(
+    rendered: &str,
+    template: &str,
+    line: usize,
+    key: Option<&str>,
+) -> Option<usize> {
+    let lines: Vec<&str> = rendered.lines().collect();
+    let target = *lines.get(line.checked_sub(1)?)?;
+    let same_text = |a: &str| a.trim_end() == target.trim_end();
+    let indent = target.len() - target.trim_start().len();
+    let key_prefix = key.map(|k| format!("{}{k}:", &target[..indent]));
+    let same_key = |a: &str| key_prefix.as_deref().is_some_and(|p| a.starts_with(p));
+    let tlines: Vec<&str> = template.lines().collect();
+    for matches in [&same_text as &dyn Fn(&str) -> bool, &same_key] {
+        let k = lines[..line].iter().filter(|l| matches(l)).count();
+        let in_rendered = lines.iter().filter(|l| matches(l)).count();
+        let found: Vec<usize> = tlines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches(l))
+            .map(|(i, _)| i + 1)
+            .collect();
+        if k > 0 && found.len() == in_rendered {
+            return found.get(k - 1).copied();
+        }
+    }
+    None
+}
+
+/// A variable whose value must be one of a documented set (templates/compose.yaml.j2 and
+/// .env.example): a typo would otherwise be accepted and fail later inside a container, or
+/// silently mean the default.
+struct Choice {
+    var: &'static str,
+    allowed: &'static [&'static str],
+    ignore_case: bool,
+    /// An empty value means the default (`${VAR:-default}` in the template).
+    empty_ok: bool,
+    what: &'static str,
+}
+
+const LEVELS: &[&str] = &[
+    "debug", "info", "warn", "error", "trace", "warning", "fatal",
+];
+
+const CHOICES: &[Choice] = &[
+    Choice {
+        var: "POSE_MODE",
+        allowed: &["jobs", "kinect", "both"],
+        ignore_case: false,
+        empty_ok: true,
+        what: "what the pose service works on",
+    },
+    Choice {
+        var: "POSE_DETECTOR",
+        allowed: &["vitdet", "maskrcnn"],
+        ignore_case: false,
+        empty_ok: true,
+        what: "the pose service's person detector",
+    },
+    Choice {
+        var: "LOG_LEVEL",
+        allowed: LEVELS,
+        ignore_case: true,
+        empty_ok: false,
+        what: "every service's log level",
+    },
+    Choice {
+        var: "LOG_LEVEL_POSE",
+        allowed: LEVELS,
+        ignore_case: true,
+        empty_ok: false,
+        what: "pose-service's log level",
+    },
+    Choice {
+        var: "LOG_LEVEL_BACKEND",
+        allowed: LEVELS,
+        ignore_case: true,
+        empty_ok: false,
+        what: "backend-api's log level",
+    },
+    Choice {
+        var: "LOG_LEVEL_FRONTEND",
+        allowed: LEVELS,
+        ignore_case: true,
+        empty_ok: false,
+        what: "frontend's log level",
+    },
+    Choice {
+        var: "LOG_LEVEL_REDIS",
+        allowed: &["debug", "verbose", "notice", "warning"],
+        ignore_case: true,
+        empty_ok: false,
+        what: "Redis's own log level names",
+    },
+    Choice {
+        var: "KINECT_FORCE",
+        allowed: &["1", "true", "yes", "on", "0", "false", "no", "off"],
+        ignore_case: true,
+        empty_ok: true,
+        what: "whether the Kinect capture runs without a camera",
+    },
+];
+
+/// The documented enumerations, for the variables the entry template reads (a project with
+/// its own template and its own meaning of LOG_LEVEL is left alone): a value outside them is
+/// a configuration error naming the variable, where it was set, and the allowed values.
+pub fn check_env_values(
+    templates_dir: &Path,
+    env: &IndexMap<String, String>,
+    env_file: Option<&Path>,
+) -> Result<(), ProjectError> {
+    let Some(src) = source_of(templates_dir, ENTRY) else {
+        return Ok(());
+    };
+    for c in CHOICES {
+        let Some(value) = env.get(c.var) else {
+            continue;
+        };
+        if !reads_variable(&src, c.var) {
+            continue;
+        }
+        let v = value.trim();
+        let ok = (v.is_empty() && c.empty_ok)
+            || c.allowed.iter().any(|a| {
+                if c.ignore_case {
+                    a.eq_ignore_ascii_case(v)
+                } else {
+                    *a == v
+                }
+            });
+        if ok {
+            continue;
+        }
+        let allowed = c.allowed.join(", ");
+        let shown = if v.is_empty() {
+            "(empty)"
+        } else {
+            value.as_str()
+        };
+        return Err(ProjectError(match super::dotenv::where_set(c.var, env_file) {
+            super::dotenv::SetIn::File(f, line) => format!(
+                "{}:{line}: {}={shown} is not one of {allowed} ({}); set one of them there, or remove the line for the default",
+                f.display(),
+                c.var,
+                c.what
+            ),
+            super::dotenv::SetIn::Process => format!(
+                "{}={shown} (from the environment) is not one of {allowed} ({}); export one of them, or unset {}",
+                c.var, c.what, c.var
+            ),
+            super::dotenv::SetIn::Unknown => format!(
+                "{}={shown} is not one of {allowed} ({}); set one of them in .env or the environment",
+                c.var, c.what
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Whether the template text names `var` as a whole word (`env.VAR`, `${VAR…}`).
+fn reads_variable(src: &str, var: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices(var).any(|(i, _)| {
+        !src[..i].chars().next_back().is_some_and(word)
+            && !src[i + var.len()..].chars().next().is_some_and(word)
+    })
+}
+
+/// A note for a directory that has neither `templates/` nor `services/`: devstack then uses
+/// its built-in stack and writes `.devstack/` there, which the user may not expect.
+pub fn builtin_note(dir: &Path) -> Option<String> {
+    if dir.join("templates").is_dir() || dir.join("services").is_dir() {
+        return None;
+    }
+    Some(format!(
+        "{} has no templates/ or services/: using devstack's built-in stack and writing {}; \
+         run `devstack init {}` to put the stack there, or pass -C with your project's directory",
+        dir.display(),
+        dir.join(".devstack").display(),
+        dir.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn with_template(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(ENTRY), text).unwrap();
+        dir
+    }
+
+    fn ctx() -> serde_json::Value {
+        serde_json::json!({"env": {"A": "1"}, "project": {"name": "p", "dir": "/p"}})
+    }
+
+    #[test]
+    fn an_undefined_variable_is_named_with_both_fixes() {
+        let dir = with_template("services:\n  a:\n    image: {{ env.NO_SUCH_X }}\n");
+        let e = render(dir.path(), &ctx()).unwrap_err();
+        assert!(
+            e.0.contains(&format!("{}:3", dir.path().join(ENTRY).display())),
+            "{e}"
+        );
+        assert!(e.0.contains("`env.NO_SUCH_X` is undefined"), "{e}");
+        assert!(e.0.contains("set NO_SUCH_X in .env"), "{e}");
+        assert!(e.0.contains("{{ env.NO_SUCH_X | default('…') }}"), "{e}");
+        assert!(!e.0.contains("devstack doctor"), "{e}");
+        let dir = with_template("{% if env['OTHER'] == 'x' %}y{% endif %}\n");
+        let e = render(dir.path(), &ctx()).unwrap_err();
+        assert!(e.0.contains("set OTHER in .env"), "{e}");
+        let dir = with_template("{{ nothing }}\n");
+        let e = render(dir.path(), &ctx()).unwrap_err();
+        assert!(
+            e.0.contains("`nothing` is undefined") && e.0.contains("define `nothing`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_variables_are_found_in_expressions() {
+        assert_eq!(env_variable("env.X_1"), Some("X_1".into()));
+        assert_eq!(env_variable("env.X | lower"), Some("X".into()));
+        assert_eq!(env_variable("env['Y']"), Some("Y".into()));
+        assert_eq!(env_variable("env[\"Z\"]"), Some("Z".into()));
+        assert_eq!(env_variable("gpu.selected"), None);
+        assert_eq!(env_variable("env["), None);
+        assert_eq!(env_variable("env.é"), None);
+    }
+
+    #[test]
+    fn a_duplicate_key_names_the_key_and_both_places() {
+        let template = "services:\n  a:\n{% if true %}\n    image: x\n{% endif %}\n    image: y\n";
+        let dir = with_template(template);
+        let rendered = render(dir.path(), &ctx()).unwrap();
+        let e = serde_saphyr::from_str::<serde_json::Value>(&rendered).unwrap_err();
+        let bad = Path::new("/p/.devstack/compose.invalid.yaml");
+        let msg = yaml_error(&e, &rendered, bad, dir.path()).0;
+        assert!(
+            msg.contains("/p/.devstack/compose.invalid.yaml:4:5"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("{}:6", dir.path().join(ENTRY).display())),
+            "{msg}"
+        );
+        assert!(msg.contains("duplicate key `image`"), "{msg}");
+        assert!(msg.contains("remove one of the two or merge them"), "{msg}");
+        assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
+    }
+
+    #[test]
+    fn template_lines_are_found_only_when_unambiguous() {
+        let t = "a:\n  b: 1\n{% for i in x %}\n  c: {{ i }}\n{% endfor %}\n";
+        let r = "a:\n  b: 1\n  c: 1\n  c: 2\n";
+        assert_eq!(template_line_of(r, t, 2, None), Some(2));
+        assert_eq!(template_line_of(r, t, 4, Some("c")), None);
+        assert_eq!(template_line_of(r, t, 9, None), None);
+        assert_eq!(template_line_of(r, t, 0, None), None);
+    }
+
+    #[test]
+    fn documented_enumerations_are_checked_where_the_template_reads_them() {
+        let dir = with_template("x: ${POSE_MODE:-jobs} {{ env.LOG_LEVEL | default('info') }}\n");
+        let envf = dir.path().join(".env");
+        std::fs::write(&envf, "# c\nX_DEVSTACK_T=1\nPOSE_MODE=dance\n").unwrap();
+        let env = |kv: &[(&str, &str)]| -> IndexMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let e =
+            check_env_values(dir.path(), &env(&[("POSE_MODE", "dance")]), Some(&envf)).unwrap_err();
+        assert_eq!(
+            e.0,
+            format!(
+                "{}:3: POSE_MODE=dance is not one of jobs, kinect, both (what the pose service works on); set one of them there, or remove the line for the default",
+                envf.display()
+            )
+        );
+        check_env_values(
+            dir.path(),
+            &env(&[("POSE_MODE", "kinect"), ("LOG_LEVEL", "WARN")]),
+            Some(&envf),
+        )
+        .unwrap();
+        check_env_values(dir.path(), &env(&[("POSE_MODE", "")]), Some(&envf)).unwrap();
+        let e = check_env_values(dir.path(), &env(&[("LOG_LEVEL", "loud")]), None).unwrap_err();
+        assert!(
+            e.0.contains("LOG_LEVEL=loud is not one of debug, info, warn, error"),
+            "{e}"
+        );
+        // A variable the template does not read is not ours to judge.
+        check_env_values(
+            dir.path(),
+            &env(&[("POSE_DETECTOR", "yolo"), ("LOG_LEVEL_POSE", "x")]),
+            None,
+        )
+        .unwrap();
+        assert!(reads_variable("${LOG_LEVEL:-x}", "LOG_LEVEL"));
+        assert!(!reads_variable("${LOG_LEVEL_POSE:-x}", "LOG_LEVEL"));
+        assert!(!reads_variable("XLOG_LEVEL", "LOG_LEVEL"));
+    }
+
+    #[test]
+    fn the_builtin_stack_is_noted_only_for_a_bare_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let note = builtin_note(dir.path()).unwrap();
+        assert!(
+            note.contains(&dir.path().display().to_string()) && note.contains("devstack init"),
+            "{note}"
+        );
+        std::fs::create_dir(dir.path().join("services")).unwrap();
+        assert_eq!(builtin_note(dir.path()), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn any_template_text_renders_or_errs(s in "(\\PC|[{][{%#]|[}%#][}]|env[.]A|env[.]B| if | for | in |endif|endfor|[|]|default[(]|'|\n){0,60}") {
+            let dir = with_template(&s);
+            match render(dir.path(), &ctx()) {
+                Ok(text) => {
+                    if let Err(e) = serde_saphyr::from_str::<serde_json::Value>(&text) {
+                        let _ = yaml_error(&e, &text, Path::new("/x"), dir.path());
+                    }
+                }
+                Err(e) => prop_assert!(e.0.starts_with("template error at "), "{}", e),
+            }
+        }
+    }
 }

@@ -69,7 +69,7 @@ async fn bring_back(engine: &Engine, project: &Project, shared: &Shared, control
     let ctx = Ctx::new(engine, project, Hosts::Local(controls.clone()), quiet);
     let prepared = Prepared {
         existing,
-        images: Default::default(),
+        ..Default::default()
     };
     let deadline = Instant::now() + Duration::from_secs(600);
     match executor::up(&ctx, &nodes, &prepared, UpWalk::StartOnly, deadline).await {

@@ -94,6 +94,11 @@ impl Progress {
                 format!("{} after {:.1}s", color::ok(what), took.as_secs_f64()),
                 true,
             ),
+            Event::Skipped(s, why) => (s, color::dim(why), true),
+            Event::Removed(n) => {
+                self.println(&format!("{} container {n} removed", color::ok("✓")));
+                return;
+            }
             Event::Note(n) => {
                 self.println(&format!("{} {n}", color::warn("note:")));
                 return;

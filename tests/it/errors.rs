@@ -112,7 +112,16 @@ fn malformed_env_line_names_file_and_line() {
 #[test]
 fn yaml_error_names_line_and_column() {
     let s = stack_with_template("services:\n  a:\n    image: x\n   bad: [1, 2\n");
-    assert_fails(&s, &["up", "-d"], 2, &["YAML error", "line 4 column"]);
+    assert_fails(
+        &s,
+        &["up", "-d"],
+        2,
+        &[
+            "YAML error",
+            ".devstack/compose.rendered-invalid.yaml:4:4",
+            "templates/compose.yaml.j2:4",
+        ],
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod core;
 mod doctor;
 mod engine;
 mod errors;
+mod flags;
 mod graph;
 mod images;
 mod kinect;
