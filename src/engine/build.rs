@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
 use futures_util::StreamExt;
-use globset::{Glob, GlobMatcher};
 use sha2::Digest;
 
 use super::{labels, Engine};
@@ -36,9 +35,22 @@ pub enum BuildError {
     NotPulled { service: String, image: String },
 }
 
-/// `.dockerignore` rules: ordered glob patterns, `!` re-includes, last match wins.
+/// `.dockerignore` rules with Docker's own matching (moby/patternmatcher, as the engine and
+/// BuildKit apply them): each pattern is matched against the whole path relative to the
+/// context; `*` and `?` do not cross `/`, `**` spans any number of directories, `[a-z]`
+/// classes and `\\` escapes as in Go's `filepath.Match`; a pattern that matches a directory
+/// also excludes everything under it; `!` re-includes; the last matching rule wins. Lines
+/// starting with `#` are comments; patterns are cleaned like Go's `filepath.Clean`, and a
+/// leading `/` (or `./`) is dropped.
+#[derive(Debug, Clone, Default)]
 pub struct DockerIgnore {
-    rules: Vec<(GlobMatcher, GlobMatcher, bool)>,
+    rules: Vec<IgnoreRule>,
+}
+
+#[derive(Debug, Clone)]
+struct IgnoreRule {
+    regex: regex::Regex,
+    exclusion: bool,
 }
 
 impl DockerIgnore {
@@ -47,38 +59,163 @@ impl DockerIgnore {
         Self::parse(&text)
     }
 
+    /// The lines of a `.dockerignore` file (moby's `ignorefile.ReadAll`, then
+    /// `NewPatternMatcher`). A pattern Go would reject (an unclosed `[`) is skipped.
     pub fn parse(text: &str) -> Self {
+        Self::from_patterns(
+            text.trim_start_matches('\u{feff}')
+                .lines()
+                .filter(|l| !l.starts_with('#')),
+        )
+    }
+
+    /// Patterns given one by one (a watch rule's `ignore:` list), with the same meaning.
+    pub fn from_patterns<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Self {
         let mut rules = Vec::new();
-        for line in text.lines() {
+        for line in patterns {
             let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+            if line.is_empty() {
                 continue;
             }
-            let (negate, pat) = match line.strip_prefix('!') {
+            let (exclusion, pat) = match line.strip_prefix('!') {
                 Some(p) => (true, p.trim()),
                 None => (false, line),
             };
-            let pat = pat
-                .trim_start_matches("./")
-                .trim_start_matches('/')
-                .trim_end_matches('/');
-            let (Ok(exact), Ok(under)) = (Glob::new(pat), Glob::new(&format!("{pat}/**"))) else {
+            if pat.is_empty() {
                 continue;
+            }
+            let cleaned = clean_pattern(pat);
+            let cleaned = match cleaned.strip_prefix('/') {
+                Some(rest) if !rest.is_empty() => rest.to_string(),
+                _ => cleaned,
             };
-            rules.push((exact.compile_matcher(), under.compile_matcher(), negate));
+            if let Some(regex) = pattern_regex(&cleaned) {
+                rules.push(IgnoreRule { regex, exclusion });
+            }
         }
         DockerIgnore { rules }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether `rel` (relative to the context, `/`-separated) is excluded: moby's
+    /// `MatchesOrParentMatches`.
     pub fn excluded(&self, rel: &str) -> bool {
-        let mut out = false;
-        for (exact, under, negate) in &self.rules {
-            if exact.is_match(rel) || under.is_match(rel) {
-                out = !negate;
+        let file = clean_pattern(rel);
+        let parents: Vec<&str> = match file.rfind('/') {
+            Some(i) => file[..i].split('/').collect(),
+            None => Vec::new(),
+        };
+        let mut matched = false;
+        for rule in &self.rules {
+            // An inclusion is only worth evaluating while not excluded, and vice versa.
+            if rule.exclusion != matched {
+                continue;
+            }
+            let mut hit = rule.regex.is_match(&file);
+            if !hit {
+                for i in 1..=parents.len() {
+                    if rule.regex.is_match(&parents[..i].join("/")) {
+                        hit = true;
+                        break;
+                    }
+                }
+            }
+            if hit {
+                matched = !rule.exclusion;
             }
         }
-        out
+        matched
     }
+}
+
+/// Go's `filepath.Clean` on a `/`-separated path.
+fn clean_pattern(p: &str) -> String {
+    let rooted = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// moby/patternmatcher's translation of a pattern into an anchored regular expression.
+fn pattern_regex(pattern: &str) -> Option<regex::Regex> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut re = String::from("^");
+    let mut i = 0;
+    let mut in_class = false;
+    while i < chars.len() {
+        let ch = chars[i];
+        i += 1;
+        if in_class {
+            match ch {
+                ']' => {
+                    in_class = false;
+                    re.push(']');
+                }
+                '\\' if i < chars.len() => {
+                    re.push_str(&regex::escape(&chars[i].to_string()));
+                    i += 1;
+                }
+                '[' => re.push_str("\\["),
+                c => re.push(c),
+            }
+            continue;
+        }
+        match ch {
+            '*' if chars.get(i) == Some(&'*') => {
+                i += 1;
+                // `**/` is `**`: the slash is eaten.
+                if chars.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    re.push_str(".*");
+                } else {
+                    re.push_str("(.*/)?");
+                }
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                in_class = true;
+                re.push('[');
+                if chars.get(i) == Some(&'^') {
+                    re.push('^');
+                    i += 1;
+                }
+            }
+            '\\' if i < chars.len() => {
+                re.push_str(&regex::escape(&chars[i].to_string()));
+                i += 1;
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    if in_class {
+        // Go's filepath.Match: "syntax error in pattern".
+        return None;
+    }
+    re.push('$');
+    regex::Regex::new(&re).ok()
 }
 
 /// A deterministic tar of the context and the hash that decides rebuilds.
@@ -440,6 +577,125 @@ mod tests {
         assert!(ig.excluded("build/out.bin"));
         assert!(ig.excluded("docs/a/b.md"));
         assert!(!ig.excluded("src/main.ts"));
+    }
+
+    #[test]
+    fn dockerignore_star_does_not_cross_slashes() {
+        let ig = DockerIgnore::parse("*.log\n");
+        assert!(ig.excluded("a.log"));
+        // Docker keeps these: `*` stops at `/`, and the pattern is anchored at the context.
+        assert!(!ig.excluded("sub/a.log"));
+        assert!(!ig.excluded("a/b/c.log"));
+        let ig = DockerIgnore::parse("*/*.tmp\n?.txt\n");
+        assert!(ig.excluded("sub/x.tmp"));
+        assert!(!ig.excluded("x.tmp"));
+        assert!(!ig.excluded("a/b/x.tmp"));
+        assert!(ig.excluded("a.txt"));
+        assert!(!ig.excluded("ab.txt"));
+        assert!(!ig.excluded("/.txt"));
+    }
+
+    #[test]
+    fn dockerignore_double_star_spans_directories() {
+        let ig = DockerIgnore::parse("**/*.log\n");
+        assert!(ig.excluded("a.log"));
+        assert!(ig.excluded("sub/a.log"));
+        assert!(ig.excluded("a/b/c/d.log"));
+        assert!(!ig.excluded("a.logx"));
+        let ig = DockerIgnore::parse("a/**/z\n");
+        assert!(ig.excluded("a/z"));
+        assert!(ig.excluded("a/b/c/z"));
+        assert!(!ig.excluded("b/a/z"));
+        let ig = DockerIgnore::parse("cache/**\n");
+        assert!(ig.excluded("cache/x"));
+        assert!(ig.excluded("cache/x/y"));
+        assert!(!ig.excluded("cachex"));
+        // `**` alone: everything.
+        let ig = DockerIgnore::parse("**\n!src\n");
+        assert!(ig.excluded("Dockerfile"));
+        assert!(!ig.excluded("src"));
+        assert!(!ig.excluded("src/main.rs"));
+    }
+
+    #[test]
+    fn dockerignore_directory_match_excludes_its_contents() {
+        let ig = DockerIgnore::parse("target\nsub/gen*\n");
+        assert!(ig.excluded("target"));
+        assert!(ig.excluded("target/debug/x"));
+        assert!(!ig.excluded("src/target"), "anchored at the context root");
+        assert!(ig.excluded("sub/generated/a/b.rs"));
+        assert!(!ig.excluded("other/generated/a.rs"));
+    }
+
+    #[test]
+    fn dockerignore_negation_and_last_match_wins() {
+        let ig = DockerIgnore::parse("*.md\n!README.md\nREADME*\n");
+        assert!(ig.excluded("CHANGES.md"));
+        assert!(
+            ig.excluded("README.md"),
+            "the later README* excludes it again"
+        );
+        let ig = DockerIgnore::parse("docs\n!docs/keep.md\n");
+        assert!(ig.excluded("docs/a.md"));
+        assert!(!ig.excluded("docs/keep.md"));
+        let ig = DockerIgnore::parse("!a.txt\n");
+        assert!(!ig.excluded("a.txt"), "a lone re-include excludes nothing");
+    }
+
+    #[test]
+    fn dockerignore_leading_slash_dot_slash_and_cleaning() {
+        let ig = DockerIgnore::parse("/abs.txt\n./rel.txt\nx//y/../z\n  spaced.txt  \n");
+        assert!(ig.excluded("abs.txt"));
+        assert!(ig.excluded("rel.txt"));
+        assert!(ig.excluded("x/z"));
+        assert!(ig.excluded("spaced.txt"));
+        assert!(ig.excluded("./abs.txt"), "paths are cleaned too");
+        // Only a line that starts with `#` is a comment.
+        let ig = DockerIgnore::parse("#x\n \\#y\n");
+        assert!(!ig.excluded("#x"));
+        assert!(ig.excluded("#y"));
+    }
+
+    #[test]
+    fn dockerignore_classes_and_escapes() {
+        let ig = DockerIgnore::parse("file[0-9].txt\nno[^a].bin\nlit\\*.c\n");
+        assert!(ig.excluded("file3.txt"));
+        assert!(!ig.excluded("filex.txt"));
+        assert!(ig.excluded("nob.bin"));
+        assert!(!ig.excluded("noa.bin"));
+        assert!(ig.excluded("lit*.c"));
+        assert!(!ig.excluded("litx.c"));
+        // Regex metacharacters are literal.
+        let ig = DockerIgnore::parse("a+b(c).txt\n");
+        assert!(ig.excluded("a+b(c).txt"));
+        assert!(!ig.excluded("aab(c)xtxt"));
+        // A malformed pattern is skipped, not fatal.
+        let ig = DockerIgnore::parse("bad[\nok.txt\n");
+        assert!(ig.excluded("ok.txt"));
+    }
+
+    #[test]
+    fn context_tar_keeps_nested_files_that_a_root_star_pattern_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "*.log\n").unwrap();
+        std::fs::write(dir.path().join("a.log"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.log"), "y").unwrap();
+        let build = Build {
+            context: dir.path().into(),
+            dockerfile: "Dockerfile".into(),
+            ..Default::default()
+        };
+        let (bytes, _) = context_tar("s", &build).unwrap();
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(names.contains(&"sub/a.log".to_string()), "{names:?}");
+        assert!(!names.contains(&"a.log".to_string()), "{names:?}");
     }
 
     #[test]
