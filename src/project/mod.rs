@@ -12,6 +12,7 @@ pub mod interpolate;
 pub mod model;
 pub mod paths;
 pub mod template;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 
