@@ -7,6 +7,7 @@ mod doctor;
 mod engine;
 mod errors;
 mod flags;
+mod gpu;
 mod graph;
 mod images;
 mod kinect;
