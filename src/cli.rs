@@ -92,8 +92,10 @@ pub enum Command {
     Graph(GraphArgs),
     /// Check the machine: Docker, NVIDIA driver and runtime, Kinect USB/udev/usbfs/display, ports, .env.
     Doctor(DoctorArgs),
-    /// Print the rendered compose YAML.
-    Render(RenderArgs),
+    /// The rendered compose file (also spelled `render`): print it, list its services or
+    /// volumes, or only validate it (-q; exit 0 or 2).
+    #[command(visible_alias = "render")]
+    Config(ConfigArgs),
     /// Build the images of services that have a `build:` section.
     Build(BuildArgs),
     /// GPU use per device and per container, refreshed.
@@ -324,8 +326,17 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RenderArgs {
-    /// Write to FILE instead of standard output.
+pub struct ConfigArgs {
+    /// Print the service names, one per line.
+    #[arg(long, conflicts_with = "volumes")]
+    pub services: bool,
+    /// Print the named volumes, one per line.
+    #[arg(long)]
+    pub volumes: bool,
+    /// Only validate the configuration: print nothing, exit 0 when it is valid, 2 when not.
+    #[arg(short = 'q', long, conflicts_with_all = ["services", "volumes", "output"])]
+    pub quiet: bool,
+    /// Write to FILE instead of standard output (`-` is standard output).
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -529,7 +540,7 @@ pub struct KinectCaptureArgs {
     /// Approximate maximum stream length (XADD MAXLEN ~ N); 30 is one second at 30 fps (~27 MB).
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub maxlen: usize,
-    /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned, passive-ir, off.
+    /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned or off.
     #[arg(long, default_value = "nfov-unbinned", value_name = "MODE")]
     pub depth_mode: String,
     /// Color resolution: 720p, 1080p, 1440p, 1536p, 2160p, 3072p, off.

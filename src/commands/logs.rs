@@ -107,13 +107,35 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         v.dedup();
         v
     };
+    // Names resolve against everything the project knows: what ran, and the rendered model
+    // (a service that has not started yet is still a service).
+    let resolvable: Vec<String> = {
+        let mut v = known.clone();
+        if let Some(m) = &model {
+            v.extend(m.services.keys().cloned());
+            v.extend(m.x_devstack.host.keys().cloned());
+        }
+        v.sort();
+        v.dedup();
+        v
+    };
     let wanted: Vec<String> = if a.services.is_empty() {
         known.clone()
+    } else if resolvable.is_empty() {
+        return Err(UsageError(format!(
+            "no such service: `{}`: project {} has no containers, no devstack log copies, and its \
+             configuration does not load (`devstack config` says why)",
+            a.services[0], source.name
+        ))
+        .into());
     } else {
-        let aliases = model.map(|m| m.x_devstack.aliases).unwrap_or_default();
+        let aliases = model
+            .as_ref()
+            .map(|m| m.x_devstack.aliases.clone())
+            .unwrap_or_default();
         a.services
             .iter()
-            .map(|n| crate::project::resolve_name(n, known.iter(), &aliases))
+            .map(|n| crate::project::resolve_name(n, resolvable.iter(), &aliases))
             .collect::<Result<_, _>>()?
     };
     let width = wanted.iter().map(String::len).max().unwrap_or(0);
@@ -123,6 +145,42 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .map(|c| (c.service.clone(), c.name.clone()))
         .collect();
     let range = TimeRange::new(since, until);
+    // Named services with nothing to show yet (no container, no copy): said, not silent.
+    let nothing: Vec<&String> = if a.services.is_empty() {
+        Vec::new()
+    } else {
+        wanted
+            .iter()
+            .filter(|w| !targets.iter().any(|(s, _)| s == *w) && !paths.log(w).exists())
+            .collect()
+    };
+    let is_host = |n: &str| {
+        hosts.iter().any(|h| h == n)
+            || model
+                .as_ref()
+                .is_some_and(|m| m.x_devstack.host.contains_key(n))
+    };
+    for n in &nothing {
+        let what = if is_host(n) {
+            format!("host process {n} has not run yet")
+        } else {
+            format!("no containers yet for {n}")
+        };
+        if a.follow {
+            eprintln!(
+                "{} {what}: waiting for it (start it with `devstack up`)",
+                crate::ui::color::dim("note:")
+            );
+        } else {
+            eprintln!(
+                "{} {what} (start it with `devstack up`)",
+                crate::ui::color::warn("note:")
+            );
+        }
+    }
+    if !a.follow && !nothing.is_empty() && nothing.len() == wanted.len() {
+        return Ok(1);
+    }
 
     // History: one time-ordered source per service, merged by timestamp while it streams.
     let mut sources = Vec::new();

@@ -28,9 +28,14 @@ use crate::cli::{Cli, Command, GlobalOpts, KinectCommand};
 use crate::engine::Engine;
 use crate::project::Project;
 
-/// Loads and renders the project (exit 2 on any configuration error).
+/// Loads and renders the project (exit 2 on any configuration error). In a directory with
+/// neither templates/ nor services/ it says that the built-in stack is used, and where.
 pub(crate) fn load_project(g: &GlobalOpts) -> anyhow::Result<Project> {
-    Ok(Project::load(g)?)
+    let project = Project::load(g)?;
+    if let Some(note) = crate::project::template::builtin_note(&project.dir) {
+        eprintln!("{} {note}", crate::ui::color::warn("note:"));
+    }
+    Ok(project)
 }
 
 /// Connects to the engine (exit 1 with the precise cause when it cannot).
@@ -71,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
         Command::Doctor(a) => doctor::run(g, a).await,
-        Command::Render(a) => render::run(g, a).await,
+        Command::Config(a) => render::run(g, a).await,
         Command::Build(a) => build::run(g, a).await,
         Command::Top(a) => top::run(g, a).await,
         Command::Init(a) => init::run(g, a).await,

@@ -1,15 +1,60 @@
-use crate::cli::{GlobalOpts, RenderArgs};
+//! `devstack config` (also `render`): the rendered compose file, its service or volume names,
+//! or a validation only (`-q`).
 
-pub async fn run(g: &GlobalOpts, a: &RenderArgs) -> anyhow::Result<u8> {
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::{ConfigArgs, GlobalOpts};
+use crate::exit::UsageError;
+
+pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
+    if a.quiet {
+        crate::project::Project::load(g)?;
+        return Ok(0);
+    }
     let project = super::load_project(g)?;
     super::report_not_acted_on(&project);
-    let text = std::fs::read_to_string(&project.compose_file)?;
-    match &a.output {
-        Some(path) => std::fs::write(path, text)?,
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(text.as_bytes())?;
-        }
+    let text = if a.services {
+        lines(project.model.services.keys())
+    } else if a.volumes {
+        lines(project.model.volumes.keys())
+    } else {
+        std::fs::read_to_string(&project.compose_file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", project.compose_file.display()))?
+    };
+    match a.output.as_deref() {
+        Some(path) if path != Path::new("-") => write_output(path, &text)?,
+        _ => std::io::stdout().write_all(text.as_bytes())?,
     }
     Ok(0)
+}
+
+fn lines<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(|n| format!("{n}\n")).collect()
+}
+
+/// Writes `-o FILE`; a path that cannot be written is the user's to fix (exit 2), named.
+fn write_output(path: &Path, text: &str) -> Result<(), UsageError> {
+    std::fs::write(path, text).map_err(|e| {
+        let fix = match e.kind() {
+            std::io::ErrorKind::NotFound => match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => format!(
+                    "the directory {} does not exist: create it first (mkdir -p {}) or write elsewhere",
+                    dir.display(),
+                    dir.display()
+                ),
+                _ => "write to an existing directory".to_string(),
+            },
+            std::io::ErrorKind::PermissionDenied => {
+                "you may not write there: pick another path".to_string()
+            }
+            std::io::ErrorKind::IsADirectory => {
+                "that is a directory: name a file in it".to_string()
+            }
+            _ => "pick another path, or `-o -` for standard output".to_string(),
+        };
+        let e = e.to_string();
+        let e = e.split(" (os error").next().unwrap_or(&e).to_string();
+        UsageError(format!("-o {}: cannot write: {e}; {fix}", path.display()))
+    })
 }

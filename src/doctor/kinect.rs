@@ -106,6 +106,33 @@ pub fn kinect_present(f: &Facts) -> bool {
         .any(|u| u.product_id == DEPTH || u.product_id == COLOR)
 }
 
+/// Whether the capture will run: a camera on USB, or KINECT_FORCE set (as the template reads it).
+fn capture_wanted(f: &Facts) -> bool {
+    kinect_present(f)
+        || f.env("KINECT_FORCE").is_some_and(|v| {
+            ["1", "true", "yes", "on"]
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(v.trim()))
+        })
+}
+
+/// Without a camera (and without KINECT_FORCE) the capture is disabled, so what only it needs
+/// (udev rule, usbfs memory, SDK, display) is skipped with that reason, not a warning; what
+/// was found stays in the summary and the fix for when a camera is plugged in.
+fn with_the_camera(f: &Facts, c: Check) -> Check {
+    if capture_wanted(f) || !matches!(c.status, Status::Warn | Status::Fail) {
+        return c;
+    }
+    Check {
+        status: Status::Skip,
+        summary: format!(
+            "no Azure Kinect on USB, so not needed now; once one is plugged in: {}",
+            c.summary
+        ),
+        ..c
+    }
+}
+
 /// The usbfs nodes libk4a opens must be read/write for this user.
 pub fn permissions(f: &Facts) -> Check {
     let cams: Vec<UsbFunction> = scan_usb(f)
@@ -166,6 +193,10 @@ pub fn permissions(f: &Facts) -> Check {
 
 /// A udev rule must grant access; the SDK's own file is stale (research/kinect.md §2.3).
 pub fn udev(f: &Facts) -> Check {
+    with_the_camera(f, udev_rules(f))
+}
+
+fn udev_rules(f: &Facts) -> Check {
     let present = kinect_present(f);
     let mut rules = Vec::new();
     for dir in [
@@ -262,6 +293,10 @@ pub fn udev(f: &Facts) -> Check {
 
 /// usbfs buffers: the kernel's 16 MB default starves libusb/libuvc (need ≥ 32 MB per camera).
 pub fn usbfs(f: &Facts) -> Check {
+    with_the_camera(f, usbfs_memory(f))
+}
+
+fn usbfs_memory(f: &Facts) -> Check {
     let Some(raw) = f
         .root
         .read("/sys/module/usbcore/parameters/usbfs_memory_mb")
@@ -323,6 +358,10 @@ const LIB_NAMES: [&str; 3] = ["libk4a.so.1.4", "libk4a.so.1", "libk4a.so"];
 
 /// libk4a and the depth engine where libk4a looks for it (`<libdir>/libk4a1.4/`).
 pub fn sdk(f: &Facts) -> Check {
+    with_the_camera(f, sdk_files(f))
+}
+
+fn sdk_files(f: &Facts) -> Check {
     let mut dirs: Vec<String> = Vec::new();
     if let Some(explicit) = f.env("DEVSTACK_K4A_LIB") {
         dirs.push(explicit.to_string());
@@ -371,6 +410,10 @@ pub fn sdk(f: &Facts) -> Check {
 
 /// The depth engine needs a GLX OpenGL ≥ 4.4 context on an X display (errors 204/207).
 pub fn display(f: &Facts) -> Check {
+    with_the_camera(f, display_gl(f))
+}
+
+fn display_gl(f: &Facts) -> Check {
     let present = kinect_present(f);
     let missing_status = if present { Status::Fail } else { Status::Warn };
     let Some(display) = f.env("DISPLAY") else {

@@ -57,12 +57,20 @@ pub fn env(
 
 /// Every published host port is free, or held by this stack's own container.
 pub fn ports(project: &Result<Project, ProjectError>, containers: &[ContainerState]) -> Check {
-    let Ok(project) = project else {
-        return Check::new(
-            "stack.ports",
-            Status::Skip,
-            "the project does not load (see stack.env)",
-        );
+    let project = match project {
+        Ok(p) => p,
+        // Two services on one host port: the project does not load, and it is a port problem.
+        Err(e) if crate::project::model::is_port_conflict(e) => {
+            return Check::new("stack.ports", Status::Fail, e.to_string())
+                .fix("give each service its own host port (the variable named above, in .env)")
+        }
+        Err(_) => {
+            return Check::new(
+                "stack.ports",
+                Status::Skip,
+                "the project does not load (see stack.env)",
+            )
+        }
     };
     let mut busy = Vec::new();
     let mut checked = 0;

@@ -145,15 +145,25 @@ fn kinect_udev_states() {
     let c = kinect::udev(&r.facts(1000, &[]));
     assert_eq!(c.status, Status::Fail);
     assert!(c.fix.unwrap().contains("sudo devstack kinect install-udev"));
-    // Missing without a camera: a warning for when it is plugged in.
-    assert_eq!(
-        kinect::udev(&Root::new().facts(1000, &[])).status,
-        Status::Warn
+    // Missing without a camera: skipped with the camera, the finding kept for when it comes.
+    let c = kinect::udev(&Root::new().facts(1000, &[]));
+    assert_eq!(c.status, Status::Skip, "{}", c.summary);
+    assert!(
+        c.summary.starts_with(
+            "no Azure Kinect on USB, so not needed now; once one is plugged in: no udev rule"
+        ),
+        "{}",
+        c.summary
     );
+    assert!(c.fix.unwrap().contains("install-udev"));
+    // KINECT_FORCE=1 runs the capture without a camera: then it is a warning again.
+    let c = kinect::udev(&Root::new().facts(1000, &[("KINECT_FORCE", "1")]));
+    assert_eq!(c.status, Status::Warn, "{}", c.summary);
 
     // The SDK's stale official file, on Debian (plugdev exists): warn about the broken guard.
     let r = Root::new();
-    r.file("/etc/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
+    r.kinect_usb3()
+        .file("/etc/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
         .file("/etc/group", "plugdev:x:46:\n");
     let c = kinect::udev(&r.facts(1000, &[]));
     assert_eq!(c.status, Status::Warn, "{}", c.summary);
@@ -168,7 +178,8 @@ fn kinect_udev_states() {
         .contains("sudo rm /etc/udev/rules.d/99-k4a.rules"));
     // …and where no plugdev group exists, udev drops the lines: fail.
     let r = Root::new();
-    r.file("/lib/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
+    r.kinect_usb3()
+        .file("/lib/udev/rules.d/99-k4a.rules", OFFICIAL_RULE)
         .file("/etc/group", "video:x:44:\n");
     let c = kinect::udev(&r.facts(1000, &[]));
     assert_eq!(c.status, Status::Fail, "{}", c.summary);
@@ -197,7 +208,9 @@ fn kinect_usbfs_states() {
     let fix = c.fix.unwrap();
     assert!(fix.contains("echo 1000 | sudo tee /sys/module/usbcore/parameters/usbfs_memory_mb"));
     assert!(fix.contains("GRUB_CMDLINE_LINUX_DEFAULT"));
-    assert_eq!(with("16", false).status, Status::Warn);
+    let c = with("16", false);
+    assert_eq!(c.status, Status::Skip, "{}", c.summary);
+    assert!(c.summary.contains("usbfs memory is 16 MB"), "{}", c.summary);
     assert_eq!(with("1000", true).status, Status::Ok);
     let c = with("0", true);
     assert_eq!(c.status, Status::Ok);
@@ -211,11 +224,14 @@ fn kinect_usbfs_states() {
 #[test]
 fn kinect_sdk_states() {
     let c = kinect::sdk(&Root::new().facts(1000, &[]));
-    assert_eq!(c.status, Status::Warn);
+    assert_eq!(c.status, Status::Skip, "no camera: {}", c.summary);
+    assert!(c.summary.contains("libk4a not found"), "{}", c.summary);
     assert!(c.fix.unwrap().contains("libk4a1.4"));
+    let c = kinect::sdk(&Root::new().facts(1000, &[("KINECT_FORCE", "yes")]));
+    assert_eq!(c.status, Status::Warn, "forced capture: {}", c.summary);
     let r = Root::new();
     r.file("/usr/lib/x86_64-linux-gnu/libk4a.so.1.4", "");
-    let c = kinect::sdk(&r.facts(1000, &[]));
+    let c = kinect::sdk(&r.facts(1000, &[("KINECT_FORCE", "1")]));
     assert_eq!(c.status, Status::Warn);
     assert!(
         c.summary.contains("no libdepthengine.so.2.0") && c.summary.contains("108"),
@@ -235,6 +251,9 @@ fn kinect_sdk_states() {
 
 #[test]
 fn kinect_display_states() {
+    let c = kinect::display(&Root::new().facts(1000, &[]));
+    assert_eq!(c.status, Status::Skip, "no camera: {}", c.summary);
+    assert!(c.summary.contains("DISPLAY is not set"), "{}", c.summary);
     let r = Root::new();
     r.kinect_usb3();
     let c = kinect::display(&r.facts(1000, &[]));

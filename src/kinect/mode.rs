@@ -3,6 +3,16 @@
 
 use super::ffi;
 
+/// The `--depth-mode` values the capture accepts (the help lists exactly these; passive-ir is
+/// refused: it gives an IR image and no depth, which the publisher does not ship).
+pub const DEPTH_MODES: [&str; 5] = [
+    "nfov-unbinned",
+    "nfov-2x2binned",
+    "wfov-unbinned",
+    "wfov-2x2binned",
+    "off",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DepthMode {
     pub k4a: ffi::K4aDepthMode,
@@ -198,5 +208,54 @@ mod tests {
         }
         let single = CaptureMode::parse("off", "720p", "bgra32", 15).expect("color only");
         assert!(!single.device_configuration().synchronized_images_only);
+    }
+
+    /// What `kinect capture --help` lists: the words after `label:` up to the period.
+    fn listed(arg: &str, label: &str) -> Vec<String> {
+        use clap::CommandFactory;
+        let cmd = crate::cli::Cli::command();
+        let capture = cmd
+            .find_subcommand("kinect")
+            .and_then(|k| k.find_subcommand("capture"))
+            .expect("kinect capture");
+        let help = capture
+            .get_arguments()
+            .find(|a| a.get_id() == arg)
+            .and_then(|a| a.get_help())
+            .expect("help")
+            .to_string();
+        let list = help.strip_prefix(label).unwrap_or_else(|| panic!("{help}"));
+        list.trim_end_matches('.')
+            .split([',', ' '])
+            .filter(|w| !w.is_empty() && *w != "or")
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_help_lists_exactly_what_is_accepted() {
+        let depth = listed("depth_mode", "Depth mode:");
+        assert_eq!(depth, DEPTH_MODES.to_vec(), "help and DEPTH_MODES differ");
+        for d in &depth {
+            let color = if d == "off" { "720p" } else { "off" };
+            CaptureMode::parse(d, color, "mjpg", 15)
+                .unwrap_or_else(|e| panic!("--depth-mode {d} is in the help but refused: {e}"));
+        }
+        assert!(CaptureMode::parse("passive-ir", "off", "mjpg", 15).is_err());
+        for c in listed("color", "Color resolution:") {
+            CaptureMode::parse("off", &c, "mjpg", 15)
+                .or_else(|e| {
+                    if c == "off" {
+                        Ok(CaptureMode::parse("nfov-unbinned", "off", "mjpg", 15).unwrap())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .unwrap_or_else(|e| panic!("--color {c} is in the help but refused: {e}"));
+        }
+        for f in listed("color_format", "Color format:") {
+            CaptureMode::parse("off", "720p", &f, 15)
+                .unwrap_or_else(|e| panic!("--color-format {f} is in the help but refused: {e}"));
+        }
     }
 }

@@ -236,3 +236,69 @@ fn a_gpu_stack_on_an_engine_without_the_nvidia_runtime_fails() {
     let c = find(&checks(&run("none")), "docker.gpu-runtime").clone();
     assert_eq!(c["status"], "skip", "{c}");
 }
+
+/// Without a camera the capture does not run: its udev rule, usbfs memory, SDK and display are
+/// skipped with that reason (what was found kept in the summary), not warnings; with
+/// KINECT_FORCE=1 the capture runs anyway and they are warnings again.
+#[test]
+fn without_a_camera_the_camera_checks_are_skipped_not_warned() {
+    let s = Stack::new("stack5");
+    let root = tempfile::tempdir().unwrap();
+    write(
+        root.path(),
+        "sys/module/usbcore/parameters/usbfs_memory_mb",
+        "16\n",
+    );
+    let run = |force: bool| {
+        let mut cmd = s.command(&[
+            "doctor",
+            "--json",
+            "--sysroot",
+            root.path().to_str().unwrap(),
+        ]);
+        cmd.env_remove("DISPLAY").env_remove("KINECT_FORCE");
+        if force {
+            cmd.env("KINECT_FORCE", "1");
+        }
+        checks(&cmd.output().unwrap())
+    };
+    let cs = run(false);
+    assert_eq!(find(&cs, "kinect.usb")["status"], "skip");
+    for id in [
+        "kinect.udev",
+        "kinect.usbfs",
+        "kinect.sdk",
+        "kinect.display",
+    ] {
+        let c = find(&cs, id);
+        assert_eq!(c["status"], "skip", "{c}");
+        assert!(
+            c["summary"]
+                .as_str()
+                .unwrap()
+                .starts_with("no Azure Kinect on USB, so not needed now; once one is plugged in: "),
+            "{c}"
+        );
+        assert!(c["fix"].is_string(), "the fix stays for later: {c}");
+    }
+    assert!(find(&cs, "kinect.sdk")["summary"]
+        .as_str()
+        .unwrap()
+        .contains("libk4a not found"));
+    let human = s.run(&["doctor", "--sysroot", root.path().to_str().unwrap()]);
+    let t = text(&human);
+    assert!(
+        !t.lines()
+            .any(|l| l.contains("warn") && l.contains("kinect.")),
+        "{t}"
+    );
+    let cs = run(true);
+    for id in [
+        "kinect.udev",
+        "kinect.usbfs",
+        "kinect.sdk",
+        "kinect.display",
+    ] {
+        assert_eq!(find(&cs, id)["status"], "warn", "{}", find(&cs, id));
+    }
+}

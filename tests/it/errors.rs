@@ -98,7 +98,11 @@ fn undefined_template_variable_names_file_and_line() {
         &s,
         &["up", "-d"],
         2,
-        &["templates/compose.yaml.j2:3", "undefined", "default("],
+        &[
+            "templates/compose.yaml.j2:3",
+            "`env.NO_SUCH_VARIABLE_X` is undefined",
+            "default(",
+        ],
     );
 }
 
@@ -239,4 +243,336 @@ fn unreachable_registry_fails_up_before_creating_anything() {
         s.containers().is_empty() && s.networks().is_empty() && s.volumes().is_empty(),
         "{t}"
     );
+}
+
+/// The parts of the default stack these tests exercise: a pose service whose start period comes
+/// from .env, and two services whose host ports come from .env (as in templates/compose.yaml.j2).
+const PORTS_TEMPLATE: &str = "services:
+  pose-service:
+    image: devstack-test-bb:latest
+    environment:
+      POSE_MODE: \"${POSE_MODE:-jobs}\"
+      LOG_LEVEL: \"{{ env.LOG_LEVEL | default('info') }}\"
+    healthcheck:
+      test: [\"CMD\", \"true\"]
+      start_period: \"${POSE_START_PERIOD:-60s}\"
+  backend-api:
+    image: devstack-test-bb:latest
+    ports:
+      - \"127.0.0.1:${BACKEND_PORT:-3000}:3000\"
+  frontend:
+    image: devstack-test-bb:latest
+    ports:
+      - \"127.0.0.1:${FRONTEND_PORT:-5173}:5173\"
+";
+
+fn ports_stack(env: &str) -> (Stack, String) {
+    let s = stack_with_template(PORTS_TEMPLATE);
+    let env_file = s.path().join(".env");
+    std::fs::write(&env_file, env).unwrap();
+    let shown = env_file.display().to_string();
+    (s, shown)
+}
+
+#[test]
+fn logs_since_an_infinite_or_huge_duration_is_a_usage_error() {
+    let s = Stack::new("stack5");
+    assert_fails(
+        &s,
+        &["logs", "--since", "inf"],
+        2,
+        &["--since inf: invalid duration \"inf\": not a finite number"],
+    );
+    assert_fails(
+        &s,
+        &["logs", "--since", "1e30"],
+        2,
+        &["--since 1e30: invalid duration \"1e30\": too long"],
+    );
+    assert_fails(&s, &["logs", "--until=-5m"], 2, &["cannot be negative"]);
+}
+
+#[test]
+fn a_huge_start_period_in_env_names_the_variable_and_its_line() {
+    let (s, env) = ports_stack("# pose\nPOSE_START_PERIOD=1e30\n");
+    for verb in [&["config"][..], &["up", "-d"]] {
+        assert_fails(
+            &s,
+            verb,
+            2,
+            &[
+                &format!("{env}:2: POSE_START_PERIOD=1e30: services.pose-service.healthcheck.start_period: invalid duration \"1e30\": too long"),
+                &format!("fix POSE_START_PERIOD in {env}"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_bad_port_in_env_is_reported_against_the_variable() {
+    let (s, env) = ports_stack("BACKEND_PORT=3001\nFRONTEND_PORT=abc\n");
+    let out = s.run(&["up", "-d"]);
+    let t = text(&out);
+    assert!(
+        !t.contains(".devstack/compose.yaml"),
+        "blames the generated file:\n{t}"
+    );
+    assert_fails(
+        &s,
+        &["up", "-d"],
+        2,
+        &[
+            &format!("{env}:2: FRONTEND_PORT=abc: services.frontend.ports: invalid port \"127.0.0.1:abc:5173\": \"abc\" is not a port number: use a number 1-65535"),
+            &format!("fix FRONTEND_PORT in {env}"),
+        ],
+    );
+}
+
+#[test]
+fn two_services_on_one_host_port_fail_before_anything_is_created() {
+    let port = crate::common::free_port().to_string();
+    let (s, env) = ports_stack(&format!("BACKEND_PORT={port}\nFRONTEND_PORT={port}\n"));
+    let needles = [
+        format!("host port 127.0.0.1:{port}/tcp is published by both backend-api and frontend"),
+        format!("{env}:2: FRONTEND_PORT={port}"),
+        format!("set FRONTEND_PORT to a free port in {env}"),
+    ];
+    let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+    assert_fails(&s, &["config"], 2, &needles);
+    assert_fails(&s, &["up", "-d"], 2, &needles);
+    // doctor: stack.ports fails with the same story (not "N published ports free").
+    let out = s.run(&["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "stack.ports")
+        .unwrap();
+    assert_eq!(c["status"], "fail", "{c}");
+    assert!(c["summary"].as_str().unwrap().contains(needles[0]), "{c}");
+}
+
+#[test]
+fn an_undefined_template_variable_is_named_with_the_fix() {
+    let s = stack_with_template("services:\n  a:\n    image: {{ env.NO_SUCH_VARIABLE_X }}\n");
+    assert_fails(
+        &s,
+        &["config"],
+        2,
+        &[
+            "templates/compose.yaml.j2:3",
+            "`env.NO_SUCH_VARIABLE_X` is undefined",
+            "set NO_SUCH_VARIABLE_X in .env",
+            "{{ env.NO_SUCH_VARIABLE_X | default('…') }}",
+        ],
+    );
+    assert!(!text(&s.run(&["config"])).contains("devstack doctor"));
+}
+
+#[test]
+fn config_output_to_a_missing_directory_or_to_stdout() {
+    let s = Stack::new("stack5");
+    assert_fails(
+        &s,
+        &["config", "-o", "missing/dir/x.yaml"],
+        2,
+        &[
+            "-o missing/dir/x.yaml: cannot write: No such file or directory",
+            "the directory missing/dir does not exist: create it first",
+        ],
+    );
+    let out = s
+        .command(&["render", "-o", "-"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("services:"));
+    assert!(!s.path().join("-").exists(), "`-o -` wrote a file named -");
+}
+
+#[test]
+fn logs_of_unknown_or_not_started_services_say_so() {
+    let s = Stack::new("stack5");
+    assert_fails(
+        &s,
+        &["logs", "nosuch"],
+        2,
+        &[
+            "no such service: `nosuch`",
+            "(services: api, db, migrate, web, worker)",
+        ],
+    );
+    assert_fails(&s, &["logs", "wrker"], 2, &["did you mean `worker`"]);
+    assert_fails(
+        &s,
+        &["logs", "w", "db"],
+        1,
+        &[
+            "no containers yet for worker (start it with `devstack up`)",
+            "no containers yet for db (start it with `devstack up`)",
+        ],
+    );
+}
+
+#[test]
+fn a_duplicate_yaml_key_names_the_key_and_where() {
+    let s = stack_with_template("services:\n  a:\n    image: x\n    command: [a]\n    image: y\n");
+    let out = s.run(&["config"]);
+    assert!(!text(&out).contains("DuplicateKeyPolicy"), "{}", text(&out));
+    assert_fails(
+        &s,
+        &["up", "-d"],
+        2,
+        &[
+            ".devstack/compose.rendered-invalid.yaml:5:5",
+            "templates/compose.yaml.j2:5",
+            "duplicate key `image`",
+            "remove one of the two or merge them",
+        ],
+    );
+}
+
+#[test]
+fn undocumented_values_of_documented_enumerations_are_refused() {
+    let (s, env) = ports_stack("BACKEND_PORT=3001\nPOSE_MODE=dance\n");
+    assert_fails(
+        &s,
+        &["up", "-d"],
+        2,
+        &[&format!(
+            "{env}:2: POSE_MODE=dance is not one of jobs, kinect, both"
+        )],
+    );
+    let (s, env) = ports_stack("LOG_LEVEL=loud\n");
+    assert_fails(
+        &s,
+        &["config", "-q"],
+        2,
+        &[&format!(
+            "{env}:1: LOG_LEVEL=loud is not one of debug, info, warn, error"
+        )],
+    );
+    // The real default stack, with the value from the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let init = std::process::Command::new(crate::common::bin())
+        .arg("init")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let out = std::process::Command::new(crate::common::bin())
+        .arg("-C")
+        .arg(dir.path())
+        .args(["config", "-q"])
+        .env("NO_COLOR", "1")
+        .env("DEVSTACK_NO_NVML", "1")
+        .env("POSE_DETECTOR", "yolo")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out)
+            .contains("POSE_DETECTOR=yolo (from the environment) is not one of vitdet, maskrcnn"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn kinect_capture_help_lists_only_accepted_depth_modes() {
+    let s = Stack::new("stack5");
+    let help = s.ok(&["kinect", "capture", "--help"]);
+    assert!(!help.contains("passive-ir"), "{help}");
+    assert!(help.contains("wfov-2x2binned or off"), "{help}");
+    assert_fails(
+        &s,
+        &[
+            "kinect",
+            "capture",
+            "--source",
+            "synthetic",
+            "--depth-mode",
+            "passive-ir",
+            "--frames",
+            "1",
+        ],
+        2,
+        &[
+            "--depth-mode passive-ir produces only an IR image and no depth",
+            "nfov-unbinned",
+        ],
+    );
+}
+
+#[test]
+fn a_directory_without_templates_or_services_says_it_uses_the_builtin_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(crate::common::bin())
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("DEVSTACK_NO_NVML", "1")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["config", "--services"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let notes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("built-in stack"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{err}");
+    assert!(
+        notes[0].starts_with(&format!(
+            "note: {} has no templates/ or services/",
+            dir.path().display()
+        )) && notes[0].contains("devstack init"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pose-service\n"));
+    // Where the stack is, nothing is said.
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    let out = run(&["config", "--services"]);
+    assert!(!text(&out).contains("built-in stack"), "{}", text(&out));
+}
+
+#[test]
+fn config_lists_services_and_volumes_and_validates_quietly() {
+    let s = Stack::new("stack5");
+    assert_eq!(
+        s.ok(&["config", "--services"]),
+        "db\nmigrate\napi\nweb\nworker\n"
+    );
+    assert_eq!(s.ok(&["config", "--volumes"]), "data\n");
+    let out = s.run(&["config", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        text(&out)
+    );
+    let rendered = s.ok(&["config"]);
+    assert!(
+        rendered.contains("services:") && rendered.contains("worker:"),
+        "{rendered}"
+    );
+    assert_eq!(s.ok(&["render"]), rendered, "render is config's alias");
+    let file = s.path().join("out.yaml");
+    s.ok(&["config", "-o", file.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), rendered);
+    let help = s.ok(&["--help"]);
+    assert!(
+        help.contains("config") && help.contains("[alias: render]"),
+        "{help}"
+    );
+    s.set_template("services:\n  a: {}\n");
+    let out = s.run(&["config", "-q"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
 }
