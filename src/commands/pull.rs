@@ -149,13 +149,16 @@ async fn pull_one(engine: &Engine, image: &str, view: &View) -> Result<(), Strin
     Ok(())
 }
 
+/// Per layer id: bytes done and total.
+type Layers = HashMap<String, (i64, i64)>;
+
 /// Where the progress goes: live bars on a terminal, plain lines elsewhere.
 struct View {
     /// Kept while the bars draw.
     _multi: Option<MultiProgress>,
     bars: HashMap<String, ProgressBar>,
     /// Per image, per layer: bytes done and total.
-    layers: Mutex<HashMap<String, HashMap<String, (i64, i64)>>>,
+    layers: Mutex<HashMap<String, Layers>>,
 }
 
 impl View {

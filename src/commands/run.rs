@@ -208,7 +208,6 @@ async fn start_dependencies(
 /// volumes; its published ports are not checked, since a one-off does not publish them.
 async fn own_image(engine: &Engine, project: &Project, service: &str) -> anyhow::Result<String> {
     let report: Reporter = Arc::new(|ev: Event| match ev {
-        Event::Building(s) => eprintln!("{} {s} building image", color::dim("•")),
         Event::Image(s, ImageAction::Built) => eprintln!("{} {s} image built", color::ok("✓")),
         Event::Image(s, ImageAction::Pulled) => eprintln!("{} {s} image pulled", color::ok("✓")),
         Event::Note(n) => eprintln!("{} {n}", color::warn("note:")),

@@ -15,3 +15,4 @@ mod logs;
 mod private_engine;
 mod stack;
 mod supervisor;
+mod verbs;
