@@ -258,7 +258,7 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     }
     let d = crate::project::duration::parse(s).map_err(|e| {
         UsageError(format!(
-            "{flag} {s}: {e} (use a duration like 10m or an RFC 3339 time)"
+            "{flag} {s}: {e}, or an RFC 3339 time (2026-01-02T15:04:05Z)"
         ))
     })?;
     Ok(chrono::Utc::now().timestamp() - d.as_secs() as i64)
