@@ -232,7 +232,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 state,
                 health,
                 r.uptime_secs
-                    .map(human_duration)
+                    .map(crate::ui::human_duration)
                     .unwrap_or_else(|| "-".into()),
                 r.restarts.to_string(),
                 if r.ports.is_empty() {
@@ -265,11 +265,3 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn human_duration(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
-    }
-}

@@ -28,7 +28,36 @@ pub enum Request {
     Restart { name: String },
     Stop { name: String },
     WaitReady { name: String, timeout_ms: u64 },
+    /// Stream every event of the supervisor, one JSON line each, until the client leaves.
+    Events,
     Ping,
+}
+
+/// Whether a request line asks for the event stream.
+pub fn wants_events(line: &str) -> bool {
+    matches!(serde_json::from_str::<Request>(line), Ok(Request::Events))
+}
+
+/// The supervisor's events from the project's control socket (`devstack dash` beside an
+/// `up -d` or an attached `up`); `None` when no supervisor answers.
+pub async fn subscribe(paths: &Paths) -> Option<tokio::sync::mpsc::Receiver<super::SupEvent>> {
+    let stream = tokio::net::UnixStream::connect(paths.socket()).await.ok()?;
+    let (read, mut write) = stream.into_split();
+    let line = serde_json::to_string(&Request::Events).ok()?;
+    write.write_all(format!("{line}\n").as_bytes()).await.ok()?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(async move {
+        let _keep = write;
+        let mut lines = BufReader::new(read).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if let Ok(ev) = serde_json::from_str(&l) {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Some(rx)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -72,7 +101,7 @@ pub async fn answer(controls: &Controls, line: &str) -> String {
                 },
             }
         }
-        Ok(Request::Ping) | Err(_) => Reply {
+        Ok(Request::Ping) | Ok(Request::Events) | Err(_) => Reply {
             result: Some("pong".into()),
             pid: Some(std::process::id()),
             ..Default::default()

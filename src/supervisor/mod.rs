@@ -31,8 +31,9 @@ use crate::project::{Project, ProjectSource};
 use host::{Control, HostAction, HostStatus, Phase};
 use state::{HealState, HostState, State};
 
-/// What the supervisor reports (printed by attached `up`, logged by the background one).
-#[derive(Debug, Clone)]
+/// What the supervisor reports (printed by attached `up`, logged by the background one,
+/// streamed to `devstack dash` over the control socket).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum SupEvent {
     Started(String, i32),
     Line(String, String, String),
@@ -118,11 +119,15 @@ struct HostHandle {
 /// The host processes' controls: what the executor and the control socket use to start, stop,
 /// restart and wait for them, without holding the supervisor itself.
 #[derive(Clone, Default)]
-pub struct Controls(Arc<HashMap<String, HostHandle>>);
+pub struct Controls {
+    hosts: Arc<HashMap<String, HostHandle>>,
+    /// The supervisor's events, for subscribers on the control socket.
+    events: Option<broadcast::Sender<SupEvent>>,
+}
 
 impl Controls {
     fn handle(&self, name: &str) -> Result<&HostHandle, String> {
-        self.0
+        self.hosts
             .get(name)
             .ok_or_else(|| format!("{name} is not a host process of this supervisor"))
     }
@@ -164,7 +169,7 @@ impl Controls {
 
     /// Whether it is running (or restarting by policy): what the engine's return brings back.
     pub fn is_up(&self, name: &str) -> bool {
-        self.0
+        self.hosts
             .get(name)
             .is_some_and(|h| matches!(h.status.borrow().phase, Phase::Running | Phase::Backoff))
     }
@@ -224,7 +229,12 @@ impl Controls {
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.0.keys().cloned().collect()
+        self.hosts.keys().cloned().collect()
+    }
+
+    /// The supervisor's event stream (health transitions, restarts, host process lines).
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<SupEvent>> {
+        self.events.as_ref().map(|e| e.subscribe())
     }
 }
 
@@ -304,7 +314,10 @@ impl Supervisor {
                 )));
             }
         }
-        let controls = Controls(Arc::new(controls));
+        let controls = Controls {
+            hosts: Arc::new(controls),
+            events: Some(shared.events.clone()),
+        };
         let copy = engine
             .clone()
             .map(|e| tokio::spawn(logcopy::run(e, project.clone())));
@@ -355,7 +368,7 @@ impl Supervisor {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             c.abort();
         }
-        for h in self.controls.0.values() {
+        for h in self.controls.hosts.values() {
             let _ = h.tx.send(Control::Shutdown).await;
         }
         for t in self.tasks {
@@ -537,6 +550,25 @@ pub async fn serve_control(listener: tokio::net::UnixListener, controls: Control
             let mut line = String::new();
             if BufReader::new(read).read_line(&mut line).await.is_err() {
                 return;
+            }
+            if let Some(mut events) = hosts::wants_events(line.trim())
+                .then(|| controls.subscribe())
+                .flatten()
+            {
+                // A subscriber (`devstack dash`): every event as a JSON line until it leaves.
+                loop {
+                    let ev = match events.recv().await {
+                        Ok(ev) => ev,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    let Ok(json) = serde_json::to_string(&ev) else {
+                        continue;
+                    };
+                    if write.write_all(format!("{json}\n").as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
             }
             let reply = hosts::answer(&controls, line.trim()).await;
             let _ = write.write_all(format!("{reply}\n").as_bytes()).await;

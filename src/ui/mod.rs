@@ -1,6 +1,7 @@
 //! Terminal output: tracing set-up, colours (NO_COLOR, --no-color, non-TTY), errors, tables.
 
 pub mod attached;
+pub mod dash;
 pub mod color;
 pub mod logline;
 pub mod printer;
@@ -51,4 +52,14 @@ pub fn stdout_is_tty() -> bool {
 
 pub fn stderr_is_tty() -> bool {
     console::Term::stderr().is_term()
+}
+
+/// `42s`, `3m05s`, `2h07m`, `1d03h`: uptimes in tables.
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
 }
