@@ -23,6 +23,7 @@ mod stop;
 mod supervise;
 mod top;
 mod up;
+mod watch;
 
 use crate::cli::{Cli, Command, GlobalOpts, KinectCommand};
 use crate::engine::Engine;
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Port(a) => port::run(g, a).await,
         Command::Ls(a) => ls::run(g, a).await,
         Command::Graph(a) => graph::run(g, a).await,
+        Command::Watch(a) => watch::run(g, a).await,
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
         Command::Doctor(a) => doctor::run(g, a).await,

@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod observed;
 pub mod spec;
+pub mod sync;
 
 use std::path::PathBuf;
 

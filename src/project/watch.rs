@@ -98,10 +98,14 @@ pub fn parse(doc: &Value, project_dir: &Path, file: &str) -> Result<WatchConfig,
     };
     let err = |at: &str, msg: &str| ProjectError(format!("{file}: {at}: {msg}"));
     for (name, svc) in services {
-        let Some(develop) = svc.get("develop").filter(|d| !d.is_null()) else {
-            continue;
+        // `x-develop` is Compose's older spelling, which it still reads (and which Debian's
+        // docker-compose 1.29 accepts, as any `x-` key); `develop` wins.
+        let (key, develop) = match (svc.get("develop"), svc.get("x-develop")) {
+            (Some(d), _) if !d.is_null() => ("develop", d),
+            (_, Some(d)) if !d.is_null() => ("x-develop", d),
+            _ => continue,
         };
-        let at = format!("services.{name}.develop");
+        let at = format!("services.{name}.{key}");
         let develop = develop
             .as_object()
             .ok_or_else(|| err(&at, "expected a mapping with `watch:`"))?;
@@ -110,7 +114,7 @@ pub fn parse(doc: &Value, project_dir: &Path, file: &str) -> Result<WatchConfig,
             .filter(|k| *k != "watch" && !k.starts_with("x-"))
         {
             out.notes.push(format!(
-                "service {name}: key `develop.{k}` is not acted on by devstack"
+                "service {name}: key `{key}.{k}` is not acted on by devstack"
             ));
         }
         let rules = match develop.get("watch") {
@@ -157,12 +161,14 @@ fn parse_rule(
         Some("sync+exec") => WatchAction::SyncExec,
         Some("restart") => WatchAction::Restart,
         Some("rebuild") => WatchAction::Rebuild,
-        Some(other) => return Err(err(
-            &format!("{at}.action"),
-            &format!(
+        Some(other) => {
+            return Err(err(
+                &format!("{at}.action"),
+                &format!(
                 "unknown action {other:?}: use sync, sync+restart, sync+exec, restart or rebuild"
             ),
-        )),
+            ))
+        }
         None => {
             return Err(err(
                 at,
@@ -408,6 +414,18 @@ mod tests {
             "{:?}",
             c.notes
         );
+    }
+
+    #[test]
+    fn x_develop_is_read_too_and_develop_wins() {
+        let rule = |p: &str| json!({"watch": [{"action": "rebuild", "path": p}]});
+        let d = json!({"services": {
+            "a": {"build": ".", "x-develop": rule("old")},
+            "b": {"build": ".", "develop": rule("new"), "x-develop": rule("old")},
+        }});
+        let c = parse(&d, Path::new("/p"), "f").unwrap();
+        assert_eq!(c.services["a"][0].path, PathBuf::from("/p/old"));
+        assert_eq!(c.services["b"][0].path, PathBuf::from("/p/new"));
     }
 
     #[test]

@@ -15,4 +15,5 @@ mod logs;
 mod private_engine;
 mod stack;
 mod supervisor;
+mod watch;
 mod verbs;
