@@ -41,6 +41,11 @@ pub struct GlobalOpts {
     /// tracing filter.
     #[arg(long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Compose file: a `.j2` template or plain compose YAML (repeatable: later files merge onto
+    /// earlier ones by Compose's rules) [default: templates/compose.yaml.j2, plus
+    /// templates/compose.override.yaml(.j2) when present].
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Vec<PathBuf>,
     /// Enable services of this profile (repeatable; `*` enables all) [default:
     /// $COMPOSE_PROFILES, comma-separated]. Services without `profiles:` always run.
     #[arg(long = "profile", global = true, value_name = "NAME")]
@@ -112,6 +117,10 @@ pub enum Command {
     /// The Azure Kinect host capture program.
     #[command(subcommand)]
     Kinect(KinectCommand),
+    /// Full-screen dashboard of the running project: services and host processes with health,
+    /// restarts, CPU, memory and GPU; the GPUs; the camera's rates; logs. Keys restart, stop,
+    /// start, filter; `?` lists them. Quitting leaves the stack running.
+    Dash(DashArgs),
     /// Shell completion script for bash, zsh, fish, powershell or elvish, on stdout.
     ///
     /// bash: `devstack completion bash > ~/.local/share/bash-completion/completions/devstack`;
@@ -176,6 +185,10 @@ pub struct UpArgs {
     /// and touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Attached, with the full-screen dashboard instead of the log stream; quitting it (q)
+    /// stops the stack as Ctrl-C does.
+    #[arg(long, conflicts_with = "detach")]
+    pub dash: bool,
 }
 
 #[derive(Debug, Args)]
@@ -305,6 +318,9 @@ pub struct RestartArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct DashArgs {}
 
 #[derive(Debug, Args)]
 pub struct CompletionArgs {

@@ -28,6 +28,7 @@ pub async fn run(
     plan: Plan,
     host_processes: bool,
     grace: Option<u64>,
+    dash: bool,
 ) -> anyhow::Result<u8> {
     let mut signals = StopSignals::new()?;
     // Attached mode shows the services' output from the start of this `up`.
@@ -69,6 +70,41 @@ pub async fn run(
         }
     };
     plan.finish(&actions);
+
+    if dash {
+        // The dashboard instead of the log stream; quitting it stops the stack as Ctrl-C does.
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let mut sub = events;
+        let forward = tokio::spawn(async move {
+            loop {
+                match sub.recv().await {
+                    Ok(ev) => {
+                        if tx.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        });
+        let shown = super::dash::dash_loop(
+            engine,
+            project.clone(),
+            Hosts::Local(sup.controls()),
+            Some(rx),
+            true,
+        )
+        .await;
+        forward.abort();
+        say("stopping the stack (Ctrl-C again to kill)…");
+        sup.quiesce();
+        stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
+        drop(registration);
+        sup.shutdown().await;
+        shown?;
+        return Ok(0);
+    }
 
     let containers = observed::list(engine, &project.name).await?;
     // One prefix width for containers and host processes, so the columns line up.

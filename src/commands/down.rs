@@ -23,7 +23,12 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     // An attached `up` in another terminal stops as on Ctrl-C (the graph in reverse order).
     crate::supervisor::stop_attached(&paths).await;
     let engine = super::connect().await?;
-    let containers = observed::list(&engine, &source.name).await?;
+    // One-off containers of `devstack run` (kept without --rm) go with --remove-orphans.
+    let containers = if a.remove_orphans {
+        observed::list_with_oneoffs(&engine, &source.name).await?
+    } else {
+        observed::list(&engine, &source.name).await?
+    };
     let project = match Project::load_quietly(source.clone()) {
         Some(p) => p,
         None => fallback_project(&source, &containers),

@@ -3,6 +3,7 @@
 mod attached;
 mod build;
 mod completion;
+mod dash;
 mod doctor;
 mod down;
 mod exec;
@@ -33,7 +34,12 @@ use crate::project::Project;
 /// neither templates/ nor services/ it says that the built-in stack is used, and where.
 pub(crate) fn load_project(g: &GlobalOpts) -> anyhow::Result<Project> {
     let project = Project::load(g)?;
-    if let Some(note) = crate::project::template::builtin_note(&project.dir) {
+    let builtin = project
+        .files
+        .is_empty()
+        .then(|| crate::project::template::builtin_note(&project.dir))
+        .flatten();
+    if let Some(note) = builtin {
         eprintln!("{} {note}", crate::ui::color::warn("note:"));
     }
     Ok(project)
@@ -75,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ls(a) => ls::run(g, a).await,
         Command::Graph(a) => graph::run(g, a).await,
         Command::Watch(a) => watch::run(g, a).await,
+        Command::Dash(a) => dash::run(g, a).await,
         Command::Completion(a) => completion::completion(a),
         Command::Man(a) => completion::man(a),
         Command::Doctor(a) => doctor::run(g, a).await,

@@ -52,17 +52,21 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         None => a.services.clone(),
     };
     let engine = super::connect().await?;
-    let listed = observed::list(&engine, &source.name).await?;
+    // -a: stopped containers and the one-offs of `devstack run` too, as Compose's `ps -a`.
+    let listed = if a.all {
+        observed::list_with_oneoffs(&engine, &source.name).await?
+    } else {
+        observed::list(&engine, &source.name).await?
+    };
     let inspected =
         futures_util::future::join_all(listed.iter().map(|c| observed::inspect(&engine, &c.id)))
             .await;
     let now = chrono::Utc::now();
     // GPU memory per container: NVML processes → /proc/<pid>/cgroup → container id.
-    let wants_gpu = inspected
-        .iter()
-        .flatten()
-        .any(|st| st.gpu_request.is_some());
-    let gpu_use = if wants_gpu {
+    // GPU memory is attributed by process, so a container that uses a GPU without asking for
+    // one in the file (a runtime default) is seen too; without NVML this is one failed load.
+    let running = inspected.iter().flatten().any(|st| st.running());
+    let gpu_use = if running {
         tokio::task::spawn_blocking(|| crate::gpu::status(std::path::Path::new("/proc")))
             .await?
             .map(|devs| crate::gpu::usage_by_container(&devs))
@@ -243,6 +247,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 match (&r.gpu, r.gpu_memory_mib) {
                     (Some(g), Some(m)) => format!("{g} ({m} MiB)"),
                     (Some(g), None) => g.clone(),
+                    (None, Some(m)) => format!("{m} MiB"),
                     _ => "-".into(),
                 },
                 r.pid
@@ -264,4 +269,3 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     );
     Ok(0)
 }
-

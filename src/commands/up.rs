@@ -83,7 +83,16 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if !a.detach {
-        return super::attached::run(&engine, project, plan, !a.no_host, a.timeout).await;
+        if a.dash {
+            use std::io::IsTerminal;
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                return Err(UsageError(
+                    "`devstack up --dash` needs a terminal (stdin and stdout); without one use `devstack up`".into(),
+                )
+                .into());
+            }
+        }
+        return super::attached::run(&engine, project, plan, !a.no_host, a.timeout, a.dash).await;
     }
     let has_hosts = plan.nodes.iter().any(|n| project.graph.is_host(n));
     let wants_supervisor = has_hosts || project.model.x_devstack.autoheal.enabled;

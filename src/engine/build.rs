@@ -530,6 +530,14 @@ async fn pull(
     image: &str,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(String, ImageAction), BuildError> {
+    // Without a tag the engine would pull every tag of the repository: Compose means latest.
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let image_tagged = if last.contains(':') || last.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    };
+    let image = image_tagged.as_str();
     let opts = CreateImageOptionsBuilder::default()
         .from_image(image)
         .build();

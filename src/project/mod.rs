@@ -9,6 +9,7 @@ pub mod duration;
 pub mod graph;
 pub mod host;
 pub mod interpolate;
+pub mod merge;
 pub mod model;
 pub mod paths;
 pub mod template;
@@ -41,6 +42,9 @@ pub struct ProjectSource {
     pub env_file_keys: Vec<String>,
     /// Enabled profiles: `--profile`, else `COMPOSE_PROFILES` (comma-separated).
     pub profiles: Vec<String>,
+    /// `-f` files (absolute), merged in order; empty: the templates directory's entry
+    /// template and its override.
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +175,22 @@ impl ProjectSource {
         } else {
             g.profile.clone()
         };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let mut files = Vec::new();
+        for f in &g.file {
+            let abs = if f.is_absolute() {
+                f.clone()
+            } else {
+                cwd.join(f)
+            };
+            if !abs.is_file() {
+                return Err(ProjectError(format!(
+                    "-f {}: no such file (give a compose YAML file or a .j2 template)",
+                    f.display()
+                )));
+            }
+            files.push(abs);
+        }
         Ok(ProjectSource {
             dir,
             name: normalized,
@@ -178,6 +198,7 @@ impl ProjectSource {
             env,
             env_file_keys,
             profiles,
+            files,
         })
     }
 
@@ -220,12 +241,13 @@ impl Project {
             },
             host: host::HostFacts::probe(&source.env),
         };
-        template::check_env_values(
-            &source.dir.join("templates"),
-            &source.env,
-            source.env_file.as_deref(),
-        )?;
-        let rendered = template::render(&source.dir.join("templates"), &ctx)?;
+        if source.files.is_empty() {
+            template::check_env_values(
+                &source.dir.join("templates"),
+                &source.env,
+                source.env_file.as_deref(),
+            )?;
+        }
         let compose_file = source.compose_file();
         std::fs::create_dir_all(source.devstack_dir()).map_err(|e| {
             ProjectError(format!(
@@ -233,16 +255,44 @@ impl Project {
                 source.devstack_dir().display()
             ))
         })?;
-        let raw: Value = match serde_saphyr::from_str(&rendered) {
-            Ok(v) => v,
-            Err(e) => {
-                // Keep the bad render where the message points, so line:column can be read.
-                let bad = source.paths().rendered_invalid();
-                let _ = std::fs::write(&bad, &rendered);
-                let templates = source.dir.join("templates");
-                return Err(template::yaml_error(&e, &rendered, &bad, &templates));
+        let templates = source.dir.join("templates");
+        let mut raw: Value = if source.files.is_empty() {
+            let rendered = template::render(&templates, &ctx)?;
+            match serde_saphyr::from_str(&rendered) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Keep the bad render where the message points, so line:column can be read.
+                    let bad = source.paths().rendered_invalid();
+                    let _ = std::fs::write(&bad, &rendered);
+                    return Err(template::yaml_error(&e, &rendered, &bad, &templates));
+                }
             }
+        } else {
+            Value::Null
         };
+        // The files merged onto it: Compose's override beside the template, or the -f list.
+        let extra: Vec<PathBuf> = if source.files.is_empty() {
+            [
+                "compose.override.yaml.j2",
+                "compose.override.yaml",
+                "compose.override.yml",
+            ]
+            .iter()
+            .map(|n| templates.join(n))
+            .filter(|p| p.is_file())
+            .take(1)
+            .collect()
+        } else {
+            source.files.clone()
+        };
+        for file in extra {
+            let doc = read_compose_file(&file, &ctx)?;
+            raw = if raw.is_null() {
+                doc
+            } else {
+                merge::merge(raw, doc)
+            };
+        }
         let lookup = |k: &str| source.env.get(k).cloned();
         let mut origins = interpolate::Origins::default();
         let mut document = interpolate::interpolate_tree(raw, &lookup, "", &mut origins)?;
@@ -363,6 +413,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
         prev = cur;
     }
     prev[b.len()]
+}
+
+/// One compose file of `-f` or the override: a `.j2` template rendered with the project's
+/// context, or plain YAML; parsed, with its path in any error.
+fn read_compose_file(file: &Path, ctx: &impl Serialize) -> Result<Value, ProjectError> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let text = if name.ends_with(".j2") {
+        let dir = file.parent().unwrap_or(Path::new("."));
+        template::render_named(dir, &name, ctx)?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| ProjectError(format!("{}: cannot read: {e}", file.display())))?
+    };
+    serde_saphyr::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        let first = msg
+            .lines()
+            .next()
+            .unwrap_or(&msg)
+            .trim_start_matches("error: ");
+        ProjectError(format!(
+            "YAML error in {}: {first} (fix that file)",
+            file.display()
+        ))
+    })
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), ProjectError> {

@@ -12,6 +12,16 @@ pub const ENTRY: &str = "compose.yaml.j2";
 
 /// Renders the entry template. `templates_dir` wins over the embedded copies, name by name.
 pub fn render(templates_dir: &Path, context: &impl Serialize) -> Result<String, ProjectError> {
+    render_named(templates_dir, ENTRY, context)
+}
+
+/// Renders template `name` of `templates_dir` (an override file, a `-f` template); includes
+/// resolve in that directory, then among the embedded copies.
+pub fn render_named(
+    templates_dir: &Path,
+    name: &str,
+    context: &impl Serialize,
+) -> Result<String, ProjectError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -41,7 +51,7 @@ pub fn render(templates_dir: &Path, context: &impl Serialize) -> Result<String, 
         }
     });
     let describe = |e: minijinja::Error| template_error(templates_dir, e);
-    let tmpl = env.get_template(ENTRY).map_err(describe)?;
+    let tmpl = env.get_template(name).map_err(describe)?;
     tmpl.render(minijinja::value::Serde(context))
         .map_err(describe)
 }

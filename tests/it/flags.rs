@@ -192,3 +192,70 @@ fn build_no_cache_rebuilds_and_completion_and_man_pages_come_from_the_cli() {
     assert!(up.contains("force\\-recreate"), "{up}");
     assert!(dir.path().join("devstack.1").is_file());
 }
+
+#[test]
+fn override_files_and_dash_f_merge_as_compose_does() {
+    let s = Stack::new("stack5");
+    // Compose's automatic override beside the template.
+    std::fs::write(
+        s.path().join("templates/compose.override.yaml"),
+        "services:\n  api:\n    environment:\n      EXTRA: \"from-override\"\n    command: [\"sh\", \"-c\", \"touch /tmp/ready; exec httpd -f -p 8080 -h /www\"]\n",
+    )
+    .unwrap();
+    let cfg = s.ok(&["config"]);
+    assert!(cfg.contains("EXTRA: from-override"), "{cfg}");
+    assert!(
+        cfg.contains("ROLE: api"),
+        "the template's keys stay:\n{cfg}"
+    );
+    assert!(
+        !cfg.contains("sleep 1; touch /tmp/ready; echo api ready"),
+        "command replaced:\n{cfg}"
+    );
+    // -f: plain YAML files instead, merged in order; the override is then not read.
+    std::fs::write(
+        s.path().join("one.yaml"),
+        "services:\n  solo:\n    image: devstack-test-bb:latest\n    command: [\"sleep\", \"1000\"]\n    ports: [\"127.0.0.1:18181:80\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path().join("two.yaml"),
+        "services:\n  solo:\n    ports: [\"127.0.0.1:18182:81\"]\n    environment: [\"K=V\"]\n",
+    )
+    .unwrap();
+    let one = s.path().join("one.yaml");
+    let two = s.path().join("two.yaml");
+    let services = s.ok(&[
+        "-f",
+        one.to_str().unwrap(),
+        "-f",
+        two.to_str().unwrap(),
+        "config",
+        "--services",
+    ]);
+    assert_eq!(services.trim(), "solo", "{services}");
+    let cfg = s.ok(&[
+        "-f",
+        one.to_str().unwrap(),
+        "-f",
+        two.to_str().unwrap(),
+        "config",
+    ]);
+    assert!(
+        cfg.contains("18181") && cfg.contains("18182") && cfg.contains("K=V"),
+        "{cfg}"
+    );
+    let out = s.run(&["-f", "missing.yaml", "config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("-f missing.yaml: no such file"),
+        "{}",
+        text(&out)
+    );
+    if !docker_available() {
+        return;
+    }
+    s.ok(&["up", "-d", "--wait-timeout", "90", "api"]);
+    let env = s.inspect("api", "{{json .Config.Env}}");
+    assert!(env.contains("EXTRA=from-override"), "{env}");
+}

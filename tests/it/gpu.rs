@@ -13,7 +13,7 @@ const GPU0_UUID: &str = "GPU-0fa4e000-0000-4000-8000-000000000000";
 const GPU1_UUID: &str = "GPU-1fa4e111-1111-4111-8111-111111111111";
 
 /// Builds the stand-in into `dir`/libnvidia-ml.so.1 and returns `dir`.
-fn fake_nvml(dir: &Path) -> PathBuf {
+pub fn fake_nvml(dir: &Path) -> PathBuf {
     let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/fixtures/fake_nvml.c");
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-O1", "-o"])

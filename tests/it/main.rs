@@ -3,6 +3,7 @@
 mod attached;
 mod common;
 mod core;
+mod dash;
 mod doctor;
 mod engine;
 mod errors;
@@ -15,5 +16,5 @@ mod logs;
 mod private_engine;
 mod stack;
 mod supervisor;
-mod watch;
 mod verbs;
+mod watch;
