@@ -405,6 +405,7 @@ fn pose_project(
             .collect(),
         env_file_keys: from_env_file.iter().map(|k| k.to_string()).collect(),
         profiles: Vec::new(),
+        files: Vec::new(),
     };
     let project = Project::load_with_gpu(source, &Default::default());
     assert!(project.is_ok(), "{:?}", project.err());
