@@ -43,8 +43,9 @@ pub struct GlobalOpts {
     pub verbose: u8,
     /// Compose file: a `.j2` template or plain compose YAML (repeatable: later files merge onto
     /// earlier ones by Compose's rules) [default: templates/compose.yaml.j2, plus
-    /// templates/compose.override.yaml(.j2) when present].
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// templates/compose.override.yaml(.j2) when present]. Before the command, as in Compose
+    /// (`devstack -f a.yaml logs -f`).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<PathBuf>,
     /// Enable services of this profile (repeatable; `*` enables all) [default:
     /// $COMPOSE_PROFILES, comma-separated]. Services without `profiles:` always run.

@@ -381,7 +381,7 @@ fn draw_rows(f: &mut Frame, st: &DashState, area: Rect) {
         Constraint::Length(16),
         Constraint::Length(9),
         Constraint::Length(12),
-        Constraint::Min(10),
+        Constraint::Min(24),
         Constraint::Length(7),
         Constraint::Length(9),
         Constraint::Length(14),
@@ -470,10 +470,11 @@ fn draw_logs(f: &mut Frame, st: &DashState, area: Rect) {
         .iter()
         .map(|l| {
             let p = logline::parse(&l.text);
+            // The readable form may carry terminal colour codes: the screen has its own styles.
             let text = if p.json {
-                logline::readable(&p, &l.text)
+                strip_ansi(&logline::readable(&p, &l.text))
             } else {
-                l.text.clone()
+                strip_ansi(&l.text)
             };
             let lvl = match p.level {
                 Some(Level::Error | Level::Fatal) => style(st, Color::Red),
@@ -506,6 +507,30 @@ fn draw_logs(f: &mut Frame, st: &DashState, area: Rect) {
         Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(title)),
         area,
     );
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`), which would garble the screen's cells.
+fn strip_ansi(s: &str) -> String {
+    if !s.contains('\u{1b}') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn name_colour(name: &str) -> Color {
@@ -624,10 +649,11 @@ mod tests {
     #[test]
     fn rows_health_output_and_logs_are_drawn() {
         let st = state();
-        let s = screen(&st, 120, 30);
+        let s = screen(&st, 160, 30);
         assert!(s.contains("redis") && s.contains("healthy"), "{s}");
         assert!(s.contains("starting: downloading: weights 42%"), "{s}");
         assert!(s.contains("WARN") && s.contains("slow"), "{s}");
+        assert!(!s.contains('\u{1b}'), "no escape codes in cells: {s}");
         assert!(s.contains("q leaves it running"), "{s}");
     }
 
