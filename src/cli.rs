@@ -180,7 +180,7 @@ pub struct UpArgs {
     pub pull: PullPolicy,
     /// Attached, and acting on the services' `develop.watch` rules (as `devstack watch`) while
     /// the logs stream.
-    #[arg(long, conflicts_with = "detach")]
+    #[arg(long, conflicts_with_all = ["detach", "dash"])]
     pub watch: bool,
     /// Print the plan (what would be built, created, recreated and why, started, removed)
     /// and touch nothing.
