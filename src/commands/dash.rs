@@ -204,7 +204,7 @@ pub async fn dash_loop(
             },
             () = monitor.next(Duration::from_secs(3600)) => {
                 // Engine events come in bursts (every healthcheck): one refresh per burst.
-                refresh_at.get_or_insert(Instant::now() + Duration::from_millis(100));
+                refresh_at.get_or_insert(Instant::now() + Duration::from_millis(20));
             }
             () = sleep_until(refresh_at) => {
                 refresh_at = None;
@@ -224,7 +224,7 @@ pub async fn dash_loop(
                             st.push_log(Line { ts: ts.clone(), service: "devstack".into(), stream: "stdout", text: text.to_string() });
                         }
                     }
-                    refresh_at.get_or_insert(Instant::now() + Duration::from_millis(100));
+                    refresh_at.get_or_insert(Instant::now() + Duration::from_millis(20));
                     dirty = true;
                 }
                 None => events = None,

@@ -24,10 +24,19 @@ pub enum Hosts {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    Start { name: String },
-    Restart { name: String },
-    Stop { name: String },
-    WaitReady { name: String, timeout_ms: u64 },
+    Start {
+        name: String,
+    },
+    Restart {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    WaitReady {
+        name: String,
+        timeout_ms: u64,
+    },
     /// Stream every event of the supervisor, one JSON line each, until the client leaves.
     Events,
     Ping,

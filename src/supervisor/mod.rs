@@ -565,7 +565,11 @@ pub async fn serve_control(listener: tokio::net::UnixListener, controls: Control
                     let Ok(json) = serde_json::to_string(&ev) else {
                         continue;
                     };
-                    if write.write_all(format!("{json}\n").as_bytes()).await.is_err() {
+                    if write
+                        .write_all(format!("{json}\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -1,8 +1,8 @@
 //! Terminal output: tracing set-up, colours (NO_COLOR, --no-color, non-TTY), errors, tables.
 
 pub mod attached;
-pub mod dash;
 pub mod color;
+pub mod dash;
 pub mod logline;
 pub mod printer;
 pub mod progress;
