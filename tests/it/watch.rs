@@ -406,3 +406,33 @@ fn a_service_without_rules_is_a_usage_error() {
         super::common::text(&out)
     );
 }
+
+#[test]
+fn a_sync_rule_on_a_bind_mounted_path_is_skipped_as_compose_does() {
+    if !docker_available() {
+        return;
+    }
+    let stack = Stack::new("watched");
+    stack.set_template(
+        "services:\n  site:\n    image: devstack-test-bb:latest\n    command: [\"sleep\", \"100000\"]\n    \
+         volumes: [\"./services/site/www:/www\"]\n    develop:\n      watch:\n        \
+         - { action: sync, path: ./services/site/www, target: /www }\n        \
+         - { action: restart, path: ./conf }\n",
+    );
+    let mut w = Watching::start(&stack, &[]);
+    w.expect(
+        &[
+            "site",
+            "services/site/www is also bind-mounted",
+            "not acted on",
+        ],
+        LONG,
+    );
+    w.expect(&["site", "watching: restart on conf"], LONG);
+    w.expect(&["site", "has no container yet"], LONG);
+    w.signal(Signal::SIGTERM);
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .expect("watch ends on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", w.log());
+}
