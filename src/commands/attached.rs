@@ -29,6 +29,7 @@ pub async fn run(
     host_processes: bool,
     grace: Option<u64>,
     dash: bool,
+    watch: bool,
 ) -> anyhow::Result<u8> {
     let mut signals = StopSignals::new()?;
     // Attached mode shows the services' output from the start of this `up`.
@@ -162,7 +163,12 @@ pub async fn run(
     drop(tx);
     let live = tokio::spawn(print_live(printer, rx, events, last_ts));
 
-    let why = signals.next().await;
+    // With --watch, the develop.watch rules act while the logs stream, until the signal.
+    let why = if watch {
+        super::watch::run_watch(engine, &project, &[], signals.next()).await
+    } else {
+        signals.next().await
+    };
     say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
     sup.quiesce();
     stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;

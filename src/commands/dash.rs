@@ -539,9 +539,10 @@ impl Sources {
                 .copied()
                 .filter(|_| st.running());
             let gpu = match (&st.gpu_request, self.gpu_mem.get(&st.id)) {
-                (Some(g), Some(m)) => format!("{g} ({m} MiB)"),
+                // Compact: the column is narrow beside the GPU and camera panes.
+                (Some(g), Some(m)) => format!("{g} {m}M"),
                 (Some(g), None) => g.clone(),
-                (None, Some(m)) => format!("{m} MiB"),
+                (None, Some(m)) => format!("{m}M"),
                 (None, None) => "-".into(),
             };
             rows.push(NodeRow {
@@ -556,6 +557,7 @@ impl Sources {
                 ports: st
                     .ports
                     .iter()
+                    .filter(|p| p.contains("->"))
                     .filter_map(|p| p.split("->").next())
                     .map(|p| p.rsplit(':').next().unwrap_or(p).to_string())
                     .collect::<Vec<_>>()

@@ -92,7 +92,10 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
                 .into());
             }
         }
-        return super::attached::run(&engine, project, plan, !a.no_host, a.timeout, a.dash).await;
+        return super::attached::run(
+            &engine, project, plan, !a.no_host, a.timeout, a.dash, a.watch,
+        )
+        .await;
     }
     let has_hosts = plan.nodes.iter().any(|n| project.graph.is_host(n));
     let wants_supervisor = has_hosts || project.model.x_devstack.autoheal.enabled;

@@ -91,7 +91,6 @@ pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
 /// `stop` resolves, and returns what it resolved to. A configuration that gives nothing to
 /// watch is said on stderr; then it only waits for `stop`.
 // Called by the attached `up` when `--watch` is given (commands/attached.rs).
-#[allow(dead_code)]
 pub async fn run_watch<F: Future>(
     engine: &Engine,
     project: &Project,

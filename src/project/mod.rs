@@ -462,6 +462,10 @@ fn compose_v1_compatible(mut doc: Value) -> Value {
         let Some(svc) = svc.as_object_mut() else {
             continue;
         };
+        // `develop` (watch rules) is newer than 1.29's schema; Compose still reads `x-develop`.
+        if let Some(develop) = svc.shift_remove("develop") {
+            svc.insert("x-develop".into(), develop);
+        }
         let Some(Value::Object(deps)) = svc.get_mut("depends_on") else {
             continue;
         };
@@ -531,6 +535,15 @@ fn normalize(doc: &mut Value, dir: &Path) {
                 }
             }
             _ => {}
+        }
+        for key in ["develop", "x-develop"] {
+            if let Some(Value::Array(rules)) = svc.get_mut(key).and_then(|d| d.get_mut("watch")) {
+                for rule in rules.iter_mut() {
+                    if let Some(Value::String(p)) = rule.get_mut("path") {
+                        *p = abs(p);
+                    }
+                }
+            }
         }
         match svc.get_mut("env_file") {
             Some(Value::String(f)) => *f = abs(f),

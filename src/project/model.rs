@@ -244,6 +244,7 @@ const SERVICE_KEYS: &[&str] = &[
     "tty",
     "init",
     "extra_hosts",
+    "develop",
 ];
 
 /// Says which variables (and where they were set) a value at a document path came from.

@@ -207,14 +207,14 @@ fn dash_shows_the_gpus_and_which_service_holds_gpu_memory() {
     // The GPU pane: both stand-in devices with their memory; db's row holds its 1536 MiB.
     let screen = dash.wait_for("RTX A5000", Duration::from_secs(20));
     assert!(screen.contains("RTX 4090"), "{screen}");
-    dash.wait_for("1536 MiB", Duration::from_secs(10));
+    dash.wait_for("1536M", Duration::from_secs(10));
     let row = dash
         .text()
         .lines()
         .find(|l| l.contains("db ") && l.contains("container"))
         .unwrap_or_default()
         .to_string();
-    assert!(row.contains("1536 MiB"), "db's row: {row}");
+    assert!(row.contains("1536M"), "db's row: {row}");
     dash.keys("q");
     dash.wait_for("EXITED:0", Duration::from_secs(10));
 }
@@ -234,4 +234,42 @@ fn up_dash_runs_the_stack_and_quitting_stops_it() {
     dash.wait_for("EXITED:0", Duration::from_secs(60));
     assert_eq!(s.inspect("worker", "{{.State.Running}}"), "false");
     assert_eq!(s.inspect("db", "{{.State.Running}}"), "false");
+}
+
+#[test]
+fn dash_shows_the_cameras_rates() {
+    if !docker_available() || !tmux_available() {
+        return;
+    }
+    // redis ← camera (the synthetic Kinect capture on the host) and a consumer at ≥ 25 fps.
+    let s = crate::graph::camera_stack(false);
+    s.ok(&["up", "-d", "--wait-timeout", "90"]);
+    let dash = Screen::run(&s, "dash");
+    dash.wait_for("source  synthetic", Duration::from_secs(20));
+    // The capture's rates cover its last 5 s: they fill in within a few seconds.
+    let fps_of = |screen: &str| -> f64 {
+        screen
+            .lines()
+            .find_map(|l| l.split("fps     ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut screen = dash.text();
+    while fps_of(&screen) < 25.0 {
+        assert!(
+            Instant::now() < deadline,
+            "camera pane fps {}:\n{screen}",
+            fps_of(&screen)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        screen = dash.text();
+    }
+    assert!(
+        screen.contains("camera") && screen.contains("host"),
+        "{screen}"
+    );
+    dash.keys("q");
+    dash.wait_for("EXITED:0", Duration::from_secs(10));
 }

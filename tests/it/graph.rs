@@ -20,7 +20,7 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 /// redis (container) ← camera (host: the synthetic Kinect capture) and consumer (container,
 /// healthy only while frames arrive at ≥ 25 fps). With `consumer_needs_camera`, the consumer
 /// also declares `x-devstack.depends_on: camera` (healthy, restart: true).
-fn camera_stack(consumer_needs_camera: bool) -> Stack {
+pub fn camera_stack(consumer_needs_camera: bool) -> Stack {
     let s = Stack::new("graphed");
     let image = images::redis_image();
     let port = free_port();

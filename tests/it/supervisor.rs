@@ -36,7 +36,8 @@ fn marked_processes(s: &Stack) -> Vec<String> {
 }
 
 fn ps_json(s: &Stack) -> serde_json::Value {
-    let out = s.run(&["ps", "--json"]);
+    // -a: a container auto-heal is restarting is briefly not running.
+    let out = s.run(&["ps", "-a", "--json"]);
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ps --json: {e}: {}", text(&out)))
 }
 
