@@ -100,6 +100,7 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let has_hosts = plan.nodes.iter().any(|n| project.graph.is_host(n));
     let wants_supervisor = has_hosts || project.model.x_devstack.autoheal.enabled;
     // The supervisor first: host processes are nodes of the walk below.
+    let had_supervisor = crate::supervisor::running_pid(&paths).is_some();
     let running = if wants_supervisor {
         Some(crate::supervisor::ensure_background(&project).await?)
     } else {
@@ -115,6 +116,15 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         Ok(a) => a,
         Err(e) => {
             plan.progress.abandon();
+            // A supervisor this `up` started for nothing (a build or pull failed before any
+            // host process ran) goes again: a failed `up` leaves nothing behind it made.
+            let hosts_run = crate::supervisor::state::State::load(&paths)
+                .host
+                .values()
+                .any(|h| matches!(h.state.as_str(), "running" | "backoff"));
+            if !had_supervisor && !hosts_run && matches!(running, Some(Running::Background(_))) {
+                crate::supervisor::stop_background(&project.source).await?;
+            }
             return Err(e.into());
         }
     };

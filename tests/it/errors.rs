@@ -235,6 +235,11 @@ fn unreachable_registry_fails_up_before_creating_anything() {
         .unwrap();
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
+    // Not even the supervisor `up -d` starts first is left running.
+    assert!(
+        !dir.join(".devstack/supervisor.pid").exists(),
+        "a supervisor was left behind: {t}"
+    );
     assert!(
         t.contains("could not be pulled") || t.contains("image build failed"),
         "{t}"
