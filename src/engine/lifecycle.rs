@@ -76,18 +76,8 @@ pub async fn remove_resources(
     used_images: Vec<String>,
 ) -> Result<DownReport, ConvergeError> {
     let mut report = DownReport::default();
-    let filter = labels::project_filter(project);
-    let filters = HashMap::from([("label", vec![filter.as_str()])]);
-    let nets = engine
-        .docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
-        .await?;
-    for n in nets {
-        let name = n.name.unwrap_or_default();
+    let (networks, volumes) = resources(engine, project).await?;
+    for name in networks {
         match engine.docker.remove_network(&name).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -96,23 +86,15 @@ pub async fn remove_resources(
             Err(e) => return Err(e.into()),
         }
     }
-    let vols = engine
-        .docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::default()
-                .filters(&filters)
-                .build(),
-        ))
-        .await?;
-    for v in vols.volumes.unwrap_or_default() {
+    for name in volumes {
         if remove_volumes {
             engine
                 .docker
-                .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                .remove_volume(&name, None::<RemoveVolumeOptions>)
                 .await?;
-            report.volumes_removed.push(v.name);
+            report.volumes_removed.push(name);
         } else {
-            report.volumes_kept.push(v.name);
+            report.volumes_kept.push(name);
         }
     }
     if remove_images != RemoveImages::None {

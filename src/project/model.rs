@@ -1441,75 +1441,57 @@ mod tests {
         use super::super::*;
         use proptest::prelude::*;
 
-        const KEYS: &[&str] = &[
-            "image",
-            "build",
-            "command",
-            "entrypoint",
-            "environment",
-            "env_file",
-            "ports",
-            "volumes",
-            "networks",
-            "depends_on",
-            "healthcheck",
-            "restart",
-            "deploy",
-            "gpus",
-            "labels",
-            "logging",
-            "working_dir",
-            "user",
-            "stop_grace_period",
-            "stop_signal",
-            "profiles",
-            "tty",
-            "init",
-            "extra_hosts",
-            "x-devstack",
-            "context",
-            "dockerfile",
-            "args",
-            "target",
-            "published",
-            "host_ip",
-            "protocol",
-            "type",
-            "source",
-            "read_only",
-            "condition",
-            "restart",
-            "required",
-            "test",
-            "interval",
-            "timeout",
-            "retries",
-            "start_period",
-            "disable",
-            "resources",
-            "limits",
-            "memory",
-            "reservations",
-            "devices",
-            "driver",
-            "count",
-            "device_ids",
-            "capabilities",
-            "options",
-            "aliases",
-            "autoheal",
-            "enabled",
-            "unhealthy_threshold",
-            "max_backoff",
-            "host",
-            "external",
-            "name",
-            "a",
-            "b",
-            "default",
-            "db",
-            "all",
-        ];
+        /// The service keys devstack reads, and the nested keys of its sections.
+        fn keys() -> Vec<&'static str> {
+            SERVICE_KEYS
+                .iter()
+                .copied()
+                .chain([
+                    "x-devstack",
+                    "context",
+                    "dockerfile",
+                    "args",
+                    "target",
+                    "published",
+                    "host_ip",
+                    "protocol",
+                    "type",
+                    "source",
+                    "read_only",
+                    "condition",
+                    "required",
+                    "test",
+                    "interval",
+                    "timeout",
+                    "retries",
+                    "start_period",
+                    "disable",
+                    "resources",
+                    "limits",
+                    "memory",
+                    "reservations",
+                    "devices",
+                    "driver",
+                    "count",
+                    "device_ids",
+                    "capabilities",
+                    "options",
+                    "aliases",
+                    "autoheal",
+                    "enabled",
+                    "unhealthy_threshold",
+                    "max_backoff",
+                    "host",
+                    "external",
+                    "name",
+                    "a",
+                    "b",
+                    "default",
+                    "db",
+                    "all",
+                ])
+                .collect()
+        }
 
         fn leaf() -> impl Strategy<Value = Value> {
             prop_oneof![
@@ -1527,7 +1509,7 @@ mod tests {
             leaf().prop_recursive(4, 48, 6, |inner| {
                 prop_oneof![
                     proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                    proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..6)
+                    proptest::collection::vec((proptest::sample::select(keys()), inner), 0..6)
                         .prop_map(|kv| Value::Object(
                             kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
                         )),
@@ -1540,7 +1522,7 @@ mod tests {
             prop_oneof![
                 1 => tree(),
                 4 => (
-                    proptest::collection::vec((proptest::sample::select(KEYS), tree()), 0..8),
+                    proptest::collection::vec((proptest::sample::select(keys()), tree()), 0..8),
                     any::<bool>(),
                 )
                     .prop_map(|(kv, image)| {
