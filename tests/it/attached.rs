@@ -1,24 +1,9 @@
 //! Attached `up` in a real terminal (tmux): progress, then the merged logs, then a clean
 //! stop on Ctrl-C with nothing left running.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, docker_available, Stack};
-
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn tmux_available() -> bool {
-    if Command::new("tmux").arg("-V").output().is_ok() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
-    eprintln!("!!! SKIPPED: tmux is not installed !!!");
-    false
-}
+use crate::common::{bin, docker_available, Stack, Tmux};
 
 /// Where `needle` is on the screen; panics with the screen when it is not there.
 fn at_in(screen: &str, needle: &str) -> usize {
@@ -29,68 +14,20 @@ fn at_in(screen: &str, needle: &str) -> usize {
 
 /// `devstack up` (attached) of a stack in a 160x50 tmux session, as a person would run it:
 /// colours allowed, not CI. The session is killed however the test ends.
-struct Terminal(String);
-
-impl Terminal {
-    fn up(s: &Stack) -> Terminal {
-        let session = format!("devstack-{}", s.name);
-        let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-        let script = format!(
-            "env -u NO_COLOR -u CI {env} DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
-            bin(),
-            s.path().display(),
-            s.name
-        );
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "160",
-            "-y",
-            "50",
-            &script,
-        ]);
-        Terminal(session)
-    }
-
-    fn screen(&self) -> String {
-        tmux(&["capture-pane", "-p", "-t", &self.0])
-    }
-
-    fn ctrl_c(&self) {
-        tmux(&["send-keys", "-t", &self.0, "C-c"]);
-    }
-
-    /// Waits until the screen shows `what`; panics with the screen after `limit`.
-    fn wait_for(&self, what: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what:?} within {limit:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
+fn attached_up(s: &Stack) -> Tmux {
+    let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    let script = format!(
+        "env -u NO_COLOR -u CI {env} DEVSTACK_NO_NVML=1 {} -C {} -p {} up; echo EXITED:$?; sleep 60",
+        bin(),
+        s.path().display(),
+        s.name
+    );
+    Tmux::start(&format!("devstack-{}", s.name), &script, 160, 50)
 }
 
 #[test]
 fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let mut s = Stack::new("stack5");
@@ -98,7 +35,7 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
     s.set_env("API_DELAY", "0");
     s.set_env("WEB_DELAY", "0");
     s.ok(&["build"]); // keep the terminal part about up itself
-    let term = Terminal::up(&s);
+    let term = attached_up(&s);
     let screen = || term.screen();
     let mut saw_progress = false;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -166,7 +103,7 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
     // worker's start was reported by the progress; the engine agreeing later is no news.
     assert!(!last.contains("✓ worker healthy"), "{last}");
 
-    term.ctrl_c();
+    term.keys("C-c");
     let end = term.wait_for("EXITED:0", Duration::from_secs(30));
     assert!(
         end.contains("worker stopped") && end.contains("db stopped"),
@@ -188,7 +125,7 @@ fn attached_up_shows_progress_then_logs_and_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
@@ -199,9 +136,9 @@ fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
          command: [\"sh\", \"-c\", \"trap '' TERM; echo stubborn up; while true; do sleep 1; done\"]\n",
     );
     s.ok(&["build"]);
-    let term = Terminal::up(&s);
+    let term = attached_up(&s);
     term.wait_for("stubborn | stubborn up", Duration::from_secs(60));
-    term.ctrl_c();
+    term.keys("C-c");
     term.wait_for("Ctrl-C again to kill", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
@@ -209,7 +146,7 @@ fn a_second_ctrl_c_kills_what_a_graceful_stop_still_waits_for() {
         "true",
         "the graceful stop is still waiting"
     );
-    term.ctrl_c();
+    term.keys("C-c");
     let end = term.wait_for("EXITED:", Duration::from_secs(15));
     assert!(end.contains("killing what is still running"), "{end}");
     assert_eq!(s.inspect("stubborn", "{{.State.Running}}"), "false");
@@ -240,7 +177,7 @@ fn ctrl_c_while_up_still_waits_stops_what_it_started() {
 
 #[test]
 fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
@@ -257,7 +194,7 @@ fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
 "#,
     );
     s.ok(&["build"]);
-    let term = Terminal::up(&s);
+    let term = attached_up(&s);
     let screen = term.wait_for("slow starting: downloading", Duration::from_secs(30));
     assert!(
         screen
@@ -268,6 +205,6 @@ fn a_slow_start_shows_its_last_health_output_in_the_progress_line() {
         "one live line with the output and the elapsed time:\n{screen}"
     );
     term.wait_for("1 service ready", Duration::from_secs(30));
-    term.ctrl_c();
+    term.keys("C-c");
     term.wait_for("EXITED:0", Duration::from_secs(30));
 }

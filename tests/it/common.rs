@@ -319,3 +319,90 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// A program in a tmux session of its own, read and typed into as a person would (the
+/// attached `up` and dashboard tests); the session is killed on drop.
+pub struct Tmux(String);
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Tmux {
+    /// Whether tmux is there; under CI it must be.
+    pub fn available() -> bool {
+        if Command::new("tmux").arg("-V").output().is_ok() {
+            return true;
+        }
+        assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
+        eprintln!("!!! SKIPPED: tmux is not installed !!!");
+        false
+    }
+
+    /// Runs `script` (a shell command line) in a `w`×`h` session named `session`.
+    pub fn start(session: &str, script: &str, w: u16, h: u16) -> Tmux {
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+            script,
+        ]);
+        Tmux(session.to_string())
+    }
+
+    pub fn screen(&self) -> String {
+        tmux(&["capture-pane", "-p", "-t", &self.0])
+    }
+
+    /// Types keys (tmux names: `C-c`, `Enter`, or text).
+    pub fn keys(&self, k: &str) {
+        tmux(&["send-keys", "-t", &self.0, k]);
+    }
+
+    /// Waits until the screen shows `what`; panics with the screen after `limit`.
+    pub fn wait_for(&self, what: &str, limit: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what:?} within {limit:?}:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn resize(&self, w: u16, h: u16) {
+        tmux(&[
+            "resize-window",
+            "-t",
+            &self.0,
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+        ]);
+    }
+
+    /// Whether the program has the terminal's alternate screen on (a full-screen program).
+    pub fn alternate_screen(&self) -> bool {
+        tmux(&["display-message", "-p", "-t", &self.0, "#{alternate_on}"]).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}

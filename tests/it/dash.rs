@@ -5,109 +5,33 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{bin, docker_available, text, Stack};
+use crate::common::{bin, docker_available, text, Stack, Tmux};
 
-fn tmux(args: &[&str]) -> String {
-    let out = Command::new("tmux").args(args).output().expect("tmux");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// `devstack ARGS` of a stack in a 140x40 tmux session, without colours or NVML.
+fn dash_screen(s: &Stack, args: &str) -> Tmux {
+    dash_screen_with(s, "DEVSTACK_NO_NVML=1", args)
 }
 
-struct Screen(String);
-
-impl Screen {
-    /// `devstack ARGS` of a stack in a 140x40 tmux session; the session is killed on drop.
-    fn run(s: &Stack, args: &str) -> Screen {
-        Screen::run_with(s, "DEVSTACK_NO_NVML=1", args)
-    }
-
-    /// The same with extra environment (`K=V …`; DEVSTACK_NO_NVML is not set by default).
-    fn run_with(s: &Stack, extra_env: &str, args: &str) -> Screen {
-        let session = format!("dash-{}", s.name);
-        let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
-        let script = format!(
-            "env -u CI -u DEVSTACK_NO_NVML {env} NO_COLOR=1 {extra_env} {} -C {} -p {} {args}; echo EXITED:$?; sleep 60",
-            bin(),
-            s.path().display(),
-            s.name
-        );
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "140",
-            "-y",
-            "40",
-            &script,
-        ]);
-        Screen(session)
-    }
-
-    fn text(&self) -> String {
-        tmux(&["capture-pane", "-p", "-t", &self.0])
-    }
-
-    fn keys(&self, k: &str) {
-        tmux(&["send-keys", "-t", &self.0, k]);
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.text();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what:?} within {limit:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn resize(&self, w: u16, h: u16) {
-        tmux(&[
-            "resize-window",
-            "-t",
-            &self.0,
-            "-x",
-            &w.to_string(),
-            "-y",
-            &h.to_string(),
-        ]);
-    }
-
-    fn alternate_screen(&self) -> bool {
-        tmux(&["display-message", "-p", "-t", &self.0, "#{alternate_on}"]).trim() == "1"
-    }
-}
-
-impl Drop for Screen {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
-
-fn tmux_available() -> bool {
-    if Command::new("tmux").arg("-V").output().is_ok() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "CI must install tmux");
-    false
+/// The same with extra environment (`K=V …`; DEVSTACK_NO_NVML is not set by default).
+fn dash_screen_with(s: &Stack, extra_env: &str, args: &str) -> Tmux {
+    let env: String = s.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+    let script = format!(
+        "env -u CI -u DEVSTACK_NO_NVML {env} NO_COLOR=1 {extra_env} {} -C {} -p {} {args}; echo EXITED:$?; sleep 60",
+        bin(),
+        s.path().display(),
+        s.name
+    );
+    Tmux::start(&format!("dash-{}", s.name), &script, 140, 40)
 }
 
 #[test]
 fn dash_shows_the_stack_and_its_keys_act_on_it() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
     s.ok(&["up", "-d", "--wait-timeout", "90"]);
-    let dash = Screen::run(&s, "dash");
+    let dash = dash_screen(&s, "dash");
     // Rows in dependency order with their health; the first row is selected.
     let screen = dash.wait_for("worker", Duration::from_secs(20));
     assert!(
@@ -160,7 +84,7 @@ fn dash_shows_the_stack_and_its_keys_act_on_it() {
 
 #[test]
 fn sigterm_restores_the_terminal_and_a_pipe_is_refused() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
@@ -170,7 +94,7 @@ fn sigterm_restores_the_terminal_and_a_pipe_is_refused() {
     assert!(text(&out).contains("needs a terminal"), "{}", text(&out));
 
     s.ok(&["up", "-d", "--wait-timeout", "90", "db"]);
-    let dash = Screen::run(&s, "dash");
+    let dash = dash_screen(&s, "dash");
     dash.wait_for("db", Duration::from_secs(20));
     assert!(dash.alternate_screen());
     let pids = Command::new("pgrep")
@@ -191,7 +115,7 @@ fn sigterm_restores_the_terminal_and_a_pipe_is_refused() {
 
 #[test]
 fn dash_shows_the_gpus_and_which_service_holds_gpu_memory() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
@@ -203,13 +127,13 @@ fn dash_shows_the_gpus_and_which_service_holds_gpu_memory() {
         "LD_LIBRARY_PATH={} FAKE_NVML_PID={pid} FAKE_NVML_MIB=1536",
         lib.path().display()
     );
-    let dash = Screen::run_with(&s, &env, "dash");
+    let dash = dash_screen_with(&s, &env, "dash");
     // The GPU pane: both stand-in devices with their memory; db's row holds its 1536 MiB.
     let screen = dash.wait_for("RTX A5000", Duration::from_secs(20));
     assert!(screen.contains("RTX 4090"), "{screen}");
     dash.wait_for("1536M", Duration::from_secs(10));
     let row = dash
-        .text()
+        .screen()
         .lines()
         .find(|l| l.contains("db ") && l.contains("container"))
         .unwrap_or_default()
@@ -221,12 +145,12 @@ fn dash_shows_the_gpus_and_which_service_holds_gpu_memory() {
 
 #[test]
 fn up_dash_runs_the_stack_and_quitting_stops_it() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     let s = Stack::new("stack5");
     s.ok(&["build"]);
-    let dash = Screen::run(&s, "up --dash --wait-timeout 90");
+    let dash = dash_screen(&s, "up --dash --wait-timeout 90");
     dash.wait_for("q stops the stack", Duration::from_secs(90));
     dash.wait_for("worker", Duration::from_secs(10));
     assert_eq!(s.inspect("worker", "{{.State.Running}}"), "true");
@@ -238,13 +162,13 @@ fn up_dash_runs_the_stack_and_quitting_stops_it() {
 
 #[test]
 fn dash_shows_the_cameras_rates() {
-    if !docker_available() || !tmux_available() {
+    if !docker_available() || !Tmux::available() {
         return;
     }
     // redis ← camera (the synthetic Kinect capture on the host) and a consumer at ≥ 25 fps.
     let s = crate::graph::camera_stack(false);
     s.ok(&["up", "-d", "--wait-timeout", "90"]);
-    let dash = Screen::run(&s, "dash");
+    let dash = dash_screen(&s, "dash");
     dash.wait_for("source  synthetic", Duration::from_secs(20));
     // The capture's rates cover its last 5 s: they fill in within a few seconds.
     let fps_of = |screen: &str| -> f64 {
@@ -256,7 +180,7 @@ fn dash_shows_the_cameras_rates() {
             .unwrap_or(0.0)
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut screen = dash.text();
+    let mut screen = dash.screen();
     while fps_of(&screen) < 25.0 {
         assert!(
             Instant::now() < deadline,
@@ -264,7 +188,7 @@ fn dash_shows_the_cameras_rates() {
             fps_of(&screen)
         );
         std::thread::sleep(Duration::from_millis(500));
-        screen = dash.text();
+        screen = dash.screen();
     }
     assert!(
         screen.contains("camera") && screen.contains("host"),
