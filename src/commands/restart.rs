@@ -46,14 +46,8 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
                 .map(|b| format!(" (declares restart: true on {b})"))
                 .unwrap_or_default();
             println!("  {kind:<12} {n}: would be restarted, then waited on{why}");
-            for d in project.graph.dependents(&n) {
-                if project
-                    .graph
-                    .get(&d)
-                    .is_some_and(|x| x.deps.get(&n).is_some_and(|e| e.restart))
-                {
-                    queue.push_back((d, Some(n.clone())));
-                }
+            for d in project.graph.direct_restart_dependents(&n) {
+                queue.push_back((d, Some(n.clone())));
             }
         }
         return Ok(0);

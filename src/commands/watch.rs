@@ -850,14 +850,8 @@ async fn rebuild_service(
     }
     let dependents: Vec<(String, Option<String>)> = project
         .graph
-        .dependents(&w.name)
+        .direct_restart_dependents(&w.name)
         .into_iter()
-        .filter(|d| {
-            project
-                .graph
-                .get(d)
-                .is_some_and(|n| n.deps.get(&w.name).is_some_and(|x| x.restart))
-        })
         .map(|d| (d, Some(w.name.clone())))
         .collect();
     if dependents.is_empty() {

@@ -59,14 +59,8 @@ pub async fn restart(
             continue;
         }
         // Direct dependents; theirs follow from their own restart, once they are ready.
-        for dep in ctx.graph().dependents(&name) {
-            if ctx
-                .graph()
-                .get(&dep)
-                .is_some_and(|n| n.deps.get(&name).is_some_and(|d| d.restart))
-            {
-                queue.push_back((dep, Some(name.clone())));
-            }
+        for dep in ctx.graph().direct_restart_dependents(&name) {
+            queue.push_back((dep, Some(name.clone())));
         }
     }
     Ok(out)

@@ -183,6 +183,16 @@ impl Graph {
             .collect()
     }
 
+    /// Nodes that declare `restart: true` on `name` itself (their own dependents follow from
+    /// their restart).
+    pub fn direct_restart_dependents(&self, name: &str) -> Vec<String> {
+        self.nodes
+            .values()
+            .filter(|n| n.deps.get(name).is_some_and(|d| d.restart))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
     /// Nodes that declare `restart: true` on `name`, transitively, dependencies first.
     pub fn restart_dependents(&self, name: &str) -> Vec<String> {
         let mut out: IndexSet<String> = IndexSet::new();

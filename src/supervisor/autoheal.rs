@@ -187,14 +187,8 @@ async fn restart_dependents(
     let ctx = Ctx::new(engine, project, Hosts::Local(controls.clone()), quiet);
     let direct: Vec<(String, Option<String>)> = project
         .graph
-        .dependents(service)
+        .direct_restart_dependents(service)
         .into_iter()
-        .filter(|d| {
-            project
-                .graph
-                .get(d)
-                .is_some_and(|n| n.deps.get(service).is_some_and(|x| x.restart))
-        })
         .map(|d| (d, Some(service.to_string())))
         .collect();
     let said = |r: &crate::executor::Restarted| {
