@@ -19,11 +19,9 @@ use crate::engine::converge::{self, Event, Reporter, UpOptions};
 use crate::engine::spec::{self, ContainerSpec};
 use crate::engine::{container, labels, Engine};
 use crate::executor::Ctx;
-use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
 use crate::ui::color;
-use crate::ui::progress::Progress;
 
 /// Compose's label for a one-off container's unique slug.
 const SLUG: &str = "com.docker.compose.slug";
@@ -167,30 +165,13 @@ async fn start_dependencies(
         return Ok(());
     }
     let nodes = project.graph.with_dependencies(&direct);
-    let containers: Vec<String> = nodes
-        .iter()
-        .filter(|n| project.graph.kind(n) == Some(Kind::Container))
-        .cloned()
-        .collect();
-    let progress = Arc::new(Progress::new(&nodes, g.verbose > 0));
-    let p = progress.clone();
-    let reporter: Reporter = Arc::new(move |ev: Event| p.event(&ev));
     let hosts = if nodes.iter().any(|n| project.graph.is_host(n)) {
         crate::supervisor::ensure_background(project).await?;
         Hosts::Socket(project.paths())
     } else {
         Hosts::Absent("no host process among the dependencies".into())
     };
-    let plan = Plan {
-        nodes,
-        opts: UpOptions {
-            services: containers,
-            ..Default::default()
-        },
-        wait,
-        progress,
-        reporter,
-    };
+    let plan = Plan::new(project, nodes, UpOptions::default(), wait, g.verbose > 0);
     let ctx = Ctx::new(engine, project, hosts, plan.reporter.clone());
     match plan.converge(&ctx).await {
         Ok(actions) => {

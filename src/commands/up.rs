@@ -38,18 +38,10 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let named = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
     let nodes = selection(&project, &named, a.no_host, a.no_deps);
-    let containers: Vec<String> = nodes
-        .iter()
-        .filter(|n| project.graph.kind(n) == Some(Kind::Container))
-        .cloned()
-        .collect();
-    let progress = Arc::new(Progress::new(&nodes, g.verbose > 0));
-    let p = progress.clone();
-    let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
-    let plan = Plan {
+    let plan = Plan::new(
+        &project,
         nodes,
-        opts: UpOptions {
-            services: containers,
+        UpOptions {
             image: ImageOptions {
                 force_build: a.build,
                 no_build: a.no_build,
@@ -66,11 +58,11 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
             },
             remove_orphans: a.remove_orphans,
             skip_preflight: a.skip_preflight,
+            ..Default::default()
         },
-        wait: Duration::from_secs(a.wait_timeout),
-        progress,
-        reporter,
-    };
+        Duration::from_secs(a.wait_timeout),
+        g.verbose > 0,
+    );
     if a.dry_run {
         let steps = plan_up(&engine, &project, &plan.nodes, &plan.opts).await?;
         println!(
@@ -156,6 +148,32 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan for `nodes` (dependencies first): `opts` with its containers filled in, and
+    /// live progress lines for every node.
+    pub fn new(
+        project: &Project,
+        nodes: Vec<String>,
+        mut opts: UpOptions,
+        wait: Duration,
+        verbose: bool,
+    ) -> Plan {
+        opts.services = nodes
+            .iter()
+            .filter(|n| project.graph.kind(n) == Some(Kind::Container))
+            .cloned()
+            .collect();
+        let progress = Arc::new(Progress::new(&nodes, verbose));
+        let p = progress.clone();
+        let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
+        Plan {
+            nodes,
+            opts,
+            wait,
+            progress,
+            reporter,
+        }
+    }
+
     /// Steps 1–4 of the convergence, then the graph walk.
     pub async fn converge(
         &self,
