@@ -64,9 +64,14 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         _ => Vec::new(),
     };
 
+    let site = match &engine {
+        Ok(e) => e.site.clone(),
+        Err(_) => crate::engine::remote::Site::current(),
+    };
     let checks = vec![
         docker::engine(&engine, root.is_real()).await,
         docker::gpu_runtime(engine.as_ref().ok(), wants_gpu).await,
+        docker::remote(engine.as_ref().ok(), &site, project.as_ref().ok()).await,
         gpu::driver(&inventory),
         gpu::devices(&inventory, &status),
         gpu::selection(&inventory, &selection, raw_selection.as_deref()),
@@ -78,7 +83,7 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         kinect::usbfs(&facts),
         kinect::sdk(&facts),
         kinect::display(&facts),
-        stack::ports(&project, &containers),
+        stack::ports(&project, &containers, &site),
         stack::env(&source, &project),
         stack::models(&facts, &project),
     ];

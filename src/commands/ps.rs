@@ -98,7 +98,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                     .ports
                     .iter()
                     .filter(|p| p.contains("->"))
-                    .cloned()
+                    .map(|p| engine.site.reachable(p))
                     .collect(),
                 pid: None,
                 last_reason: None,
@@ -269,3 +269,4 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     );
     Ok(0)
 }
+

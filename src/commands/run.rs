@@ -16,7 +16,7 @@ use super::up::Plan;
 use crate::cli::{GlobalOpts, RunArgs};
 use crate::engine::build::ImageAction;
 use crate::engine::converge::{self, Event, Reporter, UpOptions};
-use crate::engine::spec::{self, ContainerSpec};
+use crate::engine::spec::ContainerSpec;
 use crate::engine::{container, labels, Engine};
 use crate::executor::Ctx;
 use crate::project::Project;
@@ -49,7 +49,7 @@ pub async fn run(g: &GlobalOpts, a: &RunArgs) -> anyhow::Result<u8> {
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-{service}-run-{}", project.name, &slug[..6]));
-    let mut spec = spec::container_spec(&project, svc, &image, engine.api_at_least(1, 44));
+    let mut spec = crate::engine::remote::container_spec(&engine, &project, svc, &image);
     one_off(&mut spec, name, &slug, a, tty);
     let id = container::create_oneoff(&engine, svc, spec).await?;
     let outcome = attach_start_wait(&engine, svc, &id, tty).await;

@@ -131,7 +131,13 @@ pub async fn watch_until<F: Future>(
     for n in &config.notes {
         eprintln!("{} {n}", color::warn("note:"));
     }
-    let watched = select(project, &config, services, opts.strict)?;
+    let watched = select(
+        project,
+        &config,
+        services,
+        opts.strict,
+        engine.site.remote,
+    )?;
     let out = Printer::new(project);
     for w in &watched {
         for (path, mount) in &w.skipped {
@@ -191,7 +197,9 @@ pub async fn watch_until<F: Future>(
             })
             .collect();
         out.line(&w.name, &format!("watching: {}", what.join(", ")));
-        check_running(engine, project, &w.name, &out).await;
+        if check_running(engine, project, &w.name, &out).await {
+            initial_sync(engine, project, w, &out).await;
+        }
     }
 
     let mut senders: HashMap<String, UnboundedSender<Pending>> = HashMap::new();
@@ -242,10 +250,11 @@ fn relevant(kind: &EventKind) -> bool {
     }
 }
 
-async fn check_running(engine: &Engine, project: &Project, service: &str, out: &Printer) {
+/// Whether the service's container runs; says so when it does not.
+async fn check_running(engine: &Engine, project: &Project, service: &str, out: &Printer) -> bool {
     let name = labels::container_name(&project.name, service);
     match observed::inspect(engine, &name).await {
-        Ok(st) if st.running() => {}
+        Ok(st) if st.running() => return true,
         Ok(st) => out.line(
             service,
             &color::warn(&format!(
@@ -259,6 +268,44 @@ async fn check_running(engine: &Engine, project: &Project, service: &str, out: &
                 "has no container yet: start it with `devstack up -d {service}`"
             )),
         ),
+    }
+    false
+}
+
+/// The sync rules marked `initial_sync` (and a remote engine's copied binds): everything under
+/// their paths, copied once when the watch starts.
+async fn initial_sync(engine: &Engine, project: &Project, w: &Watched, out: &Printer) {
+    let changes: Vec<Change> = w
+        .rules
+        .iter()
+        .filter(|r| r.rule.initial_sync && r.rule.action.syncs())
+        .filter_map(|r| {
+            Some(Change {
+                host: r.rule.path.clone(),
+                container: r.rule.target.clone()?,
+            })
+        })
+        .collect();
+    if changes.is_empty() {
+        return;
+    }
+    let begin = Instant::now();
+    let name = labels::container_name(&project.name, &w.name);
+    let keep = |p: &Path| w.keeps(p);
+    let synced = match esync::batch(&changes, &keep) {
+        Ok(b) => esync::apply(engine, &name, b).await,
+        Err(e) => Err(e),
+    };
+    match synced {
+        Ok(stats) => out.line(
+            &w.name,
+            &format!(
+                "initial sync: {} in {}",
+                count(stats.copied, "file"),
+                ms(begin.elapsed())
+            ),
+        ),
+        Err(e) => out.line(&w.name, &color::bad(&format!("initial sync failed: {e}"))),
     }
 }
 
@@ -396,21 +443,29 @@ fn ephemeral(rel: &Path) -> bool {
 
 /// The services to watch, with their compiled rules; sync rules on bind-mounted paths are
 /// set aside (Compose: "also declared by a bind mount volume, this path won't be monitored").
+/// On a remote engine, project binds are copies instead ([`crate::engine::remote`]): each is
+/// kept in sync by a rule of its own (unless a sync rule covers it), with an initial sync.
 fn select(
     project: &Project,
     config: &pwatch::WatchConfig,
     named: &[String],
     strict: bool,
+    remote: bool,
 ) -> anyhow::Result<Vec<Watched>> {
+    let copies = |n: &str| match (remote, project.model.services.get(n)) {
+        (true, Some(svc)) => crate::engine::remote::project_binds(svc, &project.dir),
+        _ => Vec::new(),
+    };
+    let has_rules = |n: &str| config.services.contains_key(n) || !copies(n).is_empty();
     let names: Vec<String> = if named.is_empty() {
         crate::engine::converge::active_services(project)
             .into_iter()
-            .filter(|n| config.services.contains_key(n))
+            .filter(|n| has_rules(n))
             .collect()
     } else {
         let mut out = Vec::new();
         for n in named {
-            if config.services.contains_key(n) {
+            if has_rules(n) {
                 out.push(n.clone());
             } else if project.model.services.contains_key(n) && strict {
                 return Err(UsageError(format!(
@@ -430,15 +485,34 @@ fn select(
     let mut out = Vec::new();
     for name in names {
         let svc = &project.model.services[&name];
+        let copied = copies(&name);
         let binds: Vec<PathBuf> = svc
             .volumes
             .iter()
             .filter(|m| m.kind == MountKind::Bind)
             .filter_map(|m| m.source.as_ref().map(PathBuf::from))
+            .filter(|b| !copied.iter().any(|c| &c.host == b))
             .collect();
         let mut rules = Vec::new();
         let mut skipped = Vec::new();
-        for rule in &config.services[&name] {
+        let declared = config.services.get(&name).cloned().unwrap_or_default();
+        let implicit = copied
+            .iter()
+            .filter(|c| {
+                !declared
+                    .iter()
+                    .any(|r| r.action.syncs() && c.host.starts_with(&r.path))
+            })
+            .map(|c| WatchRule {
+                action: WatchAction::Sync,
+                path: c.host.clone(),
+                target: Some(c.target.clone()),
+                ignore: Vec::new(),
+                include: Vec::new(),
+                exec: None,
+                initial_sync: true,
+            });
+        for rule in declared.iter().cloned().chain(implicit).collect::<Vec<_>>().iter() {
             if rule.action.syncs() {
                 if let Some(b) = binds.iter().find(|b| rule.path.starts_with(b)) {
                     skipped.push((rule.path.clone(), b.display().to_string()));
@@ -787,7 +861,7 @@ async fn rebuild_service(
         }
     };
     let built_in = begin.elapsed();
-    let spec = spec::container_spec(project, svc, &image_id, engine.api_at_least(1, 44));
+    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id);
     let proper = labels::container_name(&project.name, &w.name);
     let current = observed::list(engine, &project.name)
         .await

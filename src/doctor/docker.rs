@@ -79,3 +79,126 @@ pub async fn gpu_runtime(engine: Option<&Engine>, stack_wants_gpu: bool) -> Chec
     Check::new("docker.gpu-runtime", status, format!("no NVIDIA runtime, CDI spec or runtime hook in the engine ({why})"))
         .fix("sudo apt-get install nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker")
 }
+
+/// `docker.remote`: where the engine runs. On another machine: the round trip, which project
+/// bind mounts become copies, and which binds mean paths on that machine.
+pub async fn remote(
+    engine: Option<&Engine>,
+    site: &crate::engine::remote::Site,
+    project: Option<&crate::project::Project>,
+) -> Check {
+    if !site.remote {
+        return Check::new(
+            "docker.remote",
+            Status::Ok,
+            format!(
+                "the engine is on this machine ({}): bind mounts and published ports are this machine's",
+                site.reason
+            ),
+        )
+        .details(json!({ "remote": false, "host": site.host, "reason": site.reason }));
+    }
+    let mut copies = Vec::new();
+    let mut theirs = Vec::new();
+    if let Some(p) = project {
+        for svc in p.model.services.values() {
+            let (left, copied) = crate::engine::remote::without_project_binds(svc, &p.dir);
+            for c in copied {
+                copies.push((svc.name.clone(), rel(&c.host, &p.dir), c.target));
+            }
+            for m in left
+                .volumes
+                .iter()
+                .filter(|m| m.kind == crate::project::model::MountKind::Bind)
+            {
+                theirs.push((
+                    svc.name.clone(),
+                    m.source.clone().unwrap_or_default(),
+                    m.target.clone(),
+                ));
+            }
+        }
+    }
+    let latency_ms = match engine {
+        Some(e) => Some(median_ping_ms(e).await),
+        None => None,
+    };
+    let details = json!({
+        "remote": true,
+        "host": site.host,
+        "reason": site.reason,
+        "latency_ms": latency_ms,
+        "copies": copies.iter().map(|(s, h, t)| json!({"service": s, "host": h, "target": t})).collect::<Vec<_>>(),
+        "engine_machine_binds": theirs.iter().map(|(s, h, t)| json!({"service": s, "source": h, "target": t})).collect::<Vec<_>>(),
+    });
+    let list = |items: &[(String, String, String)]| {
+        items
+            .iter()
+            .map(|(s, h, t)| format!("{s} {h} → {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut summary = format!("the engine is on {} ({})", site.host, site.reason);
+    match latency_ms {
+        Some(Some(ms)) => summary.push_str(&format!(", round trip {ms:.1} ms")),
+        Some(None) => summary.push_str(", which does not answer pings"),
+        None => summary.push_str(", not reached (see docker.engine)"),
+    }
+    summary.push_str(&format!(
+        "; published ports are at {}:PORT; GPUs are that machine's (gpu.* above describe this one)",
+        site.host
+    ));
+    if copies.is_empty() {
+        summary.push_str("; no bind mount inside the project to copy");
+    } else {
+        summary.push_str(&format!(
+            "; {} bind mount{} inside the project become{} copies (uploaded before start, kept in sync by `devstack watch` / `up --watch`): {}",
+            copies.len(),
+            if copies.len() == 1 { "" } else { "s" },
+            if copies.len() == 1 { "s" } else { "" },
+            list(&copies)
+        ));
+    }
+    let check = if !theirs.is_empty() {
+        Check::new(
+            "docker.remote",
+            Status::Warn,
+            format!(
+                "{summary}; these binds are outside the project, so they mount paths on {}: {}",
+                site.host,
+                list(&theirs)
+            ),
+        )
+        .fix(format!(
+            "make sure those paths exist on {} (or move the files into the project directory to have them copied)",
+            site.host
+        ))
+    } else if latency_ms.flatten().is_some_and(|ms| ms > 100.0) {
+        Check::new("docker.remote", Status::Warn, format!("{summary}: a slow link (syncs and logs lag)"))
+            .fix("use a closer engine, or a wired link to it")
+    } else {
+        Check::new("docker.remote", Status::Ok, summary)
+    };
+    check.details(details)
+}
+
+/// Median of five `GET /_ping` round trips, in milliseconds (`None` when none answered).
+async fn median_ping_ms(engine: &Engine) -> Option<f64> {
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        if engine.docker.ping().await.is_ok() {
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied()
+}
+
+fn rel(p: &std::path::Path, dir: &std::path::Path) -> String {
+    match p.strip_prefix(dir) {
+        Ok(r) if r.as_os_str().is_empty() => ".".into(),
+        Ok(r) => format!("./{}", r.display()),
+        Err(_) => p.display().to_string(),
+    }
+}

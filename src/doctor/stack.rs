@@ -56,7 +56,11 @@ pub fn env(
 }
 
 /// Every published host port is free, or held by this stack's own container.
-pub fn ports(project: &Result<Project, ProjectError>, containers: &[ContainerState]) -> Check {
+pub fn ports(
+    project: &Result<Project, ProjectError>,
+    containers: &[ContainerState],
+    site: &crate::engine::remote::Site,
+) -> Check {
     let project = match project {
         Ok(p) => p,
         // Two services on one host port: the project does not load, and it is a port problem.
@@ -72,6 +76,16 @@ pub fn ports(project: &Result<Project, ProjectError>, containers: &[ContainerSta
             )
         }
     };
+    if site.remote {
+        return Check::new(
+            "stack.ports",
+            Status::Skip,
+            format!(
+                "published on {} (the engine's machine), not here: the engine reports a taken port when the service starts",
+                site.host
+            ),
+        );
+    }
     let mut busy = Vec::new();
     let mut checked = 0;
     for svc in project.model.services.values() {

@@ -169,6 +169,18 @@ async fn create(
         };
         engine.docker.connect_network(&network, req).await?;
     }
+    if !spec.copies.is_empty() {
+        // A remote engine's project binds: their files go in before the first start.
+        if let Err(e) = super::remote::upload(engine, &resp.id, &spec.copies).await {
+            let _ = remove(engine, &resp.id).await;
+            return Err(ConvergeError::Start {
+                service: svc.name.clone(),
+                detail: format!(
+                    "cannot copy the project's bind-mounted files into {name} (the engine is on another machine, so binds inside the project are copied): {e}"
+                ),
+            });
+        }
+    }
     Ok(resp.id)
 }
 

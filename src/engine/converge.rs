@@ -189,7 +189,10 @@ pub async fn prepare_planned(
 
     // 2. Preflight: nothing is created when these fail.
     if !opts.skip_preflight {
-        preflight_ports(project, selected, &existing)?;
+        // A remote engine's ports are its machine's: the engine itself says when one is taken.
+        if !engine.site.remote {
+            preflight_ports(project, selected, &existing)?;
+        }
         preflight_gpu(engine, project, selected).await?;
     }
 

@@ -9,7 +9,9 @@ pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod observed;
+pub mod remote;
 pub mod spec;
+pub mod ssh;
 pub mod sync;
 
 use std::path::PathBuf;
@@ -48,6 +50,10 @@ pub struct Engine {
     pub host: String,
     pub api: (u32, u32),
     pub server_version: String,
+    /// On this machine or another one (binds become copies, ports are at its host).
+    pub site: remote::Site,
+    /// The ssh bridge of an `ssh://` engine, alive as long as a clone of this is.
+    _tunnel: Option<std::sync::Arc<ssh::Tunnel>>,
 }
 
 impl Engine {
@@ -58,6 +64,7 @@ impl Engine {
             source_of_host: ep.source.clone(),
             detail,
         };
+        let mut tunnel = None;
         let docker = match (&ep.tls_dir, ep.host.as_str()) {
             (Some(dir), h) if h.starts_with("tcp://") || h.starts_with("https://") => {
                 Docker::connect_with_ssl(
@@ -68,6 +75,12 @@ impl Engine {
                     120,
                     bollard::API_DEFAULT_VERSION,
                 )
+            }
+            (_, h) if h.starts_with("ssh://") => {
+                let t = ssh::start(h).map_err(&bad)?;
+                let socket = format!("unix://{}", t.socket.display());
+                tunnel = Some(std::sync::Arc::new(t));
+                Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION)
             }
             (_, h) => Docker::connect_with_host(h),
         };
@@ -82,7 +95,17 @@ impl Engine {
             }
             Err(e) => return Err(bad(e.to_string())),
         };
-        let version = docker.version().await.map_err(|e| classify(e, &ep))?;
+        let version = match docker.version().await {
+            Ok(v) => v,
+            // What ssh said says more than "connection closed".
+            Err(e) => match tunnel.as_ref().and_then(|t| t.last_error()) {
+                Some(said) => return Err(bad(format!(
+                    "ssh: {said} (check that `ssh {}` works without a prompt and that the docker CLI is installed there)",
+                    ep.host.trim_start_matches("ssh://").trim_end_matches('/')
+                ))),
+                None => return Err(classify(e, &ep)),
+            },
+        };
         let api_str = version.api_version.clone().unwrap_or_default();
         let api = parse_api(&api_str).unwrap_or((0, 0));
         if api < MIN_API {
@@ -91,8 +114,11 @@ impl Engine {
                 version: api_str,
             });
         }
+        let site = remote::Site::of(&ep, std::env::var("DEVSTACK_REMOTE").ok().as_deref());
         Ok(Engine {
             docker,
+            site,
+            _tunnel: tunnel,
             host: ep.host,
             api,
             server_version: version.version.unwrap_or_default(),

@@ -31,6 +31,8 @@ pub struct ContainerSpec {
     /// Networks to connect after create (engines older than API 1.44 take one at create).
     pub extra_networks: Vec<(String, Vec<String>)>,
     pub config_hash: String,
+    /// Project binds turned into copies for a remote engine (uploaded before start).
+    pub copies: Vec<super::remote::Copy>,
 }
 
 /// Builds the create body. `image_id` is the resolved local image id (recorded in a label so a
@@ -263,5 +265,6 @@ pub fn container_spec(
         body,
         extra_networks,
         config_hash,
+        copies: Vec::new(),
     }
 }

@@ -201,7 +201,7 @@ async fn container_step(
     else {
         return Step::Recreate("its image is missing".into());
     };
-    let spec = spec::container_spec(project, svc, &image_id, engine.api_at_least(1, 44));
+    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id);
     if container::changed(cur, &spec) {
         let why = if cur.image_label.as_deref() != Some(image_id.as_str()) {
             "its image changed"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::engine::converge::ConvergeError;
 use crate::engine::health::{self, Want};
-use crate::engine::{build, container, labels, observed, spec};
+use crate::engine::{build, container, labels, observed};
 use crate::project::graph::Kind;
 use crate::supervisor::host::HostAction;
 
@@ -89,7 +89,7 @@ async fn restart_container(
     };
     let (image_id, _) =
         build::ensure_image(ctx.engine, &project.name, svc, false, true, &|_| {}).await?;
-    let spec = spec::container_spec(project, svc, &image_id, ctx.engine.api_at_least(1, 44));
+    let spec = crate::engine::remote::container_spec(ctx.engine, project, svc, &image_id);
     let changed = container::changed(cur, &spec);
     let id = if changed {
         // Only this node is recreated: its dependencies are up already.

@@ -11,7 +11,6 @@ use crate::engine::container;
 use crate::engine::converge::{Action, ConvergeError, Event, Prepared};
 use crate::engine::health::{self, Want};
 use crate::engine::observed::ContainerState;
-use crate::engine::spec;
 use crate::project::graph::{Kind, Node};
 use crate::project::model::{Condition, Dependency};
 use crate::supervisor::host::HostAction;
@@ -202,7 +201,7 @@ async fn up_container(
             let recreate = prepared.recreate.get(name).copied().unwrap_or(walk_policy);
             let image = &prepared.images[name];
             let spec =
-                spec::container_spec(ctx.project, svc, image, ctx.engine.api_at_least(1, 44));
+                crate::engine::remote::container_spec(ctx.engine, ctx.project, svc, image);
             container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
         }
     };

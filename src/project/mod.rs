@@ -72,6 +72,16 @@ struct RenderContext<'a> {
     project: ProjectCtx<'a>,
     gpu: GpuCtx<'a>,
     host: host::HostFacts,
+    engine: EngineCtx,
+}
+
+/// `{{ engine.host }}`: where the Docker engine's published ports are reached from this
+/// machine (a host process on this machine reaching Redis on a remote engine);
+/// `{{ engine.remote }}`: whether the engine is on another machine.
+#[derive(Serialize)]
+struct EngineCtx {
+    host: String,
+    remote: bool,
 }
 
 #[derive(Serialize)]
@@ -240,6 +250,18 @@ impl Project {
                 request: gpu.mode(),
             },
             host: host::HostFacts::probe(&source.env),
+            engine: {
+                let site = crate::engine::remote::Site::current();
+                EngineCtx {
+                    // Ready for a URL: an IPv6 address in brackets.
+                    host: if site.host.contains(':') {
+                        format!("[{}]", site.host)
+                    } else {
+                        site.host
+                    },
+                    remote: site.remote,
+                }
+            },
         };
         if source.files.is_empty() {
             template::check_env_values(

@@ -78,6 +78,8 @@ pub struct WatchRule {
     /// When given, only paths matching one of these (relative to `path`) count.
     pub include: Vec<String>,
     pub exec: Option<ExecHook>,
+    /// Copy everything under `path` when the watch starts (sync actions), so edits made while
+    /// nothing watched reach the container too.
     pub initial_sync: bool,
 }
 
@@ -248,12 +250,6 @@ fn parse_rule(
                 at.trim_start_matches(&format!("services.{service}."))
             ));
         }
-    }
-    if initial_sync {
-        notes.push(format!(
-            "service {service}: `{}.initial_sync` is not acted on by devstack: files already in the image are not compared",
-            at.trim_start_matches(&format!("services.{service}."))
-        ));
     }
     Ok(WatchRule {
         action,

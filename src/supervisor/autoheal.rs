@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::hosts::Hosts;
 use super::{Controls, Shared, SupEvent};
-use crate::engine::{build, container, health, observed, spec, Engine};
+use crate::engine::{build, container, health, observed, Engine};
 use crate::executor::Ctx;
 use crate::project::Project;
 
@@ -171,7 +171,7 @@ async fn recreate(engine: &Engine, project: &Project, c: &observed::ContainerSta
         return;
     };
     let _ = container::remove(engine, &c.id).await;
-    let spec = spec::container_spec(project, svc, &image, engine.api_at_least(1, 44));
+    let spec = crate::engine::remote::container_spec(engine, project, svc, &image);
     let _ = container::ensure(engine, svc, spec, None, false).await;
 }
 
