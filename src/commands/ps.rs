@@ -269,4 +269,3 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     );
     Ok(0)
 }
-

@@ -131,13 +131,7 @@ pub async fn watch_until<F: Future>(
     for n in &config.notes {
         eprintln!("{} {n}", color::warn("note:"));
     }
-    let watched = select(
-        project,
-        &config,
-        services,
-        opts.strict,
-        engine.site.remote,
-    )?;
+    let watched = select(project, &config, services, opts.strict, engine.site.remote)?;
     let out = Printer::new(project);
     for w in &watched {
         for (path, mount) in &w.skipped {
@@ -512,7 +506,13 @@ fn select(
                 exec: None,
                 initial_sync: true,
             });
-        for rule in declared.iter().cloned().chain(implicit).collect::<Vec<_>>().iter() {
+        for rule in declared
+            .iter()
+            .cloned()
+            .chain(implicit)
+            .collect::<Vec<_>>()
+            .iter()
+        {
             if rule.action.syncs() {
                 if let Some(b) = binds.iter().find(|b| rule.path.starts_with(b)) {
                     skipped.push((rule.path.clone(), b.display().to_string()));

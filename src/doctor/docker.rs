@@ -174,8 +174,12 @@ pub async fn remote(
             site.host
         ))
     } else if latency_ms.flatten().is_some_and(|ms| ms > 100.0) {
-        Check::new("docker.remote", Status::Warn, format!("{summary}: a slow link (syncs and logs lag)"))
-            .fix("use a closer engine, or a wired link to it")
+        Check::new(
+            "docker.remote",
+            Status::Warn,
+            format!("{summary}: a slow link (syncs and logs lag)"),
+        )
+        .fix("use a closer engine, or a wired link to it")
     } else {
         Check::new("docker.remote", Status::Ok, summary)
     };

@@ -98,11 +98,16 @@ impl Engine {
         let version = match docker.version().await {
             Ok(v) => v,
             // What ssh said says more than "connection closed".
-            Err(e) => match tunnel.as_ref().and_then(|t| t.last_error()) {
-                Some(said) => return Err(bad(format!(
-                    "ssh: {said} (check that `ssh {}` works without a prompt and that the docker CLI is installed there)",
-                    ep.host.trim_start_matches("ssh://").trim_end_matches('/')
-                ))),
+            Err(e) => match match &tunnel {
+                Some(t) => t.last_error().await,
+                None => None,
+            } {
+                Some(said) => {
+                    return Err(bad(format!(
+                        "ssh said: {said}. Check that `{}` works without a prompt (key or agent, known host) and that the docker CLI is installed there",
+                        ssh::check_command(&ep.host)
+                    )))
+                }
                 None => return Err(classify(e, &ep)),
             },
         };

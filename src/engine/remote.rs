@@ -193,7 +193,9 @@ pub async fn upload(engine: &Engine, id: &str, copies: &[Copy]) -> Result<SyncSt
         if !c.host.exists() {
             return Err(SyncError::Read {
                 path: c.host.display().to_string(),
-                detail: "no such file or directory (a bind mount's source, copied to the remote engine)".into(),
+                detail:
+                    "no such file or directory (a bind mount's source, copied to the remote engine)"
+                        .into(),
             });
         }
     }

@@ -27,12 +27,21 @@ impl Drop for Tunnel {
 }
 
 impl Tunnel {
-    /// What ssh said when it failed, if it did.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// What ssh said when it failed, if it did. The client sees the connection close before
+    /// the ssh process is reaped, so this waits for the words a moment.
+    pub async fn last_error(&self) -> Option<String> {
+        for _ in 0..100 {
+            if let Some(said) = self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+            {
+                return Some(said);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        None
     }
 }
 
@@ -83,6 +92,17 @@ pub fn ssh_args(url: &str) -> Result<Vec<String>, String> {
 /// request, and a new session (ssh, then the docker CLI on the other side) takes ~0.3 s.
 const SPARES: usize = 3;
 
+/// The command a user runs to check the link by hand: `ssh -l me -p 2222 gpu-box docker version`.
+pub fn check_command(url: &str) -> String {
+    let args = ssh_args(url).unwrap_or_default();
+    let shown: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--")
+        .collect();
+    format!("ssh {} docker version", shown.join(" "))
+}
+
 /// Starts the bridge for `url` (an `ssh://` address) on this runtime.
 pub fn start(url: &str) -> Result<Tunnel, String> {
     let args = ssh_args(url)?;
@@ -95,9 +115,7 @@ pub fn start(url: &str) -> Result<Tunnel, String> {
     let control = dir.join("cm").display().to_string();
     // Spares are made as they are taken, so a failing ssh is not retried in a loop.
     let (ready, mut spares) = tokio::sync::mpsc::channel(SPARES - 1);
-    tokio::spawn(async move {
-        while ready.send(session(&control, &args)).await.is_ok() {}
-    });
+    tokio::spawn(async move { while ready.send(session(&control, &args)).await.is_ok() {} });
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
             let Some(child) = spares.recv().await else {
@@ -143,14 +161,11 @@ fn session(control: &str, args: &[String]) -> Result<Child, String> {
 
 /// One connection: the session's stdio copied both ways; what ssh said when it failed.
 async fn bridge(conn: tokio::net::UnixStream, mut child: Child) -> Result<(), String> {
-    let (mut stdin, mut stdout, stderr) = match (
-        child.stdin.take(),
-        child.stdout.take(),
-        child.stderr.take(),
-    ) {
-        (Some(i), Some(o), Some(e)) => (i, o, e),
-        _ => return Err("ssh started without its pipes".into()),
-    };
+    let (mut stdin, mut stdout, stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => return Err("ssh started without its pipes".into()),
+        };
     let (mut from_client, mut to_client) = conn.into_split();
     let upstream = async {
         let _ = tokio::io::copy(&mut from_client, &mut stdin).await;

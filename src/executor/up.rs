@@ -200,8 +200,7 @@ async fn up_container(
         (UpWalk::Converge(walk_policy), _) => {
             let recreate = prepared.recreate.get(name).copied().unwrap_or(walk_policy);
             let image = &prepared.images[name];
-            let spec =
-                crate::engine::remote::container_spec(ctx.engine, ctx.project, svc, image);
+            let spec = crate::engine::remote::container_spec(ctx.engine, ctx.project, svc, image);
             container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
         }
     };

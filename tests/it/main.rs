@@ -14,6 +14,7 @@ mod images;
 mod kinect;
 mod logs;
 mod private_engine;
+mod remote;
 mod stack;
 mod supervisor;
 mod verbs;

@@ -48,12 +48,19 @@ pub struct PrivateEngine {
     /// The FORWARD rule (arguments after `-I`/`-D`), when one was needed.
     rule: Option<Vec<String>>,
     child: Mutex<Option<Child>>,
+    /// More dockerd arguments (a TCP listener with TLS, for one).
+    extra: Vec<String>,
 }
 
 impl PrivateEngine {
     /// Starts a private dockerd and waits until `docker -H … info` answers (max 60 s), else
     /// panics with the end of its log.
     pub fn start() -> PrivateEngine {
+        PrivateEngine::start_with(Vec::new())
+    }
+
+    /// [`PrivateEngine::start`] with more dockerd arguments.
+    pub fn start_with(extra: Vec<String>) -> PrivateEngine {
         assert!(
             !Path::new("/run/containerd/containerd.sock").exists(),
             "a system containerd listens on /run/containerd/containerd.sock: a second dockerd \
@@ -84,6 +91,7 @@ impl PrivateEngine {
             bridge,
             rule: None,
             child: Mutex::new(None),
+            extra,
         };
         engine.create_bridge();
         engine.allow_bridged_traffic();
@@ -233,6 +241,9 @@ impl PrivateEngine {
             format!("--containerd-namespace={ns}"),
             format!("--containerd-plugins-namespace={ns}-plugins"),
         ]
+        .into_iter()
+        .chain(self.extra.iter().cloned())
+        .collect()
     }
 
     fn spawn_and_wait(&self, limit: Duration) -> Result<(), String> {

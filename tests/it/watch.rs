@@ -16,14 +16,14 @@ use super::common::{docker, docker_available, Stack};
 
 /// A running `devstack watch`: its output lines (stdout and stderr) on a channel and in a log
 /// for failure messages; killed on drop.
-struct Watching {
+pub(crate) struct Watching {
     child: Child,
     lines: Receiver<String>,
     log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Watching {
-    fn start(stack: &Stack, args: &[&str]) -> Watching {
+    pub(crate) fn start(stack: &Stack, args: &[&str]) -> Watching {
         let mut full = vec!["watch"];
         full.extend_from_slice(args);
         let mut child = stack
@@ -55,12 +55,12 @@ impl Watching {
         Watching { child, lines, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
 
     /// The next line containing all of `parts`; panics (with the whole output) after `limit`.
-    fn expect(&self, parts: &[&str], limit: Duration) -> String {
+    pub(crate) fn expect(&self, parts: &[&str], limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -262,7 +262,7 @@ fn sync_restart_restarts_the_container_waits_healthy_and_its_restart_dependents_
 }
 
 /// GETs `path` from `addr`; the response, or "" when it does not answer.
-fn http_get(addr: &str, path: &str) -> String {
+pub(crate) fn http_get(addr: &str, path: &str) -> String {
     let Ok(sock) = addr.parse() else {
         return String::new();
     };
