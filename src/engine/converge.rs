@@ -187,6 +187,23 @@ pub async fn prepare_planned(
         )));
     }
 
+    if engine.site.remote {
+        let copied: Vec<String> = selected
+            .iter()
+            .filter_map(|n| project.model.services.get(n))
+            .filter(|s| !super::remote::project_binds(s, &project.dir).is_empty())
+            .map(|s| s.name.clone())
+            .collect();
+        if !copied.is_empty() {
+            report(Event::Note(format!(
+                "the engine is on {} ({}): bind mounts inside the project are copied into {} before it starts; `devstack watch` (or `up --watch`) keeps them in sync",
+                engine.site.host,
+                engine.site.reason,
+                copied.join(", ")
+            )));
+        }
+    }
+
     // 2. Preflight: nothing is created when these fail.
     if !opts.skip_preflight {
         // A remote engine's ports are its machine's: the engine itself says when one is taken.

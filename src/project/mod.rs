@@ -237,6 +237,7 @@ impl Project {
         inventory: &GpuInventory,
     ) -> Result<Project, ProjectError> {
         let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
+        let site = crate::engine::remote::Site::current();
         let ctx = RenderContext {
             env: &source.env,
             project: ProjectCtx {
@@ -251,13 +252,12 @@ impl Project {
             },
             host: host::HostFacts::probe(&source.env),
             engine: {
-                let site = crate::engine::remote::Site::current();
                 EngineCtx {
                     // Ready for a URL: an IPv6 address in brackets.
                     host: if site.host.contains(':') {
                         format!("[{}]", site.host)
                     } else {
-                        site.host
+                        site.host.clone()
                     },
                     remote: site.remote,
                 }
@@ -318,7 +318,11 @@ impl Project {
         let lookup = |k: &str| source.env.get(k).cloned();
         let mut origins = interpolate::Origins::default();
         let mut document = interpolate::interpolate_tree(raw, &lookup, "", &mut origins)?;
-        normalize(&mut document, &source.dir);
+        normalize(
+            &mut document,
+            &source.dir,
+            if site.remote { "0.0.0.0" } else { "127.0.0.1" },
+        );
         // A bad value that came from a variable is reported against the variable's .env line.
         let blame = |at: &str| origins.blame(at, &source.env, source.env_file.as_deref());
         let file = compose_file.display().to_string();
@@ -526,8 +530,9 @@ fn escape_dollars(v: Value) -> Value {
 }
 
 /// Makes relative paths absolute against the project dir (Compose would resolve them against
-/// `.devstack/`) and binds short-syntax ports without an address to 127.0.0.1.
-fn normalize(doc: &mut Value, dir: &Path) {
+/// `.devstack/`) and binds short-syntax ports without an address to `publish_ip`: 127.0.0.1,
+/// or every interface when the engine is on another machine (its loopback is not this one's).
+fn normalize(doc: &mut Value, dir: &Path, publish_ip: &str) {
     let abs = |p: &str| -> String {
         if let Some(rest) = p.strip_prefix("~/") {
             if let Some(home) = std::env::var_os("HOME") {
@@ -607,13 +612,13 @@ fn normalize(doc: &mut Value, dir: &Path) {
                 if let Some(s) = model::scalar(p) {
                     let colons = s.split('/').next().unwrap_or("").matches(':').count();
                     if colons == 1 {
-                        *p = Value::String(format!("127.0.0.1:{s}"));
+                        *p = Value::String(format!("{publish_ip}:{s}"));
                     } else {
                         *p = Value::String(s);
                     }
                 } else if let Value::Object(o) = p {
                     if o.get("published").is_some() && o.get("host_ip").is_none() {
-                        o.insert("host_ip".into(), Value::String("127.0.0.1".into()));
+                        o.insert("host_ip".into(), Value::String(publish_ip.into()));
                     }
                 }
             }
