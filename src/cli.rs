@@ -14,6 +14,18 @@ the Azure Kinect and Docker, starts services through the Docker Engine API in de
 waits for health, supervises host processes (the Kinect capture) and shows every service's logs \
 and health in one terminal. The containers it makes are ordinary Compose containers: \
 `docker compose -p NAME ps|logs|down` sees them.",
+    after_long_help = "Environment:
+  DOCKER_HOST          the engine: unix://…, tcp://HOST:2376, ssh://[USER@]HOST[:PORT]
+                       [default: the docker CLI's current context, else /var/run/docker.sock]
+  DOCKER_TLS_VERIFY    with DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem): TLS for tcp://
+  DOCKER_CONTEXT       a docker context to use instead of the current one
+  DEVSTACK_REMOTE      1: treat the engine as on another machine (project bind mounts are
+                       copied, ports are reached at its host); 0: as on this one
+                       [default: remote when DOCKER_HOST's host is not a loopback address]
+  COMPOSE_PROFILES     profiles to enable, comma-separated (* for all)
+  DEVSTACK_PROJECT     the project name (COMPOSE_PROJECT_NAME too)
+  NO_COLOR             no colours
+  DEVSTACK_LOG         a tracing filter for diagnostics (e.g. devstack=debug)",
     propagate_version = true
 )]
 pub struct Cli {

@@ -236,8 +236,17 @@ impl Project {
         source: ProjectSource,
         inventory: &GpuInventory,
     ) -> Result<Project, ProjectError> {
-        let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
         let site = crate::engine::remote::Site::current();
+        // This machine's GPUs say nothing of a remote engine's: ask for that machine's (up's
+        // preflight asks its engine whether it can serve GPU requests) unless DEVSTACK_GPU says.
+        let there = GpuInventory {
+            available: true,
+            ..Default::default()
+        };
+        let gpu = GpuSelection::from_env(
+            |k| source.env.get(k).cloned(),
+            if site.remote { &there } else { inventory },
+        );
         let ctx = RenderContext {
             env: &source.env,
             project: ProjectCtx {

@@ -427,4 +427,9 @@ fn the_default_stack_on_a_remote_engine_reaches_its_redis_at_the_engine_host() {
         rendered.contains("0.0.0.0:6379:6379") && !rendered.contains("127.0.0.1:6379:6379"),
         "on a remote engine Redis is published beyond its loopback:\n{rendered}"
     );
+    // No GPU here (DEVSTACK_NO_NVML): the GPUs asked for are the engine machine's.
+    assert!(
+        rendered.contains("driver: nvidia") && rendered.contains("DEVSTACK_GPU: all"),
+        "pose-service asks the remote engine for its GPUs:\n{rendered}"
+    );
 }
