@@ -145,17 +145,19 @@ pub async fn remote(
         None => summary.push_str(", not reached (see docker.engine)"),
     }
     summary.push_str(&format!(
-        "; published ports are at {}:PORT; GPUs are that machine's (gpu.* above describe this one)",
+        "; published ports are at {}:PORT; GPUs are that machine's (the gpu.* checks describe this one)",
         site.host
     ));
     if copies.is_empty() {
         summary.push_str("; no bind mount inside the project to copy");
     } else {
+        let what = if copies.len() == 1 {
+            "1 bind mount inside the project becomes a copy".to_string()
+        } else {
+            format!("{} bind mounts inside the project become copies", copies.len())
+        };
         summary.push_str(&format!(
-            "; {} bind mount{} inside the project become{} copies (uploaded before start, kept in sync by `devstack watch` / `up --watch`): {}",
-            copies.len(),
-            if copies.len() == 1 { "" } else { "s" },
-            if copies.len() == 1 { "s" } else { "" },
+            "; {what} (uploaded before start, kept in sync by `devstack watch` / `up --watch`): {}",
             list(&copies)
         ));
     }
