@@ -150,6 +150,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Services to start (with their dependencies); all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Detached: return once every service and host process is running/healthy, leaving a
     /// background supervisor (Compose's `--wait` means the same).
@@ -207,6 +208,7 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Services to watch; all services with `develop.watch` rules when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Seconds a restarted or recreated container may take to become running/healthy.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
@@ -252,6 +254,7 @@ pub enum Rmi {
 #[derive(Debug, Args)]
 pub struct PsArgs {
     /// Services or host processes to show; all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Machine-readable output: a JSON array (same as --format json).
     #[arg(long)]
@@ -282,6 +285,7 @@ pub enum PsFormat {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Services or host processes; all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Follow: keep printing new lines (across restarts and recreations).
     #[arg(short = 'f', long)]
@@ -316,6 +320,7 @@ pub struct LogsArgs {
 pub struct RestartArgs {
     /// Services or host processes to restart.
     #[arg(required = true)]
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Return without waiting for health.
     #[arg(long)]
@@ -340,6 +345,15 @@ pub struct CompletionArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+    /// A self-contained script (verbs and flags only) instead of the one that asks devstack,
+    /// which also completes the project's services and host processes.
+    #[arg(long = "static")]
+    pub static_script: bool,
+}
+
+/// Service and host-process names from the project in the current directory (or above).
+fn services_completer() -> clap_complete::ArgValueCandidates {
+    clap_complete::ArgValueCandidates::new(crate::commands::completion::service_candidates)
 }
 
 #[derive(Debug, Args)]
@@ -393,6 +407,7 @@ pub struct ConfigArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Services to build; all with a `build:` section when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Build even when the context did not change.
     #[arg(long)]
@@ -433,6 +448,7 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Services or host processes to stop; all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Stop grace period in seconds (SIGTERM, then SIGKILL) [default: each service's
     /// stop_grace_period, else 10].
@@ -443,6 +459,7 @@ pub struct StopArgs {
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// Services or host processes to start; all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
     /// Seconds to wait for each started node to become healthy/running.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
@@ -464,6 +481,7 @@ pub struct ExecArgs {
     #[arg(short = 'e', long = "env", value_name = "KEY=VAL")]
     pub env: Vec<String>,
     /// The service (name, alias or unique prefix).
+    #[arg(add = services_completer())]
     pub service: String,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -497,6 +515,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub wait_timeout: u64,
     /// The service (name, alias or unique prefix).
+    #[arg(add = services_completer())]
     pub service: String,
     /// The command and its arguments [default: the service's command].
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -506,6 +525,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct PullArgs {
     /// Services whose images to pull; all when empty.
+    #[arg(add = services_completer())]
     pub services: Vec<String>,
 }
 
@@ -522,6 +542,7 @@ pub struct ImagesArgs {
 #[derive(Debug, Args)]
 pub struct PortArgs {
     /// The service (name, alias or unique prefix).
+    #[arg(add = services_completer())]
     pub service: String,
     /// The container port, with its protocol: 8080, 8080/tcp, 53/udp.
     #[arg(value_name = "PORT[/PROTO]")]

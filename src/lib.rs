@@ -22,6 +22,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub fn main_entry() -> ExitCode {
+    // `COMPLETE=bash devstack …`: the shell asks for completions (see `devstack completion`).
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .complete();
     let cli = cli::Cli::parse();
     ui::init(&cli.global);
     // One thread: devstack's work is I/O on the engine's socket, and a multi-threaded runtime

@@ -2,7 +2,7 @@
 
 mod attached;
 mod build;
-mod completion;
+pub(crate) mod completion;
 mod dash;
 mod doctor;
 mod down;

@@ -154,7 +154,10 @@ pub async fn remote(
         let what = if copies.len() == 1 {
             "1 bind mount inside the project becomes a copy".to_string()
         } else {
-            format!("{} bind mounts inside the project become copies", copies.len())
+            format!(
+                "{} bind mounts inside the project become copies",
+                copies.len()
+            )
         };
         summary.push_str(&format!(
             "; {what} (uploaded before start, kept in sync by `devstack watch` / `up --watch`): {}",

@@ -181,7 +181,7 @@ fn build_no_cache_rebuilds_and_completion_and_man_pages_come_from_the_cli() {
     assert!(rebuilt.contains("solo built"), "{rebuilt}");
     crate::common::docker(&["rmi", "-f", &tag]);
 
-    let bash = s.ok(&["completion", "bash"]);
+    let bash = s.ok(&["completion", "bash", "--static"]);
     assert!(
         bash.contains("_devstack()") && bash.contains("--wait-timeout"),
         "{bash}"
@@ -258,4 +258,64 @@ fn override_files_and_dash_f_merge_as_compose_does() {
     s.ok(&["up", "-d", "--wait-timeout", "90", "api"]);
     let env = s.inspect("api", "{{json .Config.Env}}");
     assert!(env.contains("EXTRA=from-override"), "{env}");
+}
+
+/// What a real bash offers after `source <(devstack completion bash)`: COMPREPLY for the words.
+fn bash_completes(dir: &std::path::Path, line: &str) -> Vec<String> {
+    let bin_dir = std::path::Path::new(crate::common::bin()).parent().unwrap();
+    let script = format!(
+        "source <(devstack completion bash)\n\
+         read -ra COMP_WORDS <<< \"$LINE\"; [[ \"$LINE\" == *' ' ]] && COMP_WORDS+=('')\n\
+         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMP_LINE=\"$LINE\"; COMP_POINT=${{#LINE}}\n\
+         _clap_complete_devstack devstack \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .env("LINE", line)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::common::text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completion_offers_verbs_flags_and_the_projects_services() {
+    let s = Stack::new("graphed");
+    // Nothing rendered yet: no names to offer, and no error.
+    let _ = std::fs::remove_dir_all(s.path().join(".devstack"));
+    let before = bash_completes(s.path(), "devstack logs ");
+    assert!(!before.iter().any(|c| c == "base"), "{before:?}");
+    s.ok(&["config", "-q"]);
+    let all = bash_completes(s.path(), "devstack logs ");
+    let graph = s.ok(&["config", "--services"]);
+    for name in graph.lines().filter(|l| !l.is_empty()) {
+        assert!(all.iter().any(|c| c == name), "{name} not offered: {all:?}");
+    }
+    assert!(all.iter().any(|c| c == "gate"), "the host process: {all:?}");
+    // From a subdirectory too, and by prefix.
+    let sub = s.path().join("services");
+    let first = graph.lines().next().unwrap();
+    let prefix = &first[..1];
+    let some = bash_completes(&sub, &format!("devstack restart {prefix}"));
+    assert!(some.iter().any(|c| c == first), "{some:?}");
+    assert!(some.iter().all(|c| c.starts_with(prefix)), "{some:?}");
+    // Verbs and flags come from the same definitions.
+    assert!(bash_completes(s.path(), "devstack rest").contains(&"restart".to_string()));
+    let flags = bash_completes(s.path(), "devstack up --wa");
+    assert!(flags.contains(&"--wait-timeout".to_string()), "{flags:?}");
 }
