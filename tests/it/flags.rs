@@ -263,16 +263,14 @@ fn override_files_and_dash_f_merge_as_compose_does() {
 /// What a real bash offers after `source <(devstack completion bash)`: COMPREPLY for the words.
 fn bash_completes(dir: &std::path::Path, line: &str) -> Vec<String> {
     let bin_dir = std::path::Path::new(crate::common::bin()).parent().unwrap();
-    let script = format!(
-        "source <(devstack completion bash)\n\
+    let script = "source <(devstack completion bash)\n\
          read -ra COMP_WORDS <<< \"$LINE\"; [[ \"$LINE\" == *' ' ]] && COMP_WORDS+=('')\n\
-         COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMP_LINE=\"$LINE\"; COMP_POINT=${{#LINE}}\n\
-         _clap_complete_devstack devstack \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
-         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n"
-    );
+         COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMP_LINE=\"$LINE\"; COMP_POINT=${#LINE}\n\
+         _clap_complete_devstack devstack \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\"\n\
+         printf '%s\\n' \"${COMPREPLY[@]}\"\n";
     let out = std::process::Command::new("bash")
         .arg("-c")
-        .arg(&script)
+        .arg(script)
         .current_dir(dir)
         .env("LINE", line)
         .env(
