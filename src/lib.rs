@@ -8,6 +8,7 @@ pub mod commands;
 pub mod doctor;
 pub mod embedded;
 pub mod engine;
+pub mod errors;
 pub mod executor;
 pub mod exit;
 pub mod gpu;

@@ -8,7 +8,7 @@ use crate::project::{Project, ProjectSource};
 pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
     let root = Sysroot(a.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
     if !root.0.is_dir() {
-        return Err(crate::exit::UsageError(format!(
+        return Err(crate::errors::UsageError(format!(
             "--sysroot {}: not a directory",
             root.0.display()
         ))

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use crate::cli::{GlobalOpts, LogsArgs};
 use crate::engine::logs::{follow, EngineLines, Line};
 use crate::engine::observed;
-use crate::exit::UsageError;
+use crate::errors::UsageError;
 use crate::history::{self, copy_line, History, TimeRange};
 use crate::project::ProjectSource;
 use crate::ui::logline::Level;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{ConfigArgs, GlobalOpts};
-use crate::exit::UsageError;
+use crate::errors::UsageError;
 
 pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
     if a.quiet {

@@ -25,10 +25,8 @@ use crate::cli::GlobalOpts;
 use crate::gpu::{GpuInventory, GpuSelection};
 pub use model::ComposeModel;
 
-/// A configuration error (exit code 2): it names the file and place, and the fix.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProjectError(pub String);
+pub use crate::errors::ProjectError;
+use crate::errors::UsageError;
 
 /// Directory, name and environment: everything known before rendering.
 #[derive(Debug, Clone)]
@@ -339,7 +337,7 @@ impl Project {
     }
 
     /// Resolves a user's service name: exact, alias, or unique prefix; else "did you mean".
-    pub fn resolve_service(&self, name: &str) -> Result<String, crate::exit::UsageError> {
+    pub fn resolve_service(&self, name: &str) -> Result<String, UsageError> {
         resolve_name(
             name,
             self.model
@@ -350,10 +348,7 @@ impl Project {
         )
     }
 
-    pub fn resolve_services(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<String>, crate::exit::UsageError> {
+    pub fn resolve_services(&self, names: &[String]) -> Result<Vec<String>, UsageError> {
         names.iter().map(|n| self.resolve_service(n)).collect()
     }
 }
@@ -362,7 +357,7 @@ pub fn resolve_name<'a>(
     name: &str,
     candidates: impl Iterator<Item = &'a String> + Clone,
     aliases: &IndexMap<String, String>,
-) -> Result<String, crate::exit::UsageError> {
+) -> Result<String, UsageError> {
     if candidates.clone().any(|c| c == name) {
         return Ok(name.to_string());
     }
@@ -375,7 +370,7 @@ pub fn resolve_name<'a>(
     }
     let all: Vec<&str> = candidates.clone().map(String::as_str).collect();
     if prefixed.len() > 1 {
-        return Err(crate::exit::UsageError(format!(
+        return Err(UsageError(format!(
             "service name `{name}` is ambiguous: it could be {}",
             prefixed
                 .iter()
@@ -392,7 +387,7 @@ pub fn resolve_name<'a>(
         .filter(|(d, _)| *d <= 3)
         .map(|(_, c)| format!(" — did you mean `{c}`?"))
         .unwrap_or_default();
-    Err(crate::exit::UsageError(format!(
+    Err(UsageError(format!(
         "no such service: `{name}`{suggestion} (services: {})",
         all.join(", ")
     )))
