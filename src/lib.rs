@@ -13,6 +13,7 @@ pub mod executor;
 pub mod exit;
 pub mod gpu;
 pub mod history;
+pub mod host_facts;
 pub mod kinect;
 pub mod project;
 pub mod supervisor;

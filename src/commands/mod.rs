@@ -28,12 +28,76 @@ mod watch;
 
 use crate::cli::{Cli, Command, GlobalOpts, KinectCommand};
 use crate::engine::Engine;
-use crate::project::Project;
+use crate::host_facts;
+use crate::project::{Project, ProjectError, ProjectOptions, ProjectSource};
 
-/// Loads and renders the project (exit 2 on any configuration error). In a directory with
-/// neither templates/ nor services/ it says that the built-in stack is used, and where.
+impl From<&GlobalOpts> for ProjectOptions {
+    fn from(g: &GlobalOpts) -> ProjectOptions {
+        ProjectOptions {
+            project_dir: g.project_dir.clone(),
+            project_name: g.project_name.clone(),
+            env_file: g.env_file.clone(),
+            files: g.file.clone(),
+            profiles: g.profile.clone(),
+        }
+    }
+}
+
+/// Where a verb's render takes the host facts from (see `crate::host_facts`).
+#[derive(Clone, Copy)]
+enum Facts {
+    /// What the last probing verb cached: `restart`, `stop`, `logs`… render what `up` rendered.
+    Cached,
+    /// The machine, probed afresh and cached: `up`, `config` and `build`.
+    Probed,
+}
+
+/// Resolves, renders and parses the project (exit 2 on any configuration error).
+fn load(g: &GlobalOpts, facts: Facts) -> anyhow::Result<Project> {
+    Ok(load_source(ProjectSource::resolve(&g.into())?, facts)?)
+}
+
+fn load_source(source: ProjectSource, facts: Facts) -> Result<Project, ProjectError> {
+    let paths = source.paths();
+    let cached = match facts {
+        Facts::Cached => host_facts::cached(&paths),
+        Facts::Probed => None,
+    };
+    let probed = cached.is_none();
+    let facts = cached.unwrap_or_else(|| host_facts::probe(&source.env));
+    let project = Project::load(source, &facts)?;
+    // Cached once the render used them, so the cache always matches `.devstack/compose.yaml`.
+    if probed {
+        host_facts::cache(&paths, &facts);
+    }
+    Ok(project)
+}
+
+/// Loads the project with the cached host facts; in a directory with neither templates/ nor
+/// services/ it says that the built-in stack is used, and where.
 pub(crate) fn load_project(g: &GlobalOpts) -> anyhow::Result<Project> {
-    let project = Project::load(g)?;
+    announce_builtin(load(g, Facts::Cached)?)
+}
+
+/// [`load_project`] with the machine probed afresh: for `up`, `config` and `build`.
+pub(crate) fn load_project_probed(g: &GlobalOpts) -> anyhow::Result<Project> {
+    announce_builtin(load(g, Facts::Probed)?)
+}
+
+/// Probes, renders and validates, saying nothing on success (`config -q`).
+pub(crate) fn validate_project(g: &GlobalOpts) -> anyhow::Result<()> {
+    load(g, Facts::Probed).map(drop)
+}
+
+/// The project when its templates render, with the cached host facts; `None` when they do not
+/// (`down`, `ps` and `logs` then work from what the engine and the supervisor know).
+pub(crate) fn load_project_quietly(source: &ProjectSource) -> Option<Project> {
+    load_source(source.clone(), Facts::Cached).ok()
+}
+
+/// In a directory with neither templates/ nor services/ it says that the built-in stack is
+/// used, and where.
+fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     let builtin = project
         .files
         .is_empty()

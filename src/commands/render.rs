@@ -9,10 +9,10 @@ use crate::errors::UsageError;
 
 pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
     if a.quiet {
-        crate::project::Project::load(g)?;
+        super::validate_project(g)?;
         return Ok(0);
     }
-    let project = super::load_project(g)?;
+    let project = super::load_project_probed(g)?;
     super::report_not_acted_on(&project);
     let text = if a.services {
         lines(project.model.services.keys())

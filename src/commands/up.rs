@@ -21,7 +21,7 @@ use crate::ui::color;
 use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
-    let project = super::load_project(g)?;
+    let project = super::load_project_probed(g)?;
     let paths = project.paths();
     if !a.detach {
         // Two attached sessions would each run the host processes (one Kinect, two captures).

@@ -21,12 +21,23 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::GlobalOpts;
-use crate::gpu::{GpuInventory, GpuSelection};
-pub use model::ComposeModel;
-
 pub use crate::errors::ProjectError;
 use crate::errors::UsageError;
+use crate::gpu::GpuSelection;
+use host::HostFacts;
+pub use model::ComposeModel;
+
+/// Where the project is and what it is made of, as the command line says (`-C`, `-p`,
+/// `--env-file`, `-f`, `--profile`); each `None` or empty means the default.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectOptions {
+    pub project_dir: Option<PathBuf>,
+    pub project_name: Option<String>,
+    pub env_file: Option<PathBuf>,
+    /// `-f` files, relative to the current directory.
+    pub files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+}
 
 /// Directory, name and environment: everything known before rendering.
 #[derive(Debug, Clone)]
@@ -69,7 +80,14 @@ struct RenderContext<'a> {
     env: &'a IndexMap<String, String>,
     project: ProjectCtx<'a>,
     gpu: GpuCtx<'a>,
-    host: host::HostFacts,
+    host: HostCtx<'a>,
+}
+
+#[derive(Serialize)]
+struct HostCtx<'a> {
+    wsl: bool,
+    kinect: bool,
+    display: &'a str,
 }
 
 #[derive(Serialize)]
@@ -96,7 +114,7 @@ pub fn normalize_name(raw: &str) -> String {
 }
 
 impl ProjectSource {
-    pub fn resolve(g: &GlobalOpts) -> Result<Self, ProjectError> {
+    pub fn resolve(g: &ProjectOptions) -> Result<Self, ProjectError> {
         let dir = match &g.project_dir {
             Some(d) => d.clone(),
             None => std::env::current_dir()
@@ -161,7 +179,7 @@ impl ProjectSource {
                 "project name {name:?} must be lowercase letters, digits, '_' or '-' (try {normalized:?})"
             )));
         }
-        let profiles = if g.profile.is_empty() {
+        let profiles = if g.profiles.is_empty() {
             env.get("COMPOSE_PROFILES")
                 .map(|p| {
                     p.split(',')
@@ -171,11 +189,11 @@ impl ProjectSource {
                 })
                 .unwrap_or_default()
         } else {
-            g.profile.clone()
+            g.profiles.clone()
         };
         let cwd = std::env::current_dir().unwrap_or_default();
         let mut files = Vec::new();
-        for f in &g.file {
+        for f in &g.files {
             let abs = if f.is_absolute() {
                 f.clone()
             } else {
@@ -215,15 +233,10 @@ impl ProjectSource {
 }
 
 impl Project {
-    /// Resolves, renders, writes `.devstack/compose.yaml` and parses the model.
-    pub fn load(g: &GlobalOpts) -> Result<Project, ProjectError> {
-        Self::load_with_gpu(ProjectSource::resolve(g)?, &crate::gpu::probe())
-    }
-
-    pub fn load_with_gpu(
-        source: ProjectSource,
-        inventory: &GpuInventory,
-    ) -> Result<Project, ProjectError> {
+    /// Renders with the host facts the caller passes (see `crate::host_facts` for which verbs
+    /// probe), writes `.devstack/compose.yaml` and parses the model.
+    pub fn load(source: ProjectSource, facts: &HostFacts) -> Result<Project, ProjectError> {
+        let inventory = &facts.gpu;
         let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
         let ctx = RenderContext {
             env: &source.env,
@@ -237,7 +250,11 @@ impl Project {
                 selected: gpu.ids(),
                 request: gpu.mode(),
             },
-            host: host::HostFacts::probe(&source.env),
+            host: HostCtx {
+                wsl: facts.wsl,
+                kinect: facts.kinect,
+                display: &facts.display,
+            },
         };
         if source.files.is_empty() {
             template::check_env_values(
@@ -315,12 +332,6 @@ impl Project {
             gpu,
             graph,
         })
-    }
-
-    /// Loads the project when its templates render; `None` when they do not (`down` then
-    /// works from what the engine and the supervisor's state know).
-    pub fn load_quietly(source: ProjectSource) -> Option<Project> {
-        Self::load_with_gpu(source, &crate::gpu::probe()).ok()
     }
 
     /// A project known only by its name and a graph (no rendered model).
