@@ -265,3 +265,78 @@ pub fn container_spec(
         config_hash,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{model, ProjectSource};
+
+    /// A project with the services of `yaml`, as `up` would see it.
+    fn project(yaml: &str) -> Project {
+        let doc: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        let model = model::parse(&doc, "compose.yaml", "demo").unwrap();
+        let source = ProjectSource {
+            dir: "/srv/demo".into(),
+            name: "demo".into(),
+            env_file: Some("/srv/demo/.env".into()),
+            env: Default::default(),
+            env_file_keys: Vec::new(),
+            profiles: Vec::new(),
+            files: Vec::new(),
+        };
+        let graph = crate::project::graph::Graph::new(&model);
+        Project {
+            source,
+            model,
+            document: serde_json::Value::Null,
+            compose_file: "/srv/demo/.devstack/compose.yaml".into(),
+            gpu: crate::gpu::GpuSelection::None,
+            graph,
+        }
+    }
+
+    const EVERYTHING: &str = r#"
+services:
+  pose:
+    build: {context: /srv/demo/services/pose, args: {CUDA: "12.1"}}
+    command: ["python", "-m", "pose"]
+    entrypoint: ["/init"]
+    environment: {LOG_LEVEL: info, MODE: jobs}
+    ports: ["127.0.0.1:8000:8000", "127.0.0.1:9000-9001:9000-9001/udp", "127.0.0.1:8001:8000"]
+    volumes: ["models:/models", "/srv/demo/services/pose:/app:ro", {type: tmpfs, target: /tmp}]
+    networks: {default: {aliases: [pose-api]}, back: {}}
+    depends_on: {redis: {condition: service_healthy, restart: true}}
+    healthcheck: {test: ["CMD", "curl", "-f", "http://localhost:8000/health"], interval: 5s, timeout: 2s, retries: 3, start_period: 60s}
+    restart: on-failure:5
+    deploy: {resources: {limits: {memory: 8g}, reservations: {devices: [{driver: nvidia, device_ids: ["0"], capabilities: [gpu]}]}}}
+    labels: {team: vision}
+    logging: {driver: json-file, options: {max-size: 10m}}
+    working_dir: /app
+    user: "1000:1000"
+    stop_grace_period: 20s
+    stop_signal: SIGINT
+    tty: true
+    init: true
+    extra_hosts: ["host.docker.internal:host-gateway"]
+  redis:
+    image: redis:7
+    gpus: all
+networks:
+  back: {}
+volumes:
+  models: {}
+"#;
+
+    /// The hash decides whether every user's containers are recreated: a refactor must not
+    /// move it. Change the pinned values only with a change that means to recreate.
+    #[test]
+    fn the_config_hash_of_a_representative_service_is_pinned() {
+        let p = project(EVERYTHING);
+        let hash = |svc: &str, api_1_44: bool| {
+            container_spec(&p, &p.model.services[svc], "sha256:abc", api_1_44).config_hash
+        };
+        assert_eq!(hash("pose", true), "0a829e4a626581e6953ef8b1019d18f74896e77d97463d10e5a4f03cbd1259e5");
+        assert_eq!(hash("pose", false), "8f44bfe1b778320ff111682d2c0841cc2ef7b1155a863093e9f3a0ebc25fb4de");
+        assert_eq!(hash("redis", true), "633c75bc0bc02da21dd268c73e906214db11597cc53dc08464256637a0fb8fbb");
+    }
+}
