@@ -114,8 +114,8 @@ pub fn normalize_name(raw: &str) -> String {
 }
 
 impl ProjectSource {
-    pub fn resolve(g: &ProjectOptions) -> Result<Self, ProjectError> {
-        let dir = match &g.project_dir {
+    pub fn resolve(opts: &ProjectOptions) -> Result<Self, ProjectError> {
+        let dir = match &opts.project_dir {
             Some(d) => d.clone(),
             None => std::env::current_dir()
                 .map_err(|e| ProjectError(format!("cannot read the current directory: {e}")))?,
@@ -126,7 +126,7 @@ impl ProjectSource {
                 dir.display()
             ))
         })?;
-        let env_file = match &g.env_file {
+        let env_file = match &opts.env_file {
             Some(f) => {
                 let f = if f.is_absolute() {
                     f.clone()
@@ -157,7 +157,7 @@ impl ProjectSource {
         for (k, v) in std::env::vars() {
             env.insert(k, v);
         }
-        let name = g
+        let name = opts
             .project_name
             .clone()
             .or_else(|| env.get("DEVSTACK_PROJECT").cloned())
@@ -174,12 +174,12 @@ impl ProjectSource {
                 "project name {name:?} has no usable characters: pass -p NAME with [a-z0-9_-]"
             )));
         }
-        if g.project_name.is_some() && normalized != name {
+        if opts.project_name.is_some() && normalized != name {
             return Err(ProjectError(format!(
                 "project name {name:?} must be lowercase letters, digits, '_' or '-' (try {normalized:?})"
             )));
         }
-        let profiles = if g.profiles.is_empty() {
+        let profiles = if opts.profiles.is_empty() {
             env.get("COMPOSE_PROFILES")
                 .map(|p| {
                     p.split(',')
@@ -189,11 +189,11 @@ impl ProjectSource {
                 })
                 .unwrap_or_default()
         } else {
-            g.profiles.clone()
+            opts.profiles.clone()
         };
         let cwd = std::env::current_dir().unwrap_or_default();
         let mut files = Vec::new();
-        for f in &g.files {
+        for f in &opts.files {
             let abs = if f.is_absolute() {
                 f.clone()
             } else {
