@@ -8,9 +8,10 @@
 //! for a value that came from a variable, at the variable's `.env` line. A new compose key is a
 //! field of its area's raw struct and its conversion there.
 //!
-//! Areas: [`service`] (the service and its process settings), [`build`], [`networking`] (ports,
-//! networks, extra hosts), [`storage`] (volumes), [`deploy`] (memory limit, GPUs), [`health`],
-//! [`depends`], [`x_devstack`] (host processes, aliases, auto-heal).
+//! Areas: `service` (the service and its process settings), `build`, `networking` (ports,
+//! networks, extra hosts), `storage` (volumes), `deploy` (memory limit, GPUs), `health`,
+//! `depends`, `x_devstack` (host processes, aliases, auto-heal); `values` reads the scalars,
+//! lists, `KEY=VALUE` maps and durations they share.
 
 mod build;
 mod depends;
