@@ -1,19 +1,12 @@
 //! Exit codes: 0 success, 1 operation failed, 2 usage or configuration error.
 
-/// A usage or configuration error (exit 2) that is not a [`crate::project::ProjectError`]:
-/// an unknown flag value, an unknown service name.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// An operation failed and its story was already printed; exit 1 with this one-line summary.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Failed(pub String);
+use crate::errors::ProjectError;
+// Re-exported so code that names them `crate::exit::…` keeps compiling.
+pub use crate::errors::{Failed, UsageError};
 
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<UsageError>() || cause.is::<crate::project::ProjectError>() {
+        if cause.is::<UsageError>() || cause.is::<ProjectError>() {
             return 2;
         }
     }

@@ -3,9 +3,9 @@
 //! NVML is loaded at run time (`libnvidia-ml.so.1`); a machine without the NVIDIA driver gets an
 //! inventory with `available: false` and the reason, never a crash.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct GpuDevice {
     pub index: u32,
     pub uuid: String,
@@ -13,7 +13,7 @@ pub struct GpuDevice {
     pub memory_mib: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct GpuInventory {
     pub available: bool,
     pub devices: Vec<GpuDevice>,

@@ -3,7 +3,7 @@ use crate::engine::build::{ensure_image_with, image_plan, ImageAction, ImageOpti
 use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
-    let project = super::load_project(g)?;
+    let project = super::load_project_probed(g)?;
     let names = if a.services.is_empty() {
         project
             .model

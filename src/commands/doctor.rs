@@ -8,13 +8,13 @@ use crate::project::{Project, ProjectSource};
 pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
     let root = Sysroot(a.sysroot.clone().unwrap_or_else(|| PathBuf::from("/")));
     if !root.0.is_dir() {
-        return Err(crate::exit::UsageError(format!(
+        return Err(crate::errors::UsageError(format!(
             "--sysroot {}: not a directory",
             root.0.display()
         ))
         .into());
     }
-    let source = ProjectSource::resolve(g);
+    let source = ProjectSource::resolve(&g.into());
     let env = source
         .as_ref()
         .map(|s| s.env.clone())
@@ -41,7 +41,15 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         )
     };
     let project = match &source {
-        Ok(s) => Project::load_with_gpu(s.clone(), &inventory),
+        Ok(s) => {
+            let facts = crate::host_facts::probe_with_gpu(&s.env, inventory.clone());
+            let project = Project::load(s.clone(), &facts);
+            // Under --sysroot NVML was not asked: keep those facts out of the cache.
+            if project.is_ok() && root.is_real() {
+                crate::host_facts::cache(&s.paths(), &facts);
+            }
+            project
+        }
         Err(e) => Err(crate::project::ProjectError(e.to_string())),
     };
     let raw_selection = facts

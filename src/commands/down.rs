@@ -18,7 +18,7 @@ use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     // Only the name is needed: `down` works even when the templates no longer render.
-    let source = ProjectSource::resolve(g)?;
+    let source = ProjectSource::resolve(&g.into())?;
     let paths = source.paths();
     // An attached `up` in another terminal stops as on Ctrl-C (the graph in reverse order).
     crate::supervisor::stop_attached(&paths).await;
@@ -29,7 +29,7 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     } else {
         observed::list(&engine, &source.name).await?
     };
-    let project = match Project::load_quietly(source.clone()) {
+    let project = match super::load_project_quietly(&source) {
         Some(p) => p,
         None => fallback_project(&source, &containers),
     };

@@ -97,7 +97,7 @@ pub(super) fn container_service(
 ) -> anyhow::Result<String> {
     let service = project.resolve_service(name)?;
     if project.graph.is_host(&service) {
-        return Err(crate::exit::UsageError(format!(
+        return Err(crate::errors::UsageError(format!(
             "{service} is a host process (x-devstack.host), not a container: `devstack {verb}` \
              works on services"
         ))

@@ -27,7 +27,7 @@ struct Row {
 }
 
 pub async fn run(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<u8> {
-    let source = ProjectSource::resolve(g)?;
+    let source = ProjectSource::resolve(&g.into())?;
     let engine = super::connect().await?;
     let containers = observed::list(&engine, &source.name).await?;
     let mut rows = Vec::new();

@@ -41,7 +41,7 @@ pub async fn run(g: &GlobalOpts, a: &InitArgs) -> anyhow::Result<u8> {
         .or_else(|| g.project_dir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
     if dir.exists() && !dir.is_dir() {
-        return Err(crate::exit::UsageError(format!(
+        return Err(crate::errors::UsageError(format!(
             "{} exists and is not a directory; pass another DIR to `devstack init`",
             dir.display()
         ))

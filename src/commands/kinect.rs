@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs};
-use crate::exit::{Failed, UsageError};
+use crate::errors::{Failed, UsageError};
 use crate::kinect::capture::{self, CaptureOptions, SourceKind};
 use crate::kinect::device::{self, Device};
 use crate::kinect::ffi::{self, K4aVersion};

@@ -7,14 +7,14 @@ use tokio::sync::mpsc;
 use crate::cli::{GlobalOpts, LogsArgs};
 use crate::engine::logs::{follow, EngineLines, Line};
 use crate::engine::observed;
-use crate::exit::UsageError;
+use crate::errors::UsageError;
 use crate::history::{self, copy_line, History, TimeRange};
 use crate::project::ProjectSource;
 use crate::ui::logline::Level;
 use crate::ui::printer::{LogPrinter, PrintOptions};
 
 pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
-    let source = ProjectSource::resolve(g)?;
+    let source = ProjectSource::resolve(&g.into())?;
     let opts = PrintOptions {
         level: match &a.level {
             Some(l) => Some(Level::parse(l).ok_or_else(|| {
@@ -84,9 +84,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     };
     // The rendered model, when it loads, adds aliases and, for `-f`, the services and host
     // processes that have not started yet (they are followed from their first line).
-    let model = crate::project::Project::load_with_gpu(source.clone(), &Default::default())
-        .map(|p| p.model)
-        .ok();
+    let model = super::load_project_quietly(&source).map(|p| p.model);
     let (model_services, model_hosts): (Vec<String>, Vec<String>) = match &model {
         Some(m) if a.follow => (
             m.services.keys().cloned().collect(),

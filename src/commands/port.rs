@@ -4,7 +4,7 @@
 
 use crate::cli::{GlobalOpts, PortArgs};
 use crate::engine::observed;
-use crate::exit::UsageError;
+use crate::errors::UsageError;
 
 pub async fn run(g: &GlobalOpts, a: &PortArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;

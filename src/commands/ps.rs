@@ -32,9 +32,9 @@ struct Row {
 }
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
-    let source = ProjectSource::resolve(g)?;
+    let source = ProjectSource::resolve(&g.into())?;
     // The file's view (names, aliases) when it renders; `ps` works without it too.
-    let project = crate::project::Project::load_quietly(source.clone());
+    let project = super::load_project_quietly(&source);
     if a.services_only {
         let Some(p) = &project else {
             return Err(crate::exit::UsageError(

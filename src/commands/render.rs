@@ -5,14 +5,14 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{ConfigArgs, GlobalOpts};
-use crate::exit::UsageError;
+use crate::errors::UsageError;
 
 pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
     if a.quiet {
-        crate::project::Project::load(g)?;
+        super::validate_project(g)?;
         return Ok(0);
     }
-    let project = super::load_project(g)?;
+    let project = super::load_project_probed(g)?;
     super::report_not_acted_on(&project);
     let text = if a.services {
         lines(project.model.services.keys())

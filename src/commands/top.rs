@@ -28,7 +28,7 @@ struct Snapshot {
 }
 
 pub async fn run(g: &GlobalOpts, a: &TopArgs) -> anyhow::Result<u8> {
-    let source = ProjectSource::resolve(g)?;
+    let source = ProjectSource::resolve(&g.into())?;
     let engine = super::connect().await.ok();
     loop {
         let devices = match tokio::task::spawn_blocking(|| {

@@ -10,9 +10,9 @@ use crate::cli::{GlobalOpts, PullPolicy, UpArgs};
 use crate::engine::build::ImageOptions;
 use crate::engine::container::Recreate;
 use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::errors::UsageError;
 use crate::executor::plan::plan_up;
 use crate::executor::{self, Ctx, UpWalk};
-use crate::exit::UsageError;
 use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
@@ -21,7 +21,7 @@ use crate::ui::color;
 use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
-    let project = super::load_project(g)?;
+    let project = super::load_project_probed(g)?;
     let paths = project.paths();
     if !a.detach {
         // Two attached sessions would each run the host processes (one Kinect, two captures).

@@ -407,7 +407,7 @@ fn pose_project(
         profiles: Vec::new(),
         files: Vec::new(),
     };
-    let project = Project::load_with_gpu(source, &Default::default());
+    let project = Project::load(source, &Default::default());
     assert!(project.is_ok(), "{:?}", project.err());
     (dir, project)
 }

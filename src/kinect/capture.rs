@@ -278,7 +278,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     // Captures that all failed to reach Redis make the run a failure too.
     let captures = counters.captures.load(Relaxed);
     let publish_result = if captures > 0 && counters.published.load(Relaxed) == 0 {
-        Err(anyhow::Error::from(crate::exit::Failed(format!(
+        Err(anyhow::Error::from(crate::errors::Failed(format!(
             "none of {captures} captures reached redis {} stream {} (last error: {}); fix: \
              check that redis is up (`devstack ps`) and that the key is a stream or absent",
             reporter.redis,

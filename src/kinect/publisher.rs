@@ -34,7 +34,7 @@ pub async fn run(
     counters: Arc<Counters>,
 ) -> anyhow::Result<()> {
     let info = target.url.as_str().into_connection_info().map_err(|e| {
-        crate::exit::UsageError(format!(
+        crate::errors::UsageError(format!(
             "--redis {:?} is not a Redis URL ({e}); use redis://HOST:PORT[/DB]",
             target.url
         ))

@@ -21,14 +21,23 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::GlobalOpts;
-use crate::gpu::{GpuInventory, GpuSelection};
+pub use crate::errors::ProjectError;
+use crate::errors::UsageError;
+use crate::gpu::GpuSelection;
+use host::HostFacts;
 pub use model::ComposeModel;
 
-/// A configuration error (exit code 2): it names the file and place, and the fix.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProjectError(pub String);
+/// Where the project is and what it is made of, as the command line says (`-C`, `-p`,
+/// `--env-file`, `-f`, `--profile`); each `None` or empty means the default.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectOptions {
+    pub project_dir: Option<PathBuf>,
+    pub project_name: Option<String>,
+    pub env_file: Option<PathBuf>,
+    /// `-f` files, relative to the current directory.
+    pub files: Vec<PathBuf>,
+    pub profiles: Vec<String>,
+}
 
 /// Directory, name and environment: everything known before rendering.
 #[derive(Debug, Clone)]
@@ -71,8 +80,15 @@ struct RenderContext<'a> {
     env: &'a IndexMap<String, String>,
     project: ProjectCtx<'a>,
     gpu: GpuCtx<'a>,
-    host: host::HostFacts,
+    host: HostCtx<'a>,
     engine: EngineCtx,
+}
+
+#[derive(Serialize)]
+struct HostCtx<'a> {
+    wsl: bool,
+    kinect: bool,
+    display: &'a str,
 }
 
 /// `{{ engine.host }}`: where the Docker engine's published ports are reached from this
@@ -108,8 +124,8 @@ pub fn normalize_name(raw: &str) -> String {
 }
 
 impl ProjectSource {
-    pub fn resolve(g: &GlobalOpts) -> Result<Self, ProjectError> {
-        let dir = match &g.project_dir {
+    pub fn resolve(opts: &ProjectOptions) -> Result<Self, ProjectError> {
+        let dir = match &opts.project_dir {
             Some(d) => d.clone(),
             None => std::env::current_dir()
                 .map_err(|e| ProjectError(format!("cannot read the current directory: {e}")))?,
@@ -120,7 +136,7 @@ impl ProjectSource {
                 dir.display()
             ))
         })?;
-        let env_file = match &g.env_file {
+        let env_file = match &opts.env_file {
             Some(f) => {
                 let f = if f.is_absolute() {
                     f.clone()
@@ -151,7 +167,7 @@ impl ProjectSource {
         for (k, v) in std::env::vars() {
             env.insert(k, v);
         }
-        let name = g
+        let name = opts
             .project_name
             .clone()
             .or_else(|| env.get("DEVSTACK_PROJECT").cloned())
@@ -168,12 +184,12 @@ impl ProjectSource {
                 "project name {name:?} has no usable characters: pass -p NAME with [a-z0-9_-]"
             )));
         }
-        if g.project_name.is_some() && normalized != name {
+        if opts.project_name.is_some() && normalized != name {
             return Err(ProjectError(format!(
                 "project name {name:?} must be lowercase letters, digits, '_' or '-' (try {normalized:?})"
             )));
         }
-        let profiles = if g.profile.is_empty() {
+        let profiles = if opts.profiles.is_empty() {
             env.get("COMPOSE_PROFILES")
                 .map(|p| {
                     p.split(',')
@@ -183,11 +199,11 @@ impl ProjectSource {
                 })
                 .unwrap_or_default()
         } else {
-            g.profile.clone()
+            opts.profiles.clone()
         };
         let cwd = std::env::current_dir().unwrap_or_default();
         let mut files = Vec::new();
-        for f in &g.file {
+        for f in &opts.files {
             let abs = if f.is_absolute() {
                 f.clone()
             } else {
@@ -227,26 +243,20 @@ impl ProjectSource {
 }
 
 impl Project {
-    /// Resolves, renders, writes `.devstack/compose.yaml` and parses the model.
-    pub fn load(g: &GlobalOpts) -> Result<Project, ProjectError> {
-        Self::load_with_gpu(ProjectSource::resolve(g)?, &crate::gpu::probe())
-    }
-
-    pub fn load_with_gpu(
-        source: ProjectSource,
-        inventory: &GpuInventory,
-    ) -> Result<Project, ProjectError> {
+    /// Renders with the host facts the caller passes (see `crate::host_facts` for which verbs
+    /// probe), writes `.devstack/compose.yaml` and parses the model.
+    pub fn load(source: ProjectSource, facts: &HostFacts) -> Result<Project, ProjectError> {
+        // Where the engine is comes from the environment (DOCKER_HOST, the docker context,
+        // DEVSTACK_REMOTE), not from probing: cheap, and the same for every verb.
         let site = crate::engine::remote::Site::current();
         // This machine's GPUs say nothing of a remote engine's: ask for that machine's (up's
         // preflight asks its engine whether it can serve GPU requests) unless DEVSTACK_GPU says.
-        let there = GpuInventory {
+        let there = crate::gpu::GpuInventory {
             available: true,
             ..Default::default()
         };
-        let gpu = GpuSelection::from_env(
-            |k| source.env.get(k).cloned(),
-            if site.remote { &there } else { inventory },
-        );
+        let inventory = if site.remote { &there } else { &facts.gpu };
+        let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
         let ctx = RenderContext {
             env: &source.env,
             project: ProjectCtx {
@@ -259,17 +269,19 @@ impl Project {
                 selected: gpu.ids(),
                 request: gpu.mode(),
             },
-            host: host::HostFacts::probe(&source.env),
-            engine: {
-                EngineCtx {
-                    // Ready for a URL: an IPv6 address in brackets.
-                    host: if site.host.contains(':') {
-                        format!("[{}]", site.host)
-                    } else {
-                        site.host.clone()
-                    },
-                    remote: site.remote,
-                }
+            host: HostCtx {
+                wsl: facts.wsl,
+                kinect: facts.kinect,
+                display: &facts.display,
+            },
+            engine: EngineCtx {
+                // Ready for a URL: an IPv6 address in brackets.
+                host: if site.host.contains(':') {
+                    format!("[{}]", site.host)
+                } else {
+                    site.host.clone()
+                },
+                remote: site.remote,
             },
         };
         if source.files.is_empty() {
@@ -354,12 +366,6 @@ impl Project {
         })
     }
 
-    /// Loads the project when its templates render; `None` when they do not (`down` then
-    /// works from what the engine and the supervisor's state know).
-    pub fn load_quietly(source: ProjectSource) -> Option<Project> {
-        Self::load_with_gpu(source, &crate::gpu::probe()).ok()
-    }
-
     /// A project known only by its name and a graph (no rendered model).
     pub fn bare(source: ProjectSource, graph: graph::Graph) -> Project {
         let compose_file = source.compose_file();
@@ -374,7 +380,7 @@ impl Project {
     }
 
     /// Resolves a user's service name: exact, alias, or unique prefix; else "did you mean".
-    pub fn resolve_service(&self, name: &str) -> Result<String, crate::exit::UsageError> {
+    pub fn resolve_service(&self, name: &str) -> Result<String, UsageError> {
         resolve_name(
             name,
             self.model
@@ -385,10 +391,7 @@ impl Project {
         )
     }
 
-    pub fn resolve_services(
-        &self,
-        names: &[String],
-    ) -> Result<Vec<String>, crate::exit::UsageError> {
+    pub fn resolve_services(&self, names: &[String]) -> Result<Vec<String>, UsageError> {
         names.iter().map(|n| self.resolve_service(n)).collect()
     }
 }
@@ -397,7 +400,7 @@ pub fn resolve_name<'a>(
     name: &str,
     candidates: impl Iterator<Item = &'a String> + Clone,
     aliases: &IndexMap<String, String>,
-) -> Result<String, crate::exit::UsageError> {
+) -> Result<String, UsageError> {
     if candidates.clone().any(|c| c == name) {
         return Ok(name.to_string());
     }
@@ -410,7 +413,7 @@ pub fn resolve_name<'a>(
     }
     let all: Vec<&str> = candidates.clone().map(String::as_str).collect();
     if prefixed.len() > 1 {
-        return Err(crate::exit::UsageError(format!(
+        return Err(UsageError(format!(
             "service name `{name}` is ambiguous: it could be {}",
             prefixed
                 .iter()
@@ -427,7 +430,7 @@ pub fn resolve_name<'a>(
         .filter(|(d, _)| *d <= 3)
         .map(|(_, c)| format!(" — did you mean `{c}`?"))
         .unwrap_or_default();
-    Err(crate::exit::UsageError(format!(
+    Err(UsageError(format!(
         "no such service: `{name}`{suggestion} (services: {})",
         all.join(", ")
     )))

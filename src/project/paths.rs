@@ -28,6 +28,11 @@ impl Paths {
         self.root.join("compose.rendered-invalid.yaml")
     }
 
+    /// The host facts (GPUs, Kinect, WSL) the last probing verb rendered with.
+    pub fn host_facts(&self) -> PathBuf {
+        self.root.join("host-facts.json")
+    }
+
     /// The "not acted on" notes last shown (shown again only when they change).
     pub fn notes_shown(&self) -> PathBuf {
         self.root.join("notes.shown")

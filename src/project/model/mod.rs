@@ -1,0 +1,531 @@
+//! The typed subset of the compose spec that devstack acts on, parsed from the rendered,
+//! interpolated and normalised YAML. Keys outside the subset stay in the rendered file and
+//! are reported once as "not acted on by devstack".
+//!
+//! Each section is read into a raw serde struct whose fields are the keys devstack reads and
+//! whose flattened `other` collects the rest (reported as "not acted on"), then converted by a
+//! small function per area, which reports a bad value at its path (`services.web.ports`) and,
+//! for a value that came from a variable, at the variable's `.env` line. A new compose key is a
+//! field of its area's raw struct and its conversion there.
+//!
+//! Areas: `service` (the service and its process settings), `build`, `networking` (ports,
+//! networks, extra hosts), `storage` (volumes), `deploy` (memory limit, GPUs), `health`,
+//! `depends`, `x_devstack` (host processes, aliases, auto-heal); `values` reads the scalars,
+//! lists, `KEY=VALUE` maps and durations they share.
+
+mod build;
+mod depends;
+mod deploy;
+mod health;
+mod networking;
+mod service;
+mod storage;
+mod values;
+mod x_devstack;
+
+use indexmap::IndexMap;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::interpolate::Blame;
+use crate::errors::ProjectError;
+pub use build::Build;
+pub use depends::{Condition, Dependency};
+pub use deploy::GpuRequest;
+pub use health::Healthcheck;
+pub use networking::{is_port_conflict, PortMapping, PORT_CONFLICT};
+pub use service::{Logging, Service};
+pub use storage::{Mount, MountKind};
+pub use values::scalar;
+use values::{read_mapping, truthy, Key, OtherKeys};
+pub use x_devstack::{Autoheal, HostProcess, XDevstack};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ComposeModel {
+    pub services: IndexMap<String, Service>,
+    pub networks: IndexMap<String, NetworkDef>,
+    pub volumes: IndexMap<String, VolumeDef>,
+    pub x_devstack: XDevstack,
+    /// "service X: key `y` is not acted on by devstack" lines.
+    pub not_acted_on: Vec<String>,
+}
+
+/// A top-level network or named volume.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResourceDef {
+    /// Engine-side name.
+    pub name: String,
+    pub external: bool,
+    pub driver: Option<String>,
+}
+
+pub type NetworkDef = ResourceDef;
+pub type VolumeDef = ResourceDef;
+
+/// The top level of a compose file.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawCompose {
+    services: Key,
+    networks: Key,
+    volumes: Key,
+    #[serde(rename = "x-devstack")]
+    x_devstack: Key,
+    /// Compose's project name and the obsolete version: accepted, not acted on, not reported.
+    #[serde(rename = "name")]
+    _name: Option<IgnoredAny>,
+    #[serde(rename = "version")]
+    _version: Option<IgnoredAny>,
+    #[serde(flatten)]
+    other: OtherKeys,
+}
+
+/// A top-level network or volume.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawResource {
+    external: Key,
+    name: Key,
+    driver: Key,
+}
+
+/// Says which variables (and where they were set) a value at a document path came from.
+pub type BlameFn<'a> = &'a dyn Fn(&str) -> Option<Blame>;
+
+/// What every area's parser shares: the file named in errors, the blame for values that came
+/// from variables, and the "not acted on" notes collected so far.
+struct Ctx<'a> {
+    file: &'a str,
+    notes: Vec<String>,
+    blame: Option<BlameFn<'a>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(file: &'a str, blame: Option<BlameFn<'a>>) -> Self {
+        Ctx {
+            file,
+            notes: Vec::new(),
+            blame,
+        }
+    }
+
+    /// An error about the document's shape: it names the rendered file and the path.
+    fn err(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
+        ProjectError(format!("{}: {at}: {msg}", self.file))
+    }
+
+    /// An error about a value: when the value came from a variable, it is reported against
+    /// the variable and where it was set (`.env` line), with the fix; else like [`Ctx::err`].
+    fn bad_value(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
+        match self.blame.and_then(|b| b(at)) {
+            Some(b) => ProjectError(format!(
+                "{}: {at}: {msg}; fix {} in {}",
+                b.text,
+                b.names.join(", "),
+                b.place
+            )),
+            None => self.err(at, msg),
+        }
+    }
+
+    /// "`{whose}: key `{prefix}{key}` is not acted on by devstack`" for each key.
+    fn note_not_acted_on<'k>(
+        &mut self,
+        whose: &str,
+        prefix: &str,
+        keys: impl Iterator<Item = &'k String>,
+    ) {
+        for key in keys {
+            self.notes.push(format!(
+                "{whose}: key `{prefix}{key}` is not acted on by devstack"
+            ));
+        }
+    }
+}
+
+/// Parses the normalised compose document. `file` names it in messages; `project_name`
+/// derives engine-side network/volume names.
+pub fn parse(doc: &Value, file: &str, project_name: &str) -> Result<ComposeModel, ProjectError> {
+    parse_traced(doc, file, project_name, None)
+}
+
+/// [`parse`], with `blame` telling which variables a value at a path came from, so a bad
+/// value is reported against the `.env` line that set it rather than the generated file.
+pub fn parse_traced(
+    doc: &Value,
+    file: &str,
+    project_name: &str,
+    blame: Option<BlameFn<'_>>,
+) -> Result<ComposeModel, ProjectError> {
+    let mut cx = Ctx::new(file, blame);
+    let raw: RawCompose = read_mapping(doc)
+        .ok_or_else(|| cx.err("top level", "expected a mapping with `services:`"))?;
+    for key in raw.other.keys().filter(|k| !k.starts_with("x-")) {
+        cx.notes
+            .push(format!("top-level key `{key}` is not acted on by devstack"));
+    }
+    let mut model = ComposeModel {
+        networks: parse_networks(raw.networks.get(), project_name, &cx)?,
+        volumes: parse_resources(raw.volumes.get(), "volumes", project_name, &cx)?,
+        ..Default::default()
+    };
+    for (name, spec) in services(raw.services.get(), &cx)? {
+        if !valid_name(name) {
+            return Err(cx.err(
+                &format!("services.{name}"),
+                "invalid service name: use lowercase letters, digits, '-', '_' and '.'",
+            ));
+        }
+        let svc = service::parse_service(name, spec, &model, &mut cx)?;
+        model.services.insert(name.clone(), svc);
+    }
+    if let Some(x) = raw.x_devstack.get() {
+        model.x_devstack = x_devstack::parse_x_devstack(x, &model, &cx)?;
+    }
+    networking::check_host_ports(&model, &cx)?;
+    model.not_acted_on = cx.notes;
+    Ok(model)
+}
+
+/// `services:`, a mapping of service names.
+fn services<'v>(
+    v: Option<&'v Value>,
+    cx: &Ctx,
+) -> Result<&'v serde_json::Map<String, Value>, ProjectError> {
+    match v {
+        Some(Value::Object(m)) => Ok(m),
+        Some(Value::Null) | None => Err(cx.err("services", "no services defined")),
+        Some(_) => Err(cx.err("services", "expected a mapping of service names")),
+    }
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+}
+
+/// Top-level `networks:`, with Compose's implicit `default` network.
+fn parse_networks(
+    v: Option<&Value>,
+    project: &str,
+    cx: &Ctx,
+) -> Result<IndexMap<String, NetworkDef>, ProjectError> {
+    let mut networks = parse_resources(v, "networks", project, cx)?;
+    if !networks.contains_key("default") {
+        networks.insert(
+            "default".into(),
+            NetworkDef {
+                name: format!("{project}_default"),
+                ..Default::default()
+            },
+        );
+    }
+    Ok(networks)
+}
+
+/// Top-level `networks:` or `volumes:`: engine-side names (`{project}_{key}` unless `name:` or
+/// `external:`), drivers.
+fn parse_resources(
+    v: Option<&Value>,
+    kind: &str,
+    project: &str,
+    cx: &Ctx,
+) -> Result<IndexMap<String, ResourceDef>, ProjectError> {
+    let mut out = IndexMap::new();
+    let Some(Value::Object(m)) = v else {
+        return Ok(out);
+    };
+    for (key, spec) in m {
+        if !spec.is_object() && !spec.is_null() {
+            return Err(cx.err(&format!("{kind}.{key}"), "expected a mapping or nothing"));
+        }
+        let raw: RawResource = read_mapping(spec).unwrap_or_default();
+        let external = raw.external.get().is_some_and(truthy);
+        let name = raw
+            .name
+            .get()
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if external {
+                    key.clone()
+                } else {
+                    format!("{project}_{key}")
+                }
+            });
+        let driver = raw.driver.get().and_then(Value::as_str).map(str::to_string);
+        out.insert(
+            key.clone(),
+            ResourceDef {
+                name,
+                external,
+                driver,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(yaml: &str) -> Value {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn the_top_level_is_a_mapping_with_services() {
+        let e = |d: Value| parse(&d, "f", "p").unwrap_err().0;
+        assert_eq!(
+            e(doc("[1]")),
+            "f: top level: expected a mapping with `services:`"
+        );
+        assert_eq!(e(doc("networks: {}")), "f: services: no services defined");
+        assert_eq!(
+            e(doc("services: [a]")),
+            "f: services: expected a mapping of service names"
+        );
+        assert_eq!(
+            e(doc("services:\n  Web: {image: x}\n")),
+            "f: services.Web: invalid service name: use lowercase letters, digits, '-', '_' and '.'"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_noted_but_x_keys_and_name_are_not() {
+        let d =
+            doc("name: p\nversion: '3'\nx-common: {}\nconfigs: {}\nservices:\n  web: {image: x}\n");
+        let m = parse(&d, "f", "p").unwrap();
+        assert_eq!(
+            m.not_acted_on,
+            ["top-level key `configs` is not acted on by devstack"]
+        );
+    }
+
+    #[test]
+    fn networks_and_volumes_get_engine_names() {
+        let d = doc("services:\n  web: {image: x}\nnetworks:\n  front: {}\n  ext: {external: true}\n  named: {name: shared, driver: overlay}\nvolumes:\n  data:\n");
+        let m = parse(&d, "f", "demo").unwrap();
+        assert_eq!(m.networks["front"].name, "demo_front");
+        assert_eq!(m.networks["ext"].name, "ext");
+        assert!(m.networks["ext"].external);
+        assert_eq!(
+            (
+                m.networks["named"].name.as_str(),
+                m.networks["named"].driver.as_deref()
+            ),
+            ("shared", Some("overlay"))
+        );
+        assert_eq!(m.networks["default"].name, "demo_default");
+        assert_eq!(m.volumes["data"].name, "demo_data");
+        let d = doc("services:\n  web: {image: x}\nvolumes:\n  data: 5\n");
+        assert_eq!(
+            parse(&d, "f", "demo").unwrap_err().0,
+            "f: volumes.data: expected a mapping or nothing"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_from_a_variable_is_blamed_on_it() {
+        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:abc:80\"], healthcheck: {test: [CMD, x], interval: 1e30}}\n");
+        let blame = |at: &str| {
+            (at == "services.web.ports").then(|| Blame {
+                text: "/p/.env:3: WEB_PORT=abc".into(),
+                names: vec!["WEB_PORT".into()],
+                place: "/p/.env".into(),
+            })
+        };
+        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
+        assert_eq!(
+            e.0,
+            "/p/.env:3: WEB_PORT=abc: services.web.ports: invalid port \"127.0.0.1:abc:80\": \"abc\" is not a port number: use a number 1-65535; fix WEB_PORT in /p/.env"
+        );
+        // Not from a variable: the generated file is named.
+        let d =
+            doc("services:\n  web: {image: x, healthcheck: {test: [CMD, x], interval: 1e30}}\n");
+        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
+        assert!(
+            e.0.starts_with(
+                "/p/.devstack/compose.yaml: services.web.healthcheck.interval: invalid duration"
+            ),
+            "{e}"
+        );
+    }
+
+    mod prop {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::Map;
+
+        /// The keys of `RawService` (the fields serde reads).
+        const SERVICE_KEYS: &[&str] = &[
+            "image",
+            "build",
+            "command",
+            "entrypoint",
+            "environment",
+            "env_file",
+            "ports",
+            "volumes",
+            "networks",
+            "depends_on",
+            "healthcheck",
+            "restart",
+            "deploy",
+            "gpus",
+            "labels",
+            "logging",
+            "working_dir",
+            "user",
+            "stop_grace_period",
+            "stop_signal",
+            "profiles",
+            "tty",
+            "init",
+            "extra_hosts",
+            "develop",
+            "x-devstack",
+        ];
+
+        /// The service keys devstack reads, and the nested keys of its sections.
+        fn keys() -> Vec<&'static str> {
+            SERVICE_KEYS
+                .iter()
+                .copied()
+                .chain([
+                    "context",
+                    "dockerfile",
+                    "args",
+                    "target",
+                    "published",
+                    "host_ip",
+                    "protocol",
+                    "type",
+                    "source",
+                    "read_only",
+                    "condition",
+                    "required",
+                    "test",
+                    "interval",
+                    "timeout",
+                    "retries",
+                    "start_period",
+                    "disable",
+                    "resources",
+                    "limits",
+                    "memory",
+                    "reservations",
+                    "devices",
+                    "driver",
+                    "count",
+                    "device_ids",
+                    "capabilities",
+                    "options",
+                    "aliases",
+                    "autoheal",
+                    "enabled",
+                    "unhealthy_threshold",
+                    "max_backoff",
+                    "host",
+                    "external",
+                    "name",
+                    "a",
+                    "b",
+                    "default",
+                    "db",
+                    "all",
+                ])
+                .collect()
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+                "\\PC{0,16}".prop_map(Value::from),
+                "[0-9a-z:.\\-/\\[\\]]{0,16}".prop_map(Value::from),
+                "(CMD|NONE|CMD-SHELL|all|gpu|a|b|db|default|bind|volume|tmpfs|service_healthy|on-failure|\\./x|/abs|1m30s|1e30|inf)".prop_map(Value::from),
+            ]
+        }
+
+        fn tree() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                    proptest::collection::vec((proptest::sample::select(keys()), inner), 0..6)
+                        .prop_map(|kv| Value::Object(
+                            kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                        )),
+                ]
+            })
+        }
+
+        /// Mostly a mapping with an image, so parsing gets past the first checks.
+        fn service() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                1 => tree(),
+                4 => (
+                    proptest::collection::vec((proptest::sample::select(keys()), tree()), 0..8),
+                    any::<bool>(),
+                )
+                    .prop_map(|(kv, image)| {
+                        let mut m: Map<String, Value> =
+                            kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                        if image {
+                            m.insert("image".into(), Value::from("x"));
+                        }
+                        Value::Object(m)
+                    }),
+            ]
+        }
+
+        fn compose() -> impl Strategy<Value = Value> {
+            (
+                proptest::collection::vec((proptest::sample::select(&["a", "b", "db", "Bad Name", "x.y"][..]), service()), 0..4),
+                tree(),
+                tree(),
+                tree(),
+            )
+                .prop_map(|(services, networks, volumes, x)| {
+                    serde_json::json!({
+                        "services": Value::Object(services.into_iter().map(|(k, v)| (k.to_string(), v)).collect()),
+                        "networks": networks,
+                        "volumes": volumes,
+                        "x-devstack": x,
+                    })
+                })
+        }
+
+        fn check(doc: &Value) {
+            if let Ok(m) = parse(doc, "f", "p") {
+                if super::super::super::graph::validate(&m).is_ok() {
+                    let g = super::super::super::graph::Graph::new(&m);
+                    let _ = g.order();
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn any_compose_shaped_document_is_ok_or_err(d in compose()) {
+                check(&d);
+            }
+
+            #[test]
+            fn any_yaml_text_is_ok_or_err(s in "([a-z_-]{0,8}|[ ]{0,4}|: |- |[\\[\\]{},]|\"[^\"]{0,6}\"|&a|\\*a|<<|[$][{]X[}]|[0-9.:]{0,6}|#|\n){0,40}") {
+                if let Ok(v) = serde_saphyr::from_str::<Value>(&s) {
+                    let mut origins = crate::project::interpolate::Origins::default();
+                    if let Ok(d) = crate::project::interpolate::interpolate_tree(v, &|_| Some("v".into()), "", &mut origins) {
+                        check(&d);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Networking: `ports:` (short and long syntax, loopback by default), the service's
+//! `networks:` with their aliases, `extra_hosts:`, and the check that no two published ports
+//! share a host port.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::values::{read_mapping, scalar, string_list, Key};
+use super::{ComposeModel, Ctx};
+use crate::errors::ProjectError;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortMapping {
+    pub host_ip: String,
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// The long syntax of a port.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawPort {
+    target: Key,
+    published: Key,
+    host_ip: Key,
+    protocol: Key,
+}
+
+/// A network in the mapping form of a service's `networks:`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAttachment {
+    aliases: Key,
+}
+
+/// The phrase every duplicate-host-port error carries (`doctor`'s stack.ports looks for it).
+pub const PORT_CONFLICT: &str = "cannot publish one host port";
+
+/// Whether a project error is a duplicate published host port (see [`PORT_CONFLICT`]).
+pub fn is_port_conflict(e: &ProjectError) -> bool {
+    e.0.contains(PORT_CONFLICT)
+}
+
+pub(super) fn parse_ports(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<PortMapping>, ProjectError> {
+    let items = v.as_array().ok_or_else(|| cx.err(at, "expected a list"))?;
+    let mut out = Vec::new();
+    for item in items {
+        match item {
+            Value::Object(_) => out.push(long_port(item, at, cx)?),
+            other => {
+                let s =
+                    scalar(other).ok_or_else(|| cx.err(at, "expected a port string or mapping"))?;
+                out.extend(parse_port_short(&s).map_err(|e| cx.bad_value(at, e))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `{target, published, host_ip, protocol}`; no `host_ip` means 127.0.0.1.
+fn long_port(item: &Value, at: &str, cx: &Ctx) -> Result<PortMapping, ProjectError> {
+    let raw: RawPort = read_mapping(item).unwrap_or_default();
+    let target = raw
+        .target
+        .get()
+        .and_then(scalar)
+        .and_then(|t| t.parse::<u16>().ok())
+        .ok_or_else(|| cx.bad_value(at, "long-syntax port needs a numeric `target` (1-65535)"))?;
+    let published = match raw.published.get().and_then(scalar) {
+        Some(p) => Some(p.parse::<u16>().map_err(|_| {
+            cx.bad_value(
+                at,
+                format!("invalid published port {p:?}: use a number 1-65535"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(PortMapping {
+        host_ip: raw
+            .host_ip
+            .get()
+            .and_then(scalar)
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        host_port: published,
+        container_port: target,
+        protocol: raw
+            .protocol
+            .get()
+            .and_then(scalar)
+            .unwrap_or_else(|| "tcp".into()),
+    })
+}
+
+/// `[ip:][host[-host]:]container[-container][/proto]`; no ip means 127.0.0.1 (devstack's default).
+pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
+    let (spec, protocol) = match s.rsplit_once('/') {
+        Some((a, p)) => (a, p.to_string()),
+        None => (s, "tcp".to_string()),
+    };
+    let parts: Vec<&str> = if spec.starts_with('[') {
+        // [::1]:8080:80
+        let close = spec
+            .find(']')
+            .ok_or_else(|| format!("invalid port {s:?}: missing ']' after the IPv6 address"))?;
+        let rest = spec[close + 1..]
+            .strip_prefix(':')
+            .ok_or_else(|| format!("invalid port {s:?}: expected ':' after ']'"))?;
+        let mut v = vec![&spec[1..close]];
+        v.extend(rest.split(':'));
+        v
+    } else {
+        spec.split(':').collect()
+    };
+    let (ip, host, container) = match parts.as_slice() {
+        [c] => ("127.0.0.1", "", *c),
+        [h, c] => ("127.0.0.1", *h, *c),
+        [ip, h, c] => (*ip, *h, *c),
+        _ => {
+            return Err(format!(
+                "invalid port {s:?}: use [IP:][HOST:]CONTAINER[/PROTO]"
+            ))
+        }
+    };
+    let (c0, c1) = port_range(s, container)?;
+    let host_range = if host.is_empty() {
+        None
+    } else {
+        Some(port_range(s, host)?)
+    };
+    if let Some((h0, h1)) = host_range {
+        if h1 - h0 != c1 - c0 {
+            return Err(format!(
+                "invalid port {s:?}: host and container ranges differ in length"
+            ));
+        }
+    }
+    Ok((0..=(c1 - c0))
+        .map(|i| PortMapping {
+            host_ip: if ip.is_empty() {
+                "127.0.0.1".into()
+            } else {
+                ip.to_string()
+            },
+            host_port: host_range.map(|(h0, _)| h0 + i),
+            container_port: c0 + i,
+            protocol: protocol.clone(),
+        })
+        .collect())
+}
+
+/// `80` or `9000-9001` of the port spec `s`, low to high.
+fn port_range(s: &str, r: &str) -> Result<(u16, u16), String> {
+    let (a, b) = r.split_once('-').unwrap_or((r, r));
+    let num = |x: &str| -> Result<u16, String> {
+        x.parse().map_err(|_| {
+            format!("invalid port {s:?}: {x:?} is not a port number: use a number 1-65535")
+        })
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if b < a {
+        return Err(format!(
+            "invalid port {s:?}: the range {r:?} runs backwards: write it low-high"
+        ));
+    }
+    Ok((a, b))
+}
+
+/// A service's `networks:` (a list, or a mapping with aliases; `default` when absent), each
+/// declared at the top level.
+pub(super) fn service_networks(
+    v: Option<&Value>,
+    at: &str,
+    model: &ComposeModel,
+    cx: &Ctx,
+) -> Result<IndexMap<String, Vec<String>>, ProjectError> {
+    let networks: IndexMap<String, Vec<String>> = match v {
+        None | Some(Value::Null) => IndexMap::from([("default".to_string(), Vec::new())]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(scalar)
+            .map(|n| (n, Vec::new()))
+            .collect(),
+        Some(Value::Object(nm)) => nm.iter().map(|(k, v)| (k.clone(), aliases(v))).collect(),
+        Some(_) => return Err(cx.err(at, "expected a list or mapping of networks")),
+    };
+    for net in networks.keys() {
+        if !model.networks.contains_key(net) {
+            return Err(cx.err(
+                at,
+                format!("network `{net}` is not declared in the top-level `networks:`; declare it there"),
+            ));
+        }
+    }
+    Ok(networks)
+}
+
+/// The `aliases:` of one network of a service; anything unreadable is no alias.
+fn aliases(attachment: &Value) -> Vec<String> {
+    read_mapping::<RawAttachment>(attachment)
+        .and_then(|a| {
+            a.aliases
+                .get()
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(scalar).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// `extra_hosts:` as `host:ip` lines, from a list or a mapping.
+pub(super) fn extra_hosts(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<String>, ProjectError> {
+    match v {
+        Value::Object(hosts) => Ok(hosts
+            .iter()
+            .map(|(k, v)| format!("{k}:{}", scalar(v).unwrap_or_default()))
+            .collect()),
+        other => string_list(other, at, cx, false),
+    }
+}
+
+/// Two published ports on one host port (same protocol, overlapping addresses) would make the
+/// second container fail at start, after the first was created: refuse them here, naming
+/// both services and the variable that set the port.
+pub(super) fn check_host_ports(model: &ComposeModel, cx: &Ctx) -> Result<(), ProjectError> {
+    fn wildcard(ip: &str) -> bool {
+        matches!(ip, "" | "0.0.0.0" | "::" | "[::]")
+    }
+    let mut seen: Vec<(&str, &PortMapping)> = Vec::new();
+    for (name, svc) in &model.services {
+        for p in &svc.ports {
+            let Some(port) = p.host_port.filter(|p| *p != 0) else {
+                continue;
+            };
+            let clash = seen.iter().find(|(_, q)| {
+                q.host_port == Some(port)
+                    && q.protocol == p.protocol
+                    && (q.host_ip == p.host_ip || wildcard(&q.host_ip) || wildcard(&p.host_ip))
+            });
+            if let Some((other, _)) = clash {
+                return Err(port_clash(cx, other, name, p, port));
+            }
+            seen.push((name, p));
+        }
+    }
+    Ok(())
+}
+
+/// The clash of `name`'s port `p` with one of `other`'s, blamed on the variable that set it.
+fn port_clash(cx: &Ctx, other: &str, name: &str, p: &PortMapping, port: u16) -> ProjectError {
+    let addr = if p.host_ip.contains(':') {
+        format!("[{}]:{port}/{}", p.host_ip, p.protocol)
+    } else {
+        format!("{}:{port}/{}", p.host_ip, p.protocol)
+    };
+    let who = if other == name {
+        format!("service {name} publishes host port {addr} twice")
+    } else {
+        format!("host port {addr} is published by both {other} and {name}")
+    };
+    let at = format!("services.{name}.ports");
+    let other_at = format!("services.{other}.ports");
+    match cx.blame.and_then(|b| b(&at).or_else(|| b(&other_at))) {
+        Some(b) => ProjectError(format!(
+            "{}: {at}: {who}; two services {PORT_CONFLICT}: set {} to a free port in {}",
+            b.text,
+            b.names.join(", "),
+            b.place
+        )),
+        None => cx.err(
+            &at,
+            format!("{who}; two services {PORT_CONFLICT}: change one of them"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{parse, parse_traced};
+    use super::*;
+    use crate::project::interpolate::Blame;
+    use serde_json::json;
+
+    fn doc(yaml: &str) -> Value {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn short_ports_default_to_loopback() {
+        let p = parse_port_short("8080:80").unwrap();
+        assert_eq!(
+            p[0],
+            PortMapping {
+                host_ip: "127.0.0.1".into(),
+                host_port: Some(8080),
+                container_port: 80,
+                protocol: "tcp".into()
+            }
+        );
+        let p = parse_port_short("0.0.0.0:53:53/udp").unwrap();
+        assert_eq!(
+            (p[0].host_ip.as_str(), p[0].protocol.as_str()),
+            ("0.0.0.0", "udp")
+        );
+        assert_eq!(parse_port_short("9000-9001:9000-9001").unwrap().len(), 2);
+        assert_eq!(parse_port_short("80").unwrap()[0].host_port, None);
+        assert_eq!(parse_port_short("[::1]:8080:80").unwrap()[0].host_ip, "::1");
+        assert!(parse_port_short("x:80").is_err());
+    }
+
+    #[test]
+    fn bad_ports_are_errors_not_panics() {
+        for bad in [
+            "[::1]",
+            "[::1]8080:80",
+            "[::1",
+            "9001-9000:80",
+            "80:9001-9000",
+            "abc:80",
+            "70000:80",
+            ":",
+            "1:2:3:4",
+        ] {
+            assert!(parse_port_short(bad).is_err(), "{bad}");
+        }
+        let e = parse_port_short("127.0.0.1:abc:5173").unwrap_err();
+        assert!(
+            e.contains("\"abc\" is not a port number: use a number 1-65535"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_ports_read_their_keys() {
+        let cx = Ctx::new("f", None);
+        let p = parse_ports(
+            &json!([{"target": 80, "published": "8080", "protocol": "udp"}, {"target": "81"}]),
+            "services.web.ports",
+            &cx,
+        )
+        .unwrap();
+        assert_eq!(
+            p[0],
+            PortMapping {
+                host_ip: "127.0.0.1".into(),
+                host_port: Some(8080),
+                container_port: 80,
+                protocol: "udp".into()
+            }
+        );
+        assert_eq!((p[1].container_port, p[1].host_port), (81, None));
+        let e = parse_ports(&json!([{"target": "x"}]), "services.web.ports", &cx).unwrap_err();
+        assert_eq!(
+            e.0,
+            "f: services.web.ports: long-syntax port needs a numeric `target` (1-65535)"
+        );
+        let e = parse_ports(&json!("80"), "services.web.ports", &cx).unwrap_err();
+        assert_eq!(e.0, "f: services.web.ports: expected a list");
+    }
+
+    #[test]
+    fn networks_are_declared_and_carry_aliases() {
+        let d = doc("services:\n  web: {image: x, networks: {front: {aliases: [www, 1]}, default: null}}\nnetworks: {front: {}}\n");
+        let m = parse(&d, "f", "p").unwrap();
+        let nets = &m.services["web"].networks;
+        assert_eq!(nets["front"], ["www", "1"]);
+        assert!(nets["default"].is_empty());
+        let d = doc("services:\n  web: {image: x}\n");
+        let m = parse(&d, "f", "p").unwrap();
+        assert_eq!(
+            m.services["web"].networks.keys().collect::<Vec<_>>(),
+            ["default"]
+        );
+        let d = doc("services:\n  web: {image: x, networks: [back]}\n");
+        let e = parse(&d, "f", "p").unwrap_err();
+        assert_eq!(e.0, "f: services.web.networks: network `back` is not declared in the top-level `networks:`; declare it there");
+    }
+
+    #[test]
+    fn extra_hosts_take_a_list_or_a_mapping() {
+        let cx = Ctx::new("f", None);
+        assert_eq!(
+            extra_hosts(&json!({"db": "10.0.0.2"}), "at", &cx).unwrap(),
+            ["db:10.0.0.2"]
+        );
+        assert_eq!(
+            extra_hosts(&json!(["db:10.0.0.2"]), "at", &cx).unwrap(),
+            ["db:10.0.0.2"]
+        );
+    }
+
+    #[test]
+    fn two_services_on_one_host_port_are_refused() {
+        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:3000:80\"]}\n  api: {image: x, ports: [\"127.0.0.1:3000:3000\"]}\n");
+        let e = parse(&d, "compose.yaml", "p").unwrap_err();
+        assert!(is_port_conflict(&e), "{e}");
+        assert!(
+            e.0.contains("host port 127.0.0.1:3000/tcp is published by both web and api"),
+            "{e}"
+        );
+        // A wildcard address overlaps the loopback one; another protocol or port does not.
+        let d = doc("services:\n  web: {image: x, ports: [\"0.0.0.0:3000:80\"]}\n  api: {image: x, ports: [\"127.0.0.1:3000:3000\"]}\n");
+        assert!(parse(&d, "f", "p").is_err());
+        let d = doc("services:\n  web: {image: x, ports: [\"3000:80/udp\", \"3001:81\"]}\n  api: {image: x, ports: [\"3000:3000\"]}\n");
+        parse(&d, "f", "p").unwrap();
+        let d = doc("services:\n  web: {image: x, ports: [\"3000-3002:80-82\", \"3002:90\"]}\n");
+        let e = parse(&d, "f", "p").unwrap_err();
+        assert!(
+            e.0.contains("service web publishes host port 127.0.0.1:3002/tcp twice"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_port_from_a_variable_is_blamed_on_it() {
+        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:abc:80\"]}\n");
+        let blame = |at: &str| {
+            (at == "services.web.ports").then(|| Blame {
+                text: "/p/.env:3: WEB_PORT=abc".into(),
+                names: vec!["WEB_PORT".into()],
+                place: "/p/.env".into(),
+            })
+        };
+        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
+        assert_eq!(
+            e.0,
+            "/p/.env:3: WEB_PORT=abc: services.web.ports: invalid port \"127.0.0.1:abc:80\": \"abc\" is not a port number: use a number 1-65535; fix WEB_PORT in /p/.env"
+        );
+    }
+}
