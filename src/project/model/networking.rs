@@ -276,9 +276,8 @@ fn port_clash(cx: &Ctx, other: &str, name: &str, p: &PortMapping, port: u16) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{parse, parse_traced};
+    use super::super::parse;
     use super::*;
-    use crate::project::interpolate::Blame;
     use serde_json::json;
 
     fn doc(yaml: &str) -> Value {
@@ -408,23 +407,6 @@ mod tests {
         assert!(
             e.0.contains("service web publishes host port 127.0.0.1:3002/tcp twice"),
             "{e}"
-        );
-    }
-
-    #[test]
-    fn a_bad_port_from_a_variable_is_blamed_on_it() {
-        let d = doc("services:\n  web: {image: x, ports: [\"127.0.0.1:abc:80\"]}\n");
-        let blame = |at: &str| {
-            (at == "services.web.ports").then(|| Blame {
-                text: "/p/.env:3: WEB_PORT=abc".into(),
-                names: vec!["WEB_PORT".into()],
-                place: "/p/.env".into(),
-            })
-        };
-        let e = parse_traced(&d, "/p/.devstack/compose.yaml", "p", Some(&blame)).unwrap_err();
-        assert_eq!(
-            e.0,
-            "/p/.env:3: WEB_PORT=abc: services.web.ports: invalid port \"127.0.0.1:abc:80\": \"abc\" is not a port number: use a number 1-65535; fix WEB_PORT in /p/.env"
         );
     }
 }
