@@ -12,8 +12,14 @@ the tar upload through the engine's archive endpoint, and httpd reading the file
 
 Target: median <= 300 ms.
 
-Needs: a release build (target/release/devstack), Docker, /bin/busybox (busybox-static).
-Usage: python3 bench/watch/bench.py [--edits N]
+With --ssh, the engine is reached as a remote one: an sshd of the script's own on a loopback
+port with a key made here, `DOCKER_HOST=ssh://root@127.0.0.1:PORT` and `DEVSTACK_REMOTE=1`, so
+every request goes through devstack's ssh bridge (`ssh … docker system dial-stdio`); this
+measures what ssh adds, not a network's latency.
+
+Needs: a release build (target/release/devstack), Docker, /bin/busybox (busybox-static); with
+--ssh, openssh-server and root (for sshd).
+Usage: python3 bench/watch/bench.py [--edits N] [--ssh]
 """
 import argparse
 import os
@@ -49,9 +55,42 @@ def fetch(url):
         return ""
 
 
+def loopback_sshd(work):
+    """An sshd on a loopback port letting in a key made here, and an `ssh` wrapper that uses
+    it; returns (port, PATH with the wrapper first, the sshd process)."""
+    d = os.path.join(work, "ssh")
+    os.makedirs(os.path.join(d, "bin"))
+    for key in ("client_key", "host_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], check=True)
+    shutil.copy(os.path.join(d, "client_key.pub"), os.path.join(d, "authorized_keys"))
+    port = free_port()
+    with open(os.path.join(d, "sshd_config"), "w") as f:
+        f.write(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+                f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nStrictModes no\n"
+                "PasswordAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n")
+    with open(os.path.join(d, "ssh_config"), "w") as f:
+        f.write(f"Host *\n  IdentityFile {d}/client_key\n  IdentitiesOnly yes\n"
+                f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking accept-new\n")
+    wrapper = os.path.join(d, "bin", "ssh")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nexec /usr/bin/ssh -F {d}/ssh_config \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    os.makedirs("/run/sshd", exist_ok=True)
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return port, os.path.join(d, "bin") + ":" + os.environ.get("PATH", ""), sshd
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edits", type=int, default=20)
+    ap.add_argument("--ssh", action="store_true", help="reach the engine over ssh, as a remote one")
     args = ap.parse_args()
     if not os.path.exists(BIN):
         sys.exit("no release build: cargo build --release")
@@ -68,6 +107,10 @@ def main():
     env = dict(os.environ, WEB_PORT=str(port), NO_COLOR="1", DEVSTACK_NO_NVML="1")
     dev = [BIN, "-C", proj, "-p", name]
     watch = None
+    sshd = None
+    if args.ssh:
+        ssh_port, path, sshd = loopback_sshd(work)
+        env.update(DOCKER_HOST=f"ssh://root@127.0.0.1:{ssh_port}", DEVSTACK_REMOTE="1", PATH=path)
     try:
         # The test image the fixture builds FROM (the same context as the tests: cached).
         subprocess.run(
@@ -105,7 +148,7 @@ def main():
             time.sleep(0.3)  # let the action finish before the next edit
         samples.sort()
         p95 = samples[max(0, int(round(0.95 * len(samples))) - 1)]
-        print(f"edits: {len(samples)}")
+        print(f"edits: {len(samples)}{' (engine over ssh)' if args.ssh else ''}")
         print("edit -> served (ms): " + " ".join(f"{s:.0f}" for s in samples))
         print(f"median {statistics.median(samples):.0f} ms, p95 {p95:.0f} ms, "
               f"min {samples[0]:.0f} ms, max {samples[-1]:.0f} ms")
@@ -119,6 +162,9 @@ def main():
             except subprocess.TimeoutExpired:
                 watch.kill()
         subprocess.run(dev + ["down", "-v", "-t", "1"], env=env, capture_output=True)
+        if sshd is not None:
+            sshd.terminate()
+            sshd.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
