@@ -436,3 +436,34 @@ fn a_sync_rule_on_a_bind_mounted_path_is_skipped_as_compose_does() {
         .expect("watch ends on SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", w.log());
 }
+
+#[test]
+fn initial_sync_copies_edits_made_before_the_watch_started() {
+    if !docker_available() {
+        return;
+    }
+    let stack = Stack::new("watched");
+    let template = std::fs::read_to_string(stack.path().join("templates/compose.yaml.j2"))
+        .unwrap()
+        .replace(
+            "          ignore: [\"*.tmp\"]\n",
+            "          ignore: [\"*.tmp\"]\n          initial_sync: true\n",
+        );
+    assert!(template.contains("initial_sync: true"));
+    stack.set_template(&template);
+    stack.ok(&["up", "-d", "site"]);
+    // Edits while nothing watches: the image's copy is stale.
+    write(&stack, "services/site/www/index.html", "edited before\n");
+    write(&stack, "services/site/www/draft.tmp", "ignored\n");
+    assert_ne!(
+        in_container(&stack, "site", &["cat", "/www/index.html"]).1,
+        "edited before"
+    );
+    let w = Watching::start(&stack, &["site"]);
+    w.expect(&["site", "initial sync: 1 file in"], LONG);
+    assert_eq!(
+        in_container(&stack, "site", &["cat", "/www/index.html"]).1,
+        "edited before"
+    );
+    assert!(!in_container(&stack, "site", &["test", "-e", "/www/draft.tmp"]).0);
+}
