@@ -237,6 +237,9 @@ async fn up_container(
     } else {
         st.health.clone().unwrap_or_else(|| "running".into())
     };
+    if want != Want::Completed {
+        ctx.hosts.container_ready(name).await;
+    }
     (ctx.report)(Event::Ready(name.clone(), what, since.elapsed()));
     gate.ready();
     Ok(Some(action))

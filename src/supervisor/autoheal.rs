@@ -113,10 +113,10 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, con
             }
             let unhealthy = st.health.as_deref() == Some("unhealthy")
                 && st.failing_streak >= i64::from(cfg.unhealthy_threshold.max(1));
-            // One that never was healthy is still `up`'s (it waits on it, and fails naming it);
-            // healing starts once it has been healthy.
+            // One that never was ready is still `up`'s (it waits on it, and fails naming it);
+            // healing starts once the engine said healthy or `up` found it ready.
             if !unhealthy
-                || !ever_healthy.contains(&c.service)
+                || !(ever_healthy.contains(&c.service) || controls.was_ready(&c.service))
                 || crash_looping
                 || t.next_allowed.is_some_and(|n| Instant::now() < n)
             {

@@ -37,6 +37,10 @@ pub enum Request {
         name: String,
         timeout_ms: u64,
     },
+    /// A container service was found ready (auto-heal looks after it from then on).
+    Ready {
+        name: String,
+    },
     /// Stream every event of the supervisor, one JSON line each, until the client leaves.
     Events,
     Ping,
@@ -73,7 +77,7 @@ pub async fn subscribe(paths: &Paths) -> Option<tokio::sync::mpsc::Receiver<supe
 pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// started, already_running, disabled, healthy, running, stopped, pong
+    /// started, already_running, disabled, healthy, running, stopped, noted, pong
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,13 @@ pub async fn answer(controls: &Controls, line: &str) -> String {
                     error: Some(e),
                     ..Default::default()
                 },
+            }
+        }
+        Ok(Request::Ready { name }) => {
+            controls.mark_ready(&name);
+            Reply {
+                result: Some("noted".into()),
+                ..Default::default()
             }
         }
         Ok(Request::Ping) | Ok(Request::Events) | Err(_) => Reply {
@@ -229,6 +240,24 @@ impl Hosts {
                 r.error.map_or(Ok(()), Err)
             }
             Hosts::Absent(_) => Ok(()),
+        }
+    }
+
+    /// Tells the supervisor that the container service `name` is ready: `up` trusts its own
+    /// probe, which may say so before the engine's first health check, and a service that
+    /// breaks in between must still be healed. Without a supervisor there is no one to tell.
+    pub async fn container_ready(&self, name: &str) {
+        match self {
+            Hosts::Local(c) => c.mark_ready(name),
+            Hosts::Socket(p) => {
+                let req = Request::Ready {
+                    name: name.to_string(),
+                };
+                if let Err(e) = Self::call(p, &req).await {
+                    tracing::debug!("telling the supervisor {name} is ready: {e}");
+                }
+            }
+            Hosts::Absent(_) => {}
         }
     }
 

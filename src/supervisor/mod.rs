@@ -123,9 +123,23 @@ pub struct Controls {
     hosts: Arc<HashMap<String, HostHandle>>,
     /// The supervisor's events, for subscribers on the control socket.
     events: Option<broadcast::Sender<SupEvent>>,
+    /// Containers an `up` or `restart` found ready. Its own probe may say so before the
+    /// engine's first health check does; auto-heal looks after them from then on.
+    ready: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Controls {
+    /// An `up` or `restart` found the container service `service` ready.
+    pub fn mark_ready(&self, service: &str) {
+        let mut r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        r.insert(service.to_string());
+    }
+
+    pub fn was_ready(&self, service: &str) -> bool {
+        let r = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        r.contains(service)
+    }
+
     fn handle(&self, name: &str) -> Result<&HostHandle, String> {
         self.hosts
             .get(name)
@@ -317,6 +331,7 @@ impl Supervisor {
         let controls = Controls {
             hosts: Arc::new(controls),
             events: Some(shared.events.clone()),
+            ready: Default::default(),
         };
         let copy = engine
             .clone()

@@ -138,6 +138,19 @@ fn marks(dir: &Path) -> Vec<(String, String, f64)> {
         .collect()
 }
 
+/// The marks once `name event` is among them: a container without a healthcheck counts as
+/// started when it runs, which can be a moment before its shell has written its mark.
+fn marks_once(dir: &Path, name: &str, event: &str) -> Vec<(String, String, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = marks(dir);
+        if m.iter().any(|(n, e, _)| n == name && e == event) || Instant::now() > deadline {
+            return m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn at(m: &[(String, String, f64)], name: &str, event: &str) -> f64 {
     m.iter()
         .rev()
@@ -153,7 +166,7 @@ fn a_container_waits_for_its_host_process_and_down_stops_in_reverse() {
     }
     let s = Stack::new("graphed");
     let out = s.ok(&["up", "-d", "--wait-timeout", "60"]);
-    let m = marks(s.path());
+    let m = marks_once(s.path(), "top", "start");
     // base (container) → gate (host, healthy a second after it starts) → top (container).
     assert!(
         at(&m, "base", "start") <= at(&m, "gate", "start"),

@@ -203,6 +203,36 @@ fn sigkill_of_the_supervisor_then_down_cleans_everything() {
 }
 
 #[test]
+fn a_service_that_breaks_before_the_engines_first_health_check_is_still_healed() {
+    if !docker_available() {
+        return;
+    }
+    // `up -d` trusts its own probe: it returns long before the engine's first check (3s).
+    let s = stack();
+    s.set_template(
+        "services:\n  early:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    \
+         init: true\n    stop_grace_period: 1s\n    \
+         command: [\"sh\", \"-c\", \"touch /tmp/healthy; exec sleep 100000\"]\n    \
+         healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/tmp/healthy\"], interval: 3s, timeout: 1s, retries: 1 }\n\
+         x-devstack:\n  autoheal: { unhealthy_threshold: 1 }\n",
+    );
+    s.ok(&["build"]);
+    s.ok(&["up", "-d", "--wait-timeout", "60"]);
+    let early = format!("{}-early-1", s.name);
+    docker(&["exec", &early, "rm", "/tmp/healthy"]);
+    let engine_said = docker(&["inspect", "--format", "{{.State.Health.Status}}", &early])
+        .trim()
+        .to_string();
+    // The supervisor in the background was told by `up` that it is ready, so it heals it.
+    wait_until("early healed", Duration::from_secs(40), || {
+        row(&ps_json(&s), "early")["restarts"].as_i64().unwrap_or(0) >= 1
+            && docker(&["inspect", "--format", "{{.State.Health.Status}}", &early]).trim()
+                == "healthy"
+    });
+    eprintln!("broken while the engine said {engine_said:?}; healed");
+}
+
+#[test]
 fn autoheal_restarts_an_unhealthy_container_and_gives_up_on_a_crash_loop() {
     if !docker_available() {
         return;
