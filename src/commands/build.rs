@@ -28,7 +28,7 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
             if svc.build.is_none() {
                 continue;
             }
-            match image_plan(&engine, &project.name, svc, &opts).await? {
+            match image_plan(&engine, &project, svc, &opts).await? {
                 Some(why) => println!("would {why}"),
                 None => println!("{name}: image up to date, nothing to build"),
             }
@@ -52,7 +52,7 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
                 eprintln!("{prefix} | {l}");
             }
         };
-        let (id, action) = ensure_image_with(&engine, &project.name, svc, &opts, &on_line).await?;
+        let (id, action) = ensure_image_with(&engine, &project, svc, &opts, &on_line).await?;
         let what = match action {
             ImageAction::UpToDate => "up to date",
             _ => "built",

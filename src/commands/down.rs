@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{DownArgs, GlobalOpts, Rmi};
+use crate::engine::build_record::BuildRecord;
 use crate::engine::converge::{self, Event};
 use crate::engine::lifecycle::{self, RemoveImages};
 use crate::engine::observed;
@@ -109,8 +110,12 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             Some(Rmi::All) => RemoveImages::All,
         },
         containers.iter().map(|c| c.image.clone()).collect(),
+        BuildRecord::load(&source.paths()).local_tags_of(&source.name),
     )
     .await?;
+    if let Err(e) = BuildRecord::forget(&source.paths(), &report.images_removed) {
+        tracing::warn!("cannot update the build record: {e}");
+    }
     crate::supervisor::forget_autoheal(&source);
     for n in &report.networks {
         eprintln!("{} network {n} removed", color::ok("✓"));

@@ -825,14 +825,8 @@ async fn rebuild_service(
     let engine = ctx.engine;
     let project = ctx.project;
     let svc = &project.model.services[&w.name];
-    let built = build::ensure_image_with(
-        engine,
-        &project.name,
-        svc,
-        &ImageOptions::default(),
-        &|_| {},
-    )
-    .await;
+    let built =
+        build::ensure_image_with(engine, project, svc, &ImageOptions::default(), &|_| {}).await;
     let (image_id, _) = match built {
         Ok(b) => b,
         Err(e) => {
@@ -882,9 +876,15 @@ async fn rebuild_service(
     let deadline = Instant::now() + opts.wait;
     let fixed_ports = svc.ports.iter().any(|p| p.host_port.is_some());
     let swap_begin = Instant::now();
+    // Started beside the old container, the new one serves once ready: that is when the line
+    // is printed; the old one's stop (its grace period) and removal follow.
+    let mut retire = None;
     let replaced = match &current {
         Some(cur) if cur.running() && !fixed_ports => {
-            start_first(ctx, svc, spec, cur, deadline).await
+            let proper = spec.name.clone();
+            start_beside(ctx, svc, spec, cur, deadline)
+                .await
+                .inspect(|(id, _)| retire = Some((cur, id.clone(), proper)))
         }
         Some(cur) => match container::recreate(engine, svc, spec, cur).await {
             Ok(id) => wait_ready(ctx, &w.name, &id, deadline)
@@ -922,6 +922,11 @@ async fn rebuild_service(
             return;
         }
     }
+    if let Some((old, new, proper)) = retire {
+        if let Err(e) = replace(ctx, svc, old, &new, &proper).await {
+            out.line(&w.name, &color::bad(&e));
+        }
+    }
     let dependents: Vec<(String, Option<String>)> = project
         .graph
         .direct_restart_dependents(&w.name)
@@ -952,9 +957,9 @@ async fn rebuild_service(
 }
 
 /// The new container starts beside the old one (under a temporary name, as Compose's swap
-/// uses), and replaces it only once ready; when it does not become ready it is removed and the
-/// old one keeps running.
-async fn start_first(
+/// uses), and replaces it only once ready ([`replace`]); when it does not become ready it is
+/// removed and the old one keeps running.
+async fn start_beside(
     ctx: &Ctx<'_>,
     svc: &crate::project::model::Service,
     mut spec: spec::ContainerSpec,
@@ -971,16 +976,27 @@ async fn start_first(
         Ok(()) => wait_ready(ctx, &svc.name, &id, deadline).await,
         Err(e) => Err(e.to_string()),
     };
-    let state = match ready {
-        Ok(s) => s,
+    match ready {
+        Ok(state) => Ok((id, state)),
         Err(e) => {
             container::stop(engine, &id, 1).await;
             let _ = container::remove(engine, &id).await;
-            return Err(format!(
+            Err(format!(
                 "the new container did not become ready: {e}; the old one keeps running"
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// The ready new container `id` takes the old one's place and name.
+async fn replace(
+    ctx: &Ctx<'_>,
+    svc: &crate::project::model::Service,
+    cur: &observed::ContainerState,
+    id: &str,
+    proper: &str,
+) -> Result<(), String> {
+    let engine = ctx.engine;
     container::stop(engine, &cur.id, svc.stop_grace_secs()).await;
     container::remove(engine, &cur.id).await.map_err(|e| {
         format!(
@@ -991,9 +1007,9 @@ async fn start_first(
     engine
         .docker
         .rename_container(
-            &id,
+            id,
             bollard::query_parameters::RenameContainerOptionsBuilder::default()
-                .name(&proper)
+                .name(proper)
                 .build(),
         )
         .await
@@ -1002,8 +1018,7 @@ async fn start_first(
                 "cannot rename the new container: {}",
                 container::docker_message(&e)
             )
-        })?;
-    Ok((id, state))
+        })
 }
 
 async fn wait_ready(

@@ -8,8 +8,10 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuil
 use futures_util::StreamExt;
 use sha2::Digest;
 
+use super::build_record::{BuildRecord, Built};
 use super::{labels, Engine};
 use crate::project::model::{Build, Service};
+use crate::project::Project;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -321,7 +323,7 @@ pub struct ImageOptions {
 /// local image id with what was done.
 pub async fn ensure_image(
     engine: &Engine,
-    project: &str,
+    project: &Project,
     svc: &Service,
     force: bool,
     no_build: bool,
@@ -339,11 +341,11 @@ pub async fn ensure_image(
 /// prints. Computes the context hash as a build would.
 pub async fn image_plan(
     engine: &Engine,
-    project: &str,
+    project: &Project,
     svc: &Service,
     opts: &ImageOptions,
 ) -> Result<Option<String>, BuildError> {
-    let tag = super::spec::image_ref(project, svc);
+    let tag = super::spec::image_ref(&project.name, svc);
     let existing = engine.docker.inspect_image(&tag).await.ok();
     let Some(build) = &svc.build else {
         return Ok(match (&existing, opts.pull_always) {
@@ -370,12 +372,10 @@ pub async fn image_plan(
             service: svc.name.clone(),
             detail: e.to_string(),
         })??;
-    let old = existing
+    let built_from = existing
         .as_ref()
-        .and_then(|img| img.config.as_ref())
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(labels::CONTEXT_HASH));
-    Ok(match (existing.is_some(), old == Some(&hash)) {
+        .is_some_and(|img| built_from(project, &tag, img, &hash));
+    Ok(match (existing.is_some(), built_from) {
         (false, _) => Some(format!("build {tag} (no image yet)")),
         (true, false) => Some(format!(
             "build {tag} (its context, Dockerfile or build args changed)"
@@ -387,7 +387,7 @@ pub async fn image_plan(
 /// [`ensure_image`] with every option.
 pub async fn ensure_image_with(
     engine: &Engine,
-    project: &str,
+    project: &Project,
     svc: &Service,
     opts: &ImageOptions,
     on_line: &(dyn Fn(&str) + Sync),
@@ -396,7 +396,7 @@ pub async fn ensure_image_with(
         opts.force_build || opts.no_cache || opts.pull_always,
         opts.no_build,
     );
-    let tag = super::spec::image_ref(project, svc);
+    let tag = super::spec::image_ref(&project.name, svc);
     let existing = engine.docker.inspect_image(&tag).await.ok();
     let Some(build) = &svc.build else {
         match existing {
@@ -430,21 +430,11 @@ pub async fn ensure_image_with(
         })??;
     if !force {
         if let Some(img) = &existing {
-            let old = img
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.as_ref())
-                .and_then(|l| l.get(labels::CONTEXT_HASH));
-            if old == Some(&hash) {
+            if built_from(project, &tag, img, &hash) {
                 return Ok((img.id.clone().unwrap_or_default(), ImageAction::UpToDate));
             }
         }
     }
-    let image_labels = HashMap::from([
-        (labels::CONTEXT_HASH.to_string(), hash),
-        (labels::BUILT_FOR_PROJECT.to_string(), project.to_string()),
-        (labels::BUILT_FOR_SERVICE.to_string(), svc.name.clone()),
-    ]);
     let args: HashMap<String, String> = build
         .args
         .iter()
@@ -456,7 +446,6 @@ pub async fn ensure_image_with(
         .rm(true)
         .forcerm(true)
         .nocache(opts.no_cache)
-        .labels(&image_labels)
         .buildargs(&args);
     if opts.pull_always {
         builder = builder.pull("true");
@@ -506,7 +495,36 @@ pub async fn ensure_image_with(
             .id
             .unwrap_or_default(),
     };
+    let built = Built {
+        image: id.clone(),
+        context_hash: hash,
+        project: project.name.clone(),
+        service: svc.name.clone(),
+        named: svc.image.is_some(),
+    };
+    if let Err(e) = BuildRecord::note(&project.paths(), &tag, built) {
+        // Only the next `up` pays for it: it rebuilds, from the layer cache.
+        tracing::warn!("cannot record the build of {tag}: {e}");
+    }
     Ok((id, ImageAction::Built))
+}
+
+/// Whether `img` (now tagged `tag`) was built from a context with `hash`: devstack's record,
+/// or the label an older devstack put on the images it built.
+fn built_from(
+    project: &Project,
+    tag: &str,
+    img: &bollard::models::ImageInspect,
+    hash: &str,
+) -> bool {
+    let id = img.id.as_deref().unwrap_or_default();
+    let labelled = img
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(labels::CONTEXT_HASH));
+    labelled.is_some_and(|l| l == hash)
+        || BuildRecord::load(&project.paths()).built_from(tag, id, hash)
 }
 
 fn failed(service: &str, message: String, log: &[String]) -> BuildError {

@@ -246,8 +246,7 @@ pub async fn prepare_planned(
             let (id, action) = match ready_image {
                 Some(id) => (id, ImageAction::UpToDate),
                 None => {
-                    build::ensure_image_with(engine, &project.name, svc, &opts.image, &on_line)
-                        .await?
+                    build::ensure_image_with(engine, project, svc, &opts.image, &on_line).await?
                 }
             };
             report(Event::Image(svc.name.clone(), action));

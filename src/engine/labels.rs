@@ -18,13 +18,12 @@ pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 pub const REPLACE: &str = "com.docker.compose.replace";
 
-/// devstack's own hash of the build context (decides rebuilds).
+/// Labels earlier devstack builds put on the images they built (the context hash that decides rebuilds,
+/// the project and service); still honoured on such images. Builds are now recorded in
+/// `.devstack/builds.json` instead (`build_record`): the classic builder commits build labels as
+/// an extra, never-cached layer.
 pub const CONTEXT_HASH: &str = "dev.devstack.context-hash";
-/// On images devstack built: the project and service they were built for. Not Compose's
-/// project label: a container inherits its image's labels, so `docker run <built image>`
-/// elsewhere would otherwise count as one of the project's containers.
 pub const BUILT_FOR_PROJECT: &str = "dev.devstack.built-for.project";
-pub const BUILT_FOR_SERVICE: &str = "dev.devstack.built-for.service";
 /// The devstack version that created the object.
 pub const DEVSTACK_VERSION: &str = "dev.devstack.version";
 

@@ -74,6 +74,7 @@ pub async fn remove_resources(
     remove_volumes: bool,
     remove_images: RemoveImages,
     used_images: Vec<String>,
+    built_images: Vec<String>,
 ) -> Result<DownReport, ConvergeError> {
     let mut report = DownReport::default();
     let (networks, volumes) = resources(engine, project).await?;
@@ -118,6 +119,12 @@ pub async fn remove_resources(
                 wanted.insert(img.id);
             } else {
                 wanted.extend(tags);
+            }
+        }
+        // What devstack's build record says it built (an older devstack labelled them instead).
+        for tag in built_images {
+            if engine.docker.inspect_image(&tag).await.is_ok() {
+                wanted.insert(tag);
             }
         }
         if remove_images == RemoveImages::All {

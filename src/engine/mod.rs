@@ -2,6 +2,7 @@
 //! health, logs.
 
 pub mod build;
+pub mod build_record;
 pub mod container;
 pub mod converge;
 pub mod health;

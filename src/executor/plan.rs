@@ -117,7 +117,7 @@ pub async fn plan_up(
     let mut rebuilt = Vec::new();
     for name in &opts.services {
         let svc = &project.model.services[name];
-        if let Some(why) = build::image_plan(engine, &project.name, svc, &opts.image).await? {
+        if let Some(why) = build::image_plan(engine, project, svc, &opts.image).await? {
             plan.images.push((name.clone(), why));
             rebuilt.push(name.clone());
         }

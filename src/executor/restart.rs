@@ -87,8 +87,7 @@ async fn restart_container(
             detail: "has no container yet: run `devstack up` first".into(),
         });
     };
-    let (image_id, _) =
-        build::ensure_image(ctx.engine, &project.name, svc, false, true, &|_| {}).await?;
+    let (image_id, _) = build::ensure_image(ctx.engine, project, svc, false, true, &|_| {}).await?;
     let spec = crate::engine::remote::container_spec(ctx.engine, project, svc, &image_id);
     let changed = container::changed(cur, &spec);
     let id = if changed {

@@ -52,6 +52,11 @@ impl Paths {
         self.logs_dir().join("supervisor.log")
     }
 
+    /// Which build context made which image (see `engine::build_record`).
+    pub fn builds(&self) -> PathBuf {
+        self.root.join("builds.json")
+    }
+
     /// The supervisor's state: host processes and auto-heal history.
     pub fn state_file(&self) -> PathBuf {
         self.root.join("supervisor.json")

@@ -295,9 +295,22 @@ fn down_rmi_local_removes_the_images_devstack_built_unless_in_use() {
         return;
     }
     let s = Stack::new("stack5");
-    // No `image:`: devstack builds and tags `<project>-built`, an image no other test shares.
+    // No `image:`: devstack builds and tags `<project>-built`, an image no other test shares
+    // (its own layer: a build of the same context as another image would be that image).
+    // `named` names its image: Compose's `--rmi local` keeps those, and so does devstack.
+    let own = s.path().join("services/own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(
+        own.join("Dockerfile"),
+        format!(
+            "FROM devstack-test-bb:latest\nRUN echo {} > /owner\n",
+            s.name
+        ),
+    )
+    .unwrap();
     s.set_template(
-        "services:\n  built:\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sleep\", \"1000\"]\n",
+        "services:\n  built:\n    build: ./services/own\n    init: true\n    stop_grace_period: 1s\n    command: [\"sleep\", \"1000\"]\n  \
+         named:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    command: [\"sleep\", \"1000\"]\n",
     );
     s.ok(&["up", "-d"]);
     let image = format!("{}-built", s.name);
@@ -343,4 +356,6 @@ fn down_rmi_local_removes_the_images_devstack_built_unless_in_use() {
         "{out}"
     );
     assert!(!exists(&image));
+    assert!(!out.contains("devstack-test-bb"), "{out}");
+    assert!(exists("devstack-test-bb:latest"));
 }

@@ -361,7 +361,21 @@ fn rebuild_keeps_the_old_container_serving_until_the_new_one_is_ready_and_a_brok
         &["app", "rebuilt (Dockerfile)", "recreated, healthy after"],
         Duration::from_secs(120),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    // The line comes once the new container is ready; the old one is stopped and removed, and
+    // the new one renamed, right after.
+    let proper = vec![format!("{}-app-1", stack.name)];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stack
+        .containers()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>()
+        != proper
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     stop.store(true, Ordering::SeqCst);
     let samples = sampler.join().unwrap();
     let gaps: Vec<_> = samples.iter().filter(|(serving, _)| !serving).collect();
@@ -383,7 +397,7 @@ fn rebuild_keeps_the_old_container_serving_until_the_new_one_is_ready_and_a_brok
         "v2"
     );
     let names: Vec<String> = stack.containers().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, vec![format!("{}-app-1", stack.name)], "{names:?}");
+    assert_eq!(names, proper, "{names:?}");
 
     w.signal(Signal::SIGINT);
     let status = w
