@@ -165,7 +165,7 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, con
 /// Removes a container and creates it afresh from the service's current spec.
 async fn recreate(engine: &Engine, project: &Project, c: &observed::ContainerState) {
     let svc = &project.model.services[&c.service];
-    let Ok((image, _)) = build::ensure_image(engine, &project, svc, false, true, &|_| {}).await
+    let Ok((image, _)) = build::ensure_image(engine, project, svc, false, true, &|_| {}).await
     else {
         return;
     };
