@@ -232,8 +232,9 @@ pub struct DownArgs {
     /// stop_grace_period, else 10].
     #[arg(short = 't', long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Also remove images: `local` those devstack built for this project, `all` also the
-    /// pulled images its containers ran. Images other containers still use are kept.
+    /// Also remove images: `local` those devstack built and named itself (services without
+    /// `image:`, as Compose), `all` also every image the project's containers ran. Images
+    /// other containers still use are kept.
     #[arg(long, value_enum, value_name = "TYPE")]
     pub rmi: Option<Rmi>,
     /// Also remove containers of services no longer in the file (they are removed anyway:
