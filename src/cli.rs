@@ -113,7 +113,8 @@ pub enum Command {
     ///
     /// One line per action (`web  synced 3 files in 41 ms`). Changes are debounced (a burst of
     /// saves is one action); the build context's .dockerignore and each rule's ignore/include
-    /// patterns apply. Start the stack first (`devstack up -d`), or use `devstack up --watch`.
+    /// patterns apply. As Compose's, it first builds and starts the services with their
+    /// dependencies (`up -d`; `--no-up` skips that); `devstack up --watch` streams the logs too.
     Watch(WatchArgs),
     /// Check the machine: Docker, NVIDIA driver and runtime, Kinect USB/udev/usbfs/display, ports, .env.
     Doctor(DoctorArgs),
@@ -213,6 +214,9 @@ pub struct WatchArgs {
     /// Seconds a restarted or recreated container may take to become running/healthy.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub wait_timeout: u64,
+    /// Do not build and start the services first: watch what runs.
+    #[arg(long)]
+    pub no_up: bool,
 }
 
 /// When images are pulled (Compose's `--pull`).

@@ -76,11 +76,43 @@ pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
         .into());
     }
     let engine = super::connect().await?;
-    let mut signals = super::attached::StopSignals::new()?;
     let opts = WatchOptions {
         wait: Duration::from_secs(a.wait_timeout),
         strict: true,
     };
+    // Bad rules are a usage error before anything is started.
+    let config = pwatch::parse(
+        &project.document,
+        &project.dir,
+        &project.compose_file.display().to_string(),
+    )?;
+    select(&project, &config, &named, opts.strict, engine.site.remote)?;
+    if !a.no_up {
+        // Compose's `watch` builds and starts the services first (`--no-up` skips it).
+        let up = crate::cli::UpArgs {
+            services: a.services.clone(),
+            detach: true,
+            wait_timeout: a.wait_timeout,
+            pull: crate::cli::PullPolicy::Missing,
+            build: false,
+            no_build: false,
+            no_host: false,
+            timeout: None,
+            skip_preflight: false,
+            force_recreate: false,
+            no_recreate: false,
+            no_deps: false,
+            remove_orphans: false,
+            watch: false,
+            dry_run: false,
+            dash: false,
+        };
+        let code = super::up::run(g, &up).await?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
+    let mut signals = super::attached::StopSignals::new()?;
     let why = watch_until(&engine, &project, &named, &opts, signals.next()).await?;
     crate::ui::attached::say(&format!("{why}: watch stopped"));
     Ok(0)

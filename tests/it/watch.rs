@@ -140,9 +140,10 @@ fn sync_copies_edits_new_files_and_deletions_and_skips_ignored_ones() {
         return;
     }
     let stack = Stack::new("watched");
-    stack.ok(&["up", "-d", "site"]);
+    // As Compose's, `watch` builds and starts the service first.
     let w = Watching::start(&stack, &["site"]);
     w.expect(&["site", "watching: sync services/site/www → /www"], LONG);
+    assert_eq!(stack.inspect("site", "{{.State.Running}}"), "true");
 
     // An edit.
     write(&stack, "services/site/www/index.html", "v2\n");
@@ -419,6 +420,8 @@ fn a_service_without_rules_is_a_usage_error() {
         "{}",
         super::common::text(&out)
     );
+    // Refused before anything was started.
+    assert!(stack.containers().is_empty());
 }
 
 #[test]
@@ -433,7 +436,8 @@ fn a_sync_rule_on_a_bind_mounted_path_is_skipped_as_compose_does() {
          - { action: sync, path: ./services/site/www, target: /www }\n        \
          - { action: restart, path: ./conf }\n",
     );
-    let mut w = Watching::start(&stack, &[]);
+    // --no-up: what runs is watched, and nothing is started.
+    let mut w = Watching::start(&stack, &["--no-up"]);
     w.expect(
         &[
             "site",
@@ -473,7 +477,8 @@ fn initial_sync_copies_edits_made_before_the_watch_started() {
         in_container(&stack, "site", &["cat", "/www/index.html"]).1,
         "edited before"
     );
-    let w = Watching::start(&stack, &["site"]);
+    // --no-up: an `up` would rebuild the image from the edited context first.
+    let w = Watching::start(&stack, &["--no-up", "site"]);
     w.expect(&["site", "initial sync: 1 file in"], LONG);
     assert_eq!(
         in_container(&stack, "site", &["cat", "/www/index.html"]).1,
