@@ -334,6 +334,26 @@ fn a_bad_port_in_env_is_reported_against_the_variable() {
 }
 
 #[test]
+fn a_relative_path_without_dot_slash_is_named_as_a_path_against_its_variable() {
+    let s = stack_with_template(
+        "services:\n  app:\n    image: devstack-test-bb:latest\n    volumes: [\"${MODELS:-./models}:/models\"]\n",
+    );
+    let env_file = s.path().join(".env");
+    std::fs::write(&env_file, "MODELS=data/models\n").unwrap();
+    let env = env_file.display().to_string();
+    assert_fails(
+        &s,
+        &["up", "-d"],
+        2,
+        &[
+            &format!("{env}:1: MODELS=data/models"),
+            "`data/models` is read as a named volume, not a path: a relative path starts with ./ (./data/models)",
+            &format!("fix MODELS in {env}"),
+        ],
+    );
+}
+
+#[test]
 fn two_services_on_one_host_port_fail_before_anything_is_created() {
     let port = crate::common::free_port().to_string();
     let (s, env) = ports_stack(&format!("BACKEND_PORT={port}\nFRONTEND_PORT={port}\n"));

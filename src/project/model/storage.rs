@@ -115,10 +115,14 @@ fn check_source(
     if mount.kind == MountKind::Volume {
         if let Some(src) = &mount.source {
             if !model.volumes.contains_key(src) {
-                return Err(cx.err(
-                    at,
-                    format!("named volume `{src}` is not declared in the top-level `volumes:`; declare it there"),
-                ));
+                // `data/x` is a path meant relative (a volume name cannot hold `/`): Compose
+                // reads a source without `.`, `/` or `~` in front as a volume's name.
+                let msg = if src.contains('/') {
+                    format!("`{src}` is read as a named volume, not a path: a relative path starts with ./ (./{src})")
+                } else {
+                    format!("named volume `{src}` is not declared in the top-level `volumes:`; declare it there")
+                };
+                return Err(cx.bad_value(at, msg));
             }
         }
     }
