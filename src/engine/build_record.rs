@@ -6,11 +6,10 @@
 //! rebuilt once, exactly as a missing label would have it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::project::paths::Paths;
+use crate::project::paths::{read_json_or_default, write_json_atomically, Paths};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Built {
@@ -36,10 +35,7 @@ impl BuildRecord {
     /// The record of this project directory; an unreadable one is empty (at worst, one
     /// rebuild that the layer cache makes quick).
     pub fn load(paths: &Paths) -> BuildRecord {
-        std::fs::read(paths.builds())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        read_json_or_default(&paths.builds())
     }
 
     /// Whether the image `tag` now has (`image_id`) was built from a context with `hash`.
@@ -64,7 +60,7 @@ impl BuildRecord {
     pub fn note(paths: &Paths, tag: &str, built: Built) -> std::io::Result<()> {
         let mut record = BuildRecord::load(paths);
         record.images.insert(full(tag), built);
-        write_atomically(&paths.builds(), &serde_json::to_vec_pretty(&record)?)
+        write_json_atomically(&paths.builds(), &record)
     }
 
     /// Forgets tags that were removed.
@@ -76,7 +72,7 @@ impl BuildRecord {
         if record.images.len() == before {
             return Ok(());
         }
-        write_atomically(&paths.builds(), &serde_json::to_vec_pretty(&record)?)
+        write_json_atomically(&paths.builds(), &record)
     }
 }
 
@@ -88,15 +84,6 @@ fn full(tag: &str) -> String {
     } else {
         format!("{tag}:latest")
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("json.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

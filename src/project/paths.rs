@@ -75,3 +75,23 @@ impl Paths {
         self.root.join("attached.pid")
     }
 }
+
+/// A JSON file devstack keeps, or the default when it is missing or unreadable (these files
+/// are caches and records: losing one costs a rebuild or a forgotten restart count, no more).
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Path) -> T {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `value` as JSON to a temp file beside `path` and renames it, so readers never see
+/// half a file; creates the directory first.
+pub fn write_json_atomically<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
+    std::fs::rename(tmp, path)
+}

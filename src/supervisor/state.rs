@@ -43,18 +43,11 @@ pub struct HealState {
 
 impl State {
     pub fn load(paths: &Paths) -> State {
-        std::fs::read(paths.state_file())
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        crate::project::paths::read_json_or_default(&paths.state_file())
     }
 
     /// Written to a temp file and renamed, so readers never see half a file.
     pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
-        std::fs::create_dir_all(paths.root())?;
-        let file = paths.state_file();
-        let tmp = file.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(tmp, file)
+        crate::project::paths::write_json_atomically(&paths.state_file(), self)
     }
 }
