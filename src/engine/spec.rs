@@ -366,6 +366,7 @@ mod tests {
             compose_file: "/srv/demo/.devstack/compose.yaml".into(),
             gpu: crate::gpu::GpuSelection::None,
             graph,
+            warnings: Vec::new(),
         }
     }
 

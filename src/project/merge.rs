@@ -1,227 +1,682 @@
-//! Several compose files into one, by the compose-spec's merge rules (what `docker compose
-//! -f a.yaml -f b.yaml` does, and what `compose.override.yaml` relies on): mappings merge key
-//! by key, the later file winning for scalars; `command`, `entrypoint` and a healthcheck's
-//! `test` are replaced whole; `ports`, `expose`, `dns`, `dns_search`, `tmpfs`, `cap_add`,
-//! `cap_drop`, `env_file`, `extra_hosts` and `profiles` are appended (without repeats);
-//! `environment`, `labels`, `depends_on` and `networks` merge as mappings whatever syntax
-//! either file used; a service's `volumes` merge by their target path.
+//! Several compose files into one, by compose-go's rules (`override/merge.go` and
+//! `override/uncity.go`: what `docker compose -f a.yaml -f b.yaml` does, what
+//! `compose.override.yaml` and `extends` rely on).
+//!
+//! Mappings merge key by key, the later file winning for scalars, and lists append — except
+//! where Compose says otherwise: `command`, `entrypoint` and a healthcheck's `test` are
+//! replaced whole (a `null` resets them); `environment`, `labels`, `annotations`, `sysctls`,
+//! `dns*`, `tmpfs`, `env_file`, `label_file`, `build.args`, `build.labels`,
+//! `build.additional_contexts` and `deploy.labels` become one `KEY=VALUE` list whatever
+//! syntax each file used; `extra_hosts` append without repeats; `depends_on` and `networks`
+//! merge as mappings; `build: .` merges with a build mapping; `logging` options merge only
+//! when both files name the same driver (or one names none); each ulimit is replaced whole.
+//! After each file, lists Compose keys by an identity keep one entry per identity, the later
+//! one in the earlier one's place: ports, volumes and devices by target, secrets and configs
+//! by mount path, `KEY=VALUE` lists by key, and so on. `!reset` removes what earlier files
+//! set; `!override` replaces it instead of merging.
 
-use serde_json::{Map, Value};
+use super::yaml::{Map, Node, Tag, Value};
 
-/// `over` merged onto `base`.
-pub fn merge(base: Value, over: Value) -> Value {
-    merge_at(base, over, &[])
+/// Why two files could not be merged: a mapping where the earlier file had a list or the
+/// other way round. Names the path and where the later value was written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{at}cannot override {path}: one file gives a {was} and the other a {now}")]
+pub struct MergeError {
+    pub path: String,
+    /// `file:line:col: ` of the later value, or empty.
+    pub at: String,
+    pub was: &'static str,
+    pub now: &'static str,
 }
 
-fn merge_at(base: Value, over: Value, path: &[&str]) -> Value {
-    let in_service = path.len() == 3 && path[0] == "services";
-    let key = path.last().copied().unwrap_or("");
-    if in_service {
-        match key {
-            "command" | "entrypoint" => return over,
-            "ports" | "expose" | "dns" | "dns_search" | "tmpfs" | "cap_add" | "cap_drop"
-            | "env_file" | "profiles" | "extra_hosts"
-                if base.is_array() || over.is_array() =>
-            {
-                return append_unique(base, over);
-            }
-            "environment" | "labels" => return merge_maps(as_map(base, '='), as_map(over, '=')),
-            "depends_on" | "networks" => {
-                return merge_maps(as_names(base, key), as_names(over, key));
-            }
-            "volumes" => return merge_volumes(base, over),
-            _ => {}
-        }
-    }
-    if path.len() == 4 && path[0] == "services" && path[2] == "healthcheck" && key == "test" {
-        return over;
-    }
-    match (base, over) {
-        (Value::Object(mut b), Value::Object(o)) => {
-            for (k, v) in o {
-                let merged = match b.remove(&k) {
-                    Some(old) => {
-                        let mut p = path.to_vec();
-                        p.push(&k);
-                        merge_at(old, v, &p)
-                    }
-                    None => v,
-                };
-                b.insert(k, merged);
-            }
-            Value::Object(b)
-        }
-        // A null override (an empty key) keeps what was there, as Compose does for `key:`.
-        (b, Value::Null) => b,
-        (_, o) => o,
-    }
+/// `over` (a later file's document) merged onto `base`, its `!reset`/`!override` tags
+/// applied, then each identity kept once per list.
+pub fn merge(mut base: Node, over: Node) -> Result<Node, MergeError> {
+    apply_resets(&mut base, &over);
+    let merged = merge_at(base, strip_tags(over), &mut Vec::new())?;
+    Ok(enforce_unicity(merged, &mut Vec::new()))
 }
 
-fn append_unique(base: Value, over: Value) -> Value {
-    let mut out: Vec<Value> = match base {
-        Value::Array(a) => a,
-        Value::Null => vec![],
-        v => vec![v],
+/// One document on its own (the first file): tags removed, identities kept once.
+pub fn single(doc: Node) -> Node {
+    enforce_unicity(strip_tags(doc), &mut Vec::new())
+}
+
+/// `extends`: the service `over` merged onto a copy of the service it extends, as Compose
+/// merges services (the path is a service's).
+pub fn extend_service(mut base: Node, over: Node) -> Result<Node, MergeError> {
+    apply_resets(&mut base, &over);
+    let mut path = vec!["services".to_string(), "x".to_string()];
+    merge_at(base, strip_tags(over), &mut path)
+}
+
+/// Removes from `base` every place that `over` tags `!reset` or `!override` (compose-go's
+/// ResetProcessor.Apply: before the merge, so an override merges onto nothing).
+fn apply_resets(base: &mut Node, over: &Node) {
+    let (Some(b), Some(o)) = (base.as_map_mut(), over.as_map()) else {
+        return;
     };
-    let more = match over {
-        Value::Array(a) => a,
-        Value::Null => vec![],
-        v => vec![v],
-    };
-    for v in more {
-        if !out.contains(&v) {
-            out.push(v);
+    for (k, v) in o {
+        if v.tag.is_some() {
+            b.shift_remove(k);
+        } else if let Some(bv) = b.get_mut(k) {
+            apply_resets(bv, v);
         }
-    }
-    Value::Array(out)
-}
-
-/// `["K=V", "K2"]` or a mapping, as a mapping.
-fn as_map(v: Value, sep: char) -> Value {
-    match v {
-        Value::Array(items) => {
-            let mut m = Map::new();
-            for i in items {
-                let s = match i {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                match s.split_once(sep) {
-                    Some((k, v)) => m.insert(k.to_string(), Value::String(v.to_string())),
-                    None => m.insert(s, Value::Null),
-                };
-            }
-            Value::Object(m)
-        }
-        other => other,
     }
 }
 
-/// `[a, b]` (names) or a mapping, as a mapping of name → options (`depends_on`'s short form
-/// means `service_started`).
-fn as_names(v: Value, key: &str) -> Value {
-    let short = if key == "depends_on" {
-        serde_json::json!({"condition": "service_started"})
-    } else {
-        Value::Null
-    };
-    match v {
-        Value::Array(items) => Value::Object(
+/// A document without its merge tags: `!reset` values dropped, `!override` ones kept.
+fn strip_tags(mut n: Node) -> Node {
+    n.tag = None;
+    n.value = match n.value {
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .filter(|(_, v)| v.tag != Some(Tag::Reset))
+                .map(|(k, v)| (k, strip_tags(v)))
+                .collect(),
+        ),
+        Value::Seq(items) => Value::Seq(
             items
                 .into_iter()
-                .filter_map(|i| i.as_str().map(|s| (s.to_string(), short.clone())))
+                .filter(|v| v.tag != Some(Tag::Reset))
+                .map(strip_tags)
                 .collect(),
         ),
         other => other,
+    };
+    n
+}
+
+/// How a special path merges (compose-go's `mergeSpecials`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rule {
+    ToSequence,
+    ExtraHosts,
+    Override,
+    DependsOn,
+    Mappings,
+    Logging,
+    Build,
+    Ulimit,
+    IpamConfig,
+}
+
+/// Does `path` match `pattern` (`*` matches any one segment)?
+fn matches(path: &[String], pattern: &[&str]) -> bool {
+    path.len() == pattern.len() && path.iter().zip(pattern).all(|(p, q)| *q == "*" || p == q)
+}
+
+fn rule(path: &[String]) -> Option<Rule> {
+    const RULES: &[(&[&str], Rule)] = &[
+        (&["networks", "*", "ipam", "config"], Rule::IpamConfig),
+        (&["networks", "*", "labels"], Rule::ToSequence),
+        (&["volumes", "*", "labels"], Rule::ToSequence),
+        (&["services", "*", "annotations"], Rule::ToSequence),
+        (&["services", "*", "build"], Rule::Build),
+        (&["services", "*", "build", "args"], Rule::ToSequence),
+        (
+            &["services", "*", "build", "additional_contexts"],
+            Rule::ToSequence,
+        ),
+        (&["services", "*", "build", "extra_hosts"], Rule::ExtraHosts),
+        (&["services", "*", "build", "labels"], Rule::ToSequence),
+        (&["services", "*", "command"], Rule::Override),
+        (&["services", "*", "depends_on"], Rule::DependsOn),
+        (&["services", "*", "deploy", "labels"], Rule::ToSequence),
+        (&["services", "*", "dns"], Rule::ToSequence),
+        (&["services", "*", "dns_opt"], Rule::ToSequence),
+        (&["services", "*", "dns_search"], Rule::ToSequence),
+        (&["services", "*", "entrypoint"], Rule::Override),
+        (&["services", "*", "env_file"], Rule::ToSequence),
+        (&["services", "*", "label_file"], Rule::ToSequence),
+        (&["services", "*", "environment"], Rule::ToSequence),
+        (&["services", "*", "extra_hosts"], Rule::ExtraHosts),
+        (&["services", "*", "healthcheck", "test"], Rule::Override),
+        (&["services", "*", "labels"], Rule::ToSequence),
+        (
+            &["services", "*", "volumes", "*", "volume", "labels"],
+            Rule::ToSequence,
+        ),
+        (&["services", "*", "logging"], Rule::Logging),
+        (&["services", "*", "models"], Rule::Mappings),
+        (&["services", "*", "networks"], Rule::Mappings),
+        (&["services", "*", "sysctls"], Rule::ToSequence),
+        (&["services", "*", "tmpfs"], Rule::ToSequence),
+        (&["services", "*", "ulimits", "*"], Rule::Ulimit),
+    ];
+    RULES
+        .iter()
+        .find(|(p, _)| matches(path, p))
+        .map(|(_, r)| *r)
+}
+
+fn kind(n: &Node) -> &'static str {
+    match n.value {
+        Value::Map(_) => "mapping",
+        Value::Seq(_) => "list",
+        Value::Null => "null",
+        _ => "scalar",
     }
 }
 
-fn merge_maps(base: Value, over: Value) -> Value {
-    match (base, over) {
-        (Value::Object(mut b), Value::Object(o)) => {
-            for (k, v) in o {
-                let merged = match (b.remove(&k), v) {
-                    (Some(old @ Value::Object(_)), new @ Value::Object(_)) => merge(old, new),
-                    (Some(old), Value::Null) => old,
-                    (_, new) => new,
+fn merge_at(base: Node, over: Node, path: &mut Vec<String>) -> Result<Node, MergeError> {
+    if let Some(r) = rule(path) {
+        return merge_special(r, base, over, path);
+    }
+    if over.is_null() {
+        return Ok(base);
+    }
+    let mismatch = |base: &Node, over: &Node, path: &[String]| MergeError {
+        path: path.join("."),
+        at: over
+            .pos
+            .as_ref()
+            .map(|p| format!("{p}: "))
+            .unwrap_or_default(),
+        was: kind(base),
+        now: kind(over),
+    };
+    match (&base.value, &over.value) {
+        (Value::Map(_), Value::Map(_)) => {
+            let (Value::Map(b), Value::Map(o)) = (base.value, over.value) else {
+                unreachable!()
+            };
+            Ok(Node::at(Value::Map(merge_maps(b, o, path)?), base.pos))
+        }
+        (Value::Map(_), _) => Err(mismatch(&base, &over, path)),
+        (Value::Seq(_), Value::Seq(_)) => {
+            let (Value::Seq(mut b), Value::Seq(o)) = (base.value, over.value) else {
+                unreachable!()
+            };
+            b.extend(o);
+            Ok(Node::at(Value::Seq(b), base.pos))
+        }
+        (Value::Seq(_), _) => Err(mismatch(&base, &over, path)),
+        _ => Ok(over),
+    }
+}
+
+fn merge_maps(mut base: Map, over: Map, path: &mut Vec<String>) -> Result<Map, MergeError> {
+    for (k, v) in over {
+        match base.get_mut(&k) {
+            None => {
+                base.insert(k, v);
+            }
+            Some(slot) => {
+                let old = std::mem::replace(slot, Node::new(Value::Null));
+                path.push(k);
+                let merged = merge_at(old, v, path);
+                path.pop();
+                *slot = merged?;
+            }
+        }
+    }
+    Ok(base)
+}
+
+fn merge_special(
+    r: Rule,
+    base: Node,
+    over: Node,
+    path: &mut Vec<String>,
+) -> Result<Node, MergeError> {
+    let pos = base.pos.clone();
+    Ok(match r {
+        Rule::Override => over,
+        Rule::ToSequence => {
+            let mut seq = into_sequence(base);
+            seq.extend(into_sequence(over));
+            Node::at(Value::Seq(seq), pos)
+        }
+        Rule::ExtraHosts => {
+            let mut seq = into_sequence(base);
+            for v in into_sequence(over) {
+                if !seq.iter().any(|x| x.same(&v)) {
+                    seq.push(v);
+                }
+            }
+            Node::at(Value::Seq(seq), pos)
+        }
+        Rule::DependsOn | Rule::Mappings => {
+            let default = (r == Rule::DependsOn).then(depends_on_default);
+            let b = into_mapping(base, default.as_ref());
+            let o = into_mapping(over, default.as_ref());
+            Node::at(Value::Map(merge_maps(b, o, path)?), pos)
+        }
+        Rule::Build => {
+            let b = build_mapping(base);
+            let o = build_mapping(over);
+            Node::at(Value::Map(merge_maps(b, o, path)?), pos)
+        }
+        Rule::Logging => merge_logging(base, over, path)?,
+        Rule::Ulimit => over,
+        Rule::IpamConfig => merge_ipam(base, over, path)?,
+    })
+}
+
+/// `depends_on: [a]` means `{a: {condition: service_started, required: true}}`.
+fn depends_on_default() -> Map {
+    let mut m = Map::new();
+    m.insert("condition".into(), Node::str("service_started"));
+    m.insert("required".into(), Node::new(Value::Bool(true)));
+    m
+}
+
+/// A mapping as a `KEY=VALUE` list sorted by text (a key with a null value alone, a list
+/// value once per item); a string as a list of one; a list as it is.
+fn into_sequence(n: Node) -> Vec<Node> {
+    match n.value {
+        Value::Seq(items) => items,
+        Value::Str(_) => vec![n],
+        Value::Map(m) => {
+            let mut seq: Vec<Node> = Vec::new();
+            for (k, v) in m {
+                let entry = |text: String, v: &Node| Node {
+                    pos: v.pos.clone(),
+                    vars: v.vars.clone(),
+                    ..Node::str(text)
                 };
-                b.insert(k, merged);
+                match &v.value {
+                    Value::Null => seq.push(entry(k.clone(), &v)),
+                    Value::Seq(items) => {
+                        for i in items {
+                            seq.push(entry(
+                                format!("{k}={}", i.scalar_text().unwrap_or_default()),
+                                i,
+                            ));
+                        }
+                    }
+                    _ => seq.push(entry(
+                        format!("{k}={}", v.scalar_text().unwrap_or_default()),
+                        &v,
+                    )),
+                }
             }
-            Value::Object(b)
+            seq.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            seq
         }
-        (b, Value::Null) => b,
-        (_, o) => o,
+        _ => Vec::new(),
     }
 }
 
-/// The target path of a volume entry: `src:target[:mode]`, `target`, or `{target: …}`.
-fn volume_target(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => {
-            let parts: Vec<&str> = s.split(':').collect();
-            match parts.len() {
-                1 => Some(parts[0].to_string()),
-                _ => Some(parts[1].to_string()),
-            }
-        }
-        Value::Object(o) => o.get("target").and_then(Value::as_str).map(str::to_string),
-        _ => None,
+/// A list of names as a mapping of each to `default` (or null); a mapping as it is.
+fn into_mapping(n: Node, default: Option<&Map>) -> Map {
+    match n.value {
+        Value::Map(m) => m,
+        Value::Seq(items) => items
+            .into_iter()
+            .filter_map(|i| {
+                let name = i.scalar_text()?;
+                let v = match default {
+                    Some(d) => Node::at(Value::Map(d.clone()), i.pos.clone()),
+                    None => Node::at(Value::Null, i.pos.clone()),
+                };
+                Some((name, v))
+            })
+            .collect(),
+        _ => Map::new(),
     }
 }
 
-fn merge_volumes(base: Value, over: Value) -> Value {
-    let mut out: Vec<Value> = match base {
-        Value::Array(a) => a,
-        _ => vec![],
+fn build_mapping(n: Node) -> Map {
+    match n.value {
+        Value::Map(m) => m,
+        Value::Str(_) => {
+            let mut m = Map::new();
+            m.insert("context".into(), n);
+            m
+        }
+        _ => Map::new(),
+    }
+}
+
+/// Logging options merge only when both name the same driver, or either names none; else the
+/// later logging replaces the earlier.
+fn merge_logging(base: Node, over: Node, path: &mut Vec<String>) -> Result<Node, MergeError> {
+    let driver = |n: &Node| n.get("driver").map(|d| d.scalar_text());
+    let (bd, od) = (driver(&base), driver(&over));
+    if bd.is_none() || od.is_none() || bd == od {
+        return merge_at_plain(base, over, path);
+    }
+    Ok(over)
+}
+
+/// The generic merge, for a special rule that falls back to it.
+fn merge_at_plain(base: Node, over: Node, path: &mut Vec<String>) -> Result<Node, MergeError> {
+    match (base.value, over.value) {
+        (Value::Map(b), Value::Map(o)) => {
+            Ok(Node::at(Value::Map(merge_maps(b, o, path)?), base.pos))
+        }
+        (_, v) => Ok(Node::at(v, over.pos)),
+    }
+}
+
+/// IPAM pools merge by subnet: an override's pool for a subnet merges onto the earlier one,
+/// a pool for a new subnet is added.
+fn merge_ipam(base: Node, over: Node, path: &mut Vec<String>) -> Result<Node, MergeError> {
+    let pos = base.pos.clone();
+    let (Value::Seq(configs), Value::Seq(overrides)) = (base.value, over.value) else {
+        return Err(MergeError {
+            path: path.join("."),
+            at: String::new(),
+            was: "list",
+            now: "value that is not a list",
+        });
     };
-    let more = match over {
-        Value::Array(a) => a,
-        Value::Null => return Value::Array(out),
-        other => return other,
-    };
-    for v in more {
-        match volume_target(&v)
-            .and_then(|t| out.iter().position(|x| volume_target(x) == Some(t.clone())))
-        {
-            Some(i) => out[i] = v,
-            None => out.push(v),
+    let subnet = |m: &Map| m.get("subnet").and_then(Node::scalar_text);
+    let mut out: Vec<Map> = Vec::new();
+    for original in configs {
+        let right = into_mapping(original, None);
+        for ov in &overrides {
+            let left = into_mapping(ov.clone(), None);
+            if subnet(&left) != subnet(&right) {
+                if !out.iter().any(|m| subnet(m) == subnet(&left)) {
+                    out.push(left);
+                }
+                continue;
+            }
+            let merged = merge_maps(right.clone(), left, path)?;
+            match out.iter().position(|m| subnet(m) == subnet(&merged)) {
+                Some(i) => out[i] = merged,
+                None => out.push(merged),
+            }
         }
     }
-    Value::Array(out)
+    Ok(Node::at(
+        Value::Seq(out.into_iter().map(Node::map).collect()),
+        pos,
+    ))
+}
+
+/// How the entries of a list are identified, for keeping each once.
+#[derive(Debug, Clone, Copy)]
+enum Identity {
+    KeyValue,
+    Volume,
+    Device,
+    Expose,
+    Mount(&'static str),
+    Port,
+    EnvFile,
+}
+
+fn identity(path: &[String]) -> Option<Identity> {
+    const IDS: &[(&[&str], Identity)] = &[
+        (&["networks", "*", "labels"], Identity::KeyValue),
+        (&["networks", "*", "ipam", "options"], Identity::KeyValue),
+        (&["services", "*", "annotations"], Identity::KeyValue),
+        (&["services", "*", "build", "args"], Identity::KeyValue),
+        (
+            &["services", "*", "build", "additional_contexts"],
+            Identity::KeyValue,
+        ),
+        (&["services", "*", "build", "platforms"], Identity::KeyValue),
+        (&["services", "*", "build", "tags"], Identity::KeyValue),
+        (&["services", "*", "build", "labels"], Identity::KeyValue),
+        (&["services", "*", "cap_add"], Identity::KeyValue),
+        (&["services", "*", "cap_drop"], Identity::KeyValue),
+        (&["services", "*", "devices"], Identity::Device),
+        (&["services", "*", "configs"], Identity::Mount("")),
+        (&["services", "*", "deploy", "labels"], Identity::KeyValue),
+        (&["services", "*", "dns"], Identity::KeyValue),
+        (&["services", "*", "dns_opt"], Identity::KeyValue),
+        (&["services", "*", "dns_search"], Identity::KeyValue),
+        (&["services", "*", "environment"], Identity::KeyValue),
+        (&["services", "*", "env_file"], Identity::EnvFile),
+        (&["services", "*", "expose"], Identity::Expose),
+        (&["services", "*", "labels"], Identity::KeyValue),
+        (&["services", "*", "links"], Identity::KeyValue),
+        (
+            &["services", "*", "networks", "*", "aliases"],
+            Identity::KeyValue,
+        ),
+        (
+            &["services", "*", "networks", "*", "link_local_ips"],
+            Identity::KeyValue,
+        ),
+        (&["services", "*", "ports"], Identity::Port),
+        (&["services", "*", "profiles"], Identity::KeyValue),
+        (
+            &["services", "*", "secrets"],
+            Identity::Mount("/run/secrets"),
+        ),
+        (&["services", "*", "sysctls"], Identity::KeyValue),
+        (&["services", "*", "tmpfs"], Identity::KeyValue),
+        (&["services", "*", "volumes"], Identity::Volume),
+    ];
+    IDS.iter().find(|(p, _)| matches(path, p)).map(|(_, i)| *i)
+}
+
+fn identity_of(id: Identity, n: &Node) -> String {
+    let text = n.scalar_text();
+    match id {
+        Identity::KeyValue => {
+            let t = text.unwrap_or_default();
+            t.split_once('=').map_or(t.clone(), |(k, _)| k.to_string())
+        }
+        Identity::Expose | Identity::EnvFile if text.is_some() => text.unwrap_or_default(),
+        Identity::EnvFile => n
+            .get("path")
+            .and_then(Node::scalar_text)
+            .unwrap_or_default(),
+        Identity::Expose => String::new(),
+        Identity::Volume | Identity::Device => match text {
+            Some(t) => short_target(&t),
+            None => n
+                .get("target")
+                .and_then(Node::scalar_text)
+                .unwrap_or_default(),
+        },
+        Identity::Mount(dir) => match text {
+            Some(t) => format!("{dir}/{t}"),
+            None => n
+                .get("target")
+                .and_then(Node::scalar_text)
+                .unwrap_or_else(|| {
+                    let src = n
+                        .get("source")
+                        .and_then(Node::scalar_text)
+                        .unwrap_or_default();
+                    format!("{dir}/{src}")
+                }),
+        },
+        Identity::Port => match text {
+            Some(t) => t,
+            None => {
+                let field = |k: &str, d: &str| {
+                    n.get(k)
+                        .and_then(Node::scalar_text)
+                        .unwrap_or_else(|| d.to_string())
+                };
+                format!(
+                    "{}:{}:{}/{}",
+                    field("host_ip", "0.0.0.0"),
+                    field("published", ""),
+                    field("target", ""),
+                    field("protocol", "tcp")
+                )
+            }
+        },
+    }
+}
+
+/// The target of `src:target[:mode]` (a volume) or `host:container[:perms]` (a device); a
+/// lone path is its own target.
+fn short_target(t: &str) -> String {
+    let mut parts = t.split(':');
+    let first = parts.next().unwrap_or_default();
+    parts.next().unwrap_or(first).to_string()
+}
+
+/// Keeps one entry per identity in the lists Compose identifies (the later entry in the
+/// earlier one's place).
+fn enforce_unicity(mut n: Node, path: &mut Vec<String>) -> Node {
+    n.value = match n.value {
+        Value::Map(m) => Value::Map(
+            m.into_iter()
+                .map(|(k, v)| {
+                    path.push(k.clone());
+                    let v = enforce_unicity(v, path);
+                    path.pop();
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Seq(items) => match identity(path) {
+            Some(id) => {
+                let mut seq: Vec<Node> = Vec::new();
+                let mut seen: std::collections::HashMap<String, usize> = Default::default();
+                for item in items {
+                    let key = identity_of(id, &item);
+                    match seen.get(&key) {
+                        Some(&j) => seq[j] = item,
+                        None => {
+                            seen.insert(key, seq.len());
+                            seq.push(item);
+                        }
+                    }
+                }
+                Value::Seq(seq)
+            }
+            None => Value::Seq(items),
+        },
+        other => other,
+    };
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::project::yaml;
+
+    fn doc(text: &str) -> Node {
+        yaml::parse(text, "f.yaml").unwrap().remove(0)
+    }
+
+    fn merged(a: &str, b: &str) -> serde_json::Value {
+        let m = merge(single(doc(a)), doc(b)).unwrap();
+        m.to_json().0
+    }
+
+    fn yaml_json(text: &str) -> serde_json::Value {
+        doc(text).to_json().0
+    }
 
     #[test]
     fn an_override_file_merges_as_compose_merges() {
-        let base = json!({
-            "services": {
-                "api": {
-                    "image": "api:1",
-                    "command": ["node", "server.js"],
-                    "environment": ["A=1", "B=2"],
-                    "ports": ["3000:3000"],
-                    "volumes": ["./src:/app/src", "data:/data"],
-                    "depends_on": ["db"],
-                    "healthcheck": {"test": ["CMD", "true"], "interval": "5s"}
-                },
-                "db": {"image": "mongo:7"}
-            },
-            "volumes": {"data": {}}
-        });
-        let over = json!({
-            "services": {
-                "api": {
-                    "command": ["node", "--inspect", "server.js"],
-                    "environment": {"B": "3", "C": "4"},
-                    "ports": ["9229:9229", "3000:3000"],
-                    "volumes": ["./src2:/app/src"],
-                    "depends_on": {"cache": {"condition": "service_started"}},
-                    "healthcheck": {"test": ["CMD", "false"]}
-                },
-                "cache": {"image": "redis:7"}
-            }
-        });
-        let m = merge(base, over);
-        let api = &m["services"]["api"];
-        assert_eq!(api["image"], "api:1");
-        assert_eq!(api["command"], json!(["node", "--inspect", "server.js"]));
-        assert_eq!(api["environment"], json!({"A": "1", "B": "3", "C": "4"}));
-        assert_eq!(api["ports"], json!(["3000:3000", "9229:9229"]));
-        assert_eq!(api["volumes"], json!(["./src2:/app/src", "data:/data"]));
-        assert_eq!(
-            api["depends_on"],
-            json!({"db": {"condition": "service_started"}, "cache": {"condition": "service_started"}})
+        let m = merged(
+            "services:\n  api:\n    image: api:1\n    command: [node, server.js]\n    environment: [A=1, B=2]\n    ports: [\"3000:3000\"]\n    volumes: [\"./src:/app/src\", \"data:/data\"]\n    depends_on: [db]\n    healthcheck: {test: [CMD, \"true\"], interval: 5s}\n  db: {image: mongo:7}\nvolumes: {data: {}}\n",
+            "services:\n  api:\n    command: [node, --inspect, server.js]\n    environment: {B: 3, C: 4}\n    ports: [\"9229:9229\", \"3000:3000\"]\n    volumes: [\"./src2:/app/src\"]\n    depends_on: {cache: {condition: service_started}}\n    healthcheck: {test: [CMD, \"false\"]}\n  cache: {image: redis:7}\n",
+        );
+        let want = yaml_json(
+            "services:\n  api:\n    image: api:1\n    command: [node, --inspect, server.js]\n    environment: [A=1, B=3, C=4]\n    ports: [\"3000:3000\", \"9229:9229\"]\n    volumes: [\"./src2:/app/src\", \"data:/data\"]\n    depends_on: {db: {condition: service_started, required: true}, cache: {condition: service_started}}\n    healthcheck: {test: [CMD, \"false\"], interval: 5s}\n  db: {image: mongo:7}\n  cache: {image: redis:7}\nvolumes: {data: {}}\n",
+        );
+        assert_eq!(m, want);
+    }
+
+    #[test]
+    fn key_value_lists_become_one_sorted_list() {
+        let m = merged(
+            "services:\n  t:\n    sysctls: {net.ipv6.conf.all.disable_ipv6: 1}\n",
+            "services:\n  t:\n    sysctls: [net.ipv4.tcp_keepalive_time=300]\n",
         );
         assert_eq!(
-            api["healthcheck"],
-            json!({"test": ["CMD", "false"], "interval": "5s"})
+            m["services"]["t"]["sysctls"],
+            serde_json::json!([
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv4.tcp_keepalive_time=300"
+            ])
         );
-        assert_eq!(m["services"]["cache"]["image"], "redis:7");
-        assert_eq!(m["services"]["db"]["image"], "mongo:7");
-        assert_eq!(m["volumes"], json!({"data": {}}));
+        let m = merged(
+            "services:\n  t:\n    sysctls: {a: 1}\n",
+            "services:\n  t:\n    sysctls: {a: 3}\n",
+        );
+        assert_eq!(m["services"]["t"]["sysctls"], serde_json::json!(["a=3"]));
+    }
+
+    #[test]
+    fn reset_and_override_tags() {
+        let m = merged(
+            "services:\n  t:\n    image: x\n    ports: [\"80:80\"]\n    environment: {A: 1}\n    build: {context: ., args: {X: 1}}\n",
+            "services:\n  t:\n    ports: !reset []\n    environment: !override {B: 2}\n    build: {args: !reset {}}\n",
+        );
+        let t = &m["services"]["t"];
+        assert!(t.get("ports").is_none(), "{t}");
+        assert_eq!(t["environment"], serde_json::json!({"B": 2}));
+        assert!(t["build"].get("args").is_none(), "{t}");
+        assert_eq!(t["build"]["context"], ".");
+    }
+
+    #[test]
+    fn logging_options_survive_only_the_same_driver() {
+        let m = merged(
+            "services:\n  t:\n    logging: {driver: json-file, options: {max-size: 10m}}\n",
+            "services:\n  t:\n    logging: {driver: syslog, options: {tag: x}}\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["logging"],
+            serde_json::json!({"driver": "syslog", "options": {"tag": "x"}})
+        );
+        let m = merged(
+            "services:\n  t:\n    logging: {driver: json-file, options: {max-size: 10m}}\n",
+            "services:\n  t:\n    logging: {options: {max-file: 3}}\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["logging"]["options"],
+            serde_json::json!({"max-size": "10m", "max-file": 3})
+        );
+    }
+
+    #[test]
+    fn identities_are_kept_once() {
+        let m = merged(
+            "services:\n  t:\n    ports: [\"80:80\", \"80:80\"]\n    volumes: [\"a:/data\", {type: bind, source: /x, target: /y}]\n    secrets: [s1, {source: s2, target: /run/secrets/s1}]\n",
+            "services:\n  t:\n    volumes: [\"b:/data\"]\n    ulimits: {nofile: {soft: 1}}\n",
+        );
+        let t = &m["services"]["t"];
+        assert_eq!(t["ports"], serde_json::json!(["80:80"]));
+        assert_eq!(t["volumes"][0], "b:/data");
+        assert_eq!(
+            t["secrets"],
+            serde_json::json!([{"source": "s2", "target": "/run/secrets/s1"}])
+        );
+    }
+
+    #[test]
+    fn ulimits_are_replaced_whole() {
+        let m = merged(
+            "services:\n  t:\n    ulimits: {nofile: {soft: 1, hard: 2}, nproc: 5}\n",
+            "services:\n  t:\n    ulimits: {nofile: {soft: 3}}\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["ulimits"],
+            serde_json::json!({"nofile": {"soft": 3}, "nproc": 5})
+        );
+    }
+
+    #[test]
+    fn a_mapping_cannot_become_a_list() {
+        let e = merge(
+            single(doc("services:\n  t:\n    deploy: {resources: {}}\n")),
+            doc("services:\n  t:\n    deploy: [1]\n"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "f.yaml:3:13: cannot override services.t.deploy: one file gives a mapping and the other a list"
+        );
+    }
+
+    #[test]
+    fn build_strings_merge_with_build_mappings() {
+        let m = merged(
+            "services:\n  t:\n    build: .\n",
+            "services:\n  t:\n    build: {dockerfile: D, args: [A=1]}\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["build"],
+            serde_json::json!({"context": ".", "dockerfile": "D", "args": ["A=1"]})
+        );
     }
 }

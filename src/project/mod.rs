@@ -9,11 +9,14 @@ pub mod duration;
 pub mod graph;
 pub mod host;
 pub mod interpolate;
+pub mod loader;
 pub mod merge;
 pub mod model;
+pub mod normalize;
 pub mod paths;
 pub mod template;
 pub mod watch;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +69,8 @@ pub struct Project {
     pub gpu: GpuSelection,
     /// Services and host processes, one dependency graph.
     pub graph: graph::Graph,
+    /// Compose's warnings about the files (a variable that is not set), each once.
+    pub warnings: Vec<String>,
 }
 
 impl std::ops::Deref for Project {
@@ -298,63 +303,41 @@ impl Project {
                 source.devstack_dir().display()
             ))
         })?;
-        let templates = source.dir.join("templates");
-        let mut raw: Value = if source.files.is_empty() {
-            let rendered = template::render(&templates, &ctx)?;
-            match serde_saphyr::from_str(&rendered) {
-                Ok(v) => v,
-                Err(e) => {
-                    // Keep the bad render where the message points, so line:column can be read.
-                    let bad = source.paths().rendered_invalid();
-                    let _ = std::fs::write(&bad, &rendered);
-                    return Err(template::yaml_error(&e, &rendered, &bad, &templates));
-                }
-            }
-        } else {
-            Value::Null
+        let sources = compose_sources(&source, &ctx)?;
+        // Compose gives the files the project's name as ${COMPOSE_PROJECT_NAME}.
+        let mut env = source.env.clone();
+        env.insert("COMPOSE_PROJECT_NAME".into(), source.name.clone());
+        let mut loader = loader::Loader::new(&env);
+        let loaded = loader
+            .load(&sources)
+            .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
+        let Some(mut doc) = loaded else {
+            let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+            return Err(ProjectError(format!(
+                "{}: empty compose file: define `services:`",
+                names.join(", ")
+            )));
         };
-        // The files merged onto it: Compose's override beside the template, or the -f list.
-        let extra: Vec<PathBuf> = if source.files.is_empty() {
-            [
-                "compose.override.yaml.j2",
-                "compose.override.yaml",
-                "compose.override.yml",
-            ]
-            .iter()
-            .map(|n| templates.join(n))
-            .filter(|p| p.is_file())
-            .take(1)
-            .collect()
-        } else {
-            source.files.clone()
-        };
-        for file in extra {
-            let doc = read_compose_file(&file, &ctx)?;
-            raw = if raw.is_null() {
-                doc
-            } else {
-                merge::merge(raw, doc)
-            };
-        }
-        let lookup = |k: &str| source.env.get(k).cloned();
+        normalize::resolve_paths(&mut doc, &source.dir);
+        normalize::resolve_environment(&mut doc, &source.env);
+        normalize::bind_ports(&mut doc, if site.remote { "0.0.0.0" } else { "127.0.0.1" });
+        let (document, places) = doc.to_json();
         let mut origins = interpolate::Origins::default();
-        let mut document = interpolate::interpolate_tree(raw, &lookup, "", &mut origins)?;
-        normalize(
-            &mut document,
-            &source.dir,
-            if site.remote { "0.0.0.0" } else { "127.0.0.1" },
-        );
+        for (path, names) in &places.vars {
+            origins.record(path, names.clone());
+        }
         // A bad value that came from a variable is reported against the variable's .env line.
         let blame = |at: &str| origins.blame(at, &source.env, source.env_file.as_deref());
         let file = compose_file.display().to_string();
-        let model = model::parse_traced(&document, &file, &source.name, Some(&blame))?;
+        let model = model::parse_placed(&document, &file, &places, &source.name, Some(&blame))
+            .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
         graph::validate(&model)?;
         let graph = graph::Graph::new(&model);
+        let warnings = loader.warnings;
         let text =
             serde_saphyr::to_string(&escape_dollars(compose_v1_compatible(document.clone())))
                 .map_err(|e| ProjectError(format!("cannot serialise the compose file: {e}")))?;
-        let header = "# Rendered by devstack from templates/compose.yaml.j2 and .env; do not edit.\n\
-                      # Plain compose-spec: docker compose -f .devstack/compose.yaml -p NAME ps|logs|config\n";
+        let header = header(&sources, source.env_file.as_deref());
         write_if_changed(&compose_file, &format!("{header}{text}"))?;
         Ok(Project {
             source,
@@ -363,6 +346,7 @@ impl Project {
             compose_file,
             gpu,
             graph,
+            warnings,
         })
     }
 
@@ -376,6 +360,7 @@ impl Project {
             compose_file,
             gpu: GpuSelection::None,
             graph,
+            warnings: Vec::new(),
         }
     }
 
@@ -453,32 +438,86 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// One compose file of `-f` or the override: a `.j2` template rendered with the project's
-/// context, or plain YAML; parsed, with its path in any error.
-fn read_compose_file(file: &Path, ctx: &impl Serialize) -> Result<Value, ProjectError> {
+/// The compose sources in merge order: the entry template's rendering and the override
+/// beside it, or the `-f` files; a `.j2` file is rendered with the project's context and its
+/// rendering kept under `.devstack/rendered/`, so positions in messages can be read.
+fn compose_sources(
+    source: &ProjectSource,
+    ctx: &impl Serialize,
+) -> Result<Vec<loader::Source>, ProjectError> {
+    let templates = source.dir.join("templates");
+    let files: Vec<PathBuf> = if source.files.is_empty() {
+        let entry = templates.join(template::ENTRY);
+        let overrides = [
+            "compose.override.yaml.j2",
+            "compose.override.yaml",
+            "compose.override.yml",
+        ]
+        .iter()
+        .map(|n| templates.join(n))
+        .filter(|p| p.is_file())
+        .take(1);
+        std::iter::once(entry).chain(overrides).collect()
+    } else {
+        source.files.clone()
+    };
+    files
+        .iter()
+        .map(|f| compose_source(source, f, ctx))
+        .collect()
+}
+
+fn compose_source(
+    source: &ProjectSource,
+    file: &Path,
+    ctx: &impl Serialize,
+) -> Result<loader::Source, ProjectError> {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = if name.ends_with(".j2") {
-        let dir = file.parent().unwrap_or(Path::new("."));
-        template::render_named(dir, &name, ctx)?
-    } else {
-        std::fs::read_to_string(file)
-            .map_err(|e| ProjectError(format!("{}: cannot read: {e}", file.display())))?
+    let Some(stem) = name.strip_suffix(".j2") else {
+        return loader::Source::read(file);
     };
-    serde_saphyr::from_str(&text).map_err(|e| {
-        let msg = e.to_string();
-        let first = msg
-            .lines()
-            .next()
-            .unwrap_or(&msg)
-            .trim_start_matches("error: ");
-        ProjectError(format!(
-            "YAML error in {}: {first} (fix that file)",
-            file.display()
-        ))
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let text = template::render_named(dir, &name, ctx)?;
+    let rendered = source.paths().rendered(stem);
+    if let Some(parent) = rendered.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| ProjectError(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    write_if_changed(&rendered, &text)?;
+    Ok(loader::Source {
+        name: rendered.display().to_string(),
+        text,
+        dir: dir.to_path_buf(),
     })
+}
+
+/// The rendered file's first lines: what it was made from, and that Compose reads it.
+fn header(sources: &[loader::Source], env_file: Option<&Path>) -> String {
+    let from: Vec<String> = sources
+        .iter()
+        .map(|s| template::source_name(&s.name))
+        .collect();
+    let env = env_file
+        .map(|f| format!(" and {}", f.display()))
+        .unwrap_or_default();
+    format!(
+        "# Rendered by devstack from {}{env}; do not edit.\n\
+         # Plain compose-spec: docker compose -f .devstack/compose.yaml -p NAME ps|logs|config\n",
+        from.join(", ")
+    )
+}
+
+/// Where an error message names a position, the position as "file:line:col: ".
+pub(crate) fn error_at(pos: Option<&yaml::Pos>, path: &str, msg: &str) -> ProjectError {
+    match pos {
+        Some(p) if !path.is_empty() => ProjectError(format!("{p}: {path}: {msg}")),
+        Some(p) => ProjectError(format!("{p}: {msg}")),
+        None if !path.is_empty() => ProjectError(format!("{path}: {msg}")),
+        None => ProjectError(msg.to_string()),
+    }
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), ProjectError> {
@@ -539,118 +578,6 @@ fn escape_dollars(v: Value) -> Value {
         }
         other => other,
     }
-}
-
-/// Makes relative paths absolute against the project dir (Compose would resolve them against
-/// `.devstack/`) and binds short-syntax ports without an address to `publish_ip`: 127.0.0.1,
-/// or every interface when the engine is on another machine (its loopback is not this one's).
-fn normalize(doc: &mut Value, dir: &Path, publish_ip: &str) {
-    let abs = |p: &str| -> String {
-        if let Some(rest) = p.strip_prefix("~/") {
-            if let Some(home) = std::env::var_os("HOME") {
-                return Path::new(&home).join(rest).display().to_string();
-            }
-        }
-        if Path::new(p).is_absolute() {
-            p.to_string()
-        } else {
-            clean(&dir.join(p))
-        }
-    };
-    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for (_, svc) in services.iter_mut() {
-        let Some(svc) = svc.as_object_mut() else {
-            continue;
-        };
-        match svc.get_mut("build") {
-            Some(Value::String(ctx)) => *ctx = abs(ctx),
-            Some(Value::Object(b)) => {
-                if let Some(Value::String(ctx)) = b.get_mut("context") {
-                    *ctx = abs(ctx);
-                } else {
-                    b.insert("context".into(), Value::String(abs(".")));
-                }
-            }
-            _ => {}
-        }
-        for key in ["develop", "x-develop"] {
-            if let Some(Value::Array(rules)) = svc.get_mut(key).and_then(|d| d.get_mut("watch")) {
-                for rule in rules.iter_mut() {
-                    if let Some(Value::String(p)) = rule.get_mut("path") {
-                        *p = abs(p);
-                    }
-                }
-            }
-        }
-        match svc.get_mut("env_file") {
-            Some(Value::String(f)) => *f = abs(f),
-            Some(Value::Array(fs)) => {
-                for f in fs.iter_mut() {
-                    if let Value::String(s) = f {
-                        *s = abs(s);
-                    }
-                }
-            }
-            _ => {}
-        }
-        if let Some(Value::Array(vols)) = svc.get_mut("volumes") {
-            for v in vols.iter_mut() {
-                match v {
-                    Value::String(s) => {
-                        let mut parts: Vec<String> = s.split(':').map(str::to_string).collect();
-                        if parts.len() >= 2
-                            && (parts[0].starts_with('.') || parts[0].starts_with('~'))
-                        {
-                            parts[0] = abs(&parts[0]);
-                            *s = parts.join(":");
-                        }
-                    }
-                    Value::Object(o) => {
-                        let is_bind = o.get("type").and_then(Value::as_str) == Some("bind");
-                        if let Some(Value::String(src)) = o.get_mut("source") {
-                            if is_bind {
-                                *src = abs(src);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if let Some(Value::Array(ports)) = svc.get_mut("ports") {
-            for p in ports.iter_mut() {
-                if let Some(s) = model::scalar(p) {
-                    let colons = s.split('/').next().unwrap_or("").matches(':').count();
-                    if colons == 1 {
-                        *p = Value::String(format!("{publish_ip}:{s}"));
-                    } else {
-                        *p = Value::String(s);
-                    }
-                } else if let Value::Object(o) = p {
-                    if o.get("published").is_some() && o.get("host_ip").is_none() {
-                        o.insert("host_ip".into(), Value::String(publish_ip.into()));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `a/./b/../c` → `a/c` without touching the filesystem.
-fn clean(p: &Path) -> String {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out.display().to_string()
 }
 
 #[cfg(test)]

@@ -23,9 +23,10 @@ impl Paths {
         self.root.join("compose.yaml")
     }
 
-    /// A render that was not valid YAML, kept where the error message points.
-    pub fn rendered_invalid(&self) -> PathBuf {
-        self.root.join("compose.rendered-invalid.yaml")
+    /// A template's rendering (`compose.yaml` for `compose.yaml.j2`), kept so that positions
+    /// in messages can be read.
+    pub fn rendered(&self, stem: &str) -> PathBuf {
+        self.root.join("rendered").join(stem)
     }
 
     /// The host facts (GPUs, Kinect, WSL) the last probing verb rendered with.

@@ -133,59 +133,62 @@ fn env_variable(expr: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// A YAML error in the rendered text, saved at `bad`: where (line:column there, and the
-/// template line when it can be told), what, and the fix. A duplicate key names the key.
-pub fn yaml_error(
-    e: &serde_saphyr::Error,
-    rendered: &str,
-    bad: &Path,
-    templates_dir: &Path,
-) -> ProjectError {
-    let inner = e.without_snippet();
-    let loc = inner.location().filter(|l| l.line() > 0);
-    let at = match loc {
-        Some(l) => format!("{}:{}:{}", bad.display(), l.line(), l.column()),
-        None => bad.display().to_string(),
+/// An error that names a position in a template's rendering (`.devstack/rendered/NAME:L:C`)
+/// also names the template line it came from, when that can be told: the user fixes the
+/// template, not its rendering.
+pub fn point_into_templates(e: ProjectError, templates_dir: &Path) -> ProjectError {
+    let msg = &e.0;
+    let Some(start) = msg.find("/.devstack/rendered/") else {
+        return e;
     };
-    let key = match inner {
-        serde_saphyr::Error::DuplicateMappingKey { key, .. } => Some(key.clone()),
-        _ => None,
+    let rest = &msg[start + "/.devstack/rendered/".len()..];
+    let Some((stem, after)) = rest.split_once(':') else {
+        return e;
     };
-    let template_line = loc.and_then(|l| {
-        let src = source_of(templates_dir, ENTRY)?;
-        let line = usize::try_from(l.line()).ok()?;
-        template_line_of(
-            rendered,
-            &src,
-            line,
-            key.as_ref().and_then(|k| k.as_deref()),
-        )
-    });
-    let template = match template_line {
-        Some(n) => format!("{}:{n}", shown(templates_dir, ENTRY)),
-        None => format!("the template, {}", shown(templates_dir, ENTRY)),
-    };
-    if let Some(key) = key {
-        let key = key
-            .map(|k| format!("`{k}`"))
-            .unwrap_or_else(|| "a key".into());
-        return ProjectError(format!(
-            "YAML error at {at} ({template}): duplicate key {key}: a mapping may set each key \
-             once; remove one of the two or merge them in {template}"
-        ));
-    }
-    let msg = inner.to_string();
-    let first = msg
-        .lines()
+    let line: Option<usize> = after
+        .split(|c: char| !c.is_ascii_digit())
         .next()
-        .unwrap_or(&msg)
-        .trim_start_matches("error: ")
-        .to_string();
+        .and_then(|n| n.parse().ok());
+    let path_start = msg[..start].rfind([' ', '(']).map_or(0, |i| i + 1);
+    let rendered_path = format!("{}/.devstack/rendered/{stem}", &msg[path_start..start]);
+    let (Some(line), Ok(rendered)) = (line, std::fs::read_to_string(&rendered_path)) else {
+        return e;
+    };
+    let name = format!("{stem}.j2");
+    let key = msg
+        .split("duplicate key `")
+        .nth(1)
+        .and_then(|k| k.split('`').next());
+    let Some(n) = source_of(templates_dir, &name)
+        .and_then(|src| template_line_of(&rendered, &src, line, key))
+    else {
+        return e;
+    };
+    let end = start + "/.devstack/rendered/".len() + stem.len() + 1;
+    let pos_end = end
+        + msg[end..]
+            .find(|c: char| !(c.is_ascii_digit() || c == ':'))
+            .unwrap_or(msg.len() - end);
+    let pos_end = if msg[..pos_end].ends_with(':') {
+        pos_end - 1
+    } else {
+        pos_end
+    };
     ProjectError(format!(
-        "YAML error in the rendered template ({}): {first} (the rendered text is in {}; fix {template})",
-        at,
-        bad.display(),
+        "{} (from {}:{n}){}",
+        &msg[..pos_end],
+        shown(templates_dir, &name),
+        &msg[pos_end..]
     ))
+}
+
+/// A source's name for the rendered file's header: a template's rendering is named by its
+/// template (`templates/compose.yaml.j2`).
+pub fn source_name(name: &str) -> String {
+    match name.split_once("/.devstack/rendered/") {
+        Some((_, stem)) => format!("templates/{stem}.j2"),
+        None => name.to_string(),
+    }
 }
 
 fn shown(dir: &Path, name: &str) -> String {
@@ -437,20 +440,20 @@ mod tests {
         let template = "services:\n  a:\n{% if true %}\n    image: x\n{% endif %}\n    image: y\n";
         let dir = with_template(template);
         let rendered = render(dir.path(), &ctx()).unwrap();
-        let e = serde_saphyr::from_str::<serde_json::Value>(&rendered).unwrap_err();
-        let bad = Path::new("/p/.devstack/compose.invalid.yaml");
-        let msg = yaml_error(&e, &rendered, bad, dir.path()).0;
-        assert!(
-            msg.contains("/p/.devstack/compose.invalid.yaml:4:5"),
-            "{msg}"
-        );
+        let out = tempfile::tempdir().unwrap();
+        let bad = out.path().join(".devstack/rendered/compose.yaml");
+        std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+        std::fs::write(&bad, &rendered).unwrap();
+        let e = crate::project::yaml::parse(&rendered, &bad.display().to_string()).unwrap_err();
+        let e = crate::project::loader::yaml_error(e);
+        let msg = point_into_templates(e, dir.path()).0;
+        assert!(msg.contains(&format!("{}:4:5", bad.display())), "{msg}");
         assert!(
             msg.contains(&format!("{}:6", dir.path().join(ENTRY).display())),
             "{msg}"
         );
         assert!(msg.contains("duplicate key `image`"), "{msg}");
         assert!(msg.contains("remove one of the two or merge them"), "{msg}");
-        assert!(!msg.contains("DuplicateKeyPolicy"), "{msg}");
     }
 
     #[test]
@@ -525,8 +528,8 @@ mod tests {
             let dir = with_template(&s);
             match render(dir.path(), &ctx()) {
                 Ok(text) => {
-                    if let Err(e) = serde_saphyr::from_str::<serde_json::Value>(&text) {
-                        let _ = yaml_error(&e, &text, Path::new("/x"), dir.path());
+                    if let Err(e) = crate::project::yaml::parse(&text, "/x/.devstack/rendered/compose.yaml") {
+                        let _ = point_into_templates(crate::project::loader::yaml_error(e), dir.path());
                     }
                 }
                 Err(e) => prop_assert!(e.0.starts_with("template error at "), "{}", e),

@@ -122,7 +122,7 @@ fn yaml_error_names_line_and_column() {
         2,
         &[
             "YAML error",
-            ".devstack/compose.rendered-invalid.yaml:4:4",
+            ".devstack/rendered/compose.yaml:4:4",
             "templates/compose.yaml.j2:4",
         ],
     );
@@ -452,7 +452,7 @@ fn a_duplicate_yaml_key_names_the_key_and_where() {
         &["up", "-d"],
         2,
         &[
-            ".devstack/compose.rendered-invalid.yaml:5:5",
+            ".devstack/rendered/compose.yaml:5:5",
             "templates/compose.yaml.j2:5",
             "duplicate key `image`",
             "remove one of the two or merge them",

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::interpolate::Blame;
+use super::yaml::Places;
 use crate::errors::ProjectError;
 pub use build::Build;
 pub use depends::{Condition, Dependency};
@@ -99,6 +100,8 @@ struct Ctx<'a> {
     file: &'a str,
     notes: Vec<String>,
     blame: Option<BlameFn<'a>>,
+    /// Where each path was written, when known: errors name the user's file and line.
+    places: Option<&'a Places>,
 }
 
 impl<'a> Ctx<'a> {
@@ -107,12 +110,17 @@ impl<'a> Ctx<'a> {
             file,
             notes: Vec::new(),
             blame,
+            places: None,
         }
     }
 
-    /// An error about the document's shape: it names the rendered file and the path.
+    /// An error about the document's shape: it names where the value was written (the
+    /// user's file, line and column) or else the rendered file, and the path.
     fn err(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
-        ProjectError(format!("{}: {at}: {msg}", self.file))
+        match self.places.and_then(|p| p.position(at)) {
+            Some(pos) => ProjectError(format!("{pos}: {at}: {msg}")),
+            None => ProjectError(format!("{}: {at}: {msg}", self.file)),
+        }
     }
 
     /// An error about a value: when the value came from a variable, it is reported against
@@ -158,7 +166,23 @@ pub fn parse_traced(
     project_name: &str,
     blame: Option<BlameFn<'_>>,
 ) -> Result<ComposeModel, ProjectError> {
+    parse_with(doc, Ctx::new(file, blame), project_name)
+}
+
+/// [`parse_traced`], with errors placed where each value was written (`places`).
+pub fn parse_placed(
+    doc: &Value,
+    file: &str,
+    places: &Places,
+    project_name: &str,
+    blame: Option<BlameFn<'_>>,
+) -> Result<ComposeModel, ProjectError> {
     let mut cx = Ctx::new(file, blame);
+    cx.places = Some(places);
+    parse_with(doc, cx, project_name)
+}
+
+fn parse_with(doc: &Value, mut cx: Ctx, project_name: &str) -> Result<ComposeModel, ProjectError> {
     let raw: RawCompose = read_mapping(doc)
         .ok_or_else(|| cx.err("top level", "expected a mapping with `services:`"))?;
     for key in raw.other.keys().filter(|k| !k.starts_with("x-")) {
