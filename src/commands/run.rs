@@ -103,8 +103,8 @@ fn one_off(spec: &mut ContainerSpec, name: String, slug: &str, a: &RunArgs, tty:
             e.aliases = None;
         }
     }
-    for (_, aliases) in spec.extra_networks.iter_mut() {
-        aliases.clear();
+    for (_, endpoint) in spec.extra_networks.iter_mut() {
+        endpoint.aliases = None;
     }
     let l = body.labels.get_or_insert_with(Default::default);
     l.insert(labels::ONEOFF.into(), "True".into());

@@ -150,7 +150,11 @@ async fn create(
     spec: ContainerSpec,
     name: &str,
 ) -> Result<String, ConvergeError> {
-    let opts = CreateContainerOptionsBuilder::default().name(name).build();
+    let mut opts = CreateContainerOptionsBuilder::default().name(name);
+    if let Some(p) = &spec.platform {
+        opts = opts.platform(p);
+    }
+    let opts = opts.build();
     let resp = engine
         .docker
         .create_container(Some(opts), spec.body)
@@ -159,15 +163,22 @@ async fn create(
             service: svc.name.clone(),
             detail: format!("cannot create container {name}: {}", docker_message(&e)),
         })?;
-    for (network, aliases) in spec.extra_networks {
+    for (network, endpoint) in spec.extra_networks {
         let req = NetworkConnectRequest {
             container: resp.id.clone(),
-            endpoint_config: Some(bollard::models::EndpointSettings {
-                aliases: Some(aliases),
-                ..Default::default()
-            }),
+            endpoint_config: Some(endpoint),
         };
         engine.docker.connect_network(&network, req).await?;
+    }
+    if !spec.files.is_empty() {
+        // Secrets and configs that are not plain file binds go in before the first start.
+        if let Err(e) = put_files(engine, &resp.id, &spec.files).await {
+            let _ = remove(engine, &resp.id).await;
+            return Err(ConvergeError::Start {
+                service: svc.name.clone(),
+                detail: format!("cannot place its secrets and configs in {name}: {e}"),
+            });
+        }
     }
     if !spec.copies.is_empty() {
         // A remote engine's project binds: their files go in before the first start.
@@ -182,6 +193,24 @@ async fn create(
         }
     }
     Ok(resp.id)
+}
+
+/// Copies secrets and configs into a created container (one tar through the archive
+/// endpoint, unpacked at `/`).
+async fn put_files(
+    engine: &Engine,
+    id: &str,
+    files: &[super::spec::Injection],
+) -> Result<(), String> {
+    let tar = super::spec::injections_tar(files).map_err(|e| e.to_string())?;
+    let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+        .path("/")
+        .build();
+    engine
+        .docker
+        .upload_to_container(id, Some(opts), bollard::body_full(tar.into()))
+        .await
+        .map_err(|e| docker_message(&e))
 }
 
 // The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).

@@ -31,7 +31,12 @@ pub const DEVSTACK_VERSION: &str = "dev.devstack.version";
 pub const COMPOSE_VERSION: &str = "2.40.3";
 
 pub fn container_name(project: &str, service: &str) -> String {
-    format!("{project}-{service}-1")
+    container_name_n(project, service, 1)
+}
+
+/// Compose's name of a service's container number `n`: `{project}-{service}-{n}`.
+pub fn container_name_n(project: &str, service: &str, n: u32) -> String {
+    format!("{project}-{service}-{n}")
 }
 
 pub fn project_filter(project: &str) -> String {

@@ -156,12 +156,23 @@ pub fn container_spec(
     svc: &Service,
     image_id: &str,
 ) -> ContainerSpec {
-    let api_1_44 = engine.api_at_least(1, 44);
+    container_spec_n(engine, project, svc, 1, image_id)
+}
+
+/// [`container_spec`] of the service's container number `n`.
+pub fn container_spec_n(
+    engine: &Engine,
+    project: &Project,
+    svc: &Service,
+    n: u32,
+    image_id: &str,
+) -> ContainerSpec {
+    let api = spec::Api(engine.api.0, engine.api.1);
     if !engine.site.remote {
-        return spec::container_spec(project, svc, image_id, api_1_44);
+        return spec::container_spec_n(project, svc, n, image_id, api);
     }
     let (local, copies) = without_project_binds(svc, &project.dir);
-    let mut spec = spec::container_spec(project, &local, image_id, api_1_44);
+    let mut spec = spec::container_spec_n(project, &local, n, image_id, api);
     if !copies.is_empty() {
         // The copies are configuration too: a changed bind recreates, as it does locally.
         let listed: Vec<String> = copies
@@ -288,10 +299,8 @@ mod tests {
     fn only_binds_inside_the_project_become_copies() {
         use crate::project::model::Mount;
         let mount = |kind, source: Option<&str>, target: &str| Mount {
-            kind,
-            source: source.map(str::to_string),
-            target: target.into(),
             read_only: true,
+            ..Mount::new(kind, source.map(str::to_string), target.into())
         };
         let svc = Service {
             name: "web".into(),

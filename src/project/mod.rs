@@ -329,8 +329,15 @@ impl Project {
         // A bad value that came from a variable is reported against the variable's .env line.
         let blame = |at: &str| origins.blame(at, &source.env, source.env_file.as_deref());
         let file = compose_file.display().to_string();
-        let model = model::parse_placed(&document, &file, &places, &source.name, Some(&blame))
-            .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
+        let model = model::parse_placed(
+            &document,
+            &file,
+            &places,
+            &source.env,
+            &source.name,
+            Some(&blame),
+        )
+        .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
         graph::validate(&model)?;
         let graph = graph::Graph::new(&model);
         let warnings = loader.warnings;
@@ -421,7 +428,7 @@ pub fn resolve_name<'a>(
     )))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -14,17 +14,20 @@
 //! lists, `KEY=VALUE` maps and durations they share.
 
 mod build;
+mod container;
 mod depends;
 mod deploy;
+mod files;
 mod health;
 mod networking;
+mod resources;
+mod security;
 mod service;
 mod storage;
 mod values;
 mod x_devstack;
 
 use indexmap::IndexMap;
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -32,14 +35,18 @@ use super::interpolate::Blame;
 use super::yaml::Places;
 use crate::errors::ProjectError;
 pub use build::Build;
+pub use container::{ContainerOptions, Hook, PullPolicy};
 pub use depends::{Condition, Dependency};
 pub use deploy::GpuRequest;
+pub use files::{FileDef, FileKind, FileMount, FileSource};
 pub use health::Healthcheck;
-pub use networking::{is_port_conflict, PortMapping, PORT_CONFLICT};
-pub use service::{Logging, Service};
-pub use storage::{Mount, MountKind};
-pub use values::scalar;
-use values::{read_mapping, truthy, Key, OtherKeys};
+pub use networking::{is_port_conflict, Attachment, Networking, PortMapping, PORT_CONFLICT};
+pub use resources::{Blkio, Device, Resources};
+pub use security::{Security, Ulimit};
+pub use service::{Logging, Service, SERVICE_KEYS};
+pub use storage::{BindOptions, Mount, MountKind, Storage, TmpfsOptions, VolumeOptions};
+use values::{check_keys, read_mapping, string_map_or_empty, text, Key, OtherKeys};
+pub use values::{parse_bytes, scalar};
 pub use x_devstack::{Autoheal, HostProcess, XDevstack};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,6 +54,8 @@ pub struct ComposeModel {
     pub services: IndexMap<String, Service>,
     pub networks: IndexMap<String, NetworkDef>,
     pub volumes: IndexMap<String, VolumeDef>,
+    pub secrets: IndexMap<String, FileDef>,
+    pub configs: IndexMap<String, FileDef>,
     pub x_devstack: XDevstack,
     /// "service X: key `y` is not acted on by devstack" lines.
     pub not_acted_on: Vec<String>,
@@ -59,6 +68,31 @@ pub struct ResourceDef {
     pub name: String,
     pub external: bool,
     pub driver: Option<String>,
+    pub driver_opts: IndexMap<String, String>,
+    pub labels: IndexMap<String, String>,
+    /// Networks: no route outside (`internal`), containers may attach (`attachable`), IPv6,
+    /// IPv4 (`enable_ipv4: false` needs API 1.47), and the address pools.
+    pub internal: bool,
+    pub attachable: bool,
+    pub enable_ipv6: Option<bool>,
+    pub enable_ipv4: Option<bool>,
+    pub ipam: Option<Ipam>,
+}
+
+/// A network's IP address management: driver, pools, options.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Ipam {
+    pub driver: Option<String>,
+    pub config: Vec<IpamPool>,
+    pub options: IndexMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct IpamPool {
+    pub subnet: Option<String>,
+    pub ip_range: Option<String>,
+    pub gateway: Option<String>,
+    pub aux_addresses: IndexMap<String, String>,
 }
 
 pub type NetworkDef = ResourceDef;
@@ -71,25 +105,34 @@ struct RawCompose {
     services: Key,
     networks: Key,
     volumes: Key,
+    secrets: Key,
+    configs: Key,
     #[serde(rename = "x-devstack")]
     x_devstack: Key,
-    /// Compose's project name and the obsolete version: accepted, not acted on, not reported.
-    #[serde(rename = "name")]
-    _name: Option<IgnoredAny>,
-    #[serde(rename = "version")]
-    _version: Option<IgnoredAny>,
     #[serde(flatten)]
     other: OtherKeys,
 }
 
-/// A top-level network or volume.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawResource {
-    external: Key,
-    name: Key,
-    driver: Key,
-}
+/// The top-level keys of the compose-spec; `name` was read for the project's name, the
+/// obsolete `version` is accepted, `include` was applied when the files were loaded.
+const TOP_KEYS: &[&str] = &[
+    "name", "version", "services", "networks", "volumes", "secrets", "configs", "include", "models",
+];
+
+const NETWORK_KEYS: &[&str] = &[
+    "name",
+    "driver",
+    "driver_opts",
+    "ipam",
+    "external",
+    "internal",
+    "attachable",
+    "labels",
+    "enable_ipv6",
+    "enable_ipv4",
+];
+
+const VOLUME_KEYS: &[&str] = &["name", "driver", "driver_opts", "external", "labels"];
 
 /// Says which variables (and where they were set) a value at a document path came from.
 pub type BlameFn<'a> = &'a dyn Fn(&str) -> Option<Blame>;
@@ -102,6 +145,8 @@ struct Ctx<'a> {
     blame: Option<BlameFn<'a>>,
     /// Where each path was written, when known: errors name the user's file and line.
     places: Option<&'a Places>,
+    /// The project's variables (`.env` and the shell), for env files and secrets.
+    env: Option<&'a IndexMap<String, String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -111,6 +156,7 @@ impl<'a> Ctx<'a> {
             notes: Vec::new(),
             blame,
             places: None,
+            env: None,
         }
     }
 
@@ -169,29 +215,39 @@ pub fn parse_traced(
     parse_with(doc, Ctx::new(file, blame), project_name)
 }
 
-/// [`parse_traced`], with errors placed where each value was written (`places`).
+/// [`parse_traced`], with errors placed where each value was written (`places`) and the
+/// project's variables (`env`) for env files and secrets.
 pub fn parse_placed(
     doc: &Value,
     file: &str,
     places: &Places,
+    env: &IndexMap<String, String>,
     project_name: &str,
     blame: Option<BlameFn<'_>>,
 ) -> Result<ComposeModel, ProjectError> {
     let mut cx = Ctx::new(file, blame);
     cx.places = Some(places);
+    cx.env = Some(env);
     parse_with(doc, cx, project_name)
 }
 
 fn parse_with(doc: &Value, mut cx: Ctx, project_name: &str) -> Result<ComposeModel, ProjectError> {
     let raw: RawCompose = read_mapping(doc)
         .ok_or_else(|| cx.err("top level", "expected a mapping with `services:`"))?;
-    for key in raw.other.keys().filter(|k| !k.starts_with("x-")) {
-        cx.notes
-            .push(format!("top-level key `{key}` is not acted on by devstack"));
+    if let Some(top) = doc.as_object() {
+        check_keys(top, TOP_KEYS, "top level", &cx)?;
+    }
+    if raw.other.contains_key("models") {
+        cx.notes.push(
+            "top-level key `models` is not acted on by devstack: it needs Docker Model Runner"
+                .into(),
+        );
     }
     let mut model = ComposeModel {
         networks: parse_networks(raw.networks.get(), project_name, &cx)?,
         volumes: parse_resources(raw.volumes.get(), "volumes", project_name, &cx)?,
+        secrets: files::parse_defs(raw.secrets.get(), FileKind::Secret, &cx)?,
+        configs: files::parse_defs(raw.configs.get(), FileKind::Config, &cx)?,
         ..Default::default()
     };
     for (name, spec) in services(raw.services.get(), &cx)? {
@@ -251,7 +307,7 @@ fn parse_networks(
 }
 
 /// Top-level `networks:` or `volumes:`: engine-side names (`{project}_{key}` unless `name:` or
-/// `external:`), drivers.
+/// `external:`), drivers and their options, labels, and a network's settings.
 fn parse_resources(
     v: Option<&Value>,
     kind: &str,
@@ -263,34 +319,102 @@ fn parse_resources(
         return Ok(out);
     };
     for (key, spec) in m {
+        let at = format!("{kind}.{key}");
         if !spec.is_object() && !spec.is_null() {
-            return Err(cx.err(&format!("{kind}.{key}"), "expected a mapping or nothing"));
+            return Err(cx.err(&at, "expected a mapping or nothing"));
         }
-        let raw: RawResource = read_mapping(spec).unwrap_or_default();
-        let external = raw.external.get().is_some_and(truthy);
-        let name = raw
-            .name
-            .get()
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if external {
-                    key.clone()
-                } else {
-                    format!("{project}_{key}")
-                }
-            });
-        let driver = raw.driver.get().and_then(Value::as_str).map(str::to_string);
+        let empty = serde_json::Map::new();
+        let d = spec.as_object().unwrap_or(&empty);
+        let keys = if kind == "networks" {
+            NETWORK_KEYS
+        } else {
+            VOLUME_KEYS
+        };
+        check_keys(d, keys, &at, cx)?;
+        let flag = |k: &str| values::boolean(d.get(k), &format!("{at}.{k}"), cx);
+        let external = match d.get("external") {
+            // The obsolete `external: {name: x}`.
+            Some(Value::Object(_)) => true,
+            other => values::boolean(other, &format!("{at}.external"), cx)?.unwrap_or(false),
+        };
+        let legacy_name = d
+            .get("external")
+            .and_then(|e| e.get("name"))
+            .and_then(scalar);
+        let name = text(d.get("name")).or(legacy_name).unwrap_or_else(|| {
+            if external {
+                key.clone()
+            } else {
+                format!("{project}_{key}")
+            }
+        });
+        let map = |k: &str| match d.get(k) {
+            Some(v) if !v.is_null() => string_map_or_empty(v, &format!("{at}.{k}"), cx),
+            _ => Ok(IndexMap::new()),
+        };
         out.insert(
             key.clone(),
             ResourceDef {
                 name,
                 external,
-                driver,
+                driver: text(d.get("driver")),
+                driver_opts: map("driver_opts")?,
+                labels: map("labels")?,
+                internal: flag("internal")?.unwrap_or(false),
+                attachable: flag("attachable")?.unwrap_or(false),
+                enable_ipv6: flag("enable_ipv6")?,
+                enable_ipv4: flag("enable_ipv4")?,
+                ipam: ipam(d.get("ipam"), &format!("{at}.ipam"), cx)?,
             },
         );
     }
     Ok(out)
+}
+
+/// `ipam: {driver, config: [{subnet, ip_range, gateway, aux_addresses}], options}`.
+fn ipam(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<Ipam>, ProjectError> {
+    let Some(m) = v.and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    check_keys(m, &["driver", "config", "options"], at, cx)?;
+    let mut config = Vec::new();
+    for (i, pool) in m
+        .get("config")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let here = format!("{at}.config[{i}]");
+        let p = pool
+            .as_object()
+            .ok_or_else(|| cx.err(&here, "expected {subnet, ip_range, gateway, aux_addresses}"))?;
+        check_keys(
+            p,
+            &["subnet", "ip_range", "gateway", "aux_addresses"],
+            &here,
+            cx,
+        )?;
+        config.push(IpamPool {
+            subnet: text(p.get("subnet")),
+            ip_range: text(p.get("ip_range")),
+            gateway: text(p.get("gateway")),
+            aux_addresses: match p.get("aux_addresses") {
+                Some(a) if !a.is_null() => {
+                    string_map_or_empty(a, &format!("{here}.aux_addresses"), cx)?
+                }
+                _ => IndexMap::new(),
+            },
+        });
+    }
+    Ok(Some(Ipam {
+        driver: text(m.get("driver")),
+        config,
+        options: match m.get("options") {
+            Some(o) if !o.is_null() => string_map_or_empty(o, &format!("{at}.options"), cx)?,
+            _ => IndexMap::new(),
+        },
+    }))
 }
 
 #[cfg(test)]
@@ -320,13 +444,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_top_level_keys_are_noted_but_x_keys_and_name_are_not() {
+    fn unknown_top_level_keys_are_refused_but_x_keys_and_name_are_not() {
         let d =
             doc("name: p\nversion: '3'\nx-common: {}\nconfigs: {}\nservices:\n  web: {image: x}\n");
         let m = parse(&d, "f", "p").unwrap();
+        assert!(m.not_acted_on.is_empty(), "{:?}", m.not_acted_on);
+        let d = doc("servics: {}\nservices:\n  web: {image: x}\n");
         assert_eq!(
-            m.not_acted_on,
-            ["top-level key `configs` is not acted on by devstack"]
+            parse(&d, "f", "p").unwrap_err().0,
+            "f: top level.servics: `servics` is not a Compose key here: did you mean `services`?"
         );
     }
 

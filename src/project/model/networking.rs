@@ -6,7 +6,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::values::{read_mapping, scalar, string_list, Key};
+use super::values::{
+    check_keys, integer, read_mapping, scalar, string_list, string_map_or_empty, strings, text, Key,
+};
 use super::{ComposeModel, Ctx};
 use crate::errors::ProjectError;
 
@@ -26,13 +28,6 @@ struct RawPort {
     published: Key,
     host_ip: Key,
     protocol: Key,
-}
-
-/// A network in the mapping form of a service's `networks:`.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawAttachment {
-    aliases: Key,
 }
 
 /// The phrase every duplicate-host-port error carries (`doctor`'s stack.ports looks for it).
@@ -167,22 +162,58 @@ fn port_range(s: &str, r: &str) -> Result<(u16, u16), String> {
     Ok((a, b))
 }
 
-/// A service's `networks:` (a list, or a mapping with aliases; `default` when absent), each
-/// declared at the top level.
+/// How a service joins one network: its aliases, fixed addresses, MAC address, priority
+/// (the highest-priority network is the primary one), driver options.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Attachment {
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+    pub link_local_ips: Vec<String>,
+    pub mac_address: Option<String>,
+    pub priority: i64,
+    pub gw_priority: Option<i64>,
+    pub driver_opts: IndexMap<String, String>,
+    pub interface_name: Option<String>,
+}
+
+const ATTACHMENT_KEYS: &[&str] = &[
+    "aliases",
+    "ipv4_address",
+    "ipv6_address",
+    "link_local_ips",
+    "mac_address",
+    "priority",
+    "gw_priority",
+    "driver_opts",
+    "interface_name",
+];
+
+/// A service's `networks:` (a list, or a mapping of attachments; `default` when absent),
+/// each declared at the top level, ordered by priority (highest first, as Compose orders
+/// them), so the first is the primary one.
 pub(super) fn service_networks(
     v: Option<&Value>,
     at: &str,
     model: &ComposeModel,
     cx: &Ctx,
-) -> Result<IndexMap<String, Vec<String>>, ProjectError> {
-    let networks: IndexMap<String, Vec<String>> = match v {
-        None | Some(Value::Null) => IndexMap::from([("default".to_string(), Vec::new())]),
+) -> Result<IndexMap<String, Attachment>, ProjectError> {
+    let mut networks: IndexMap<String, Attachment> = match v {
+        None | Some(Value::Null) => {
+            IndexMap::from([("default".to_string(), Attachment::default())])
+        }
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(scalar)
-            .map(|n| (n, Vec::new()))
+            .map(|n| (n, Attachment::default()))
             .collect(),
-        Some(Value::Object(nm)) => nm.iter().map(|(k, v)| (k.clone(), aliases(v))).collect(),
+        Some(Value::Object(nm)) if nm.is_empty() => {
+            IndexMap::from([("default".to_string(), Attachment::default())])
+        }
+        Some(Value::Object(nm)) => nm
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), attachment(v, &format!("{at}.{k}"), cx)?)))
+            .collect::<Result<_, ProjectError>>()?,
         Some(_) => return Err(cx.err(at, "expected a list or mapping of networks")),
     };
     for net in networks.keys() {
@@ -193,29 +224,128 @@ pub(super) fn service_networks(
             ));
         }
     }
+    // A stable sort: equal priorities keep the file's order.
+    networks.sort_by(|_, a, _, b| b.priority.cmp(&a.priority));
     Ok(networks)
 }
 
-/// The `aliases:` of one network of a service; anything unreadable is no alias.
-fn aliases(attachment: &Value) -> Vec<String> {
-    read_mapping::<RawAttachment>(attachment)
-        .and_then(|a| {
-            a.aliases
-                .get()
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(scalar).collect())
-        })
-        .unwrap_or_default()
+fn attachment(v: &Value, at: &str, cx: &Ctx) -> Result<Attachment, ProjectError> {
+    let Some(m) = v.as_object() else {
+        return Ok(Attachment::default());
+    };
+    check_keys(m, ATTACHMENT_KEYS, at, cx)?;
+    Ok(Attachment {
+        aliases: strings(m.get("aliases"), &format!("{at}.aliases"), cx)?,
+        ipv4_address: text(m.get("ipv4_address")),
+        ipv6_address: text(m.get("ipv6_address")),
+        link_local_ips: strings(m.get("link_local_ips"), &format!("{at}.link_local_ips"), cx)?,
+        mac_address: text(m.get("mac_address")),
+        priority: integer(m.get("priority"), &format!("{at}.priority"), cx)?.unwrap_or(0),
+        gw_priority: integer(m.get("gw_priority"), &format!("{at}.gw_priority"), cx)?,
+        driver_opts: match m.get("driver_opts") {
+            Some(o) if !o.is_null() => string_map_or_empty(o, &format!("{at}.driver_opts"), cx)?,
+            _ => IndexMap::new(),
+        },
+        interface_name: text(m.get("interface_name")),
+    })
 }
 
-/// `extra_hosts:` as `host:ip` lines, from a list or a mapping.
+/// A service's networking besides ports and networks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Networking {
+    /// `host`, `none`, `bridge`, `service:NAME`, `container:NAME`.
+    pub network_mode: Option<String>,
+    pub mac_address: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+    /// `(service, alias)`: Compose's links to another service of the project.
+    pub links: Vec<(String, String)>,
+    /// `container[:alias]` outside the project.
+    pub external_links: Vec<String>,
+    /// `port[/proto]` or `from-to[/proto]`, exposed without publishing.
+    pub expose: Vec<String>,
+}
+
+impl Networking {
+    /// The service another shares a namespace with (`service:NAME`), if any.
+    pub fn network_service(&self) -> Option<&str> {
+        self.network_mode.as_deref()?.strip_prefix("service:")
+    }
+}
+
+pub(super) fn parse_networking(
+    m: &serde_json::Map<String, Value>,
+    name: &str,
+    cx: &Ctx,
+) -> Result<Networking, ProjectError> {
+    let at = |k: &str| format!("services.{name}.{k}");
+    let network_mode = text(m.get("network_mode"));
+    if network_mode.is_some() && m.get("networks").is_some_and(|n| !n.is_null()) {
+        return Err(cx.err(
+            &at("network_mode"),
+            "`network_mode` and `networks` exclude each other: a container in another's network (or the host's) joins no networks of its own; keep one",
+        ));
+    }
+    let links = strings(m.get("links"), &at("links"), cx)?
+        .into_iter()
+        .map(|l| match l.split_once(':') {
+            Some((svc, alias)) => (svc.to_string(), alias.to_string()),
+            None => (l.clone(), l),
+        })
+        .collect();
+    let mut expose = Vec::new();
+    for e in strings(m.get("expose"), &at("expose"), cx)? {
+        let (port, proto) = e.split_once('/').unwrap_or((&e, "tcp"));
+        let ok = match port.split_once('-') {
+            Some((a, b)) => a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok(),
+            None => port.parse::<u16>().is_ok(),
+        };
+        if !ok || !matches!(proto, "tcp" | "udp" | "sctp") {
+            return Err(cx.bad_value(
+                &at("expose"),
+                format!("invalid port {e:?}: write PORT[/tcp|udp|sctp] or FROM-TO"),
+            ));
+        }
+        expose.push(e);
+    }
+    Ok(Networking {
+        network_mode,
+        mac_address: text(m.get("mac_address")),
+        dns: strings(m.get("dns"), &at("dns"), cx)?,
+        dns_search: strings(m.get("dns_search"), &at("dns_search"), cx)?,
+        dns_opt: strings(m.get("dns_opt"), &at("dns_opt"), cx)?,
+        links,
+        external_links: strings(m.get("external_links"), &at("external_links"), cx)?,
+        expose,
+    })
+}
+
+/// `extra_hosts:` as `host:ip` lines, from a list (`host:ip` or `host=ip`, as a merge of
+/// two files writes them) or a mapping (an IP or a list of IPs per host).
 pub(super) fn extra_hosts(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<String>, ProjectError> {
+    // The engine splits at the first `:`, so an IPv6 address needs no brackets.
+    let line = |host: &str, ip: &str| format!("{host}:{ip}");
     match v {
-        Value::Object(hosts) => Ok(hosts
-            .iter()
-            .map(|(k, v)| format!("{k}:{}", scalar(v).unwrap_or_default()))
+        Value::Object(hosts) => {
+            let mut out = Vec::new();
+            for (k, v) in hosts {
+                match v {
+                    Value::Array(ips) => {
+                        out.extend(ips.iter().filter_map(scalar).map(|ip| line(k, &ip)))
+                    }
+                    other => out.push(line(k, &scalar(other).unwrap_or_default())),
+                }
+            }
+            Ok(out)
+        }
+        other => Ok(string_list(other, at, cx, false)?
+            .into_iter()
+            .map(|h| match h.split_once('=') {
+                Some((host, ip)) => line(host, ip),
+                None => h,
+            })
             .collect()),
-        other => string_list(other, at, cx, false),
     }
 }
 
@@ -362,8 +492,17 @@ mod tests {
         let d = doc("services:\n  web: {image: x, networks: {front: {aliases: [www, 1]}, default: null}}\nnetworks: {front: {}}\n");
         let m = parse(&d, "f", "p").unwrap();
         let nets = &m.services["web"].networks;
-        assert_eq!(nets["front"], ["www", "1"]);
-        assert!(nets["default"].is_empty());
+        assert_eq!(nets["front"].aliases, ["www", "1"]);
+        assert!(nets["default"].aliases.is_empty());
+        let d = doc("services:\n  web: {image: x, networks: {front: {priority: 1}, back: {priority: 5, ipv4_address: 10.0.0.5}}}\nnetworks: {front: {}, back: {}}\n");
+        let m = parse(&d, "f", "p").unwrap();
+        let nets = &m.services["web"].networks;
+        assert_eq!(
+            nets.keys().collect::<Vec<_>>(),
+            ["back", "front"],
+            "by priority"
+        );
+        assert_eq!(nets["back"].ipv4_address.as_deref(), Some("10.0.0.5"));
         let d = doc("services:\n  web: {image: x}\n");
         let m = parse(&d, "f", "p").unwrap();
         assert_eq!(
@@ -383,8 +522,12 @@ mod tests {
             ["db:10.0.0.2"]
         );
         assert_eq!(
-            extra_hosts(&json!(["db:10.0.0.2"]), "at", &cx).unwrap(),
-            ["db:10.0.0.2"]
+            extra_hosts(&json!(["db:10.0.0.2", "web=10.0.0.3"]), "at", &cx).unwrap(),
+            ["db:10.0.0.2", "web:10.0.0.3"]
+        );
+        assert_eq!(
+            extra_hosts(&json!({"db": ["10.0.0.2", "::1"]}), "at", &cx).unwrap(),
+            ["db:10.0.0.2", "db:::1"]
         );
     }
 

@@ -1,21 +1,22 @@
-//! A service: its raw keys, the thin parser that hands each area its keys (in the order
-//! devstack has always checked them, so the first error reported is the same), and the
-//! process settings (command, environment, restart, labels, logging, user, stop, tty…).
+//! A service: the keys Compose defines (an unknown one is refused with "did you mean"), the
+//! thin parser that hands each area its keys (in the order devstack has always checked
+//! them, so the first error reported is the same), and the process settings (command,
+//! environment, restart, labels, logging, user, stop, tty…).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::values::{
-    dur, read_mapping, scalar, string_list, string_map, string_map_or_empty, truthy, Key, OtherKeys,
+    check_keys, dur, scalar, string_list, string_map, string_map_or_empty, truthy,
 };
 use super::{
-    build, depends, deploy, health, networking, storage, x_devstack, Build, ComposeModel, Ctx,
-    Dependency, GpuRequest, Healthcheck, Mount, PortMapping,
+    build, container, depends, deploy, files, health, networking, resources, security, storage,
+    x_devstack, Build, ComposeModel, ContainerOptions, Ctx, Dependency, FileMount, GpuRequest,
+    Healthcheck, Mount, Networking, PortMapping, Resources, Security, Storage,
 };
 use crate::errors::ProjectError;
 
@@ -30,15 +31,16 @@ pub struct Service {
     pub environment: IndexMap<String, String>,
     pub ports: Vec<PortMapping>,
     pub volumes: Vec<Mount>,
-    /// Network keys (as in the top-level `networks`) with their aliases; first is primary.
-    pub networks: IndexMap<String, Vec<String>>,
+    /// Network keys (as in the top-level `networks`) with how the service joins each; the
+    /// first is the primary one.
+    pub networks: IndexMap<String, networking::Attachment>,
     pub depends_on: IndexMap<String, Dependency>,
     /// `x-devstack: { depends_on: … }`: dependencies on host processes (an `x-` key, so
     /// `docker compose config` still accepts the file). One graph with `depends_on`.
     pub host_depends_on: IndexMap<String, Dependency>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Option<String>,
-    pub memory_limit: Option<i64>,
+    /// GPU and other device requests (`gpus:`, `deploy.resources.reservations.devices`).
     pub gpus: Vec<GpuRequest>,
     pub labels: IndexMap<String, String>,
     pub logging: Option<Logging>,
@@ -50,6 +52,15 @@ pub struct Service {
     pub tty: bool,
     pub init: Option<bool>,
     pub extra_hosts: Vec<String>,
+    pub container: ContainerOptions,
+    pub security: Security,
+    pub resources: Resources,
+    pub networking: Networking,
+    pub storage: Storage,
+    /// Secrets and configs placed in the container.
+    pub files: Vec<FileMount>,
+    /// Containers of this service (`deploy.replicas`, `scale`; 1 by default).
+    pub replicas: u32,
 }
 
 impl Service {
@@ -63,6 +74,11 @@ impl Service {
     pub fn has_healthcheck(&self) -> bool {
         self.healthcheck.as_ref().is_some_and(Healthcheck::enabled)
     }
+
+    /// The memory limit (`mem_limit`, or `deploy.resources.limits.memory`).
+    pub fn memory_limit(&self) -> Option<i64> {
+        self.resources.memory
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,49 +87,106 @@ pub struct Logging {
     pub options: IndexMap<String, String>,
 }
 
-/// The service keys devstack reads; any other key (but `x-…`) is reported as not acted on.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawService {
-    image: Key,
-    build: Key,
-    command: Key,
-    entrypoint: Key,
-    environment: Key,
-    env_file: Key,
-    ports: Key,
-    volumes: Key,
-    networks: Key,
-    depends_on: Key,
-    healthcheck: Key,
-    restart: Key,
-    deploy: Key,
-    gpus: Key,
-    labels: Key,
-    logging: Key,
-    working_dir: Key,
-    user: Key,
-    stop_grace_period: Key,
-    stop_signal: Key,
-    profiles: Key,
-    tty: Key,
-    init: Key,
-    extra_hosts: Key,
-    #[serde(rename = "x-devstack")]
-    x_devstack: Key,
-    /// Watch rules: read by `project::watch`, not here.
-    #[serde(rename = "develop")]
-    _develop: Option<IgnoredAny>,
-    #[serde(flatten)]
-    other: OtherKeys,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawLogging {
-    driver: Key,
-    options: Key,
-}
+/// Every service key of the compose-spec (compose-go's `ServiceConfig`).
+pub const SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "build",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpus",
+    "cpuset",
+    "cpu_shares",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "dockerfile",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
+    "isolation",
+    "labels",
+    "label_file",
+    "links",
+    "logging",
+    "log_driver",
+    "log_opt",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "memswap_limit",
+    "mem_swappiness",
+    "models",
+    "net",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volume_driver",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+];
 
 pub(super) fn parse_service(
     name: &str,
@@ -122,64 +195,175 @@ pub(super) fn parse_service(
     cx: &mut Ctx,
 ) -> Result<Service, ProjectError> {
     let at = |k: &str| format!("services.{name}.{k}");
-    let raw: RawService = read_mapping(spec)
+    let m: &Map<String, Value> = spec
+        .as_object()
         .ok_or_else(|| cx.err(&format!("services.{name}"), "expected a mapping"))?;
-    let whose = format!("service {name}");
-    cx.note_not_acted_on(
-        &whose,
-        "",
-        raw.other.keys().filter(|k| !k.starts_with("x-")),
-    );
+    check_keys(m, SERVICE_KEYS, &format!("services.{name}"), cx)?;
+    for (key, why) in [
+        (
+            "models",
+            "it needs Docker Model Runner, which devstack does not drive",
+        ),
+        (
+            "provider",
+            "it runs a Compose provider plugin, which devstack does not drive",
+        ),
+        (
+            "pre_start",
+            "devstack runs `post_start` and `pre_stop` hooks, not `pre_start` ones yet",
+        ),
+        ("credential_spec", "it is for Windows containers"),
+    ] {
+        if m.contains_key(key) {
+            cx.notes.push(format!(
+                "service {name}: key `{key}` is not acted on by devstack: {why}"
+            ));
+        }
+    }
     let mut s = Service {
         name: name.to_string(),
         ..Default::default()
     };
-    s.image = raw.image.get().and_then(scalar);
-    s.build = build::parse_build(raw.build.get(), name, cx)?;
+    s.image = m.get("image").and_then(scalar);
+    s.build = build::parse_build(m.get("build"), name, cx)?;
     if s.image.is_none() && s.build.is_none() {
         return Err(cx.err(
             &format!("services.{name}"),
             "has neither `image:` nor `build:`; add one of them",
         ));
     }
-    s.command = command(raw.command.get(), &at("command"), cx)?;
-    s.entrypoint = command(raw.entrypoint.get(), &at("entrypoint"), cx)?;
-    s.environment = environment(&raw, name, cx)?;
-    if let Some(ports) = raw.ports.get() {
+    s.command = command(m.get("command"), &at("command"), cx)?;
+    s.entrypoint = command(m.get("entrypoint"), &at("entrypoint"), cx)?;
+    s.environment = environment(m, name, cx)?;
+    if let Some(ports) = m.get("ports").filter(|p| !p.is_null()) {
         s.ports = networking::parse_ports(ports, &at("ports"), cx)?;
     }
-    if let Some(vols) = raw.volumes.get() {
+    if let Some(vols) = m.get("volumes").filter(|v| !v.is_null()) {
         s.volumes = storage::parse_mounts(vols, &at("volumes"), model, cx)?;
     }
-    s.networks = networking::service_networks(raw.networks.get(), &at("networks"), model, cx)?;
-    if let Some(dep) = raw.depends_on.get() {
+    let mut with_net = m.clone();
+    if let Some(legacy) = m.get("net").filter(|_| !m.contains_key("network_mode")) {
+        with_net.insert("network_mode".into(), legacy.clone());
+    }
+    s.networking = networking::parse_networking(&with_net, name, cx)?;
+    if s.networking.network_mode.is_none() {
+        s.networks = networking::service_networks(m.get("networks"), &at("networks"), model, cx)?;
+    }
+    if let Some(dep) = m.get("depends_on") {
         s.depends_on = depends::parse_depends(dep, &at("depends_on"), cx)?;
     }
-    s.host_depends_on = x_devstack::service_extension(raw.x_devstack.get(), name, cx)?;
-    if let Some(hc) = raw.healthcheck.get() {
+    s.host_depends_on = x_devstack::service_extension(m.get("x-devstack"), name, cx)?;
+    if let Some(hc) = m.get("healthcheck") {
         s.healthcheck = health::parse_healthcheck(hc, &at("healthcheck"), cx)?;
     }
-    s.restart = restart_policy(raw.restart.get(), &at("restart"), cx)?;
-    (s.memory_limit, s.gpus) = deploy::parse_deploy(raw.deploy.get(), name, cx)?;
+    s.restart = restart_policy(m.get("restart"), &at("restart"), cx)?;
+    let d = deploy::parse_deploy(m.get("deploy"), name, cx)?;
+    s.gpus = d.devices.clone();
     s.gpus
-        .extend(deploy::parse_gpus(raw.gpus.get(), &at("gpus"), cx)?);
-    if let Some(l) = raw.labels.get() {
-        s.labels = string_map_or_empty(l, &at("labels"), cx)?;
-    }
-    s.logging = logging(raw.logging.get(), &at("logging"), cx)?;
-    s.working_dir = raw.working_dir.get().and_then(scalar);
-    s.user = raw.user.get().and_then(scalar);
-    s.stop_grace_period = dur(raw.stop_grace_period.get(), &at("stop_grace_period"), cx)?;
-    s.stop_signal = raw.stop_signal.get().and_then(scalar);
-    if let Some(p) = raw.profiles.get() {
+        .extend(deploy::parse_gpus(m.get("gpus"), &at("gpus"), cx)?);
+    s.labels = labels(m, name, cx)?;
+    s.logging = logging(m, &at("logging"), cx)?;
+    s.working_dir = m.get("working_dir").and_then(scalar);
+    s.user = m.get("user").and_then(scalar);
+    s.stop_grace_period = dur(m.get("stop_grace_period"), &at("stop_grace_period"), cx)?;
+    s.stop_signal = m.get("stop_signal").and_then(scalar);
+    if let Some(p) = m.get("profiles").filter(|p| !p.is_null()) {
         s.profiles = string_list(p, &at("profiles"), cx, false)?;
     }
-    s.tty = raw.tty.get().is_some_and(truthy);
-    s.init = raw.init.get().map(truthy);
-    if let Some(h) = raw.extra_hosts.get() {
+    s.tty = super::values::boolean(m.get("tty"), &at("tty"), cx)?.unwrap_or(false);
+    s.init = m.get("init").map(truthy);
+    if let Some(h) = m.get("extra_hosts").filter(|h| !h.is_null()) {
         s.extra_hosts = networking::extra_hosts(h, &at("extra_hosts"), cx)?;
     }
+    s.container = container::parse_container(m, name, cx)?;
+    s.security = security::parse_security(m, name, cx)?;
+    s.resources = resources::parse_resources(m, name, cx)?;
+    apply_deploy(&mut s, d.clone());
+    s.storage = storage::parse_storage(m, name, cx)?;
+    s.files = files::parse_mounts(m, files::FileKind::Secret, name, &model.secrets, cx)?;
+    s.files.extend(files::parse_mounts(
+        m,
+        files::FileKind::Config,
+        name,
+        &model.configs,
+        cx,
+    )?);
+    s.replicas = replicas(m, &d, name, cx)?;
+    if s.replicas > 1 && s.container.container_name.is_some() {
+        return Err(cx.err(
+            &at("container_name"),
+            format!(
+                "{} containers cannot share one `container_name`; remove it, or run one replica",
+                s.replicas
+            ),
+        ));
+    }
+    implicit_dependencies(&mut s);
     Ok(s)
+}
+
+/// `deploy.resources` on top of the service's own keys, and `deploy.restart_policy` over
+/// `restart:`, as Compose applies them.
+fn apply_deploy(s: &mut Service, d: deploy::Deploy) {
+    let r = &mut s.resources;
+    r.memory = d.memory.or(r.memory);
+    r.nano_cpus = d.nano_cpus.or(r.nano_cpus);
+    r.pids_limit = d.pids.filter(|p| *p > 0).or(r.pids_limit);
+    r.memory_reservation = d.memory_reservation.or(r.memory_reservation);
+    if d.restart.is_some() {
+        s.restart = d.restart;
+    }
+}
+
+/// `scale` or `deploy.replicas` (1 when neither is set); two different counts are refused.
+fn replicas(
+    m: &Map<String, Value>,
+    d: &deploy::Deploy,
+    name: &str,
+    cx: &Ctx,
+) -> Result<u32, ProjectError> {
+    let scale = deploy::replicas(m.get("scale"), &format!("services.{name}.scale"), cx)?;
+    match (scale, d.replicas) {
+        (Some(a), Some(b)) if a != b => Err(cx.err(
+            &format!("services.{name}.scale"),
+            format!("`scale: {a}` and `deploy.replicas: {b}` disagree; keep one"),
+        )),
+        (a, b) => Ok(a.or(b).unwrap_or(1)),
+    }
+}
+
+/// Compose's implicit dependencies: a service linked to, or whose network, IPC or PID
+/// namespace or volumes this one uses, starts first (and a restart of it restarts this one,
+/// but for `volumes_from`).
+fn implicit_dependencies(s: &mut Service) {
+    let mut needs: Vec<(String, bool)> = Vec::new();
+    for (svc, _) in &s.networking.links {
+        needs.push((svc.clone(), true));
+    }
+    let namespaces = [
+        s.networking.network_mode.as_deref(),
+        s.container.ipc.as_deref(),
+        s.container.pid.as_deref(),
+        s.container.uts.as_deref(),
+        s.container.cgroup.as_deref(),
+    ];
+    for ns in namespaces.into_iter().flatten() {
+        if let Some(svc) = ns.strip_prefix("service:") {
+            needs.push((svc.to_string(), true));
+        }
+    }
+    for v in &s.storage.volumes_from {
+        if !v.starts_with("container:") {
+            needs.push((v.split(':').next().unwrap_or_default().to_string(), false));
+        }
+    }
+    for (svc, restart) in needs {
+        s.depends_on.entry(svc).or_insert(Dependency {
+            condition: super::Condition::ServiceStarted,
+            restart,
+            required: true,
+        });
+    }
 }
 
 /// `command:` or `entrypoint:`: a list, or a string split like a shell; `null` is unset.
@@ -190,20 +374,23 @@ fn command(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<Vec<String>>,
     }
 }
 
-/// The final environment: each `env_file` in order, then `environment` on top.
+/// The final environment: each `env_file` in order (`{path, required: false}` may be
+/// missing), then `environment` on top. Env files are interpolated with the project's
+/// variables first, as Compose reads them.
 fn environment(
-    raw: &RawService,
+    m: &Map<String, Value>,
     name: &str,
     cx: &Ctx,
 ) -> Result<IndexMap<String, String>, ProjectError> {
     let at = |k: &str| format!("services.{name}.{k}");
     let mut env = IndexMap::new();
-    if let Some(files) = raw.env_file.get().filter(|v| !v.is_null()) {
-        for f in string_list(files, &at("env_file"), cx, false)? {
-            env.extend(read_env_file(PathBuf::from(&f), &at("env_file"), cx)?);
+    for (path, required) in env_files(m.get("env_file"), &at("env_file"), cx)? {
+        if !required && !path.exists() {
+            continue;
         }
+        env.extend(read_env_file(path, &at("env_file"), cx)?);
     }
-    if let Some(vars) = raw.environment.get() {
+    if let Some(vars) = m.get("environment") {
         for (k, v) in string_map(vars, &at("environment"), cx)? {
             // `KEY` without a value: Compose takes it from the environment it interpolated with;
             // after interpolation an unset one is dropped.
@@ -215,10 +402,60 @@ fn environment(
     Ok(env)
 }
 
+/// `env_file:` (and `label_file:`): a path, a list of paths, or `{path, required}` entries.
+fn env_files(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<(PathBuf, bool)>, ProjectError> {
+    let items: Vec<Value> = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Object(o) => {
+                check_keys(o, &["path", "required", "format"], at, cx)?;
+                let path = o
+                    .get("path")
+                    .and_then(scalar)
+                    .ok_or_else(|| cx.err(at, "an env file entry needs `path`"))?;
+                let required = super::values::boolean(o.get("required"), at, cx)?.unwrap_or(true);
+                Ok((PathBuf::from(path), required))
+            }
+            other => scalar(other)
+                .map(|p| (PathBuf::from(p), true))
+                .ok_or_else(|| cx.err(at, "expected a path or {path, required}")),
+        })
+        .collect()
+}
+
 fn read_env_file(path: PathBuf, at: &str, cx: &Ctx) -> Result<Vec<(String, String)>, ProjectError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| cx.err(at, format!("cannot read {}: {e}", path.display())))?;
-    super::super::dotenv::parse(&text, &path, &|_| None)
+    let outer = |k: &str| cx.env.and_then(|e| e.get(k).cloned());
+    super::super::dotenv::parse(&text, &path, &outer)
+}
+
+/// `label_file` entries, then `labels:` on top.
+fn labels(
+    m: &Map<String, Value>,
+    name: &str,
+    cx: &Ctx,
+) -> Result<IndexMap<String, String>, ProjectError> {
+    let at = |k: &str| format!("services.{name}.{k}");
+    let mut labels = IndexMap::new();
+    for (path, _) in env_files(m.get("label_file"), &at("label_file"), cx)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            cx.err(
+                &at("label_file"),
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        labels.extend(super::super::dotenv::parse(&text, &path, &|_| None)?);
+    }
+    if let Some(l) = m.get("labels").filter(|l| !l.is_null()) {
+        labels.extend(string_map_or_empty(l, &at("labels"), cx)?);
+    }
+    Ok(labels)
 }
 
 /// `restart:` as the engine knows it: `no`, `always`, `unless-stopped`, `on-failure[:N]`.
@@ -241,21 +478,24 @@ fn restart_policy(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<String
     Ok(Some(r))
 }
 
-/// `logging:` (a mapping; anything else is ignored): the driver, `json-file` by default.
-fn logging(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<Logging>, ProjectError> {
-    let Some(raw) = v.and_then(read_mapping::<RawLogging>) else {
-        return Ok(None);
+/// `logging:` (or the older `log_driver` and `log_opt`): the driver, `json-file` by default.
+fn logging(m: &Map<String, Value>, at: &str, cx: &Ctx) -> Result<Option<Logging>, ProjectError> {
+    let (driver, options) = match m.get("logging").and_then(Value::as_object) {
+        Some(l) => {
+            check_keys(l, &["driver", "options"], at, cx)?;
+            (l.get("driver").and_then(scalar), l.get("options"))
+        }
+        None if m.contains_key("log_driver") || m.contains_key("log_opt") => {
+            (m.get("log_driver").and_then(scalar), m.get("log_opt"))
+        }
+        None => return Ok(None),
     };
-    let options = match raw.options.get() {
-        Some(o) => string_map_or_empty(o, &format!("{at}.options"), cx)?,
-        None => IndexMap::new(),
+    let options = match options {
+        Some(o) if !o.is_null() => string_map_or_empty(o, &format!("{at}.options"), cx)?,
+        _ => IndexMap::new(),
     };
     Ok(Some(Logging {
-        driver: raw
-            .driver
-            .get()
-            .and_then(scalar)
-            .unwrap_or_else(|| "json-file".into()),
+        driver: driver.unwrap_or_else(|| "json-file".into()),
         options,
     }))
 }
@@ -276,19 +516,47 @@ mod tests {
     }
 
     #[test]
-    fn keys_devstack_does_not_read_are_noted_in_order() {
-        let d = doc("services:\n  web:\n    image: x\n    shm_size: 1g\n    x-team: vision\n    build: {context: /c, ssh: [default]}\n    cap_add: [NET_ADMIN]\n    develop: {watch: []}\n    deploy: {replicas: 2}\n    x-devstack: {color: red}\n");
+    fn every_compose_key_is_read_and_an_unknown_one_is_refused() {
+        let d = doc("services:\n  web:\n    image: x\n    shm_size: 1g\n    x-team: vision\n    cap_add: [NET_ADMIN]\n    develop: {watch: []}\n    deploy: {replicas: 2}\n    x-devstack: {color: red}\n");
         let m = parse(&d, "f", "p").unwrap();
         assert_eq!(
             m.not_acted_on,
-            [
-                "service web: key `shm_size` is not acted on by devstack",
-                "service web: key `cap_add` is not acted on by devstack",
-                "service web: key `build.ssh` is not acted on by devstack",
-                "service web: key `x-devstack.color` is not acted on by devstack",
-                "service web: key `deploy.replicas` is not acted on by devstack",
-            ]
+            ["service web: key `x-devstack.color` is not acted on by devstack"]
         );
+        let web = &m.services["web"];
+        assert_eq!(web.resources.shm_size, Some(1 << 30));
+        assert_eq!(web.security.cap_add, ["NET_ADMIN"]);
+        assert_eq!(web.replicas, 2);
+        let d = doc("services:\n  web:\n    image: x\n    restat: always\n");
+        assert_eq!(
+            parse(&d, "f", "p").unwrap_err().0,
+            "f: services.web.restat: `restat` is not a Compose key here: did you mean `restart`?"
+        );
+        let d = doc("services:\n  web:\n    image: x\n    frobnicate: 1\n");
+        assert!(parse(&d, "f", "p")
+            .unwrap_err()
+            .0
+            .contains("remove it, or prefix it with `x-`"));
+    }
+
+    #[test]
+    fn replicas_scale_and_implicit_dependencies() {
+        let d = doc("services:\n  db: {image: x}\n  web:\n    image: x\n    scale: 3\n    network_mode: service:db\n    volumes_from: [db]\n    links: [\"db:database\"]\n");
+        let m = parse(&d, "f", "p").unwrap();
+        let web = &m.services["web"];
+        assert_eq!(web.replicas, 3);
+        assert!(web.networks.is_empty(), "network_mode joins no networks");
+        assert!(web.depends_on["db"].restart);
+        let d = doc("services:\n  web:\n    image: x\n    scale: 3\n    deploy: {replicas: 2}\n");
+        assert!(parse(&d, "f", "p")
+            .unwrap_err()
+            .0
+            .contains("`scale: 3` and `deploy.replicas: 2` disagree"));
+        let d = doc("services:\n  web:\n    image: x\n    scale: 2\n    container_name: w\n");
+        assert!(parse(&d, "f", "p")
+            .unwrap_err()
+            .0
+            .contains("cannot share one `container_name`"));
     }
 
     #[test]

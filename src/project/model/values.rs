@@ -203,6 +203,132 @@ pub(super) fn dur(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<Durati
     }
 }
 
+/// A scalar key's text; absent or `null` is `None`.
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(scalar)
+}
+
+/// A boolean as Compose reads one (`true`/`false`, and YAML 1.1's `yes`/`no`/`on`/`off`);
+/// absent or `null` is `None`.
+pub(super) fn boolean(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<bool>, ProjectError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => match scalar(other)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("true" | "yes" | "y" | "on") => Ok(Some(true)),
+            Some("false" | "no" | "n" | "off") => Ok(Some(false)),
+            _ => Err(cx.bad_value(at, "expected true or false")),
+        },
+    }
+}
+
+/// A whole number; absent or `null` is `None`.
+pub(super) fn integer(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<i64>, ProjectError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+        Some(Value::Number(n))
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9e15) =>
+        {
+            Ok(n.as_f64().map(|f| f as i64))
+        }
+        Some(other) => scalar(other)
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| cx.bad_value(at, "expected a whole number")),
+    }
+}
+
+/// A number (`cpus: 1.5`); absent or `null` is `None`.
+pub(super) fn number(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<f64>, ProjectError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(other) => scalar(other)
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| cx.bad_value(at, "expected a number")),
+    }
+}
+
+/// A size in bytes (`512m`, `2g`, `1024`); absent or `null` is `None`.
+pub(super) fn bytes(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<i64>, ProjectError> {
+    match v.and_then(scalar) {
+        None => Ok(None),
+        Some(s) => parse_bytes(&s).map(Some).map_err(|e| cx.bad_value(at, e)),
+    }
+}
+
+/// A string or a list of strings; absent or `null` is empty.
+pub(super) fn strings(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<String>, ProjectError> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(v) => string_list(v, at, cx, false),
+    }
+}
+
+/// A size as Docker reads one (go-units' `RAMInBytes`): a number with an optional unit
+/// `b`, `k`, `m`, `g`, `t`, `p` (binary multiples; `kb`, `KiB` and the like too).
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let unit_at = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(unit_at);
+    let mult: f64 = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024f64.powi(2),
+        "g" | "gb" | "gib" => 1024f64.powi(3),
+        "t" | "tb" | "tib" => 1024f64.powi(4),
+        "p" | "pb" | "pib" => 1024f64.powi(5),
+        _ => return Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 && n * mult < i64::MAX as f64 => Ok((n * mult) as i64),
+        _ => Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+    }
+}
+
+/// The closest of `known` to `key`, for "did you mean".
+pub(super) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (crate::project::edit_distance(key, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Refuses keys outside `known` (and not `x-…`), naming the closest one, as Compose's schema
+/// refuses them.
+pub(super) fn check_keys(
+    m: &serde_json::Map<String, Value>,
+    known: &[&str],
+    at: &str,
+    cx: &Ctx,
+) -> Result<(), ProjectError> {
+    for key in m.keys() {
+        if key.starts_with("x-") || known.contains(&key.as_str()) {
+            continue;
+        }
+        let hint = closest(key, known)
+            .map(|k| format!(": did you mean `{k}`?"))
+            .unwrap_or_else(|| {
+                ": remove it, or prefix it with `x-` to keep it as an extension".into()
+            });
+        return Err(cx.err(
+            &format!("{at}.{key}"),
+            format!("`{key}` is not a Compose key here{hint}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,18 +1,25 @@
 //! A compose service → the Engine API's container-create body, and its config hash.
+//!
+//! One function per area: the process (`mod.rs`), the host side (`host`), storage
+//! (`mounts`), networking and shared namespaces (`network`), secrets and configs (`files`).
+//! Keys newer than the engine's API are refused before anything is created
+//! ([`unsupported`]).
+
+mod files;
+mod host;
+mod mounts;
+mod network;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{
-    ContainerCreateBody, DeviceRequest, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigLogConfig, Mount, MountType, NetworkingConfig, PortBinding, RestartPolicy,
-    RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerCreateBody, HealthConfig, PortBinding};
+
+pub use files::{injections, tar as injections_tar, Injection};
+pub use network::{container_name, Endpoints};
 
 use super::labels;
-use crate::project::model::{
-    self, GpuRequest, Healthcheck, Logging, MountKind, PortMapping, Service,
-};
+use crate::project::model::{Healthcheck, MountKind, PortMapping, Service};
 use crate::project::Project;
 
 /// The image reference a service runs: its `image:`, else `{project}-{service}` for built ones.
@@ -24,8 +31,16 @@ pub fn image_ref(project: &str, svc: &Service) -> String {
 }
 
 type PortBindings = HashMap<String, Option<Vec<PortBinding>>>;
-/// Networks by engine-side name, with the aliases the service has on each.
-type Networks = Vec<(String, Vec<String>)>;
+
+/// The engine's API version (major, minor): what the create body may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Api(pub u32, pub u32);
+
+impl Api {
+    pub fn at_least(self, major: u32, minor: u32) -> bool {
+        (self.0, self.1) >= (major, minor)
+    }
+}
 
 fn nanos(d: Option<Duration>) -> Option<i64> {
     d.map(|d| d.as_nanos() as i64)
@@ -35,40 +50,59 @@ pub struct ContainerSpec {
     pub name: String,
     pub body: ContainerCreateBody,
     /// Networks to connect after create (engines older than API 1.44 take one at create).
-    pub extra_networks: Vec<(String, Vec<String>)>,
+    pub extra_networks: Endpoints,
     pub config_hash: String,
     /// Project binds turned into copies for a remote engine (uploaded before start).
     pub copies: Vec<super::remote::Copy>,
+    /// Secrets and configs copied in before the container starts.
+    pub files: Vec<Injection>,
+    /// The platform the image is for (`platform:`), a parameter of create.
+    pub platform: Option<String>,
 }
 
-/// Builds the create body. `image_id` is the resolved local image id (recorded in a label so a
-/// rebuilt image forces a recreate, as Compose does); `api_1_44` gates what older engines lack
-/// (several networks at create, `start_interval`).
-pub fn container_spec(
+/// Builds the create body of replica 1 (see [`container_spec_n`]).
+pub fn container_spec(project: &Project, svc: &Service, image_id: &str, api: Api) -> ContainerSpec {
+    container_spec_n(project, svc, 1, image_id, api)
+}
+
+/// Builds the create body of the service's container number `n`. `image_id` is the resolved
+/// local image id (recorded in a label so a rebuilt image forces a recreate, as Compose
+/// does); `api` gates what older engines lack (several networks at create, `start_interval`,
+/// a network's MAC address).
+pub fn container_spec_n(
     project: &Project,
     svc: &Service,
+    n: u32,
     image_id: &str,
-    api_1_44: bool,
+    api: Api,
 ) -> ContainerSpec {
     let p = &project.name;
-    let (exposed, bindings) = port_bindings(&svc.ports);
-    let networks = networks(project, svc);
-    let primary = networks.first().map(|(n, _)| n.clone());
-    let (at_create, extra_networks) = networks_at_create(networks, api_1_44);
-    let mounts = mounts(project, &svc.volumes);
-    let device_requests = device_requests(&svc.gpus);
-    let host_config = HostConfig {
-        port_bindings: (!bindings.is_empty()).then_some(bindings),
-        mounts: (!mounts.is_empty()).then_some(mounts),
-        restart_policy: svc.restart.as_deref().map(restart_policy),
-        log_config: svc.logging.as_ref().map(log_config),
-        network_mode: primary,
-        device_requests: (!device_requests.is_empty()).then_some(device_requests),
-        memory: svc.memory_limit,
-        init: svc.init,
-        extra_hosts: (!svc.extra_hosts.is_empty()).then(|| svc.extra_hosts.clone()),
-        ..Default::default()
+    let (exposed, bindings) = port_bindings(&svc.ports, &svc.networking.expose);
+    let links = network::links(project, svc, n);
+    let (network_mode, at_create, extra_networks) = match &svc.networking.network_mode {
+        Some(mode) => (
+            network::resolve_shared(project, Some(mode)),
+            Vec::new(),
+            Vec::new(),
+        ),
+        None => {
+            let endpoints = network::endpoints(project, svc, &links, api.at_least(1, 44));
+            let primary = endpoints.first().map(|(n, _)| n.clone());
+            let (now, later) = network::at_create(endpoints, api.at_least(1, 44));
+            (primary, now, later)
+        }
     };
+    let (mut binds, mounts) = mounts::storage(project, svc);
+    if svc.container.use_api_socket {
+        binds.push("/var/run/docker.sock:/var/run/docker.sock:rw".into());
+    }
+    let mut host_config = host::host_config(project, svc);
+    host_config.port_bindings = (!bindings.is_empty()).then_some(bindings);
+    host_config.binds = (!binds.is_empty()).then_some(binds);
+    host_config.mounts = (!mounts.is_empty()).then_some(mounts);
+    host_config.network_mode = network_mode;
+    host_config.links = (!links.is_empty()).then_some(links);
+    let c = &svc.container;
     let mut body = ContainerCreateBody {
         image: Some(image_ref(p, svc)),
         cmd: svc.command.clone(),
@@ -76,43 +110,139 @@ pub fn container_spec(
         env: Some(env(svc)),
         working_dir: svc.working_dir.clone(),
         user: svc.user.clone(),
+        hostname: c.hostname.clone(),
+        domainname: c.domainname.clone(),
+        open_stdin: c.stdin_open,
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
-        healthcheck: svc.healthcheck.as_ref().map(|h| health_config(h, api_1_44)),
+        healthcheck: svc
+            .healthcheck
+            .as_ref()
+            .map(|h| health_config(h, api.at_least(1, 44))),
         stop_signal: svc.stop_signal.clone(),
         stop_timeout: svc.stop_grace_period.map(|d| d.as_secs() as i64),
         tty: Some(svc.tty),
+        network_disabled: (svc.networking.network_mode.as_deref() == Some("disabled"))
+            .then_some(true),
         host_config: Some(host_config),
-        networking_config: Some(networking_config(&at_create)),
+        networking_config: (svc.networking.network_mode.is_none())
+            .then(|| network::networking_config(&at_create)),
         ..Default::default()
     };
+    let files = files::injections(project, svc).unwrap_or_default();
     let user_labels = user_labels(svc);
-    let config_hash = config_hash(&body, &extra_networks, &user_labels);
+    let config_hash = config_hash(
+        &body,
+        &extra_networks,
+        &user_labels,
+        &files,
+        c.platform.as_deref(),
+    );
     body.labels = Some(with_bookkeeping_labels(
         user_labels,
         project,
         svc,
+        n,
         image_id,
         &config_hash,
     ));
     ContainerSpec {
-        name: labels::container_name(p, &svc.name),
+        name: network::container_name(project, &svc.name, n),
         body,
         extra_networks,
         config_hash,
         copies: Vec::new(),
+        files,
+        platform: c.platform.clone(),
     }
 }
 
+/// What the service asks that this engine's API cannot do: each names the key and the
+/// version that has it. `up` refuses them before it creates anything.
+pub fn unsupported(svc: &Service, api: Api) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut need = |key: &str, minor: u32, engine: &str| {
+        if !api.at_least(1, minor) {
+            out.push(format!(
+                "service {}: `{key}` needs Docker Engine API 1.{minor} ({engine}) or newer; this engine speaks {}.{}",
+                svc.name, api.0, api.1
+            ));
+        }
+    };
+    if !svc.container.annotations.is_empty() {
+        need("annotations", 43, "Engine 24");
+    }
+    if svc
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| h.start_interval.is_some())
+    {
+        need("healthcheck.start_interval", 44, "Engine 25");
+    }
+    if svc.networking.mac_address.is_some()
+        || svc.networks.values().any(|a| a.mac_address.is_some())
+    {
+        need("mac_address", 44, "Engine 25");
+    }
+    if svc.networks.values().any(|a| a.gw_priority.is_some()) {
+        need("networks.*.gw_priority", 48, "Engine 28");
+    }
+    if svc.networks.values().any(|a| a.interface_name.is_some()) {
+        need("networks.*.interface_name", 49, "Engine 28.1");
+    }
+    if !svc.resources.cdi_devices.is_empty() {
+        need("devices (CDI names)", 44, "Engine 25");
+    }
+    for m in &svc.volumes {
+        if m.volume.as_ref().is_some_and(|v| v.subpath.is_some()) {
+            need("volumes[].volume.subpath", 45, "Engine 26");
+        }
+        if m.kind == MountKind::Image {
+            need("volumes[] of type image", 48, "Engine 28");
+        }
+        if m.bind
+            .as_ref()
+            .and_then(|b| b.recursive.as_deref())
+            .is_some_and(|r| r == "writable" || r == "readonly")
+        {
+            need("volumes[].bind.recursive", 44, "Engine 25");
+        }
+    }
+    out
+}
+
 /// The hash covers the whole body before devstack's bookkeeping labels are added (and the
-/// networks connected later), so any change a user can make shows up in it.
+/// networks connected later, the files copied in, the platform), so any change a user can
+/// make shows up in it.
 fn config_hash(
     body: &ContainerCreateBody,
-    extra_networks: &Networks,
+    extra_networks: &Endpoints,
     user_labels: &HashMap<String, String>,
+    files: &[Injection],
+    platform: Option<&str>,
 ) -> String {
     let mut hashed = serde_json::to_value(body).unwrap_or_default();
-    hashed["x-extra-networks"] = serde_json::to_value(extra_networks).unwrap_or_default();
+    hashed["x-extra-networks"] = serde_json::to_value(
+        extra_networks
+            .iter()
+            .map(|(n, e)| (n.clone(), e.aliases.clone().unwrap_or_default()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
     hashed["x-labels"] = serde_json::to_value(user_labels).unwrap_or_default();
+    if !files.is_empty() {
+        // The content's digest, never the content: a changed secret recreates.
+        let listed: Vec<String> = files
+            .iter()
+            .map(|f| {
+                let digest = labels::hash_json(&serde_json::Value::String(hex::encode(&f.content)));
+                format!("{}:{:o}:{}:{}:{digest}", f.target, f.mode, f.uid, f.gid)
+            })
+            .collect();
+        hashed["x-files"] = serde_json::to_value(listed).unwrap_or_default();
+    }
+    if let Some(p) = platform {
+        hashed["x-platform"] = serde_json::Value::String(p.to_string());
+    }
     labels::hash_json(&hashed)
 }
 
@@ -130,13 +260,14 @@ fn with_bookkeeping_labels(
     mut labels_map: HashMap<String, String>,
     project: &Project,
     svc: &Service,
+    n: u32,
     image_id: &str,
     config_hash: &str,
 ) -> HashMap<String, String> {
     for (k, v) in [
         (labels::PROJECT, project.name.clone()),
         (labels::SERVICE, svc.name.clone()),
-        (labels::NUMBER, "1".into()),
+        (labels::NUMBER, n.to_string()),
         (labels::ONEOFF, "False".into()),
         (labels::CONFIG_HASH, config_hash.to_string()),
         (labels::DEPENDS_ON, depends_on_label(svc)),
@@ -174,8 +305,9 @@ fn env(svc: &Service) -> Vec<String> {
         .collect()
 }
 
-/// The exposed `port/proto` keys (in order, once each) and the host bindings of each.
-fn port_bindings(ports: &[PortMapping]) -> (Vec<String>, PortBindings) {
+/// The exposed `port/proto` keys (in order, once each: published ports, then `expose:`) and
+/// the host bindings of each published one.
+fn port_bindings(ports: &[PortMapping], expose: &[String]) -> (Vec<String>, PortBindings) {
     let mut exposed = Vec::new();
     let mut bindings: PortBindings = HashMap::new();
     for port in ports {
@@ -192,35 +324,23 @@ fn port_bindings(ports: &[PortMapping]) -> (Vec<String>, PortBindings) {
                 host_port: Some(port.host_port.map(|h| h.to_string()).unwrap_or_default()),
             });
     }
+    for e in expose {
+        let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (from, to) = match range.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap_or(0u16), b.parse().unwrap_or(0u16)),
+            None => {
+                let p = range.parse().unwrap_or(0u16);
+                (p, p)
+            }
+        };
+        for p in from..=to {
+            let key = format!("{p}/{proto}");
+            if !exposed.contains(&key) {
+                exposed.push(key);
+            }
+        }
+    }
     (exposed, bindings)
-}
-
-/// Named volumes by their engine-side name, bind mounts and tmpfs as written.
-fn mounts(project: &Project, volumes: &[model::Mount]) -> Vec<Mount> {
-    volumes
-        .iter()
-        .map(|m| Mount {
-            target: Some(m.target.clone()),
-            source: match m.kind {
-                MountKind::Volume => m.source.as_ref().map(|k| {
-                    project
-                        .model
-                        .volumes
-                        .get(k)
-                        .map(|v| v.name.clone())
-                        .unwrap_or_else(|| k.clone())
-                }),
-                _ => m.source.clone(),
-            },
-            typ: Some(match m.kind {
-                MountKind::Volume => MountType::VOLUME,
-                MountKind::Bind => MountType::BIND,
-                MountKind::Tmpfs => MountType::TMPFS,
-            }),
-            read_only: Some(m.read_only),
-            ..Default::default()
-        })
-        .collect()
 }
 
 fn health_config(h: &Healthcheck, api_1_44: bool) -> HealthConfig {
@@ -244,106 +364,11 @@ fn health_config(h: &Healthcheck, api_1_44: bool) -> HealthConfig {
     }
 }
 
-/// `no`, `always`, `unless-stopped`, `on-failure[:N]` (the model validated the spelling).
-fn restart_policy(r: &str) -> RestartPolicy {
-    let (name, max) = match r.split_once(':') {
-        Some((_, n)) => (RestartPolicyNameEnum::ON_FAILURE, n.parse().ok()),
-        None => (
-            match r {
-                "always" => RestartPolicyNameEnum::ALWAYS,
-                "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-                "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-                _ => RestartPolicyNameEnum::NO,
-            },
-            None,
-        ),
-    };
-    RestartPolicy {
-        name: Some(name),
-        maximum_retry_count: max,
-    }
-}
-
-/// GPU requests: explicit device ids win over a count.
-fn device_requests(gpus: &[GpuRequest]) -> Vec<DeviceRequest> {
-    gpus.iter()
-        .map(|g| DeviceRequest {
-            driver: Some(g.driver.clone()),
-            count: if g.device_ids.is_empty() {
-                g.count
-            } else {
-                None
-            },
-            device_ids: (!g.device_ids.is_empty()).then(|| g.device_ids.clone()),
-            capabilities: Some(vec![g.capabilities.clone()]),
-            options: None,
-        })
-        .collect()
-}
-
-fn log_config(l: &Logging) -> HostConfigLogConfig {
-    HostConfigLogConfig {
-        typ: Some(l.driver.clone()),
-        config: Some(
-            l.options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-    }
-}
-
-/// The service's networks by engine-side name, each with its aliases (the service's name
-/// first); the first is the primary one.
-fn networks(project: &Project, svc: &Service) -> Networks {
-    svc.networks
-        .iter()
-        .map(|(key, aliases)| {
-            let name = project
-                .model
-                .networks
-                .get(key)
-                .map(|n| n.name.clone())
-                .unwrap_or_else(|| key.clone());
-            let mut all = vec![svc.name.clone()];
-            all.extend(aliases.iter().cloned());
-            (name, all)
-        })
-        .collect()
-}
-
-/// The networks joined at create and those connected after it: engines older than API 1.44
-/// take one network at create.
-fn networks_at_create(mut networks: Networks, api_1_44: bool) -> (Networks, Networks) {
-    if api_1_44 {
-        (networks, Vec::new())
-    } else {
-        let rest = networks.split_off(networks.len().min(1));
-        (networks, rest)
-    }
-}
-
-fn networking_config(at_create: &Networks) -> NetworkingConfig {
-    NetworkingConfig {
-        endpoints_config: Some(
-            at_create
-                .iter()
-                .map(|(n, aliases)| {
-                    let endpoint = EndpointSettings {
-                        aliases: Some(aliases.clone()),
-                        ..Default::default()
-                    };
-                    (n.clone(), endpoint)
-                })
-                .collect(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::project::{model, ProjectSource};
+    use bollard::models::{MountType, RestartPolicyNameEnum};
 
     /// A project with the services of `yaml`, as `up` would see it.
     fn project(yaml: &str) -> Project {
@@ -404,19 +429,25 @@ volumes:
 
     /// The hash decides whether every user's containers are recreated: a refactor must not
     /// move it. Change the pinned values only with a change that means to recreate.
+    const NEW: Api = Api(1, 44);
+    const OLD: Api = Api(1, 41);
+
     #[test]
     fn the_config_hash_of_a_representative_service_is_pinned() {
         let p = project(EVERYTHING);
         let hash = |svc: &str, api_1_44: bool| {
-            container_spec(&p, &p.model.services[svc], "sha256:abc", api_1_44).config_hash
+            let api = if api_1_44 { NEW } else { OLD };
+            container_spec(&p, &p.model.services[svc], "sha256:abc", api).config_hash
         };
+        // Moved once on purpose: plain binds and named volumes go as `Binds` strings, as
+        // Compose v2 sends them (the engine creates a missing host path), not as `Mounts`.
         assert_eq!(
             hash("pose", true),
-            "0a829e4a626581e6953ef8b1019d18f74896e77d97463d10e5a4f03cbd1259e5"
+            "6edb5273c01b6b0abb31569bd78931693073097500c64c1748d27fdf6c942649"
         );
         assert_eq!(
             hash("pose", false),
-            "8f44bfe1b778320ff111682d2c0841cc2ef7b1155a863093e9f3a0ebc25fb4de"
+            "776d08b4788c2b182586095723d85d7ff4c05f3e65eef5c618e405a80efbb3ad"
         );
         assert_eq!(
             hash("redis", true),
@@ -425,13 +456,14 @@ volumes:
     }
 
     fn spec_of(p: &Project, svc: &str, api_1_44: bool) -> ContainerSpec {
-        container_spec(p, &p.model.services[svc], "sha256:abc", api_1_44)
+        let api = if api_1_44 { NEW } else { OLD };
+        container_spec(p, &p.model.services[svc], "sha256:abc", api)
     }
 
     #[test]
     fn ports_are_exposed_once_and_bound_per_host_port() {
         let p = project(EVERYTHING);
-        let (exposed, bindings) = port_bindings(&p.model.services["pose"].ports);
+        let (exposed, bindings) = port_bindings(&p.model.services["pose"].ports, &[]);
         assert_eq!(exposed, ["8000/tcp", "9000/udp", "9001/udp"]);
         let hosts: Vec<_> = bindings["8000/tcp"]
             .as_ref()
@@ -447,7 +479,7 @@ volumes:
         assert_eq!(hosts, [("127.0.0.1", "8000"), ("127.0.0.1", "8001")]);
         // No published port: the engine picks one.
         let p = project("services:\n  a: {image: x, ports: [\"80\"]}\n");
-        let (_, bindings) = port_bindings(&p.model.services["a"].ports);
+        let (_, bindings) = port_bindings(&p.model.services["a"].ports, &[]);
         assert_eq!(
             bindings["80/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
             Some("")
@@ -455,9 +487,14 @@ volumes:
     }
 
     #[test]
-    fn named_volumes_mount_by_their_engine_name() {
+    fn named_volumes_and_binds_go_as_compose_sends_them() {
         let p = project(EVERYTHING);
-        let m = mounts(&p, &p.model.services["pose"].volumes);
+        let (binds, m) = mounts::storage(&p, &p.model.services["pose"]);
+        assert_eq!(
+            binds,
+            ["demo_models:/models:rw", "/srv/demo/services/pose:/app:ro"],
+            "plain binds and named volumes as bind strings (the engine creates a missing host path)"
+        );
         let got: Vec<_> = m
             .iter()
             .map(|m| {
@@ -469,24 +506,7 @@ volumes:
                 )
             })
             .collect();
-        assert_eq!(
-            got,
-            [
-                (
-                    Some(MountType::VOLUME),
-                    Some("demo_models"),
-                    "/models",
-                    Some(false)
-                ),
-                (
-                    Some(MountType::BIND),
-                    Some("/srv/demo/services/pose"),
-                    "/app",
-                    Some(true)
-                ),
-                (Some(MountType::TMPFS), None, "/tmp", Some(false)),
-            ]
-        );
+        assert_eq!(got, [(Some(MountType::TMPFS), None, "/tmp", Some(false))]);
     }
 
     #[test]
@@ -508,7 +528,7 @@ volumes:
     #[test]
     fn restart_policies_map_to_the_engine_s() {
         let got = |r: &str| {
-            let p = restart_policy(r);
+            let p = host::restart_policy(r);
             (p.name.unwrap(), p.maximum_retry_count)
         };
         assert_eq!(got("no"), (RestartPolicyNameEnum::NO, None));
@@ -527,11 +547,11 @@ volumes:
     #[test]
     fn gpu_requests_name_devices_or_a_count() {
         let p = project(EVERYTHING);
-        let ids = device_requests(&p.model.services["pose"].gpus);
+        let ids = host::device_requests(&p.model.services["pose"].gpus, &[]);
         assert_eq!(ids[0].device_ids, Some(vec!["0".to_string()]));
         assert_eq!(ids[0].count, None);
         assert_eq!(ids[0].capabilities, Some(vec![vec!["gpu".to_string()]]));
-        let all = device_requests(&p.model.services["redis"].gpus);
+        let all = host::device_requests(&p.model.services["redis"].gpus, &[]);
         assert_eq!((all[0].count, &all[0].device_ids), (Some(-1), &None));
         assert_eq!(all[0].driver.as_deref(), Some("nvidia"));
     }
@@ -539,7 +559,7 @@ volumes:
     #[test]
     fn logging_keeps_driver_and_options() {
         let p = project(EVERYTHING);
-        let l = log_config(p.model.services["pose"].logging.as_ref().unwrap());
+        let l = host::log_config(p.model.services["pose"].logging.as_ref().unwrap());
         assert_eq!(l.typ.as_deref(), Some("json-file"));
         assert_eq!(l.config.unwrap()["max-size"], "10m");
     }
@@ -547,20 +567,24 @@ volumes:
     #[test]
     fn older_engines_join_the_primary_network_at_create_and_the_rest_after() {
         let p = project(EVERYTHING);
-        let nets = networks(&p, &p.model.services["pose"]);
+        let eps = network::endpoints(&p, &p.model.services["pose"], &[], true);
+        let names: Vec<_> = eps
+            .iter()
+            .map(|(n, e)| (n.as_str(), e.aliases.clone().unwrap()))
+            .collect();
         assert_eq!(
-            nets,
+            names,
             [
                 (
-                    "demo_default".to_string(),
+                    "demo_default",
                     vec!["pose".to_string(), "pose-api".to_string()]
                 ),
-                ("demo_back".to_string(), vec!["pose".to_string()]),
+                ("demo_back", vec!["pose".to_string()]),
             ]
         );
-        let (now, later) = networks_at_create(nets.clone(), true);
+        let (now, later) = network::at_create(eps.clone(), true);
         assert_eq!((now.len(), later.len()), (2, 0));
-        let (now, later) = networks_at_create(nets, false);
+        let (now, later) = network::at_create(eps, false);
         assert_eq!(
             (now[0].0.as_str(), later[0].0.as_str()),
             ("demo_default", "demo_back")
@@ -585,7 +609,7 @@ volumes:
         assert_eq!(l[labels::ENV_FILE], "/srv/demo/.env");
         assert_eq!(l[labels::CONFIG_FILES], "/srv/demo/.devstack/compose.yaml");
         // Another image id changes a label, not the hash (the image is compared on its own).
-        let other = container_spec(&p, &p.model.services["pose"], "sha256:def", true);
+        let other = container_spec(&p, &p.model.services["pose"], "sha256:def", NEW);
         assert_eq!(other.config_hash, spec.config_hash);
     }
 
@@ -604,6 +628,7 @@ volumes:
         assert_eq!(b.tty, Some(true));
         let host = b.host_config.unwrap();
         assert_eq!(host.memory, Some(8 * 1024 * 1024 * 1024));
+        assert_eq!(host.restart_policy.unwrap().maximum_retry_count, Some(5));
         assert_eq!(host.init, Some(true));
         assert_eq!(
             host.extra_hosts.unwrap(),
