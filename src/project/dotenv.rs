@@ -416,52 +416,55 @@ fn quoted_body(s: &str, q: u8) -> Option<(String, usize)> {
 
 /// Decodes a double-quoted value's escapes as compose-go does (the `echo` ones): `\a \b \f \n
 /// \r \t \v \\ \"`, `\0` and three octal digits (up to 255), and `\$` as `$$` (a literal `$` to
-/// interpolation). Any other backslash stays as it is.
+/// interpolation). Any other backslash stays as it is, except that a failed `\0…` loses its 0
+/// (compose-go rewrites `\0` to `\` before it tries the digits).
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(p) = rest.find('\\') {
         out.push_str(&rest[..p]);
-        rest = &rest[p..];
-        let next = rest[1..].chars().next();
-        let (decoded, used): (Option<String>, usize) = match next {
-            Some('a') => (Some("\u{7}".into()), 2),
-            Some('b') => (Some("\u{8}".into()), 2),
-            Some('f') => (Some("\u{c}".into()), 2),
-            Some('n') => (Some("\n".into()), 2),
-            Some('r') => (Some("\r".into()), 2),
-            Some('t') => (Some("\t".into()), 2),
-            Some('v') => (Some("\u{b}".into()), 2),
-            Some('\\') => (Some("\\".into()), 2),
-            Some('"') => (Some("\"".into()), 2),
-            Some('$') => (Some("$$".into()), 2),
-            Some('0') => {
-                let digits = rest[2..]
-                    .bytes()
-                    .take(3)
-                    .take_while(u8::is_ascii_digit)
-                    .count();
-                (octal(&rest[2..2 + digits]), 2 + digits)
-            }
-            _ => (None, 1),
+        rest = &rest[p + 1..];
+        let simple = match rest.chars().next() {
+            Some('a') => Some("\u{7}"),
+            Some('b') => Some("\u{8}"),
+            Some('f') => Some("\u{c}"),
+            Some('n') => Some("\n"),
+            Some('r') => Some("\r"),
+            Some('t') => Some("\t"),
+            Some('v') => Some("\u{b}"),
+            Some('\\') => Some("\\"),
+            Some('"') => Some("\""),
+            Some('$') => Some("$$"),
+            _ => None,
         };
-        match decoded {
-            Some(d) => out.push_str(&d),
-            None => out.push_str(&rest[..used]),
+        if let Some(d) = simple {
+            out.push_str(d);
+            rest = &rest[1..];
+        } else if let Some(after) = rest.strip_prefix('0') {
+            let n = after.bytes().take(3).take_while(u8::is_ascii_digit).count();
+            match octal(&after[..n]) {
+                Some(c) => out.push(c),
+                None => {
+                    out.push('\\');
+                    out.push_str(&after[..n]);
+                }
+            }
+            rest = &after[n..];
+        } else {
+            out.push('\\');
         }
-        rest = &rest[used..];
     }
     out.push_str(rest);
     out
 }
 
 /// Three octal digits, at most 255, as the character of that code point.
-fn octal(digits: &str) -> Option<String> {
+fn octal(digits: &str) -> Option<char> {
     if digits.len() != 3 {
         return None;
     }
-    let v = u32::from_str_radix(digits, 8).ok()?;
-    (v <= 255).then(|| char::from_u32(v).map(String::from))?
+    let v = u8::from_str_radix(digits, 8).ok()?;
+    Some(char::from(v))
 }
 
 #[cfg(test)]
@@ -543,8 +546,8 @@ mod tests {
             "Z\u{7}Z\u{8}Z\u{c}Z\nZ\rZ\tZ\u{b}Z\\ZSZ"
         );
         assert_eq!(
-            one(r#"K="\x07 \u12e4 \c \' \0 \01 \0999 \0377""#),
-            "\\x07 \\u12e4 \\c \\' \\0 \\01 \\0999 ÿ"
+            one(r#"K="\x07 \u12e4 \c \' \0 \01 \0999 \0400 \0377""#),
+            r"\x07 \u12e4 \c \' \ \1 \999 \400 ÿ"
         );
         assert_eq!(one(r#"FOO="bar\\\n\ b\az""#), "bar\\\n\\ b\u{7}z");
         assert_eq!(one(r"FOO=a\tb"), r"a\tb");
