@@ -4,8 +4,9 @@
 //! - A UTF-8 BOM is skipped. Blank lines and lines starting with `#` are skipped.
 //! - `KEY=value` or `KEY: value`, spaces around either; an optional `export` and any
 //!   whitespace before the key. A key is letters, digits (any script), `_ . - [ ]`.
-//! - `KEY` alone takes its value from the environment (or an earlier line or file); when it has
-//!   none, KEY stays unset.
+//! - `KEY` alone on its line takes its value from the environment (or an earlier line or file);
+//!   when it has none, KEY stays unset. (A last line `KEY` with no line break sets nothing, as
+//!   in compose-go.)
 //! - Unquoted values run to the end of the line, lose trailing whitespace and a ` #` comment,
 //!   and are interpolated (no escapes).
 //! - `'…'`: literal, may span lines, `\'` is a quote. `"…"`: may span lines, `\"`, the escapes
@@ -304,9 +305,9 @@ impl Parser<'_> {
                 }
             }
         }
-        // A last line `KEY` without a line break stands alone too (compose-go reads it as a value
-        // for an empty name, which nothing can use).
-        let (key_end, inherited) = end.unwrap_or((self.text.len(), true));
+        let Some((key_end, inherited)) = end else {
+            return self.unterminated_last_line(start, line);
+        };
         let key = self.text[start..key_end].trim_end().to_string();
         if key.contains(' ') {
             return Err(self.err(
@@ -322,6 +323,24 @@ impl Parser<'_> {
             - self.text[after..].trim_start_matches(is_space).len();
         self.advance_to(if inherited { after } else { value_start });
         Ok((key, inherited))
+    }
+
+    /// A last line with no `=`, `:` or line break after its key: compose-go reads it as the value
+    /// of an empty name, which nothing can use, so it sets nothing (not even `KEY` from the
+    /// environment); `export` and nothing else is an error there.
+    fn unterminated_last_line(
+        &mut self,
+        start: usize,
+        line: usize,
+    ) -> Result<(String, bool), ProjectError> {
+        if start == self.text.len() {
+            return Err(self.err(
+                line,
+                "`export` with nothing after it: write export KEY=VALUE, or remove it".into(),
+            ));
+        }
+        self.advance_to(self.text.len());
+        Ok((String::new(), true))
     }
 
     /// The value at `pos`, quoted or not; `pos` moves past it.
@@ -525,10 +544,10 @@ mod tests {
             p("HOME_X\nNOPE\n").unwrap(),
             vec![("HOME_X".into(), "/home/x".into())]
         );
-        assert_eq!(
-            p("HOME_X").unwrap(),
-            vec![("HOME_X".into(), "/home/x".into())]
-        );
+        assert_eq!(p("HOME_X").unwrap(), vec![]);
+        assert_eq!(p("A=1\nNOT VALID").unwrap(), vec![("A".into(), "1".into())]);
+        let e = p("A=1\nexport \t").unwrap_err();
+        assert!(e.0.starts_with(".env:2: `export` with nothing"), "{e}");
         assert_eq!(
             p("A=1\nA\nB\nC=${A}${B-unset}\n").unwrap(),
             vec![
