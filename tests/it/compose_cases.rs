@@ -60,6 +60,15 @@ fn load<T: for<'de> Deserialize<'de>>(area: &str) -> Vec<(String, T)> {
         .collect()
 }
 
+/// How a case is named in the report: file, name, the compose-go test, and its note.
+fn label(file: &str, name: &str, go: &str, note: &Option<String>) -> String {
+    let note = note
+        .as_deref()
+        .map(|n| format!(" [{n}]"))
+        .unwrap_or_default();
+    format!("{file}: {name} (compose-go {go}){note}")
+}
+
 enum Outcome {
     Agree,
     /// Agreed, checked through the library (the binary cannot be asked yet): why.
@@ -165,7 +174,6 @@ struct DotenvFile {
 #[serde(deny_unknown_fields)]
 struct DotenvCase {
     name: String,
-    #[allow(dead_code)]
     go: String,
     env: Option<String>,
     #[serde(default)]
@@ -179,7 +187,6 @@ struct DotenvCase {
     env_file: Option<String>,
     #[serde(default)]
     dot_env_directory: bool,
-    #[allow(dead_code)]
     note: Option<String>,
     skip: Option<String>,
 }
@@ -366,7 +373,7 @@ fn dotenv_cases_agree_with_compose_go() {
     for (file, f) in load::<DotenvFile>("dotenv") {
         for case in f.cases {
             let outcome = run_dotenv(&case);
-            results.push((format!("{file}: {}", case.name), outcome));
+            results.push((label(&file, &case.name, &case.go, &case.note), outcome));
         }
     }
     report("dotenv", results);
@@ -389,7 +396,6 @@ struct TemplateFile {
 #[serde(deny_unknown_fields)]
 struct TemplateCase {
     name: String,
-    #[allow(dead_code)]
     go: String,
     template: Option<String>,
     vars: Option<BTreeMap<String, String>>,
@@ -397,7 +403,6 @@ struct TemplateCase {
     #[serde(default)]
     error: Vec<String>,
     warns: Option<Vec<String>>,
-    #[allow(dead_code)]
     note: Option<String>,
     skip: Option<String>,
 }
@@ -407,7 +412,6 @@ struct TemplateCase {
 #[serde(deny_unknown_fields)]
 struct VariablesCase {
     name: String,
-    #[allow(dead_code)]
     go: String,
     doc: Value,
     expect: BTreeMap<String, ExpectedVariable>,
@@ -511,10 +515,12 @@ fn template_cases_agree_with_compose_go() {
     for (file, f) in load::<TemplateFile>("template") {
         for case in &f.cases {
             let vars = case.vars.as_ref().unwrap_or(&f.vars);
-            results.push((format!("{file}: {}", case.name), run_template(case, vars)));
+            let name = label(&file, &case.name, &case.go, &case.note);
+            results.push((name, run_template(case, vars)));
         }
         for case in &f.variables {
-            results.push((format!("{file}: {}", case.name), run_variables(case)));
+            let name = label(&file, &case.name, &case.go, &None);
+            results.push((name, run_variables(case)));
         }
     }
     report("template", results);
