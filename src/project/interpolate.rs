@@ -15,7 +15,7 @@
 //!   can print Compose's warning (`The "NAME" variable is not set. Defaulting to a blank
 //!   string.`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -477,6 +477,17 @@ impl Origins {
         env: &IndexMap<String, String>,
         env_file: Option<&Path>,
     ) -> Option<Blame> {
+        let files: Vec<PathBuf> = env_file.map(Path::to_path_buf).into_iter().collect();
+        self.blame_in(at, env, &files)
+    }
+
+    /// [`Origins::blame`] with several env files (`--env-file a --env-file b`), read in order.
+    pub fn blame_in(
+        &self,
+        at: &str,
+        env: &IndexMap<String, String>,
+        env_files: &[PathBuf],
+    ) -> Option<Blame> {
         let names = self.vars_at(at);
         if names.is_empty() {
             return None;
@@ -485,7 +496,7 @@ impl Origins {
         let mut places: Vec<String> = Vec::new();
         for n in &names {
             let value = env.get(*n).cloned().unwrap_or_default();
-            let (text, place) = match super::dotenv::where_set(n, env_file) {
+            let (text, place) = match super::dotenv::where_set_in(n, env_files) {
                 super::dotenv::SetIn::Process => (
                     format!("{n}={value} (from the environment)"),
                     "the environment".to_string(),
