@@ -2,6 +2,7 @@
 
 mod attached;
 mod common;
+mod compose_cases;
 mod core;
 mod dash;
 mod doctor;

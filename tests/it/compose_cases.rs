@@ -1,0 +1,527 @@
+//! compose-go's `dotenv` and `template` test cases, written as our own data under
+//! `tests/compose-cases/` (one YAML file per area; each case names the compose-go test it
+//! stands for), run through the built binary: a temp project with the case's `.env` and a
+//! compose file that exposes what Compose would see, then `devstack config`, compared with what
+//! Compose v2 yields. Prints `dotenv: N/M cases agree` (and `template: …`) and fails on any
+//! disagreement.
+//!
+//! A dotenv case: `env` (the `.env` text; or `files`, several `--env-file` in order; or
+//! `repeat`, generated lines), `os` (the process environment; it wins over the files, as in
+//! Compose), then `expect` (the whole environment the project sees, `os` keys included unless
+//! listed) or `error` (exit 2, and each text in the message). `env_file: directory|missing`
+//! passes `--env-file` a directory or a missing path; `dot_env_directory: true` makes `.env` a
+//! directory. A template case: `template` (a compose value), `vars` (the environment; the
+//! file's `vars` by default), then `expect` or `error`, and `warns` (the variables Compose
+//! warns are unset). A case with `skip` has no Compose behaviour to compare (a Go-only API).
+//!
+//! Where devstack cannot yet be asked through the binary (several `--env-file`; the unset
+//! warning; `config --variables`), the case runs through the library and the summary says so.
+//! `DEVSTACK_CASES_BIN=/path/to/devstack` runs the cases against another build (for
+//! before/after numbers).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use devstack::project::{dotenv, interpolate};
+
+fn cases_dir(area: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compose-cases")
+        .join(area)
+}
+
+fn bin() -> String {
+    std::env::var("DEVSTACK_CASES_BIN").unwrap_or_else(|_| super::common::bin().to_string())
+}
+
+/// Every `*.yaml` of an area, parsed, in name order.
+fn load<T: for<'de> Deserialize<'de>>(area: &str) -> Vec<(String, T)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(cases_dir(area))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let parsed =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (
+                f.file_name().unwrap().to_string_lossy().into_owned(),
+                parsed,
+            )
+        })
+        .collect()
+}
+
+/// How a case is named in the report: file, name, the compose-go test, and its note.
+fn label(file: &str, name: &str, go: &str, note: &Option<String>) -> String {
+    let note = note
+        .as_deref()
+        .map(|n| format!(" [{n}]"))
+        .unwrap_or_default();
+    format!("{file}: {name} (compose-go {go}){note}")
+}
+
+enum Outcome {
+    Agree,
+    /// Agreed, checked through the library (the binary cannot be asked yet): why.
+    AgreeViaLibrary(&'static str),
+    Disagree(String),
+    Skip,
+}
+
+/// Tallies outcomes, prints the summary and each disagreement, and fails on any.
+fn report(area: &str, results: Vec<(String, Outcome)>) {
+    let total = results
+        .iter()
+        .filter(|(_, o)| !matches!(o, Outcome::Skip))
+        .count();
+    let mut agree = 0;
+    let mut via_library: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut skipped = 0;
+    let mut failures = Vec::new();
+    for (name, o) in &results {
+        match o {
+            Outcome::Agree => agree += 1,
+            Outcome::AgreeViaLibrary(why) => {
+                agree += 1;
+                *via_library.entry(why).or_default() += 1;
+            }
+            Outcome::Disagree(d) => failures.push(format!("  ✗ {name}: {d}")),
+            Outcome::Skip => skipped += 1,
+        }
+    }
+    println!("{area}: {agree}/{total} cases agree ({skipped} not applicable, see `skip:` in the case files)");
+    for (why, n) in via_library {
+        println!("  {n} of them (or their warnings) checked through the library: {why}");
+    }
+    for f in &failures {
+        println!("{f}");
+    }
+    assert!(total > 0, "no {area} cases found");
+    assert!(
+        failures.is_empty(),
+        "{area}: {} cases disagree with compose-go:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs the binary in `dir` with exactly the environment `os`.
+fn devstack(dir: &Path, args: &[&str], os: &BTreeMap<String, String>) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_clear()
+        .envs(os)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `environment:` of service `s` in `config`'s output, `$$` back to `$`.
+fn printed_environment(stdout: &str) -> Result<BTreeMap<String, String>, String> {
+    let doc: Value = serde_saphyr::from_str(stdout)
+        .map_err(|e| format!("config printed no YAML ({e}):\n{stdout}"))?;
+    let env = doc
+        .pointer("/services/s/environment")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("no services.s.environment in:\n{stdout}"))?;
+    Ok(env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().replace("$$", "$")))
+        .collect())
+}
+
+/// Compares an error run: exit 2 and every expected text in the message.
+/// `{dir}` in an expected text stands for the project directory.
+fn check_error(dir: &str, code: i32, stdout: &str, stderr: &str, expected: &[String]) -> Outcome {
+    if code != 2 {
+        return Outcome::Disagree(format!(
+            "expected an error (exit 2) with {expected:?}, got exit {code}:\n{stdout}{stderr}"
+        ));
+    }
+    match expected
+        .iter()
+        .find(|t| !stderr.contains(&t.replace("{dir}", dir)))
+    {
+        Some(t) => Outcome::Disagree(format!("the error lacks {t:?}: {stderr}")),
+        None => Outcome::Agree,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dotenv
+
+#[derive(Deserialize)]
+struct DotenvFile {
+    cases: Vec<DotenvCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DotenvCase {
+    name: String,
+    go: String,
+    env: Option<String>,
+    #[serde(default)]
+    files: Vec<String>,
+    repeat: Option<Repeat>,
+    #[serde(default)]
+    os: BTreeMap<String, String>,
+    expect: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    error: Vec<String>,
+    env_file: Option<String>,
+    #[serde(default)]
+    dot_env_directory: bool,
+    note: Option<String>,
+    skip: Option<String>,
+}
+
+/// `count` lines made from `line`, `{i}` replaced by 0, 1, …; each sets `key` to `value`
+/// (with `{i}` replaced too).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Repeat {
+    line: String,
+    count: usize,
+    key: String,
+    value: String,
+}
+
+/// A template that prints the project's whole environment as JSON (`ENV_JSON`), and each
+/// expected variable with a plain name through Compose interpolation (`I_<name>`, `=value`
+/// when set).
+fn exposing_template(names: &[&String]) -> String {
+    let mut t = String::from(
+        "services:\n  s:\n    image: x\n    environment:\n      ENV_JSON: {{ env | tojson | replace(\"$\", \"$$\") | tojson }}\n",
+    );
+    let plain = |n: &str| {
+        n.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    for n in names.iter().filter(|n| plain(n)) {
+        t.push_str(&format!("      I_{n}: \"${{{n}+=}}${{{n}}}\"\n"));
+    }
+    t
+}
+
+fn expected_env(case: &DotenvCase) -> BTreeMap<String, String> {
+    let mut want = case.os.clone();
+    want.extend(case.expect.clone().unwrap_or_default());
+    if let Some(r) = &case.repeat {
+        let at = |t: &str, i: usize| t.replace("{i}", &i.to_string());
+        want.extend((0..r.count).map(|i| (at(&r.key, i), at(&r.value, i))));
+    }
+    want
+}
+
+fn dotenv_text(case: &DotenvCase) -> Option<String> {
+    case.env.clone().or_else(|| {
+        case.repeat.as_ref().map(|r| {
+            (0..r.count)
+                .map(|i| r.line.replace("{i}", &i.to_string()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    })
+}
+
+fn run_dotenv(case: &DotenvCase) -> Outcome {
+    if case.skip.is_some() {
+        return Outcome::Skip;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let want = expected_env(case);
+    let names: Vec<&String> = want.keys().collect();
+    std::fs::write(
+        dir.path().join("compose.yaml.j2"),
+        exposing_template(&names),
+    )
+    .unwrap();
+    let compose = dir.path().join("compose.yaml.j2");
+    let mut args: Vec<String> = vec!["-f".into(), compose.display().to_string()];
+    if let Some(text) = dotenv_text(case) {
+        std::fs::write(dir.path().join(".env"), text).unwrap();
+    }
+    if case.dot_env_directory {
+        std::fs::create_dir(dir.path().join(".env")).unwrap();
+    }
+    let files: Vec<PathBuf> = case
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let f = dir.path().join(format!("{i}.env"));
+            std::fs::write(&f, text).unwrap();
+            f
+        })
+        .collect();
+    for f in &files {
+        args.extend(["--env-file".into(), f.display().to_string()]);
+    }
+    match case.env_file.as_deref() {
+        Some("directory") => {
+            let d = if case.dot_env_directory {
+                dir.path().join(".env")
+            } else {
+                dir.path().to_path_buf()
+            };
+            args.extend(["--env-file".into(), d.display().to_string()]);
+        }
+        Some("missing") => args.extend([
+            "--env-file".into(),
+            dir.path().join("missing.env").display().to_string(),
+        ]),
+        Some(other) => return Outcome::Disagree(format!("unknown env_file: {other}")),
+        None => {}
+    }
+    args.push("config".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = devstack(dir.path(), &args, &case.os);
+    if files.len() > 1 && stderr.contains("cannot be used multiple times") {
+        return dotenv_via_library(case, &files, &want);
+    }
+    if case.expect.is_none() && case.repeat.is_none() {
+        let d = dir.path().display().to_string();
+        return check_error(&d, code, &stdout, &stderr, &case.error);
+    }
+    if code != 0 {
+        return Outcome::Disagree(format!("devstack config failed (exit {code}): {stderr}"));
+    }
+    match printed_environment(&stdout).and_then(|env| compare_env(&env, &want)) {
+        Ok(()) => Outcome::Agree,
+        Err(e) => Outcome::Disagree(e),
+    }
+}
+
+/// Several `--env-file`: the CLI takes one so far; `dotenv::load_files` is what it will call.
+fn dotenv_via_library(
+    case: &DotenvCase,
+    files: &[PathBuf],
+    want: &BTreeMap<String, String>,
+) -> Outcome {
+    let os = |k: &str| case.os.get(k).cloned();
+    let got = match dotenv::load_files(files, &os) {
+        Ok(env) => env,
+        Err(e) if case.expect.is_none() => {
+            return match case.error.iter().find(|t| !e.0.contains(t.as_str())) {
+                Some(t) => Outcome::Disagree(format!("the error lacks {t:?}: {e}")),
+                None => Outcome::AgreeViaLibrary("the CLI takes one --env-file"),
+            }
+        }
+        Err(e) => return Outcome::Disagree(e.to_string()),
+    };
+    let mut seen: BTreeMap<String, String> = got.vars.into_iter().collect();
+    seen.extend(case.os.clone());
+    if seen != *want {
+        return Outcome::Disagree(format!("environment {seen:?}, expected {want:?}"));
+    }
+    Outcome::AgreeViaLibrary("the CLI takes one --env-file")
+}
+
+fn compare_env(
+    printed: &BTreeMap<String, String>,
+    want: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let json = printed.get("ENV_JSON").ok_or("no ENV_JSON printed")?;
+    let seen: BTreeMap<String, String> =
+        serde_json::from_str(json).map_err(|e| format!("ENV_JSON {json:?}: {e}"))?;
+    if seen != *want {
+        let diff: Vec<String> = want
+            .iter()
+            .filter(|(k, v)| seen.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: expected {v:?}, got {:?}", seen.get(k)))
+            .chain(
+                seen.keys()
+                    .filter(|k| !want.contains_key(*k))
+                    .map(|k| format!("{k}: unexpected ({:?})", seen[k])),
+            )
+            .collect();
+        return Err(format!("environment differs: {}", diff.join("; ")));
+    }
+    for (k, v) in printed.iter().filter(|(k, _)| k.starts_with("I_")) {
+        let name = &k[2..];
+        let expected = format!("={}", want[name]);
+        if *v != expected {
+            return Err(format!(
+                "${{{name}}} interpolated to {v:?}, expected {expected:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn dotenv_cases_agree_with_compose_go() {
+    let mut results = Vec::new();
+    for (file, f) in load::<DotenvFile>("dotenv") {
+        for case in f.cases {
+            let outcome = run_dotenv(&case);
+            results.push((label(&file, &case.name, &case.go, &case.note), outcome));
+        }
+    }
+    report("dotenv", results);
+}
+
+// ---------------------------------------------------------------------------------------------
+// template
+
+#[derive(Deserialize)]
+struct TemplateFile {
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    #[serde(default)]
+    cases: Vec<TemplateCase>,
+    #[serde(default)]
+    variables: Vec<VariablesCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateCase {
+    name: String,
+    go: String,
+    template: Option<String>,
+    vars: Option<BTreeMap<String, String>>,
+    expect: Option<String>,
+    #[serde(default)]
+    error: Vec<String>,
+    warns: Option<Vec<String>>,
+    note: Option<String>,
+    skip: Option<String>,
+}
+
+/// compose-go's `ExtractVariables` (`docker compose config --variables`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariablesCase {
+    name: String,
+    go: String,
+    doc: Value,
+    expect: BTreeMap<String, ExpectedVariable>,
+}
+
+#[derive(Deserialize, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+struct ExpectedVariable {
+    #[serde(default)]
+    default: String,
+    #[serde(default)]
+    presence: String,
+    #[serde(default)]
+    required: bool,
+}
+
+fn run_template(case: &TemplateCase, vars: &BTreeMap<String, String>) -> Outcome {
+    if case.skip.is_some() {
+        return Outcome::Skip;
+    }
+    let Some(template) = &case.template else {
+        return Outcome::Disagree("no template".into());
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let compose =
+        serde_json::json!({"services": {"s": {"image": "x", "environment": {"R": template}}}});
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(&file, compose.to_string()).unwrap();
+    let file = file.display().to_string();
+    let (code, stdout, stderr) = devstack(dir.path(), &["-f", &file, "config"], vars);
+    let outcome = match &case.expect {
+        None => check_error(
+            &dir.path().display().to_string(),
+            code,
+            &stdout,
+            &stderr,
+            &case.error,
+        ),
+        Some(_) if code != 0 => {
+            Outcome::Disagree(format!("devstack config failed (exit {code}): {stderr}"))
+        }
+        Some(want) => match printed_environment(&stdout) {
+            Ok(env) if env.get("R") == Some(want) => Outcome::Agree,
+            Ok(env) => Outcome::Disagree(format!(
+                "{template:?} gave {:?}, expected {want:?}",
+                env.get("R")
+            )),
+            Err(e) => Outcome::Disagree(e),
+        },
+    };
+    match (&outcome, &case.warns) {
+        (Outcome::Agree, Some(warns)) => warnings_via_library(template, vars, warns),
+        _ => outcome,
+    }
+}
+
+/// The unset-variable warnings: devstack does not print them yet; `interpolate::expand`
+/// reports them for the caller to print.
+fn warnings_via_library(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    warns: &[String],
+) -> Outcome {
+    let look = |k: &str| vars.get(k).cloned();
+    match interpolate::expand(template, &look) {
+        Ok(e) if e.unset == warns => {
+            Outcome::AgreeViaLibrary("devstack does not print the unset-variable warning yet")
+        }
+        Ok(e) => Outcome::Disagree(format!(
+            "{template:?} warns about {:?}, expected {warns:?}",
+            e.unset
+        )),
+        Err(e) => Outcome::Disagree(e.to_string()),
+    }
+}
+
+fn run_variables(case: &VariablesCase) -> Outcome {
+    let got: BTreeMap<String, ExpectedVariable> = interpolate::extract_variables(&case.doc)
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                ExpectedVariable {
+                    default: v.default,
+                    presence: v.presence,
+                    required: v.required,
+                },
+            )
+        })
+        .collect();
+    if got == case.expect {
+        Outcome::AgreeViaLibrary("devstack has no `config --variables` yet")
+    } else {
+        Outcome::Disagree(format!("extracted {got:?}, expected {:?}", case.expect))
+    }
+}
+
+#[test]
+fn template_cases_agree_with_compose_go() {
+    let mut results = Vec::new();
+    for (file, f) in load::<TemplateFile>("template") {
+        for case in &f.cases {
+            let vars = case.vars.as_ref().unwrap_or(&f.vars);
+            let name = label(&file, &case.name, &case.go, &case.note);
+            results.push((name, run_template(case, vars)));
+        }
+        for case in &f.variables {
+            let name = label(&file, &case.name, &case.go, &None);
+            results.push((name, run_variables(case)));
+        }
+    }
+    report("template", results);
+}
