@@ -43,9 +43,10 @@ pub struct GlobalOpts {
     /// Project name [default: $DEVSTACK_PROJECT, $COMPOSE_PROJECT_NAME, else the directory name].
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
     pub project_name: Option<String>,
-    /// Environment file [default: DIR/.env when present].
+    /// Environment file (repeatable: a later file's keys win; the process environment wins
+    /// over all) [default: DIR/.env when present, unless $COMPOSE_DISABLE_ENV_FILE].
     #[arg(long = "env-file", global = true, value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
+    pub env_file: Vec<PathBuf>,
     /// Disable colours (NO_COLOR is honoured too).
     #[arg(long = "no-color", global = true)]
     pub no_color: bool,
@@ -395,9 +396,16 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// Print the service names, one per line.
+    /// Print the service names (of the enabled profiles), one per line.
     #[arg(long, conflicts_with = "volumes")]
     pub services: bool,
+    /// Print the variables the compose files use: name, whether required, default and
+    /// alternate value.
+    #[arg(long, conflicts_with_all = ["services", "volumes"])]
+    pub variables: bool,
+    /// Output format: yaml (the compose file) or json [default: yaml; the variables: a table].
+    #[arg(long, value_name = "FORMAT", value_parser = ["yaml", "json", "table"])]
+    pub format: Option<String>,
     /// Print the named volumes, one per line.
     #[arg(long)]
     pub volumes: bool,

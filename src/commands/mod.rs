@@ -36,7 +36,7 @@ impl From<&GlobalOpts> for ProjectOptions {
         ProjectOptions {
             project_dir: g.project_dir.clone(),
             project_name: g.project_name.clone(),
-            env_file: g.env_file.clone(),
+            env_files: g.env_file.clone(),
             files: g.file.clone(),
             profiles: g.profile.clone(),
         }
@@ -96,8 +96,12 @@ pub(crate) fn load_project_quietly(source: &ProjectSource) -> Option<Project> {
 }
 
 /// In a directory with neither templates/ nor services/ it says that the built-in stack is
-/// used, and where.
+/// used, and where; and it prints Compose's warnings about the files (a variable that is not
+/// set), as Compose does on every command.
 fn announce_builtin(project: Project) -> anyhow::Result<Project> {
+    for w in &project.warnings {
+        eprintln!("{} {w}", crate::ui::color::warn("warning:"));
+    }
     let builtin = project
         .files
         .is_empty()
@@ -181,6 +185,8 @@ mod tests {
             env_file: None,
             env: Default::default(),
             env_file_keys: Vec::new(),
+            env_files: Vec::new(),
+            env_warnings: Vec::new(),
             profiles: Vec::new(),
             files: Vec::new(),
         };

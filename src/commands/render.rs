@@ -14,19 +14,67 @@ pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
     }
     let project = super::load_project_probed(g)?;
     super::report_not_acted_on(&project);
-    let text = if a.services {
-        lines(project.model.services.keys())
+    let active: Vec<String> = crate::engine::converge::active_services(&project)
+        .into_iter()
+        .filter(|n| project.model.services.contains_key(n))
+        .collect();
+    let json = a.format.as_deref() == Some("json");
+    let text = if a.variables {
+        variables(&project, json)
+    } else if a.services {
+        lines(active.iter())
     } else if a.volumes {
         lines(project.model.volumes.keys())
+    } else if json {
+        let mut doc = project.document.clone();
+        if let Some(s) = doc
+            .get_mut("services")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            s.retain(|n, _| active.contains(n));
+        }
+        format!("{}\n", serde_json::to_string_pretty(&doc)?)
     } else {
-        std::fs::read_to_string(&project.compose_file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", project.compose_file.display()))?
+        project.config_text(&active)?
     };
     match a.output.as_deref() {
         Some(path) if path != Path::new("-") => write_output(path, &text)?,
         _ => std::io::stdout().write_all(text.as_bytes())?,
     }
     Ok(0)
+}
+
+/// `config --variables`: Compose's table (NAME, REQUIRED, DEFAULT VALUE, ALTERNATE VALUE), or
+/// JSON.
+fn variables(project: &crate::project::Project, json: bool) -> String {
+    let vars = project.variables();
+    if json {
+        let m: serde_json::Map<String, serde_json::Value> = vars
+            .values()
+            .map(|v| {
+                (
+                    v.name.clone(),
+                    serde_json::json!({"name": v.name, "required": v.required, "defaultValue": v.default, "presenceValue": v.presence}),
+                )
+            })
+            .collect();
+        return format!("{}\n", serde_json::Value::Object(m));
+    }
+    let rows: Vec<Vec<String>> = vars
+        .values()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                v.required.to_string(),
+                v.default.clone(),
+                v.presence.clone(),
+            ]
+        })
+        .collect();
+    crate::ui::table::render(
+        &["NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"],
+        &rows,
+    )
 }
 
 fn lines<'a>(names: impl Iterator<Item = &'a String>) -> String {

@@ -404,6 +404,8 @@ fn pose_project(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         env_file_keys: from_env_file.iter().map(|k| k.to_string()).collect(),
+        env_files: Vec::new(),
+        env_warnings: Vec::new(),
         profiles: Vec::new(),
         files: Vec::new(),
     };

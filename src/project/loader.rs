@@ -93,14 +93,21 @@ impl<'a> Loader<'a> {
         match &mut n.value {
             Value::Str(s) => {
                 let lookup = |k: &str| self.env.get(k).cloned();
-                let (out, used) = interpolate::interpolate_traced(s, &lookup).map_err(|e| {
+                let ex = interpolate::expand(s, &lookup).map_err(|e| {
                     errors_at(
                         n.pos.as_ref(),
                         &dotted(path),
                         &format!("{e} (set it in .env or the environment)"),
                     )
                 })?;
-                n.vars = used;
+                for name in &ex.unset {
+                    let warning = interpolate::unset_warning(name);
+                    if !self.warnings.contains(&warning) {
+                        self.warnings.push(warning);
+                    }
+                }
+                let out = ex.value;
+                n.vars = ex.used;
                 n.value = match cast_for(path) {
                     Some(cast) => cast(&out).map_err(|why| {
                         errors_at(n.pos.as_ref(), &dotted(path), &format!("{out:?}: {why}"))

@@ -204,10 +204,13 @@ fn merge_maps(mut base: Map, over: Map, path: &mut Vec<String>) -> Result<Map, M
             }
             Some(slot) => {
                 let old = std::mem::replace(slot, Node::new(Value::Null));
+                // Messages point at the later file's key when it has one.
+                let key_pos = v.key_pos.clone().or_else(|| old.key_pos.clone());
                 path.push(k);
                 let merged = merge_at(old, v, path);
                 path.pop();
                 *slot = merged?;
+                slot.key_pos = key_pos;
             }
         }
     }

@@ -36,7 +36,8 @@ pub use model::ComposeModel;
 pub struct ProjectOptions {
     pub project_dir: Option<PathBuf>,
     pub project_name: Option<String>,
-    pub env_file: Option<PathBuf>,
+    /// `--env-file` files in order (a later one wins), relative to the current directory.
+    pub env_files: Vec<PathBuf>,
     /// `-f` files, relative to the current directory.
     pub files: Vec<PathBuf>,
     pub profiles: Vec<String>,
@@ -47,11 +48,16 @@ pub struct ProjectOptions {
 pub struct ProjectSource {
     pub dir: PathBuf,
     pub name: String,
+    /// The first env file (`.env`, or the first `--env-file`), for messages and labels.
     pub env_file: Option<PathBuf>,
+    /// Every env file read, in order.
+    pub env_files: Vec<PathBuf>,
     /// `.env` merged with the process environment (which wins), in `.env` order then the rest.
     pub env: IndexMap<String, String>,
     /// Keys as they appear in the `.env` file (for `doctor`'s unknown-key report).
     pub env_file_keys: Vec<String>,
+    /// Compose's warnings about the env files (a variable used but not set), with file:line.
+    pub env_warnings: Vec<String>,
     /// Enabled profiles: `--profile`, else `COMPOSE_PROFILES` (comma-separated).
     pub profiles: Vec<String>,
     /// `-f` files (absolute), merged in order; empty: the templates directory's entry
@@ -71,6 +77,8 @@ pub struct Project {
     pub graph: graph::Graph,
     /// Compose's warnings about the files (a variable that is not set), each once.
     pub warnings: Vec<String>,
+    /// The compose files as read (templates rendered), before interpolation.
+    pub sources: Vec<loader::Source>,
 }
 
 impl std::ops::Deref for Project {
@@ -141,48 +149,50 @@ impl ProjectSource {
                 dir.display()
             ))
         })?;
-        let env_file = match &opts.env_file {
-            Some(f) => {
-                let f = if f.is_absolute() {
-                    f.clone()
-                } else {
-                    std::env::current_dir().unwrap_or_default().join(f)
-                };
-                if !f.is_file() {
-                    return Err(ProjectError(format!(
-                        "--env-file {}: no such file",
-                        f.display()
-                    )));
-                }
-                Some(f)
-            }
-            None => Some(dir.join(".env")).filter(|f| f.is_file()),
-        };
-        let process = |k: &str| std::env::var(k).ok();
-        let mut env: IndexMap<String, String> = IndexMap::new();
-        let mut env_file_keys = Vec::new();
-        if let Some(f) = &env_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| ProjectError(format!("{}: {e}", f.display())))?;
-            for (k, v) in dotenv::parse(&text, f, &process)? {
-                env_file_keys.push(k.clone());
-                env.insert(k, v);
-            }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let env_files = env_files(opts, &dir, &cwd)?;
+        let process = process_env();
+        let loaded = dotenv::load_files(&env_files, &|k| process.get(k).cloned())?;
+        let env_file_keys: Vec<String> = loaded.vars.keys().cloned().collect();
+        let mut env: IndexMap<String, String> = loaded.vars;
+        // The process environment wins over the files, as in Compose.
+        for (k, v) in &process {
+            env.insert(k.clone(), v.clone());
         }
-        for (k, v) in std::env::vars() {
-            env.insert(k, v);
-        }
-        let name = opts
+        let env_warnings: Vec<String> = loaded
+            .unset
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:{}: {}",
+                    u.file.display(),
+                    u.line,
+                    interpolate::unset_warning(&u.name)
+                )
+            })
+            .collect();
+        let files = compose_files(opts, &cwd)?;
+        let explicit = opts
             .project_name
             .clone()
             .or_else(|| env.get("DEVSTACK_PROJECT").cloned())
             .or_else(|| env.get("COMPOSE_PROJECT_NAME").cloned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| {
-                dir.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+            .filter(|s| !s.is_empty());
+        let named_in = if files.is_empty() {
+            vec![dir.join("templates").join(template::ENTRY)]
+        } else {
+            files.clone()
+        };
+        let from_file = explicit
+            .is_none()
+            .then(|| name_in_files(&named_in, &env))
+            .flatten()
+            .filter(|s| !s.is_empty());
+        let name = explicit.or(from_file).unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
         let normalized = normalize_name(&name);
         if normalized.is_empty() {
             return Err(ProjectError(format!(
@@ -206,28 +216,14 @@ impl ProjectSource {
         } else {
             opts.profiles.clone()
         };
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let mut files = Vec::new();
-        for f in &opts.files {
-            let abs = if f.is_absolute() {
-                f.clone()
-            } else {
-                cwd.join(f)
-            };
-            if !abs.is_file() {
-                return Err(ProjectError(format!(
-                    "-f {}: no such file (give a compose YAML file or a .j2 template)",
-                    f.display()
-                )));
-            }
-            files.push(abs);
-        }
         Ok(ProjectSource {
             dir,
             name: normalized,
-            env_file,
+            env_file: env_files.first().cloned(),
+            env_files,
             env,
             env_file_keys,
+            env_warnings,
             profiles,
             files,
         })
@@ -245,6 +241,94 @@ impl ProjectSource {
     pub fn compose_file(&self) -> PathBuf {
         self.paths().compose_file()
     }
+}
+
+/// The env files: every `--env-file` (each must exist), else the project's `.env` when it is a
+/// file, unless `COMPOSE_DISABLE_ENV_FILE` is set.
+fn env_files(opts: &ProjectOptions, dir: &Path, cwd: &Path) -> Result<Vec<PathBuf>, ProjectError> {
+    if !opts.env_files.is_empty() {
+        return opts
+            .env_files
+            .iter()
+            .map(|f| {
+                let f = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    cwd.join(f)
+                };
+                if !f.exists() {
+                    return Err(ProjectError(format!(
+                        "--env-file {}: no such file",
+                        f.display()
+                    )));
+                }
+                if f.is_dir() {
+                    return Err(ProjectError(format!(
+                        "--env-file {}: is a directory: give --env-file a file",
+                        f.display()
+                    )));
+                }
+                Ok(f)
+            })
+            .collect();
+    }
+    let disabled = std::env::var("COMPOSE_DISABLE_ENV_FILE")
+        .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+    Ok(Some(dir.join(".env"))
+        .filter(|f| f.is_file() && !disabled)
+        .into_iter()
+        .collect())
+}
+
+/// The `-f` files, absolute; anything that exists and is not a directory (a pipe such as
+/// `<(cat c.yaml)` too).
+fn compose_files(opts: &ProjectOptions, cwd: &Path) -> Result<Vec<PathBuf>, ProjectError> {
+    opts.files
+        .iter()
+        .map(|f| {
+            let abs = if f.is_absolute() {
+                f.clone()
+            } else {
+                cwd.join(f)
+            };
+            if !abs.exists() || abs.is_dir() {
+                return Err(ProjectError(format!(
+                    "-f {}: no such file (give a compose YAML file or a .j2 template)",
+                    f.display()
+                )));
+            }
+            Ok(abs)
+        })
+        .collect()
+}
+
+/// The process environment; a variable whose name or value is not UTF-8 is left out (it
+/// cannot be written in a compose file or `.env` anyway).
+fn process_env() -> IndexMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Compose's project name from the files' top-level `name:` (the last file that sets one),
+/// interpolated; a template's `name:` is read when written without template syntax.
+fn name_in_files(files: &[PathBuf], env: &IndexMap<String, String>) -> Option<String> {
+    let mut name = None;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let line = text.lines().find(|l| l.starts_with("name:")).map(|l| {
+            l["name:".len()..]
+                .trim()
+                .trim_matches(['"', '\''])
+                .to_string()
+        });
+        if let Some(n) = line.filter(|n| !n.contains("{{") && !n.contains("{%")) {
+            name = interpolate::interpolate(&n, &|k| env.get(k).cloned()).ok();
+        }
+    }
+    name.map(|n| normalize_name(&n))
 }
 
 impl Project {
@@ -327,7 +411,7 @@ impl Project {
             origins.record(path, names.clone());
         }
         // A bad value that came from a variable is reported against the variable's .env line.
-        let blame = |at: &str| origins.blame(at, &source.env, source.env_file.as_deref());
+        let blame = |at: &str| origins.blame_in(at, &source.env, &source.env_files);
         let file = compose_file.display().to_string();
         let model = model::parse_placed(
             &document,
@@ -340,16 +424,18 @@ impl Project {
         .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
         graph::validate(&model)?;
         let graph = graph::Graph::new(&model);
-        let warnings = loader.warnings;
-        let text =
-            serde_saphyr::to_string(&escape_dollars(compose_v1_compatible(document.clone())))
-                .map_err(|e| ProjectError(format!("cannot serialise the compose file: {e}")))?;
+        let mut warnings = source.env_warnings.clone();
+        warnings.extend(loader.warnings);
         let header = header(&sources, source.env_file.as_deref());
-        write_if_changed(&compose_file, &format!("{header}{text}"))?;
+        write_if_changed(
+            &compose_file,
+            &format!("{header}{}", compose_text(&document)?),
+        )?;
         Ok(Project {
             source,
             model,
             document,
+            sources,
             compose_file,
             gpu,
             graph,
@@ -368,7 +454,30 @@ impl Project {
             gpu: GpuSelection::None,
             graph,
             warnings: Vec::new(),
+            sources: Vec::new(),
         }
+    }
+
+    /// The compose file as `config` prints it: the services of the enabled profiles (Compose
+    /// leaves the others out), in plain compose-spec YAML.
+    pub fn config_text(&self, active: &[String]) -> Result<String, ProjectError> {
+        let mut doc = self.document.clone();
+        if let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) {
+            services.retain(|name, _| active.contains(name));
+        }
+        compose_text(&doc)
+    }
+
+    /// The variables the compose files refer to (`config --variables`), from the files as
+    /// written, before interpolation.
+    pub fn variables(&self) -> IndexMap<String, interpolate::Variable> {
+        let mut out = IndexMap::new();
+        for src in &self.sources {
+            for doc in yaml::parse(&src.text, &src.name).unwrap_or_default() {
+                out.extend(interpolate::extract_variables(&doc.to_json().0));
+            }
+        }
+        out
     }
 
     /// Resolves a user's service name: exact, alias, or unique prefix; else "did you mean".
@@ -525,6 +634,12 @@ pub(crate) fn error_at(pos: Option<&yaml::Pos>, path: &str, msg: &str) -> Projec
         None if !path.is_empty() => ProjectError(format!("{path}: {msg}")),
         None => ProjectError(msg.to_string()),
     }
+}
+
+/// A document as the YAML Compose reads (docker-compose 1.29 included), `$` escaped as `$$`.
+fn compose_text(document: &Value) -> Result<String, ProjectError> {
+    serde_saphyr::to_string(&escape_dollars(compose_v1_compatible(document.clone())))
+        .map_err(|e| ProjectError(format!("cannot serialise the compose file: {e}")))
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<(), ProjectError> {

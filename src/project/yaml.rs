@@ -54,6 +54,8 @@ pub enum Value {
 pub struct Node {
     pub value: Value,
     pub pos: Option<Pos>,
+    /// Where the key of a mapping entry was written (messages about the key point there).
+    pub key_pos: Option<Pos>,
     pub tag: Option<Tag>,
     /// Variables whose values interpolation put into this scalar.
     pub vars: Vec<String>,
@@ -64,6 +66,7 @@ impl Node {
         Node {
             value,
             pos: None,
+            key_pos: None,
             tag: None,
             vars: Vec::new(),
         }
@@ -204,7 +207,8 @@ impl Places {
 }
 
 fn to_json_at(node: &Node, at: &str, places: &mut Places) -> Json {
-    if let Some(p) = &node.pos {
+    // A mapping entry is placed at its key; a list item at its value.
+    if let Some(p) = node.key_pos.as_ref().or(node.pos.as_ref()) {
         places.positions.insert(at.to_string(), p.clone());
     }
     if !node.vars.is_empty() {
@@ -471,7 +475,8 @@ impl<'a> Builder<'a> {
                 matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
             let key = self.node(ev, key_span, depth + 1)?;
             let (ev, val_span) = self.next()?;
-            let value = self.node(ev, val_span, depth + 1)?;
+            let mut value = self.node(ev, val_span, depth + 1)?;
+            value.key_pos = Some(self.pos(&key_span));
             if is_merge {
                 merged.push(value);
                 continue;
@@ -720,7 +725,11 @@ mod tests {
         assert_eq!((p.line, p.col), (5, 9));
         assert_eq!(p.to_string(), "f.yaml:5:9");
         let p = places.position("services.web.image.nothing.below").unwrap();
-        assert_eq!(p.line, 3);
+        assert_eq!(
+            (p.line, p.col),
+            (3, 5),
+            "a mapping entry is placed at its key"
+        );
     }
 
     #[test]

@@ -273,20 +273,36 @@ fn a_service_on_two_networks_is_connected_to_both() {
 }
 
 #[test]
-fn keys_devstack_does_not_act_on_are_kept_and_reported_once() {
+fn compose_keys_are_applied_and_unknown_ones_refused() {
     let s = Stack::new("stack5");
     s.set_template("services:\n  a:\n    image: x\n    shm_size: 1g\n    cap_add: [NET_ADMIN]\n");
     let first = s.ok(&["render"]);
-    assert!(
-        first.contains("note: service a: key `shm_size` is not acted on by devstack"),
-        "{first}"
-    );
+    assert!(!first.contains("not acted on"), "{first}");
     assert!(
         first.contains("shm_size: 1g"),
         "kept in the rendered file: {first}"
     );
+    // A key for Windows containers is kept and noted, once.
+    s.set_template("services:\n  a:\n    image: x\n    credential_spec: {file: spec.json}\n");
+    let noted = s.ok(&["render"]);
+    assert!(
+        noted.contains("note: service a: key `credential_spec` is not acted on by devstack: it is for Windows containers"),
+        "{noted}"
+    );
     let second = s.ok(&["render"]);
     assert!(!second.contains("not acted on"), "reported once: {second}");
+    // A misspelt key is refused as Compose's schema refuses it, with the closest key.
+    s.set_template("services:\n  a:\n    image: x\n    cap_ad: [NET_ADMIN]\n");
+    let out = s.run(&["render"]);
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out);
+    assert!(
+        t.contains(
+            "services.a.cap_ad: `cap_ad` is not a Compose key here: did you mean `cap_add`?"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("rendered/compose.yaml:4:5"), "names where: {t}");
 }
 
 #[test]

@@ -380,6 +380,8 @@ mod tests {
             env_file: Some("/srv/demo/.env".into()),
             env: Default::default(),
             env_file_keys: Vec::new(),
+            env_files: Vec::new(),
+            env_warnings: Vec::new(),
             profiles: Vec::new(),
             files: Vec::new(),
         };
@@ -392,6 +394,7 @@ mod tests {
             gpu: crate::gpu::GpuSelection::None,
             graph,
             warnings: Vec::new(),
+            sources: Vec::new(),
         }
     }
 

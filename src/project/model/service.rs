@@ -383,22 +383,23 @@ fn environment(
     cx: &Ctx,
 ) -> Result<IndexMap<String, String>, ProjectError> {
     let at = |k: &str| format!("services.{name}.{k}");
+    let own: IndexMap<String, String> = match m.get("environment") {
+        // `KEY` without a value: Compose takes it from the environment it interpolated with;
+        // after interpolation an unset one is dropped.
+        Some(vars) => string_map(vars, &at("environment"), cx)?
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect(),
+        None => IndexMap::new(),
+    };
     let mut env = IndexMap::new();
     for (path, required) in env_files(m.get("env_file"), &at("env_file"), cx)? {
         if !required && !path.exists() {
             continue;
         }
-        env.extend(read_env_file(path, &at("env_file"), cx)?);
+        env.extend(read_env_file(path, &at("env_file"), &own, &env, cx)?);
     }
-    if let Some(vars) = m.get("environment") {
-        for (k, v) in string_map(vars, &at("environment"), cx)? {
-            // `KEY` without a value: Compose takes it from the environment it interpolated with;
-            // after interpolation an unset one is dropped.
-            if let Some(v) = v {
-                env.insert(k, v);
-            }
-        }
-    }
+    env.extend(own);
     Ok(env)
 }
 
@@ -428,11 +429,25 @@ fn env_files(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<(PathBuf, bool
         .collect()
 }
 
-fn read_env_file(path: PathBuf, at: &str, cx: &Ctx) -> Result<Vec<(String, String)>, ProjectError> {
+/// One env file of a service. Its `$VAR`s are looked up as Compose does: the project's
+/// variables, then the service's own `environment:`, then the earlier env files.
+fn read_env_file(
+    path: PathBuf,
+    at: &str,
+    own: &IndexMap<String, String>,
+    earlier: &IndexMap<String, String>,
+    cx: &Ctx,
+) -> Result<Vec<(String, String)>, ProjectError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| cx.err(at, format!("cannot read {}: {e}", path.display())))?;
-    let outer = |k: &str| cx.env.and_then(|e| e.get(k).cloned());
-    super::super::dotenv::parse(&text, &path, &outer)
+    let first = |k: &str| {
+        cx.env
+            .and_then(|e| e.get(k).cloned())
+            .or_else(|| own.get(k).cloned())
+    };
+    let last = |k: &str| earlier.get(k).cloned();
+    let parsed = super::super::dotenv::parse_traced(&text, &path, &first, &last)?;
+    Ok(parsed.vars.into_iter().map(|v| (v.key, v.value)).collect())
 }
 
 /// `label_file` entries, then `labels:` on top.
