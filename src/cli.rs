@@ -493,6 +493,9 @@ pub struct ExecArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to pass on devstack's own); repeatable.
     #[arg(short = 'e', long = "env", value_name = "KEY=VAL")]
     pub env: Vec<String>,
+    /// Which of the service's containers, when it runs several (`scale`, `deploy.replicas`).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub index: u32,
     /// The service (name, alias or unique prefix).
     #[arg(add = services_completer())]
     pub service: String,
@@ -554,6 +557,9 @@ pub struct ImagesArgs {
 
 #[derive(Debug, Args)]
 pub struct PortArgs {
+    /// Which of the service's containers, when it runs several.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub index: u32,
     /// The service (name, alias or unique prefix).
     #[arg(add = services_completer())]
     pub service: String,

@@ -123,17 +123,26 @@ pub async fn run(
     let mut targets = Vec::new();
     let mut sources = Vec::new();
     for name in &plan.nodes {
-        let copy = paths.log(name);
         if project.graph.is_host(name) {
-            sources.push(History::copy_only(&copy, name, None, &range));
+            sources.push(History::copy_only(&paths.log(name), name, None, &range));
             continue;
         }
-        let Some(c) = containers.iter().find(|c| &c.service == name) else {
+        // `attach: false`: the service runs, its output stays out of this terminal.
+        if project
+            .model
+            .services
+            .get(name)
+            .is_some_and(|s| !s.container.attach)
+        {
             continue;
-        };
-        let lines = EngineLines::open(engine, name, &c.name, None, Some(since), None);
-        sources.push(History::container(lines, &copy, name, None, &range).await?);
-        targets.push((name.clone(), c.name.clone()));
+        }
+        for c in containers.iter().filter(|c| &c.service == name) {
+            let key = crate::engine::labels::log_name(name, c.number);
+            let copy = paths.log(&key);
+            let lines = EngineLines::open(engine, &key, &c.name, None, Some(since), None);
+            sources.push(History::container(lines, &copy, &key, None, &range).await?);
+            targets.push((key, c.name.clone()));
+        }
     }
     let last_ts = history::merge(&mut sources, |l| {
         print_quietly(&mut printer, l);

@@ -146,13 +146,15 @@ pub async fn dash_loop(
         .to_string();
     let mut followers = Vec::new();
     for n in project.graph.nodes().filter(|n| n.kind == Kind::Container) {
-        followers.push(tokio::spawn(crate::engine::logs::follow(
-            engine.clone(),
-            n.name.clone(),
-            labels::container_name(&project.name, &n.name),
-            after.clone(),
-            log_tx.clone(),
-        )));
+        for i in 1..=project.replicas(&n.name) {
+            followers.push(tokio::spawn(crate::engine::logs::follow(
+                engine.clone(),
+                labels::log_name(&n.name, i),
+                project.container_name(&n.name, i),
+                after.clone(),
+                log_tx.clone(),
+            )));
+        }
     }
     drop(log_tx);
 
@@ -513,7 +515,7 @@ impl Sources {
                 });
                 continue;
             }
-            let wanted = labels::container_name(&project.name, &name);
+            let wanted = project.container_name(&name, 1);
             let Some(c) = listed.iter().find(|c| c.name == wanted) else {
                 rows.push(NodeRow {
                     name: name.clone(),

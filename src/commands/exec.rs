@@ -23,7 +23,7 @@ pub async fn run(g: &GlobalOpts, a: &ExecArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
     let service = container_service(&project, &a.service, "exec")?;
     let engine = super::connect().await?;
-    let target = running_container(&engine, &project, &service).await?;
+    let target = running_container(&engine, &project, &service, a.index).await?;
     let tty = wants_tty(a.no_tty);
     let config = ExecConfig {
         cmd: Some(a.command.clone()),
@@ -106,15 +106,26 @@ pub(super) fn container_service(
     Ok(service)
 }
 
-/// The service's own container (not a one-off of `run`), when it runs; else an error (exit
-/// 1) that says how to start it.
+/// The service's own container number `index` (not a one-off of `run`), when it runs; else
+/// an error (exit 1) that says how to start it.
 pub(super) async fn running_container(
     engine: &Engine,
     project: &Project,
     service: &str,
+    index: u32,
 ) -> anyhow::Result<ContainerState> {
+    let replicas = project.replicas(service);
+    if index == 0 || index > replicas.max(1) {
+        return Err(crate::errors::UsageError(format!(
+            "--index {index}: service {service} runs {replicas} container(s); pick 1 to {replicas}"
+        ))
+        .into());
+    }
     let found = observed::list(engine, &project.name).await?;
-    let mine: Vec<&ContainerState> = found.iter().filter(|c| c.service == service).collect();
+    let mine: Vec<&ContainerState> = found
+        .iter()
+        .filter(|c| c.service == service && c.number == index)
+        .collect();
     if let Some(c) = mine.iter().find(|c| c.running()) {
         return Ok((*c).clone());
     }

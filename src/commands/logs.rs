@@ -137,10 +137,16 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             .collect::<Result<_, _>>()?
     };
     let width = wanted.iter().map(String::len).max().unwrap_or(0);
+    // Each container by its log name: the service, or `service-N` for further replicas.
     let targets: Vec<(String, String)> = containers
         .iter()
         .filter(|c| wanted.contains(&c.service))
-        .map(|c| (c.service.clone(), c.name.clone()))
+        .map(|c| {
+            (
+                crate::engine::labels::log_name(&c.service, c.number),
+                c.name.clone(),
+            )
+        })
         .collect();
     let range = TimeRange::new(since, until);
     // Named services with nothing to show yet (no container, no copy): said, not silent.
@@ -149,7 +155,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     } else {
         wanted
             .iter()
-            .filter(|w| !targets.iter().any(|(s, _)| s == *w) && !paths.log(w).exists())
+            .filter(|w| !containers.iter().any(|c| &c.service == *w) && !paths.log(w).exists())
             .collect()
     };
     let is_host = |n: &str| {
@@ -191,7 +197,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     // Host processes, and services whose containers are gone: only the copies remain.
     for name in wanted
         .iter()
-        .filter(|w| !targets.iter().any(|(s, _)| s == *w))
+        .filter(|w| !containers.iter().any(|c| &c.service == *w))
     {
         let copy = paths.log(name);
         sources.push(History::copy_only(&copy, name, a.tail, &range));
@@ -207,12 +213,14 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     // Services without a container yet: followed by the name their container will have.
     let not_yet: Vec<(String, String)> = model_services
         .iter()
-        .filter(|s| wanted.contains(s) && !targets.iter().any(|(t, _)| t == *s))
+        .filter(|s| wanted.contains(s) && !containers.iter().any(|c| &c.service == *s))
         .map(|s| {
-            (
-                s.clone(),
-                crate::engine::labels::container_name(&source.name, s),
-            )
+            let container = model
+                .as_ref()
+                .and_then(|m| m.services.get(s.as_str()))
+                .and_then(|svc| svc.container.container_name.clone())
+                .unwrap_or_else(|| crate::engine::labels::container_name(&source.name, s));
+            (s.clone(), container)
         })
         .collect();
     let mut printer = LogPrinter::new(opts, width);

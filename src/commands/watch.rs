@@ -35,7 +35,7 @@ use crate::cli::{GlobalOpts, WatchArgs};
 use crate::engine::build::{self, BuildError, DockerIgnore, ImageOptions};
 use crate::engine::health::{self, Want};
 use crate::engine::sync::{self as esync, Change};
-use crate::engine::{container, labels, observed, spec, Engine};
+use crate::engine::{container, observed, spec, Engine};
 use crate::errors::UsageError;
 use crate::executor::{self, Ctx, Restarted};
 use crate::project::model::MountKind;
@@ -278,7 +278,7 @@ fn relevant(kind: &EventKind) -> bool {
 
 /// Whether the service's container runs; says so when it does not.
 async fn check_running(engine: &Engine, project: &Project, service: &str, out: &Printer) -> bool {
-    let name = labels::container_name(&project.name, service);
+    let name = project.container_name(service, 1);
     match observed::inspect(engine, &name).await {
         Ok(st) if st.running() => return true,
         Ok(st) => out.line(
@@ -316,7 +316,7 @@ async fn initial_sync(engine: &Engine, project: &Project, w: &Watched, out: &Pri
         return;
     }
     let begin = Instant::now();
-    let name = labels::container_name(&project.name, &w.name);
+    let name = project.container_name(&w.name, 1);
     let keep = |p: &Path| w.keeps(p);
     let synced = match esync::batch(&changes, &keep) {
         Ok(b) => esync::apply(engine, &name, b).await,
@@ -702,7 +702,7 @@ async fn act(
             }
         }
     }
-    let name = labels::container_name(&project.name, &w.name);
+    let name = project.container_name(&w.name, 1);
     let mut parts: Vec<String> = Vec::new();
     if !changes.is_empty() {
         // Straight to the container by name (one request less on every save); its state is
@@ -888,7 +888,7 @@ async fn rebuild_service(
     };
     let built_in = begin.elapsed();
     let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id);
-    let proper = labels::container_name(&project.name, &w.name);
+    let proper = project.container_name(&w.name, 1);
     let current = observed::list(engine, &project.name)
         .await
         .ok()

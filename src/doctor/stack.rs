@@ -406,7 +406,7 @@ pub fn models_with(
         });
     }
     let from = format!("HMR2 data from {url} ({url_from})");
-    let container = crate::engine::labels::container_name(&project.name, "pose-service");
+    let container = project.container_name("pose-service", 1);
     let volume = model_cache_volume(project);
     let by_hand = |missing: &[&Download], note: &str| -> String {
         let mut lines = vec![format!(

@@ -319,6 +319,42 @@ pub struct ImageOptions {
     pub pull_never: bool,
 }
 
+/// The service's `pull_policy` applied where the command line says nothing (`--pull` wins):
+/// `always` pulls, `never` never does, `build` builds every time, `daily`/`weekly`/
+/// `every_<duration>` pull when the local copy was tagged longer ago than that.
+fn with_pull_policy(
+    opts: &ImageOptions,
+    svc: &Service,
+    existing: Option<&bollard::models::ImageInspect>,
+) -> ImageOptions {
+    use crate::project::model::PullPolicy;
+    let mut o = opts.clone();
+    if opts.pull_always || opts.pull_never {
+        return o;
+    }
+    match &svc.container.pull_policy {
+        Some(PullPolicy::Always) => o.pull_always = true,
+        Some(PullPolicy::Never) => o.pull_never = true,
+        Some(PullPolicy::Build) if svc.build.is_some() => o.force_build = true,
+        Some(PullPolicy::Every(every)) => {
+            let tagged = existing
+                .and_then(|i| i.metadata.as_ref())
+                .and_then(|m| m.last_tag_time.as_ref())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t.to_string()).ok());
+            let stale = tagged.is_none_or(|t| {
+                chrono::Utc::now()
+                    .signed_duration_since(t)
+                    .to_std()
+                    .unwrap_or_default()
+                    > *every
+            });
+            o.pull_always = stale && svc.build.is_none();
+        }
+        _ => {}
+    }
+    o
+}
+
 /// Builds (when the context changed or `force`), pulls a missing `image:`, and returns the
 /// local image id with what was done.
 pub async fn ensure_image(
@@ -392,12 +428,13 @@ pub async fn ensure_image_with(
     opts: &ImageOptions,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(String, ImageAction), BuildError> {
+    let tag = super::spec::image_ref(&project.name, svc);
+    let existing = engine.docker.inspect_image(&tag).await.ok();
+    let opts = &with_pull_policy(opts, svc, existing.as_ref());
     let (force, no_build) = (
         opts.force_build || opts.no_cache || opts.pull_always,
         opts.no_build,
     );
-    let tag = super::spec::image_ref(&project.name, svc);
-    let existing = engine.docker.inspect_image(&tag).await.ok();
     let Some(build) = &svc.build else {
         match existing {
             Some(img) if !opts.pull_always => {

@@ -131,7 +131,7 @@ pub async fn recreate(
     let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
     let name = spec.name.clone();
     let id = create(engine, svc, spec, &tmp).await?;
-    stop(engine, &cur.id, svc.stop_grace_secs()).await;
+    stop_service(engine, svc, &cur.id, svc.stop_grace_secs()).await;
     remove(engine, &cur.id).await?;
     engine
         .docker
@@ -216,7 +216,85 @@ async fn put_files(
 // The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).
 static START_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Starts a container, then runs the service's `post_start` hooks in it (as Compose does: a
+/// failing hook fails the start).
 pub async fn start(engine: &Engine, svc: &Service, id: &str) -> Result<(), ConvergeError> {
+    start_only(engine, svc, id).await?;
+    for hook in &svc.container.post_start {
+        run_hook(engine, id, hook)
+            .await
+            .map_err(|e| ConvergeError::Start {
+                service: svc.name.clone(),
+                detail: format!(
+                    "its post_start hook `{}` failed: {e}",
+                    hook.command.join(" ")
+                ),
+            })?;
+    }
+    Ok(())
+}
+
+/// Stops a service's container after its `pre_stop` hooks (a failing hook is noted in the
+/// log and the stop goes on, as a stop must not be refused).
+pub async fn stop_service(engine: &Engine, svc: &Service, id: &str, grace: i32) {
+    for hook in &svc.container.pre_stop {
+        if let Err(e) = run_hook(engine, id, hook).await {
+            tracing::warn!(service = %svc.name, "pre_stop hook `{}` failed: {e}", hook.command.join(" "));
+        }
+    }
+    stop(engine, id, grace).await;
+}
+
+/// Runs a lifecycle hook in a running container and waits for it: Ok when it exits 0, else
+/// its exit code and the end of its output.
+pub async fn run_hook(
+    engine: &Engine,
+    id: &str,
+    hook: &crate::project::model::Hook,
+) -> Result<(), String> {
+    let config = ExecConfig {
+        cmd: Some(hook.command.clone()),
+        user: hook.user.clone(),
+        privileged: Some(hook.privileged),
+        working_dir: hook.working_dir.clone(),
+        env: (!hook.environment.is_empty()).then(|| {
+            hook.environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        }),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let exec = engine
+        .docker
+        .create_exec(id, config)
+        .await
+        .map_err(|e| docker_message(&e))?;
+    let mut tail = String::new();
+    if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
+        engine.docker.start_exec(&exec.id, None).await
+    {
+        while let Some(Ok(chunk)) = output.next().await {
+            tail.push_str(&chunk.to_string());
+            if tail.len() > 2048 {
+                tail.drain(..tail.len() - 2048);
+            }
+        }
+    }
+    match engine.docker.inspect_exec(&exec.id).await {
+        Ok(r) if r.exit_code == Some(0) => Ok(()),
+        Ok(r) => Err(format!(
+            "exit code {}: {}",
+            r.exit_code.unwrap_or(-1),
+            tail.trim()
+        )),
+        Err(e) => Err(docker_message(&e)),
+    }
+}
+
+async fn start_only(engine: &Engine, svc: &Service, id: &str) -> Result<(), ConvergeError> {
     let _guard = START_LOCK.lock().await;
     engine.docker.start_container(id, None).await.map_err(|e| {
         let msg = docker_message(&e);

@@ -51,6 +51,8 @@ pub enum ConvergeError {
     },
     #[error("dependency {dependency} of {service} failed")]
     Dependency { service: String, dependency: String },
+    #[error("{}", problems.join("\n"))]
+    Unsupported { problems: Vec<String> },
     #[error(transparent)]
     Docker(#[from] bollard::errors::Error),
 }
@@ -205,6 +207,7 @@ pub async fn prepare_planned(
     }
 
     // 2. Preflight: nothing is created when these fail.
+    preflight_spec(engine, project, selected)?;
     if !opts.skip_preflight {
         // A remote engine's ports are its machine's: the engine itself says when one is taken.
         if !engine.site.remote {
@@ -340,7 +343,7 @@ async fn repair(
     let names: HashSet<String> = containers.iter().map(|c| c.name.clone()).collect();
     let mut changed = false;
     for c in &containers {
-        let proper = labels::container_name(&project.name, &c.service);
+        let proper = project.container_name(&c.service, c.number);
         if c.name == proper || c.service.is_empty() {
             continue;
         }
@@ -371,6 +374,38 @@ async fn repair(
         containers = observed::list(engine, &project.name).await?;
     }
     Ok(containers)
+}
+
+/// What the engine's API cannot do (a key newer than its version) and what cannot be placed
+/// in the container (a secret whose variable is unset, a file that cannot be read, a copy
+/// into a read-only container) fail here, before anything is created.
+fn preflight_spec(
+    engine: &Engine,
+    project: &Project,
+    selected: &[String],
+) -> Result<(), ConvergeError> {
+    let api = spec::Api(engine.api.0, engine.api.1);
+    let mut problems = Vec::new();
+    for name in selected {
+        let Some(svc) = project.model.services.get(name) else {
+            continue;
+        };
+        problems.extend(spec::unsupported(svc, api));
+        match spec::injections(project, svc) {
+            Err(e) => problems.push(e),
+            Ok(files) if !files.is_empty() && svc.security.read_only == Some(true) => {
+                problems.push(format!(
+                    "service {name}: its secrets and configs that are not plain files ({}) are copied into the container, which `read_only: true` forbids: give them a `file:` without uid/gid/mode, or drop read_only",
+                    files.iter().map(|f| f.target.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ConvergeError::Unsupported { problems })
 }
 
 fn preflight_ports(

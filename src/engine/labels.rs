@@ -34,6 +34,16 @@ pub fn container_name(project: &str, service: &str) -> String {
     container_name_n(project, service, 1)
 }
 
+/// The name a container's logs go by (its prefix, its copy under `.devstack/logs/`): the
+/// service for its first container, `service-N` for the others.
+pub fn log_name(service: &str, n: u32) -> String {
+    if n <= 1 {
+        service.to_string()
+    } else {
+        format!("{service}-{n}")
+    }
+}
+
 /// Compose's name of a service's container number `n`: `{project}-{service}-{n}`.
 pub fn container_name_n(project: &str, service: &str, n: u32) -> String {
     format!("{project}-{service}-{n}")

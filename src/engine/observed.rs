@@ -13,6 +13,8 @@ pub struct ContainerState {
     pub id: String,
     pub name: String,
     pub service: String,
+    /// Compose's container number (replica), 1 when the label is absent.
+    pub number: u32,
     pub status: String,
     /// healthy / unhealthy / starting, or None without a healthcheck.
     pub health: Option<String>,
@@ -136,6 +138,10 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
             .trim_start_matches('/')
             .to_string(),
         service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
+        number: labels
+            .get(labels::NUMBER)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
         status: match st.status {
             Some(ContainerStateStatusEnum::RUNNING) => "running".into(),
             Some(other) => other.to_string(),

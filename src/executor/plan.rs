@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::engine::build::{self, ImageOptions};
 use crate::engine::container::{self, Recreate};
 use crate::engine::converge::{self, ConvergeError, UpOptions};
-use crate::engine::{labels, observed, spec, Engine};
+use crate::engine::{observed, spec, Engine};
 use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::state::State;
@@ -168,7 +168,7 @@ async fn container_step(
     image: &ImageOptions,
     recreate: Recreate,
 ) -> Step {
-    let wanted = labels::container_name(&project.name, name);
+    let wanted = project.container_name(name, 1);
     let Some(cur) = existing.iter().find(|c| c.name == wanted) else {
         return Step::Create;
     };

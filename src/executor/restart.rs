@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::engine::converge::ConvergeError;
 use crate::engine::health::{self, Want};
-use crate::engine::{build, container, labels, observed};
+use crate::engine::{build, container, observed};
 use crate::project::graph::Kind;
 use crate::supervisor::host::HostAction;
 
@@ -78,38 +78,53 @@ async fn restart_container(
     let project = ctx.project;
     let svc = &project.model.services[name];
     let containers = observed::list(ctx.engine, &project.name).await?;
-    let Some(cur) = containers
-        .iter()
-        .find(|c| c.name == labels::container_name(&project.name, name))
-    else {
+    let mine: Vec<&observed::ContainerState> = (1..=svc.replicas)
+        .filter_map(|n| {
+            let wanted = project.container_name(name, n);
+            containers.iter().find(|c| c.name == wanted)
+        })
+        .collect();
+    if mine.is_empty() {
         return Err(ConvergeError::Start {
             service: name.to_string(),
             detail: "has no container yet: run `devstack up` first".into(),
         });
-    };
+    }
     let (image_id, _) = build::ensure_image(ctx.engine, project, svc, false, true, &|_| {}).await?;
-    let spec = crate::engine::remote::container_spec(ctx.engine, project, svc, &image_id);
-    let changed = container::changed(cur, &spec);
-    let id = if changed {
-        // Only this node is recreated: its dependencies are up already.
-        container::recreate(ctx.engine, svc, spec, cur).await?
-    } else {
-        let grace = grace.map_or(svc.stop_grace_secs(), |g| g.as_secs() as i32);
-        container::restart(ctx.engine, &cur.id, grace).await?;
-        cur.id.clone()
-    };
+    let mut ids = Vec::new();
+    let mut changed = false;
+    for cur in mine {
+        let spec = crate::engine::remote::container_spec_n(
+            ctx.engine, project, svc, cur.number, &image_id,
+        );
+        if container::changed(cur, &spec) {
+            // Only this node is recreated: its dependencies are up already.
+            ids.push(container::recreate(ctx.engine, svc, spec, cur).await?);
+            changed = true;
+        } else {
+            let grace = grace.map_or(svc.stop_grace_secs(), |g| g.as_secs() as i32);
+            container::restart(ctx.engine, &cur.id, grace).await?;
+            ids.push(cur.id.clone());
+        }
+    }
     let state = if wait {
-        let st = health::wait_for(
-            ctx.engine,
-            &ctx.monitor,
-            name,
-            &id,
-            Want::Ready,
-            svc.healthcheck.as_ref(),
-            Instant::now() + timeout,
-        )
-        .await?;
-        st.health.unwrap_or_else(|| st.status.clone())
+        let deadline = Instant::now() + timeout;
+        let waits = ids.iter().map(|id| {
+            health::wait_for(
+                ctx.engine,
+                &ctx.monitor,
+                name,
+                id,
+                Want::Ready,
+                svc.healthcheck.as_ref(),
+                deadline,
+            )
+        });
+        let states = futures_util::future::try_join_all(waits).await?;
+        states
+            .first()
+            .map(|st| st.health.clone().unwrap_or_else(|| st.status.clone()))
+            .unwrap_or_default()
     } else {
         "restarted".into()
     };

@@ -45,8 +45,14 @@ pub async fn stop(
                         .get(&name)
                         .map_or(10, |s| s.stop_grace_secs())
                 });
+                let svc = ctx.project.model.services.get(&name);
                 for c in containers.iter().filter(|c| c.service == name) {
-                    container::stop(ctx.engine, &c.id, grace_secs).await;
+                    match svc {
+                        Some(svc) => {
+                            container::stop_service(ctx.engine, svc, &c.id, grace_secs).await
+                        }
+                        None => container::stop(ctx.engine, &c.id, grace_secs).await,
+                    }
                     (ctx.report)(Event::Stopped(name.clone()));
                     if how == StopHow::Remove {
                         container::remove(ctx.engine, &c.id).await?;

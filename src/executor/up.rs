@@ -164,7 +164,7 @@ async fn wait_container_dependency(
         Some(true) => {}
     }
     if let (Some(want), false) = (want, own_wait_answers) {
-        let name = crate::engine::labels::container_name(&ctx.project.name, dep);
+        let name = ctx.project.container_name(dep, 1);
         health::wait_for(
             ctx.engine,
             &ctx.monitor,
@@ -190,19 +190,24 @@ async fn up_container(
     let name = &node.name;
     let svc = &ctx.project.model.services[name];
     let one_shot = ctx.graph().one_shot_jobs().contains(name);
-    let spec_name = crate::engine::labels::container_name(&ctx.project.name, name);
-    let current: Option<&ContainerState> = prepared.existing.iter().find(|c| c.name == spec_name);
-    let (id, action) = match (how, current) {
-        (UpWalk::StartOnly, Some(cur)) => {
-            container::start_existing(ctx.engine, svc, cur, one_shot).await?
+    let mut ids = Vec::new();
+    let mut action: Option<Action> = None;
+    for n in 1..=svc.replicas {
+        if let Some((id, a)) = up_replica(ctx, svc, n, one_shot, prepared, how).await? {
+            ids.push(id);
+            action = Some(action.map_or(a.clone(), |b| strongest(b, a)));
         }
-        (UpWalk::StartOnly, None) => return Ok(None),
-        (UpWalk::Converge(walk_policy), _) => {
-            let recreate = prepared.recreate.get(name).copied().unwrap_or(walk_policy);
-            let image = &prepared.images[name];
-            let spec = crate::engine::remote::container_spec(ctx.engine, ctx.project, svc, image);
-            container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
+    }
+    if let UpWalk::Converge(_) = how {
+        scale_down(ctx, svc, &prepared.existing).await?;
+    }
+    let Some(action) = action else {
+        if svc.replicas == 0 {
+            (ctx.report)(Event::Note(format!("{name}: scaled to 0 containers")));
         }
+        gate.started();
+        gate.ready();
+        return Ok(None);
     };
     (ctx.report)(Event::Container(name.clone(), action.clone()));
     gate.started();
@@ -221,21 +226,26 @@ async fn up_container(
             (ctx.report)(Event::Starting(name.clone(), said.to_string()));
         }
     };
-    let st = health::wait_watching(
-        ctx.engine,
-        &ctx.monitor,
-        name,
-        &id,
-        want,
-        svc.healthcheck.as_ref(),
-        deadline,
-        &on_state,
-    )
-    .await?;
+    let waits = ids.iter().map(|id| {
+        health::wait_watching(
+            ctx.engine,
+            &ctx.monitor,
+            name,
+            id,
+            want,
+            svc.healthcheck.as_ref(),
+            deadline,
+            &on_state,
+        )
+    });
+    let states = futures_util::future::try_join_all(waits).await?;
     let what = if want == Want::Completed {
         "completed".to_string()
     } else {
-        st.health.clone().unwrap_or_else(|| "running".into())
+        states
+            .first()
+            .and_then(|st| st.health.clone())
+            .unwrap_or_else(|| "running".into())
     };
     if want != Want::Completed {
         ctx.hosts.container_ready(name).await;
@@ -243,6 +253,72 @@ async fn up_container(
     (ctx.report)(Event::Ready(name.clone(), what, since.elapsed()));
     gate.ready();
     Ok(Some(action))
+}
+
+/// Creates, recreates or starts the service's container number `n` (as the walk says); `None`
+/// when the engine's return finds none to start.
+async fn up_replica(
+    ctx: &Ctx<'_>,
+    svc: &crate::project::model::Service,
+    n: u32,
+    one_shot: bool,
+    prepared: &Prepared,
+    how: UpWalk,
+) -> Result<Option<(String, Action)>, ConvergeError> {
+    let spec_name = ctx.project.container_name(&svc.name, n);
+    let current: Option<&ContainerState> = prepared.existing.iter().find(|c| c.name == spec_name);
+    Ok(Some(match (how, current) {
+        (UpWalk::StartOnly, Some(cur)) => {
+            container::start_existing(ctx.engine, svc, cur, one_shot).await?
+        }
+        (UpWalk::StartOnly, None) => return Ok(None),
+        (UpWalk::Converge(walk_policy), _) => {
+            let recreate = prepared
+                .recreate
+                .get(&svc.name)
+                .copied()
+                .unwrap_or(walk_policy);
+            let image = &prepared.images[&svc.name];
+            let spec =
+                crate::engine::remote::container_spec_n(ctx.engine, ctx.project, svc, n, image);
+            container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
+        }
+    }))
+}
+
+/// Compose's scale-down: the service's containers numbered above its replica count are
+/// stopped and removed, highest first.
+async fn scale_down(
+    ctx: &Ctx<'_>,
+    svc: &crate::project::model::Service,
+    existing: &[ContainerState],
+) -> Result<(), ConvergeError> {
+    let mut extra: Vec<&ContainerState> = existing
+        .iter()
+        .filter(|c| c.service == svc.name && c.number > svc.replicas)
+        .collect();
+    extra.sort_by(|a, b| b.number.cmp(&a.number));
+    for c in extra {
+        container::stop_service(ctx.engine, svc, &c.id, svc.stop_grace_secs()).await;
+        container::remove(ctx.engine, &c.id).await?;
+        (ctx.report)(Event::Removed(c.name.clone()));
+    }
+    Ok(())
+}
+
+/// What happened to a service whose replicas fared differently: the biggest change.
+fn strongest(a: Action, b: Action) -> Action {
+    let rank = |x: &Action| match x {
+        Action::Recreated => 3,
+        Action::Created => 2,
+        Action::Started => 1,
+        Action::UpToDate => 0,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
 }
 
 async fn up_host(

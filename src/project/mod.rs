@@ -443,6 +443,21 @@ impl Project {
         })
     }
 
+    /// The name of `service`'s container number `n`: its `container_name`, else Compose's
+    /// `{project}-{service}-{n}`.
+    pub fn container_name(&self, service: &str, n: u32) -> String {
+        self.model
+            .services
+            .get(service)
+            .and_then(|s| s.container.container_name.clone())
+            .unwrap_or_else(|| crate::engine::labels::container_name_n(&self.name, service, n))
+    }
+
+    /// How many containers `service` runs (`scale`, `deploy.replicas`; 1 when unknown).
+    pub fn replicas(&self, service: &str) -> u32 {
+        self.model.services.get(service).map_or(1, |s| s.replicas)
+    }
+
     /// A project known only by its name and a graph (no rendered model).
     pub fn bare(source: ProjectSource, graph: graph::Graph) -> Project {
         let compose_file = source.compose_file();

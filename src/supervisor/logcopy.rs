@@ -1,4 +1,5 @@
-//! devstack's own copy of every container's log under `.devstack/logs/<service>.log`, kept
+//! devstack's own copy of every container's log under `.devstack/logs/<service>.log` (further
+//! replicas: `<service>-N.log`), kept
 //! while a supervisor runs, so history survives recreation and `down` (the engine's copy goes
 //! with the container).
 
@@ -15,15 +16,17 @@ use crate::project::Project;
 pub async fn run(engine: Engine, project: Arc<Project>) {
     let paths = project.paths();
     let mut tasks = Vec::new();
-    for name in project.model.services.keys() {
-        let path = paths.log(name);
-        let container = labels::container_name(&project.name, name);
-        tasks.push(tokio::spawn(copy(
-            engine.clone(),
-            name.clone(),
-            container,
-            path,
-        )));
+    for (name, svc) in &project.model.services {
+        for n in 1..=svc.replicas {
+            let key = labels::log_name(name, n);
+            let container = project.container_name(name, n);
+            tasks.push(tokio::spawn(copy(
+                engine.clone(),
+                key.clone(),
+                container,
+                paths.log(&key),
+            )));
+        }
     }
     for t in tasks {
         let _ = t.await;

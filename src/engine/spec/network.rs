@@ -8,7 +8,6 @@ use std::collections::HashMap;
 
 use bollard::models::{EndpointIpamConfig, EndpointSettings, NetworkingConfig};
 
-use crate::engine::labels;
 use crate::project::model::{Attachment, Service};
 use crate::project::Project;
 
@@ -17,12 +16,7 @@ pub type Endpoints = Vec<(String, EndpointSettings)>;
 
 /// The container name of `service`'s replica `n` (its `container_name` when it sets one).
 pub fn container_name(project: &Project, service: &str, n: u32) -> String {
-    project
-        .model
-        .services
-        .get(service)
-        .and_then(|s| s.container.container_name.clone())
-        .unwrap_or_else(|| labels::container_name_n(&project.name, service, n))
+    project.container_name(service, n)
 }
 
 /// `service:NAME` → `container:<NAME's first container>`; anything else as written.
