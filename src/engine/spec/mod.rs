@@ -443,14 +443,15 @@ volumes:
             container_spec(&p, &p.model.services[svc], "sha256:abc", api).config_hash
         };
         // Moved once on purpose: plain binds and named volumes go as `Binds` strings, as
-        // Compose v2 sends them (the engine creates a missing host path), not as `Mounts`.
+        // Compose v2 sends them (the engine creates a missing host path), not as `Mounts`; and
+        // the primary network is Compose's (priority, then name: `back` before `default`).
         assert_eq!(
             hash("pose", true),
-            "6edb5273c01b6b0abb31569bd78931693073097500c64c1748d27fdf6c942649"
+            "35ae7aab1fbe9920c60b0c128364624177d925bc7f7da4da8195077e1f1595d2"
         );
         assert_eq!(
             hash("pose", false),
-            "776d08b4788c2b182586095723d85d7ff4c05f3e65eef5c618e405a80efbb3ad"
+            "11b912927b632dc41a00647b74ed2d94db8c230a7c7fb2f9afb987e09e171ccc"
         );
         assert_eq!(
             hash("redis", true),
@@ -575,14 +576,15 @@ volumes:
             .iter()
             .map(|(n, e)| (n.as_str(), e.aliases.clone().unwrap()))
             .collect();
+        // Compose's order: priority, then name.
         assert_eq!(
             names,
             [
+                ("demo_back", vec!["pose".to_string()]),
                 (
                     "demo_default",
                     vec!["pose".to_string(), "pose-api".to_string()]
                 ),
-                ("demo_back", vec!["pose".to_string()]),
             ]
         );
         let (now, later) = network::at_create(eps.clone(), true);
@@ -590,11 +592,11 @@ volumes:
         let (now, later) = network::at_create(eps, false);
         assert_eq!(
             (now[0].0.as_str(), later[0].0.as_str()),
-            ("demo_default", "demo_back")
+            ("demo_back", "demo_default")
         );
         let spec = spec_of(&p, "pose", false);
         let host = spec.body.host_config.unwrap();
-        assert_eq!(host.network_mode.as_deref(), Some("demo_default"));
+        assert_eq!(host.network_mode.as_deref(), Some("demo_back"));
         assert_eq!(spec.extra_networks, later);
     }
 

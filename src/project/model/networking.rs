@@ -190,8 +190,8 @@ const ATTACHMENT_KEYS: &[&str] = &[
 ];
 
 /// A service's `networks:` (a list, or a mapping of attachments; `default` when absent),
-/// each declared at the top level, ordered by priority (highest first, as Compose orders
-/// them), so the first is the primary one.
+/// each declared at the top level, ordered as Compose orders them (highest priority first,
+/// then by name), so the first is the primary one.
 pub(super) fn service_networks(
     v: Option<&Value>,
     at: &str,
@@ -224,8 +224,8 @@ pub(super) fn service_networks(
             ));
         }
     }
-    // A stable sort: equal priorities keep the file's order.
-    networks.sort_by(|_, a, _, b| b.priority.cmp(&a.priority));
+    // Compose's order (`NetworksByPriority`): higher priority first, then by name.
+    networks.sort_by(|ka, a, kb, b| b.priority.cmp(&a.priority).then_with(|| ka.cmp(kb)));
     Ok(networks)
 }
 
