@@ -328,7 +328,7 @@ fn with_pull_policy(
     existing: Option<&bollard::models::ImageInspect>,
 ) -> ImageOptions {
     use crate::project::model::PullPolicy;
-    let mut o = opts.clone();
+    let mut o = *opts;
     if opts.pull_always || opts.pull_never {
         return o;
     }

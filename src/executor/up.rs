@@ -297,7 +297,7 @@ async fn scale_down(
         .iter()
         .filter(|c| c.service == svc.name && c.number > svc.replicas)
         .collect();
-    extra.sort_by(|a, b| b.number.cmp(&a.number));
+    extra.sort_by_key(|c| std::cmp::Reverse(c.number));
     for c in extra {
         container::stop_service(ctx.engine, svc, &c.id, svc.stop_grace_secs()).await;
         container::remove(ctx.engine, &c.id).await?;
