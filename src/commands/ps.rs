@@ -12,6 +12,9 @@ struct Row {
     id: Option<String>,
     name: String,
     service: String,
+    /// The container's number among the service's replicas; none for a host process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number: Option<u32>,
     kind: &'static str,
     state: String,
     health: Option<String>,
@@ -88,6 +91,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 id: Some(st.id.chars().take(12).collect()),
                 name: st.name.clone(),
                 service: st.service.clone(),
+                number: Some(st.number),
                 kind: "container",
                 state: st.status.clone(),
                 health: st.health.clone(),
@@ -110,7 +114,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             }
         })
         .collect();
-    rows.sort_by(|x, y| x.service.cmp(&y.service));
+    rows.sort_by(|x, y| (&x.service, x.number).cmp(&(&y.service, y.number)));
     // Auto-heal actions and host processes, from the supervisor's state file.
     let paths = source.paths();
     let sup = crate::supervisor::state::State::load(&paths);
@@ -152,6 +156,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             id: None,
             name: name.clone(),
             service: name.clone(),
+            number: None,
             kind: "host",
             state,
             health: h.health.clone(),
@@ -231,7 +236,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
                 None => color::dim("-"),
             };
             vec![
-                r.service.clone(),
+                crate::engine::labels::log_name(&r.service, r.number.unwrap_or(1)),
                 r.kind.to_string(),
                 state,
                 health,

@@ -49,7 +49,7 @@ pub async fn run(g: &GlobalOpts, a: &RunArgs) -> anyhow::Result<u8> {
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-{service}-run-{}", project.name, &slug[..6]));
-    let mut spec = crate::engine::remote::container_spec(&engine, &project, svc, &image);
+    let mut spec = crate::engine::remote::container_spec(&engine, &project, svc, &image).await;
     one_off(&mut spec, name, &slug, a, tty);
     let id = container::create_oneoff(&engine, svc, spec).await?;
     let outcome = attach_start_wait(&engine, svc, &id, tty).await;

@@ -887,7 +887,7 @@ async fn rebuild_service(
         }
     };
     let built_in = begin.elapsed();
-    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id);
+    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id).await;
     let proper = project.container_name(&w.name, 1);
     let current = observed::list(engine, &project.name)
         .await

@@ -138,10 +138,7 @@ pub fn from_inspect(ins: ContainerInspectResponse) -> ContainerState {
             .trim_start_matches('/')
             .to_string(),
         service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
-        number: labels
-            .get(labels::NUMBER)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1),
+        number: number(&labels),
         status: match st.status {
             Some(ContainerStateStatusEnum::RUNNING) => "running".into(),
             Some(other) => other.to_string(),
@@ -199,6 +196,7 @@ pub async fn list_with_oneoffs(
                     .map(|n| n.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
+                number: number(&labels),
                 status: s.state.map(|st| st.to_string()).unwrap_or_default(),
                 config_hash: labels.get(labels::CONFIG_HASH).cloned(),
                 image_label: labels.get(labels::IMAGE).cloned(),
@@ -208,6 +206,14 @@ pub async fn list_with_oneoffs(
             }
         })
         .collect())
+}
+
+/// Compose's container number (1 when the label is absent).
+fn number(labels: &HashMap<String, String>) -> u32 {
+    labels
+        .get(labels::NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// A one-off container (`devstack run`, `docker compose run`), not a service's own.

@@ -150,17 +150,18 @@ pub fn without_project_binds(svc: &Service, project_dir: &Path) -> (Service, Vec
 
 /// The create body for `svc` on this engine: on a remote engine, project binds become copies
 /// ([`ContainerSpec::copies`], uploaded by create before the container starts).
-pub fn container_spec(
+pub async fn container_spec(
     engine: &Engine,
     project: &Project,
     svc: &Service,
     image_id: &str,
 ) -> ContainerSpec {
-    container_spec_n(engine, project, svc, 1, image_id)
+    container_spec_n(engine, project, svc, 1, image_id).await
 }
 
-/// [`container_spec`] of the service's container number `n`.
-pub fn container_spec_n(
+/// [`container_spec`] of the service's container number `n`. The containers its
+/// `service:NAME` references mean are looked up now, by id, as Compose does.
+pub async fn container_spec_n(
     engine: &Engine,
     project: &Project,
     svc: &Service,
@@ -168,11 +169,18 @@ pub fn container_spec_n(
     image_id: &str,
 ) -> ContainerSpec {
     let api = spec::Api(engine.api.0, engine.api.1);
+    let mut refs = spec::Refs::new();
+    for other in spec::referenced(svc) {
+        let name = project.container_name(&other, 1);
+        if let Ok(c) = super::observed::inspect(engine, &name).await {
+            refs.insert(name, c.id);
+        }
+    }
     if !engine.site.remote {
-        return spec::container_spec_n(project, svc, n, image_id, api);
+        return spec::container_spec_n(project, svc, n, image_id, api, &refs);
     }
     let (local, copies) = without_project_binds(svc, &project.dir);
-    let mut spec = spec::container_spec_n(project, &local, n, image_id, api);
+    let mut spec = spec::container_spec_n(project, &local, n, image_id, api, &refs);
     if !copies.is_empty() {
         // The copies are configuration too: a changed bind recreates, as it does locally.
         let listed: Vec<String> = copies

@@ -201,7 +201,7 @@ async fn container_step(
     else {
         return Step::Recreate("its image is missing".into());
     };
-    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id);
+    let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id).await;
     if container::changed(cur, &spec) {
         let why = if cur.image_label.as_deref() != Some(image_id.as_str()) {
             "its image changed"

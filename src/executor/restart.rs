@@ -96,7 +96,8 @@ async fn restart_container(
     for cur in mine {
         let spec = crate::engine::remote::container_spec_n(
             ctx.engine, project, svc, cur.number, &image_id,
-        );
+        )
+        .await;
         if container::changed(cur, &spec) {
             // Only this node is recreated: its dependencies are up already.
             ids.push(container::recreate(ctx.engine, svc, spec, cur).await?);

@@ -280,7 +280,8 @@ async fn up_replica(
                 .unwrap_or(walk_policy);
             let image = &prepared.images[&svc.name];
             let spec =
-                crate::engine::remote::container_spec_n(ctx.engine, ctx.project, svc, n, image);
+                crate::engine::remote::container_spec_n(ctx.engine, ctx.project, svc, n, image)
+                    .await;
             container::ensure_with(ctx.engine, svc, spec, current, one_shot, recreate).await?
         }
     }))

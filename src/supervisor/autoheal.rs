@@ -170,7 +170,8 @@ async fn recreate(engine: &Engine, project: &Project, c: &observed::ContainerSta
         return;
     };
     let _ = container::remove(engine, &c.id).await;
-    let spec = crate::engine::remote::container_spec_n(engine, project, svc, c.number, &image);
+    let spec =
+        crate::engine::remote::container_spec_n(engine, project, svc, c.number, &image).await;
     let _ = container::ensure(engine, svc, spec, None, false).await;
 }
 

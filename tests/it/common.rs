@@ -46,6 +46,14 @@ fn busybox() -> PathBuf {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Copies the files of `tests/fixtures/<name>` into `dir`.
+pub fn copy_fixture(name: &str, dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    copy_dir(&src, dir);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

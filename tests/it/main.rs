@@ -3,6 +3,7 @@
 mod attached;
 mod common;
 mod compose_cases;
+mod compose_spec;
 mod core;
 mod dash;
 mod doctor;

@@ -11,13 +11,13 @@ use bollard::models::{
     RestartPolicyNameEnum, ThrottleDevice,
 };
 
-use super::network::resolve_shared;
+use super::network::{resolve_shared, Refs};
 use crate::project::model::{GpuRequest, Logging, Service};
 use crate::project::Project;
 
 /// Everything of the host config but ports, mounts and the network mode, which the caller
 /// adds.
-pub fn host_config(project: &Project, svc: &Service) -> HostConfig {
+pub fn host_config(project: &Project, svc: &Service, refs: &Refs) -> HostConfig {
     let r = &svc.resources;
     let sec = &svc.security;
     let c = &svc.container;
@@ -100,8 +100,8 @@ pub fn host_config(project: &Project, svc: &Service) -> HostConfig {
         group_add: list(&sec.group_add),
         sysctls: map(&sec.sysctls),
         // Namespaces and the rest of the container.
-        ipc_mode: resolve_shared(project, c.ipc.as_deref()),
-        pid_mode: resolve_shared(project, c.pid.as_deref()),
+        ipc_mode: resolve_shared(project, c.ipc.as_deref(), refs),
+        pid_mode: resolve_shared(project, c.pid.as_deref(), refs),
         uts_mode: c.uts.clone(),
         cgroupns_mode: c.cgroup.as_deref().and_then(|m| match m {
             "host" => Some(HostConfigCgroupnsModeEnum::HOST),
@@ -121,7 +121,7 @@ pub fn host_config(project: &Project, svc: &Service) -> HostConfig {
         dns_options: list(&svc.networking.dns_opt),
         volume_driver: svc.storage.volume_driver.clone(),
         volumes_from: (!svc.storage.volumes_from.is_empty())
-            .then(|| volumes_from(project, &svc.storage.volumes_from)),
+            .then(|| volumes_from(project, &svc.storage.volumes_from, refs)),
         tmpfs: super::mounts::tmpfs(svc),
         ..Default::default()
     }
@@ -139,7 +139,7 @@ fn throttle(v: &[(String, i64)]) -> Option<Vec<ThrottleDevice>> {
 }
 
 /// `service[:mode]` → `<its first container>[:mode]`; `container:name[:mode]` → `name[:mode]`.
-fn volumes_from(project: &Project, from: &[String]) -> Vec<String> {
+fn volumes_from(project: &Project, from: &[String], refs: &Refs) -> Vec<String> {
     from.iter()
         .map(|v| match v.strip_prefix("container:") {
             Some(rest) => rest.to_string(),
@@ -148,7 +148,7 @@ fn volumes_from(project: &Project, from: &[String]) -> Vec<String> {
                     Some((s, m)) => (s, Some(m)),
                     None => (v.as_str(), None),
                 };
-                let c = super::network::container_name(project, svc, 1);
+                let c = super::network::service_container(project, svc, refs);
                 mode.map_or(c.clone(), |m| format!("{c}:{m}"))
             }
         })

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bollard::models::{ContainerCreateBody, HealthConfig, PortBinding};
 
 pub use files::{injections, tar as injections_tar, Injection};
-pub use network::{container_name, Endpoints};
+pub use network::{container_name, referenced, Endpoints, Refs};
 
 use super::labels;
 use crate::project::model::{Healthcheck, MountKind, PortMapping, Service};
@@ -60,28 +60,30 @@ pub struct ContainerSpec {
     pub platform: Option<String>,
 }
 
-/// Builds the create body of replica 1 (see [`container_spec_n`]).
+/// Builds the create body of replica 1 (see [`container_spec_n`]), other services' containers
+/// referred to by name.
 pub fn container_spec(project: &Project, svc: &Service, image_id: &str, api: Api) -> ContainerSpec {
-    container_spec_n(project, svc, 1, image_id, api)
+    container_spec_n(project, svc, 1, image_id, api, &Refs::new())
 }
 
 /// Builds the create body of the service's container number `n`. `image_id` is the resolved
 /// local image id (recorded in a label so a rebuilt image forces a recreate, as Compose
 /// does); `api` gates what older engines lack (several networks at create, `start_interval`,
-/// a network's MAC address).
+/// a network's MAC address); `refs` are the ids of the containers `service:NAME` refers to.
 pub fn container_spec_n(
     project: &Project,
     svc: &Service,
     n: u32,
     image_id: &str,
     api: Api,
+    refs: &Refs,
 ) -> ContainerSpec {
     let p = &project.name;
     let (exposed, bindings) = port_bindings(&svc.ports, &svc.networking.expose);
     let links = network::links(project, svc, n);
     let (network_mode, at_create, extra_networks) = match &svc.networking.network_mode {
         Some(mode) => (
-            network::resolve_shared(project, Some(mode)),
+            network::resolve_shared(project, Some(mode), refs),
             Vec::new(),
             Vec::new(),
         ),
@@ -96,7 +98,7 @@ pub fn container_spec_n(
     if svc.container.use_api_socket {
         binds.push("/var/run/docker.sock:/var/run/docker.sock:rw".into());
     }
-    let mut host_config = host::host_config(project, svc);
+    let mut host_config = host::host_config(project, svc, refs);
     host_config.port_bindings = (!bindings.is_empty()).then_some(bindings);
     host_config.binds = (!binds.is_empty()).then_some(binds);
     host_config.mounts = (!mounts.is_empty()).then_some(mounts);

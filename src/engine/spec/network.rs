@@ -19,13 +19,46 @@ pub fn container_name(project: &Project, service: &str, n: u32) -> String {
     project.container_name(service, n)
 }
 
+/// Containers of other services by name → their current id: what `service:NAME` references
+/// resolve to, as Compose resolves them (the engine keeps the id, so a recreated dependency
+/// changes the dependent's configuration and recreates it too).
+pub type Refs = std::collections::HashMap<String, String>;
+
+/// The container another service's `service:NAME` reference means: its first container, by
+/// id when known.
+pub fn service_container(project: &Project, service: &str, refs: &Refs) -> String {
+    let name = container_name(project, service, 1);
+    refs.get(&name).cloned().unwrap_or(name)
+}
+
 /// `service:NAME` → `container:<NAME's first container>`; anything else as written.
-pub fn resolve_shared(project: &Project, mode: Option<&str>) -> Option<String> {
+pub fn resolve_shared(project: &Project, mode: Option<&str>, refs: &Refs) -> Option<String> {
     let mode = mode?;
     Some(match mode.strip_prefix("service:") {
-        Some(svc) => format!("container:{}", container_name(project, svc, 1)),
+        Some(svc) => format!("container:{}", service_container(project, svc, refs)),
         None => mode.to_string(),
     })
+}
+
+/// The services a service's namespaces and volumes refer to (`service:NAME`, `volumes_from`).
+pub fn referenced(svc: &Service) -> Vec<String> {
+    let mut out = Vec::new();
+    let modes = [
+        svc.networking.network_mode.as_deref(),
+        svc.container.ipc.as_deref(),
+        svc.container.pid.as_deref(),
+    ];
+    for m in modes.into_iter().flatten() {
+        if let Some(s) = m.strip_prefix("service:") {
+            out.push(s.to_string());
+        }
+    }
+    for v in &svc.storage.volumes_from {
+        if !v.starts_with("container:") {
+            out.push(v.split(':').next().unwrap_or_default().to_string());
+        }
+    }
+    out
 }
 
 /// Compose's links: `container:alias` for each replica of each linked service (by its alias,
