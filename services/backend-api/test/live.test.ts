@@ -68,7 +68,7 @@ async function startLive() {
 test("with no capture running the status says no camera, and how to find out why", async () => {
   const live = await startLive();
   try {
-    await until("a first status", async () => (await live.status()).redis.ok);
+    await until("the first round read", async () => (await live.status()).state !== "starting");
     const s = await live.status();
     assert.equal(s.state, "no_camera");
     assert.match(s.message, /nothing was ever published to test:frames:/);

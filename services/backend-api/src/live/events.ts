@@ -47,6 +47,7 @@ export class EventClient {
 /** Every connected client's counters, for /api/live/status's `clients` and the tests. */
 export class EventHub {
   readonly clients = new Set<EventClient>();
+  private readonly responses = new Set<ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
   private droppedByGone = 0;
 
@@ -68,6 +69,7 @@ export class EventHub {
     this.feed.on("frame", onFrame);
     this.feed.on("pose", onPose);
     this.clients.add(client);
+    this.responses.add(res);
     this.ensureTimer();
     client.push("status", JSON.stringify(this.status()));
     const newest = this.feed.newest();
@@ -79,6 +81,7 @@ export class EventHub {
       this.feed.off("pose", onPose);
       release();
       this.clients.delete(client);
+      this.responses.delete(res);
       this.droppedByGone += client.dropped.frame + client.dropped.pose + client.dropped.status;
       if (!this.clients.size) this.stopTimer();
     });
@@ -103,7 +106,9 @@ export class EventHub {
     this.timer = undefined;
   }
 
+  /** Ends every stream: a server closing waits for its connections, and these never end. */
   close(): void {
     this.stopTimer();
+    for (const res of this.responses) res.end();
   }
 }

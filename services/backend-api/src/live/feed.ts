@@ -73,6 +73,8 @@ export class LiveFeed extends EventEmitter {
   readonly poseRate = new Rate();
   private poseCount = 0;
   redisError: string | null = null;
+  /** The first round has been read (before it, "no frames yet" would be a guess). */
+  primed = false;
   lastStepAt = performance.now();
   badEntries = 0;
 
@@ -148,6 +150,7 @@ export class LiveFeed extends EventEmitter {
       try {
         await this.step();
         this.redisError = null;
+        this.primed = true;
       } catch (err) {
         this.redisError = (err as Error).message || String(err);
         await sleep(500);

@@ -35,7 +35,7 @@ function flag(raw: string | undefined, name: string): boolean {
 export function registerLive(app: FastifyInstance, feed: LiveFeed): EventHub {
   const hub = new EventHub(feed);
   const jpegs = new JpegCache();
-  app.addHook("onClose", async () => hub.close());
+  app.addHook("preClose", async () => hub.close()); // before the server waits for connections
 
   app.get("/api/live/status", async () => hub.status());
 

@@ -2,7 +2,7 @@
 // command that shows why. The same object is GET /api/live/status and the `status` event.
 import type { LiveFeed } from "./feed.js";
 
-export type LiveState = "ok" | "no_redis" | "no_camera" | "no_pose";
+export type LiveState = "starting" | "ok" | "no_redis" | "no_camera" | "no_pose";
 
 export interface LiveStatus {
   state: LiveState;
@@ -80,6 +80,9 @@ export function liveStatus(feed: LiveFeed, now = performance.now()): LiveStatus 
     },
     clients: { connected: feed.clients, events_dropped: 0 },
   };
+  if (!feed.primed && !feed.redisError) {
+    return Object.assign(status, { state: "starting", message: "reading the live streams", fix: null });
+  }
   return Object.assign(status, diagnose(status, frameAge, poseAge));
 }
 
