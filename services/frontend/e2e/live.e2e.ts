@@ -1,6 +1,8 @@
 // The Live page in a real browser (Debian's chromium, headless) against real redis-server,
 // backend-api, the Vite dev server, devstack's synthetic capture, and a test publisher of
 // pose results standing in for the GPU model.
+import os from "node:os";
+
 import { PNG } from "pngjs";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -47,7 +49,8 @@ it("shows the synthetic capture at 25 fps or more", async () => {
   const [n0, t0] = [await painted(), Date.now()];
   await page.waitForTimeout(4000);
   const fps = ((await painted()) - n0) / ((Date.now() - t0) / 1000);
-  expect(fps).toBeGreaterThanOrEqual(25);
+  const load = os.loadavg()[0].toFixed(1);
+  expect(fps, `shown fps (load average ${load} on ${os.cpus().length} CPUs: a busy machine slows chromium)`).toBeGreaterThanOrEqual(25);
   const source = await page.locator('[data-stat="source"]').textContent();
   expect(source).toBe("synthetic frames (no camera)");
   expect(await banner()).toBe(""); // frames and poses flow: nothing to say
@@ -59,10 +62,22 @@ it("draws each person's skeleton at the pixels the pose publisher put the joints
   const width = Number(await canvas.getAttribute("width"));
   expect(width).toBe(1280);
   const scale = box.width / width; // 1 with this viewport; kept general
-  const shot = PNG.sync.read(await canvas.screenshot());
+  const people = page.locator('[data-stat="people"]');
+  // A frame shown before its own poses came has the earlier ones drawn faint: take the picture
+  // while the shown frame has its own (or nearly: within STALE_AFTER frames), before and after.
+  let shot: PNG | undefined;
+  for (let i = 0; i < 20 && !shot; i++) {
+    if ((await people.textContent()) !== "#1 (0.90), #2 (0.91)") {
+      await page.waitForTimeout(100);
+      continue;
+    }
+    const png = await canvas.screenshot();
+    if ((await people.textContent()) === "#1 (0.90), #2 (0.91)") shot = PNG.sync.read(png);
+  }
+  expect(shot, `the people stat never showed the current poses: ${await people.textContent()}`).toBeDefined();
   const at = (x: number, y: number) => {
-    const i = (Math.round(y * scale) * shot.width + Math.round(x * scale)) * 4;
-    return [shot.data[i], shot.data[i + 1], shot.data[i + 2]];
+    const i = (Math.round(y * scale) * shot!.width + Math.round(x * scale)) * 4;
+    return [shot!.data[i], shot!.data[i + 1], shot!.data[i + 2]];
   };
   const near = (got: number[], want: number[], tol = 12) => got.every((v, k) => Math.abs(v - want[k]) <= tol);
   PEOPLE_X.forEach((x, i) => {
@@ -82,8 +97,6 @@ it("draws each person's skeleton at the pixels the pose publisher put the joints
   });
   // HMR 2.0's 19 extra joints are not drawn.
   for (const colour of PALETTE) expect(near(at(EXTRA_JOINT[0], EXTRA_JOINT[1]), hex(colour), 40)).toBe(false);
-  const ids = await page.locator('[data-stat="people"]').textContent();
-  expect(ids).toBe("#1 (0.90), #2 (0.91)");
 });
 
 it("says no camera when the capture stops, with the command that finds out why, and recovers", async () => {

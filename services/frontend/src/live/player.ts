@@ -45,7 +45,7 @@ export class Player {
     private readonly canvas: HTMLCanvasElement,
     private readonly base = "",
   ) {
-    this.pen = canvas.getContext("2d")!;
+    this.pen = canvas.getContext("2d", { alpha: false })!; // opaque: nothing to blend behind it
   }
 
   start(): void {
@@ -121,7 +121,7 @@ export class Player {
         let res = await fetch(`${this.base}/api/live/frame.jpg?seq=${wanted}`, { cache: "no-store" });
         if (res.status === 404) res = await fetch(`${this.base}/api/live/frame.jpg`, { cache: "no-store" });
         if (!res.ok) continue;
-        const bitmap = await createImageBitmap(await res.blob());
+        const bitmap = await createImageBitmap(await res.blob(), { premultiplyAlpha: "none", colorSpaceConversion: "none" });
         this.present({
           bitmap,
           seq: Number(res.headers.get("x-frame-seq")),
