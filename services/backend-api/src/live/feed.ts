@@ -7,7 +7,16 @@ import { EventEmitter } from "node:events";
 
 import { commandOptions, createClient } from "redis";
 
-import { EntryError, entryId, parseFrame, parsePose, type FrameEntry, type PoseEntry, type RawEntry } from "./entries.js";
+import {
+  EntryError,
+  NEWEST_WITHOUT_DEPTH,
+  entryId,
+  parseFrame,
+  parsePose,
+  type FrameEntry,
+  type PoseEntry,
+  type RawEntry,
+} from "./entries.js";
 import { Rate } from "./rate.js";
 
 export interface LiveKeys {
@@ -42,8 +51,24 @@ export function redisLink(url: string, onError: (err: Error) => void): RedisLink
   client.on("error", onError);
   client.connect().catch(onError);
   const buffers = commandOptions({ returnBuffers: true });
+  // Commands fail fast while disconnected; the first connection (and a reconnection) is
+  // given a moment, so a starting backend does not report Redis down for nothing.
+  const ready = (ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      const done = () => (clearTimeout(timer), resolve());
+      const timer = setTimeout(() => {
+        client.off("ready", done);
+        reject(new Error(`not connected to Redis (${lastError || "connecting"})`));
+      }, ms);
+      client.once("ready", done);
+    });
+  let lastError = "";
+  client.on("error", (err: Error) => (lastError = err.message));
   return {
-    send: (args) => client.sendCommand(args, buffers),
+    send: async (args) => {
+      if (!client.isReady) await ready(2000);
+      return client.sendCommand(args, buffers);
+    },
     close: async () => {
       if (client.isReady) await client.quit();
       else if (client.isOpen) await client.disconnect();
@@ -54,7 +79,10 @@ export function redisLink(url: string, onError: (err: Error) => void): RedisLink
 const WINDOW = 60; // frames kept for matching pose results to their frame: 2 s at 30 fps
 const ACTIVE_AFTER_DEMAND_MS = 5000;
 const IDLE_SAMPLE_MS = 1000;
-const BLOCK_MS = 250;
+/** Watched, the newest frame is asked for this often: a frame waits at most this long here.
+ * (A blocking XREAD on the frames would hand over every frame's depth image too.) */
+const POLL_MS = 4;
+const IDLE_BLOCK_MS = 250;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,6 +90,7 @@ export class LiveFeed extends EventEmitter {
   private frames = new Map<number, LiveFrame>();
   private newestFrame: LiveFrame | undefined;
   private lastPose: LivePose | undefined;
+  private depthCache: { id: string; depth: Buffer | null } | undefined;
   private frameId: string | null = null;
   private resultId: string | null = null;
   private lastSample = -Infinity;
@@ -164,29 +193,37 @@ export class LiveFeed extends EventEmitter {
   }
 
   /** One round: the newest frame (when active, or once a second), the new results, and if
-   * neither brought anything, a blocking wait for the next of either. */
+   * neither brought anything, a wait on the results stream: short while someone watches (the
+   * next frame is polled for), up to a quarter second otherwise. */
   private async step(): Promise<void> {
     const active = this.active();
     let news = false;
     if (active || performance.now() - this.lastSample >= IDLE_SAMPLE_MS) {
       this.lastSample = performance.now();
-      const newest = (await this.send(["XREVRANGE", this.keys.frames, "+", this.after(this.frameId), "COUNT", "1"])) as RawEntry[];
+      const newest = (await this.send(["EVAL", NEWEST_WITHOUT_DEPTH, "1", this.keys.frames, this.after(this.frameId)])) as RawEntry[];
       if (newest.length) {
         this.takeFrame(newest[0]);
         news = true;
-      } else this.frameId ??= "0-0";
+      }
     }
     news = (await this.readResults()) || news;
     if (news || this.closed) return;
-    const streams = active ? [this.keys.frames, this.keys.results] : [this.keys.results];
-    const ids = active ? [this.frameId ?? "$", this.resultId ?? "$"] : [this.resultId ?? "$"];
-    const reply = (await this.send(["XREAD", "COUNT", "1", "BLOCK", String(BLOCK_MS), "STREAMS", ...streams, ...ids])) as
+    const block = String(active ? POLL_MS : IDLE_BLOCK_MS);
+    const reply = (await this.send(["XREAD", "COUNT", "100", "BLOCK", block, "STREAMS", this.keys.results, this.resultId ?? "$"])) as
       | Array<[Buffer, RawEntry[]]>
       | null;
-    for (const [stream, entries] of reply ?? []) {
-      const isFrames = stream.toString() === this.keys.frames;
-      for (const entry of entries) (isFrames ? this.takeFrame(entry) : this.takePose(entry));
-    }
+    for (const [, entries] of reply ?? []) for (const entry of entries) this.takePose(entry);
+  }
+
+  /** The depth image of a frame read without it (one entry read by id; the last one kept). */
+  async depthOf(frame: LiveFrame): Promise<Buffer | null> {
+    if (frame.depth || !frame.depthW) return frame.depth;
+    if (this.depthCache?.id === frame.id) return this.depthCache.depth;
+    const entries = (await this.send(["XRANGE", this.keys.frames, frame.id, frame.id])) as RawEntry[];
+    if (!entries.length) return null; // trimmed from the stream since
+    const depth = parseFrame(entries[0]).depth;
+    this.depthCache = { id: frame.id, depth };
+    return depth;
   }
 
   private after(id: string | null): string {

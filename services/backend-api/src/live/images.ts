@@ -87,7 +87,13 @@ export function bgraToRgb(data: Buffer, width: number, height: number): Buffer {
 
 function source(frame: FrameEntry, depth: boolean): sharp.Sharp {
   if (depth) {
-    if (!frame.depth) throw new ImageError("this frame has no depth image (the capture runs with --depth-mode off)");
+    if (!frame.depth) {
+      throw new ImageError(
+        frame.depthW
+          ? `frame ${frame.seq}'s depth image is no longer in the stream; ask for the newest`
+          : "this frame has no depth image (the capture runs with --depth-mode off)",
+      );
+    }
     const raw = { width: frame.depthW, height: frame.depthH, channels: 3 as const };
     return sharp(colouriseDepth(frame.depth, frame.depthW, frame.depthH), { raw });
   }

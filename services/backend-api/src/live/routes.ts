@@ -58,7 +58,8 @@ export function registerLive(app: FastifyInstance, feed: LiveFeed): EventHub {
     const frame = seq === undefined ? await feed.fresh() : feed.frame(seq);
     if (!frame) return noFrame(reply, hub, seq);
     try {
-      const jpeg = await jpegs.get(frame, { width, depth });
+      const image = depth ? { ...frame, depth: await feed.depthOf(frame) } : frame;
+      const jpeg = await jpegs.get(image, { width, depth });
       return frameHeaders(reply, frame).type("image/jpeg").send(jpeg);
     } catch (err) {
       if (err instanceof ImageError) return reply.code(409).send({ error: err.message });

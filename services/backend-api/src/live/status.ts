@@ -67,7 +67,7 @@ export function liveStatus(feed: LiveFeed, now = performance.now()): LiveStatus 
       publish_latency_ms: frame && frame.hostTsNs ? Math.max(0, round(frame.addedMs - frame.hostTsNs / 1e6)) : null,
       source: frame?.source ?? null,
       color: frame && frame.color ? { format: frame.colorFormat, width: frame.colorW, height: frame.colorH } : null,
-      depth: frame && frame.depth ? { width: frame.depthW, height: frame.depthH } : null,
+      depth: frame && frame.depthW ? { width: frame.depthW, height: frame.depthH } : null,
     },
     pose: {
       stream: feed.keys.results,
