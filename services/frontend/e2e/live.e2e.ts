@@ -133,18 +133,21 @@ it("a client reading frames at 5 fps gets the newest ones, skipping the rest, an
   const ages: number[] = [];
   const rss: number[] = [];
   const started = Date.now();
-  while (Date.now() - started < 20_000) {
+  while (Date.now() - started < 25_000) {
     const res = await fetch(`${stack.api}/api/live/frame.jpg`);
     await res.arrayBuffer();
     seqs.push(Number(res.headers.get("x-frame-seq")));
     ages.push(Number(res.headers.get("x-frame-age-ms")));
-    if (seqs.length % 10 === 0) rss.push(await stack.backend!.rssKiB());
+    if (seqs.length % 5 === 0) rss.push(await stack.backend!.rssKiB());
     await new Promise((r) => setTimeout(r, 200));
   }
   const gaps = seqs.slice(1).map((s, i) => s - seqs[i]);
   expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1); // never an older frame
   expect(gaps.reduce((a, b) => a + b, 0) / gaps.length).toBeGreaterThan(4); // ~6 at 30 fps: skipped, not queued
   expect(Math.max(...ages)).toBeLessThan(200); // each one the newest when asked for
-  const growth = Math.max(...rss.slice(2)) - rss[1];
-  expect(growth, `backend-api RSS ${rss.join(", ")} KiB`).toBeLessThan(20 * 1024);
+  // The garbage collector moves RSS up and down by tens of MiB; what a queue would raise is the
+  // floor (30 frames of ~150 KB a second: ~90 MiB over the run). Compare the floors.
+  const floor = (xs: number[]) => Math.min(...xs);
+  const growth = floor(rss.slice(-6)) - floor(rss.slice(2, 8));
+  expect(growth, `backend-api RSS ${rss.join(", ")} KiB`).toBeLessThan(16 * 1024);
 }, 60_000);
