@@ -8,6 +8,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 
 import { BONES, JOINTS, PALETTE } from "../src/live/skeleton";
+import { percentile } from "../src/live/state";
 import { EXTRA_JOINT, PEOPLE_X, joints } from "./pose-publisher";
 import { LiveStack, until } from "./stack";
 
@@ -144,7 +145,10 @@ it("a client reading frames at 5 fps gets the newest ones, skipping the rest, an
   const gaps = seqs.slice(1).map((s, i) => s - seqs[i]);
   expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1); // never an older frame
   expect(gaps.reduce((a, b) => a + b, 0) / gaps.length).toBeGreaterThan(4); // ~6 at 30 fps: skipped, not queued
-  expect(Math.max(...ages)).toBeLessThan(200); // each one the newest when asked for
+  // Each one the newest when asked for: read by backend-api within the last frame or so (a
+  // busy machine can stall a capture or a loop now and then; a backlog would be seconds old).
+  expect(percentile(ages, 50)).toBeLessThan(50);
+  expect(Math.max(...ages)).toBeLessThan(1000);
   // The garbage collector moves RSS up and down by tens of MiB; what a queue would raise is the
   // floor (30 frames of ~150 KB a second: ~90 MiB over the run). Compare the floors.
   const floor = (xs: number[]) => Math.min(...xs);
