@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs the services' own test suites: pose-service (pytest), backend-api (node:test against a
-# real redis-server started here), frontend (vitest + production build).
-# Needs: node 20 + npm, python3 with venv (or pip), redis-server. MongoDB-backed backend tests
-# run only when MONGO_URL points at a server (reported as skipped otherwise).
-# Usage: scripts/test-services.sh [pose|backend|frontend]...   (default: all three)
+# real redis-server started here), frontend (vitest + production build), and live: the Live
+# page in Debian's chromium (headless, driven by playwright-core) against redis-server,
+# backend-api, the Vite dev server and devstack's synthetic capture.
+# Needs: node 20 + npm, python3 with venv (or pip), redis-server; live also chromium
+# (apt-get install chromium) and the devstack binary (built here with cargo, or DEVSTACK_BIN).
+# MongoDB-backed backend tests run only when MONGO_URL points at a server (skipped otherwise).
+# Usage: scripts/test-services.sh [pose|backend|frontend|live]...   (default: all four)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 services="$root/services"
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(pose backend frontend)
+[ ${#want[@]} -eq 0 ] && want=(pose backend frontend live)
 
 say() { printf '\n== %s\n' "$*"; }
 need() { command -v "$1" >/dev/null || { echo "test-services: $1 is required ($2)" >&2; exit 2; }; }
@@ -92,12 +95,28 @@ test_frontend() {
   (cd "$dir" && npm test && npm run build)
 }
 
+test_live() {
+  say "live: the Live page in chromium against the real chain"
+  need npm "install Node.js 20"
+  export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+  [ -x "$CHROMIUM" ] || { echo "test-services: $CHROMIUM is required for the live suite (apt-get install chromium)" >&2; exit 2; }
+  if [ -z "${DEVSTACK_BIN:-}" ]; then
+    need cargo "install Rust (https://rustup.rs), or set DEVSTACK_BIN to a built devstack"
+    (cd "$root" && cargo build --locked --quiet --bin devstack)
+    export DEVSTACK_BIN="$root/target/debug/devstack"
+  fi
+  npm_install "$services/backend-api"
+  npm_install "$services/frontend"
+  (cd "$services/frontend" && npm run test:live)
+}
+
 for w in "${want[@]}"; do
   case "$w" in
     pose) start_redis; test_pose ;;
     backend) start_redis; test_backend ;;
     frontend) test_frontend ;;
-    *) echo "test-services: unknown suite $w (pose, backend, frontend)" >&2; exit 2 ;;
+    live) start_redis; test_live ;;
+    *) echo "test-services: unknown suite $w (pose, backend, frontend, live)" >&2; exit 2 ;;
   esac
 done
 say "all service tests passed"

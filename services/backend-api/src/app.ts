@@ -11,6 +11,8 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyServerOptions } from "fa
 
 import type { Config } from "./config.js";
 import type { Job, JobStore } from "./jobs.js";
+import type { LiveFeed } from "./live/feed.js";
+import { registerLive } from "./live/routes.js";
 import type { JobQueue } from "./queue.js";
 import { rejectReason, safeName } from "./upload.js";
 
@@ -18,6 +20,8 @@ export interface Deps {
   config: Config;
   store: JobStore;
   queue: JobQueue;
+  /** The live view's feed (Redis only); without it the /api/live routes are absent. */
+  live?: LiveFeed;
   logger?: FastifyServerOptions["logger"];
 }
 
@@ -87,7 +91,7 @@ async function sendFile(reply: FastifyReply, file: string, type: string, range?:
   return reply.send(createReadStream(file));
 }
 
-export async function buildApp({ config, store, queue, logger }: Deps): Promise<FastifyInstance> {
+export async function buildApp({ config, store, queue, live, logger }: Deps): Promise<FastifyInstance> {
   const app = Fastify({ logger: logger ?? { level: config.logLevel }, bodyLimit: 1024 * 1024 });
   await app.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 10 } });
 
@@ -104,11 +108,21 @@ export async function buildApp({ config, store, queue, logger }: Deps): Promise<
     return job;
   };
 
+  // 200 while Redis answers: the live view needs nothing else, so MongoDB being down degrades
+  // the jobs (said in `degraded`) without making the container unhealthy.
   app.get("/health", async (_req, reply) => {
     const [mongo, redis] = await Promise.all([probe(() => store.ping(), 2000), probe(() => queue.ping(), 2000)]);
-    const ok = mongo.ok && redis.ok;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? "ok" : "degraded", mongo, redis });
+    const degraded: string[] = [];
+    if (!redis.ok) degraded.push(`jobs and live view: Redis does not answer (${redis.error})`);
+    if (!mongo.ok) {
+      degraded.push(`jobs: MongoDB does not answer (${mongo.error}); uploads and the job list fail, the live view works`);
+    }
+    return reply
+      .code(redis.ok ? 200 : 503)
+      .send({ status: degraded.length ? "degraded" : "ok", degraded, mongo, redis });
   });
+
+  if (live) registerLive(app, live);
 
   app.post("/api/jobs", async (req, reply) => {
     if (!req.isMultipart()) {

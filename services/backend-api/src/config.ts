@@ -11,6 +11,9 @@ export interface Config {
   resultsDir: string;
   maxUploadBytes: number;
   queueKey: string;
+  /** The host capture's frames and the pose service's live results (the live view). */
+  kinectStream: string;
+  kinectResultsStream: string;
 }
 
 const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
@@ -44,5 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resultsDir: env.RESULTS_DIR ?? "/data/results",
     maxUploadBytes: integer(env, "MAX_UPLOAD_MB", 2048, 1) * 1024 * 1024,
     queueKey: env.POSE_QUEUE ?? "pose:jobs",
+    kinectStream: env.KINECT_STREAM || "kinect:frames",
+    kinectResultsStream: env.KINECT_RESULTS_STREAM || "pose:kinect:results",
   };
 }

@@ -2,6 +2,7 @@
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { MongoJobStore } from "./jobs.js";
+import { LiveFeed, redisLink } from "./live/feed.js";
 import { JobQueue } from "./queue.js";
 
 async function main() {
@@ -14,11 +15,23 @@ async function main() {
     if (err.message !== lastRedisError) app?.log.warn({ err: err.message }, "redis unavailable");
     lastRedisError = err.message;
   });
-  app = await buildApp({ config, store, queue });
+  let lastLiveError = "";
+  const link = redisLink(config.redisUrl, (err) => {
+    if (err.message !== lastLiveError) app?.log.warn({ err: err.message }, "live feed: redis unavailable");
+    lastLiveError = err.message;
+  });
+  let lastBadEntry = "";
+  const live = new LiveFeed(link, { frames: config.kinectStream, results: config.kinectResultsStream }, (stream, err) => {
+    // A writer with a wrong format repeats it on every entry: say it once per change.
+    if (`${stream}${err.message}` !== lastBadEntry) app?.log.warn({ stream, err: err.message }, "live feed: skipped malformed entries");
+    lastBadEntry = `${stream}${err.message}`;
+  });
+  app = await buildApp({ config, store, queue, live });
+  live.start();
   const stop = async (signal: string) => {
     app?.log.info({ signal }, "shutting down");
     await app?.close();
-    await Promise.allSettled([queue.close(), store.close()]);
+    await Promise.allSettled([queue.close(), store.close(), live.close()]);
     process.exit(0);
   };
   process.once("SIGTERM", () => void stop("SIGTERM"));

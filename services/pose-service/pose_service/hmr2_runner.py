@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
-from . import logs, models
+from . import keypoints, logs, models
 from .config import Config
 from .runner import LoadReport, NoGpu, Progress, TrackingFailed, TrackResult
 
@@ -195,6 +195,8 @@ class Hmr2Runner:
                            frames=len(visuals), people=len(people))
 
     def estimate(self, rgb: Any) -> list[dict]:
+        """Everyone in one RGB frame: box, detection score, 2D joints in the frame's pixels
+        (see keypoints.py), 3D joints, camera translation and shape."""
         import torch
         from hmr2.datasets.vitdet_dataset import ViTDetDataset
         from hmr2.utils import recursive_to
@@ -204,11 +206,12 @@ class Hmr2Runner:
         instances = self.tracker.detector(bgr)["instances"]
         keep = (instances.pred_classes == 0) & (instances.scores > 0.5)
         boxes = instances.pred_boxes.tensor[keep].cpu().numpy()
+        scores = instances.scores[keep].cpu().numpy()
         if len(boxes) == 0:
             return []
         model = self.tracker.HMAR.model
         loader = torch.utils.data.DataLoader(ViTDetDataset(self.model_cfg, bgr, boxes), batch_size=8)
-        people = []
+        people: list[dict] = []
         with logs.printed_at(logging.DEBUG):  # ViTDetDataset prints a line per person
             batches = list(loader)
         for batch in batches:
@@ -219,9 +222,14 @@ class Hmr2Runner:
             focal = self.model_cfg.EXTRA.FOCAL_LENGTH / self.model_cfg.MODEL.IMAGE_SIZE * img_size.max()
             cam_t = cam_crop_to_full(out["pred_cam"], batch["box_center"].float(), batch["box_size"].float(),
                                      img_size, focal)
+            joints_2d = keypoints.crop_to_image(out["pred_keypoints_2d"].cpu().numpy(),
+                                                batch["box_center"].cpu().numpy(), batch["box_size"].cpu().numpy())
             for n in range(out["pred_cam"].shape[0]):
+                k = len(people)
                 people.append({
-                    "bbox": boxes[len(people)].round(1).tolist(),
+                    "bbox": boxes[k].round(1).tolist(),
+                    "score": round(float(scores[k]), 3),
+                    "keypoints_2d": keypoints.rounded(joints_2d[n]),
                     "cam_t": cam_t[n].tolist(),
                     "keypoints_3d": out["pred_keypoints_3d"][n].cpu().numpy().round(4).tolist(),
                     "betas": out["pred_smpl_params"]["betas"][n].cpu().numpy().round(4).tolist(),

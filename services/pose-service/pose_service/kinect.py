@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .health import Health
+from .tracks import BoxTracker
 
 log = logging.getLogger("pose_service.kinect")
 
@@ -117,7 +118,9 @@ class LatestFrameReader:
 
 def run_consumer(reader: LatestFrameReader, runner: Any, redis: Any, results_stream: str,
                  health: Health, stop, maxlen: int = 1000) -> None:
-    """Estimates poses on the newest frames and publishes them to `results_stream`."""
+    """Estimates poses on the newest frames and publishes them to `results_stream`: one entry
+    per estimated frame, `seq` naming the frame, `people` a JSON list (see `publish`)."""
+    tracker = BoxTracker()
     while not stop.is_set():
         try:
             frame, skipped = reader.read()
@@ -132,9 +135,19 @@ def run_consumer(reader: LatestFrameReader, runner: Any, redis: Any, results_str
             continue
         rgb = color_rgb(frame)
         people = runner.estimate(rgb) if rgb is not None else []
+        for person, pid in zip(people, tracker.assign([p["bbox"] for p in people])):
+            person["id"] = pid
         latency_ms = (time.time_ns() - frame.host_ts_ns) / 1e6 if frame.host_ts_ns else 0.0
         health.record_frame(skipped, latency_ms)
-        redis.xadd(results_stream, {
-            "seq": frame.seq, "host_ts_ns": frame.host_ts_ns, "source": frame.source,
-            "latency_ms": round(latency_ms, 2), "people": json.dumps(people),
-        }, maxlen=maxlen, approximate=True)
+        publish(redis, results_stream, frame, people, latency_ms, maxlen)
+
+
+def publish(redis: Any, stream: str, frame: Frame, people: list[dict], latency_ms: float, maxlen: int) -> None:
+    """One result entry. Each person: `id` (stable across frames), `score` (detection),
+    `bbox` and `keypoints_2d` in the colour image's pixels (`color_w` x `color_h`),
+    `keypoints_3d`, `cam_t`, `betas`. `latency_ms`: the frame's capture to this publish."""
+    redis.xadd(stream, {
+        "seq": frame.seq, "host_ts_ns": frame.host_ts_ns, "source": frame.source,
+        "color_w": frame.color_w, "color_h": frame.color_h,
+        "latency_ms": round(latency_ms, 2), "people": json.dumps(people),
+    }, maxlen=maxlen, approximate=True)

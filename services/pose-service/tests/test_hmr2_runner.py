@@ -131,6 +131,12 @@ def test_kinect_crops_use_the_loaded_models_config(stack):
     assert stack.record.values("crop size") == [400.0]
     assert [p["bbox"] for p in people] == [[10.0, 20.0, 310.0, 120.0]]  # the 0.2-score box is dropped
     assert len(people[0]["cam_t"]) == 3 and len(people[0]["betas"]) == 10
+    assert people[0]["score"] == 0.9
+    # The model's crop-unit joints, in the frame's pixels: the crop is the 400-pixel square
+    # around the box's centre (160, 70).
+    kp = people[0]["keypoints_2d"]
+    assert len(kp) == 44
+    assert kp[:3] == [[160.0, 70.0], [360.0, 270.0], [60.0, 110.0]]
     assert stack.record.values("X101 Mask R-CNN loaded") == []  # skipped on purpose
 
 

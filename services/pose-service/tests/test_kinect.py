@@ -70,16 +70,20 @@ def test_consumer_publishes_poses_for_live_frames(redis_client):
                               args=(reader, ScriptedRunner(), redis_client, results, health, stop))
     worker.start()
     try:
-        redis_client.xadd(stream, entry(42))
-        deadline = time.monotonic() + 5
-        while not redis_client.xlen(results) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        for seq in (42, 43):
+            redis_client.xadd(stream, entry(seq))
+            deadline = time.monotonic() + 5
+            while redis_client.xlen(results) < seq - 41 and time.monotonic() < deadline:
+                time.sleep(0.02)
     finally:
         stop.set()
         worker.join(5)
-    [(_, fields)] = redis_client.xrange(results)
-    assert fields[b"seq"] == b"42" and fields[b"source"] == b"synthetic"
-    people = json.loads(fields[b"people"])
+    [(_, first), (_, second)] = redis_client.xrange(results)
+    assert first[b"seq"] == b"42" and first[b"source"] == b"synthetic"
+    assert (first[b"color_w"], first[b"color_h"]) == (b"2", b"2")
+    people = json.loads(first[b"people"])
     assert people[0]["bbox"] == [0, 0, 2, 2]
-    assert health.snapshot()["stats"]["frames_processed"] == 1
+    # The same box on the next frame: the same person.
+    assert people[0]["id"] == json.loads(second[b"people"])[0]["id"] == 1
+    assert health.snapshot()["stats"]["frames_processed"] == 2
     redis_client.delete(stream, results)
