@@ -508,15 +508,20 @@ async fn ensure_networks(
         .collect();
     for key in used {
         let def = &project.model.networks[key];
-        if def.external || engine.docker.inspect_network(&def.name, None).await.is_ok() {
+        let exists = engine.docker.inspect_network(&def.name, None).await.is_ok();
+        if def.external && !exists {
+            return Err(ConvergeError::Start {
+                service: key.clone(),
+                detail: format!(
+                    "network {} is declared external, but the engine has none: create it (`docker network create {}`) or drop `external: true`",
+                    def.name, def.name
+                ),
+            });
+        }
+        if exists || def.external {
             continue;
         }
-        let req = NetworkCreateRequest {
-            name: def.name.clone(),
-            driver: Some(def.driver.clone().unwrap_or_else(|| "bridge".into())),
-            labels: Some(resource_labels(&project.name, labels::NETWORK, key)),
-            ..Default::default()
-        };
+        let req = network_request(project, key, def);
         match engine.docker.create_network(req).await {
             Ok(_) => {}
             // Created concurrently by another run: fine.
@@ -527,6 +532,47 @@ async fn ensure_networks(
         }
     }
     Ok(())
+}
+
+fn map(m: &indexmap::IndexMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A network as Compose creates it: its driver and options, address pools, `internal`,
+/// `attachable`, IPv6 (and IPv4), its labels and Compose's.
+fn network_request(
+    project: &Project,
+    key: &str,
+    def: &crate::project::model::NetworkDef,
+) -> NetworkCreateRequest {
+    let mut labels = map(&def.labels);
+    labels.extend(resource_labels(&project.name, labels::NETWORK, key));
+    NetworkCreateRequest {
+        name: def.name.clone(),
+        driver: Some(def.driver.clone().unwrap_or_else(|| "bridge".into())),
+        options: Some(map(&def.driver_opts)).filter(|o| !o.is_empty()),
+        internal: def.internal.then_some(true),
+        attachable: def.attachable.then_some(true),
+        enable_ipv6: def.enable_ipv6,
+        enable_ipv4: def.enable_ipv4,
+        ipam: def.ipam.as_ref().map(|i| bollard::models::Ipam {
+            driver: i.driver.clone(),
+            config: Some(
+                i.config
+                    .iter()
+                    .map(|p| bollard::models::IpamConfig {
+                        subnet: p.subnet.clone(),
+                        ip_range: p.ip_range.clone(),
+                        gateway: p.gateway.clone(),
+                        auxiliary_addresses: Some(map(&p.aux_addresses)).filter(|a| !a.is_empty()),
+                    })
+                    .collect(),
+            ),
+            options: Some(map(&i.options)).filter(|o| !o.is_empty()),
+        }),
+        labels: Some(labels),
+        ..Default::default()
+    }
 }
 
 async fn ensure_volumes(
@@ -545,13 +591,26 @@ async fn ensure_volumes(
         .collect();
     for key in used {
         let def = &project.model.volumes[key];
-        if def.external || engine.docker.inspect_volume(&def.name).await.is_ok() {
+        let exists = engine.docker.inspect_volume(&def.name).await.is_ok();
+        if def.external && !exists {
+            return Err(ConvergeError::Start {
+                service: key.clone(),
+                detail: format!(
+                    "volume {} is declared external, but the engine has none: create it (`docker volume create {}`) or drop `external: true`",
+                    def.name, def.name
+                ),
+            });
+        }
+        if exists || def.external {
             continue;
         }
+        let mut labels = map(&def.labels);
+        labels.extend(resource_labels(&project.name, labels::VOLUME, key));
         let req = VolumeCreateRequest {
             name: Some(def.name.clone()),
             driver: def.driver.clone(),
-            labels: Some(resource_labels(&project.name, labels::VOLUME, key)),
+            driver_opts: Some(map(&def.driver_opts)).filter(|o| !o.is_empty()),
+            labels: Some(labels),
             ..Default::default()
         };
         engine.docker.create_volume(req).await?;

@@ -277,8 +277,25 @@ fn docker_compose_and_devstack_make_the_same_containers() {
             *d = format!("{svc}: {d}");
         }
     }
+    // The networks and the volume they made.
+    for (kind, keys) in [
+        ("network", vec!["default", "front", "back", "quiet"]),
+        ("volume", vec!["data"]),
+    ] {
+        for key in keys {
+            let a = resource(kind, &format!("{}_{key}", v1.project));
+            let b = resource(kind, &format!("{}_{key}", s.name));
+            let before = diffs.len();
+            compare(&a, &b, "", &mut same, &mut diffs);
+            for d in &mut diffs[before..] {
+                *d = format!("{kind} {key}: {d}");
+            }
+        }
+    }
     let total = same + diffs.len();
-    println!("parity: {same} of {total} container fields agree with docker-compose");
+    println!(
+        "parity: {same} of {total} container, network and volume fields agree with docker-compose"
+    );
     assert!(
         diffs.is_empty(),
         "{} of {total} fields differ:\n{}",
@@ -289,6 +306,32 @@ fn docker_compose_and_devstack_make_the_same_containers() {
         total > 250,
         "the comparison covers the file's keys ({total} fields)"
     );
+}
+
+/// What a network or volume was made with (not what names this run): driver, options, the
+/// user's labels, a network's settings.
+fn resource(kind: &str, name: &str) -> Value {
+    let v = &serde_json::from_str::<Value>(&docker(&[kind, "inspect", name])).unwrap()[0];
+    let labels: serde_json::Map<String, Value> = v["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !k.starts_with("com.docker.compose") && !k.starts_with("dev.devstack"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut out = serde_json::json!({
+        "Driver": v["Driver"],
+        "Options": v["Options"],
+        "Labels": labels,
+    });
+    // Not `Attachable`: docker-compose 1 makes every network attachable; Compose v2 (the
+    // authority) only when the file says so.
+    if kind == "network" {
+        for k in ["Internal", "EnableIPv6", "Scope"] {
+            out[k] = v[k].clone();
+        }
+    }
+    out
 }
 
 /// Runs `sh -c CMD` in a container of the stack and returns its output.
