@@ -1,16 +1,22 @@
-//! `devstack kinect info | capture | install-udev`.
+//! `devstack kinect info | capture | record | install-udev`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs};
+use crate::cli::{
+    GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs, KinectRecordArgs,
+    KinectSourceArgs,
+};
 use crate::errors::{Failed, UsageError};
-use crate::kinect::capture::{self, CaptureOptions, SourceKind};
+use crate::kinect::capture::{self, CaptureOptions};
 use crate::kinect::device::{self, Device};
 use crate::kinect::ffi::{self, K4aVersion};
 use crate::kinect::mode::CaptureMode;
+use crate::kinect::record::{self, RecordOptions};
+use crate::kinect::recording::reader::{Recording, Summary};
+use crate::kinect::source::{SourceOptions, SourceSpec};
 use crate::kinect::usb::{self, UsbFunction};
 
 #[derive(Debug, Serialize)]
@@ -164,6 +170,9 @@ fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
 }
 
 pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
+    if let Some(file) = &a.file {
+        return recording_info(file, a.json);
+    }
     let sysroot = a.sysroot.clone().unwrap_or_else(|| "/".into());
     let found = usb::scan(&sysroot);
     let mut report = InfoReport {
@@ -281,25 +290,53 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("--duration {text:?}: {e}"))
 }
 
-pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
+/// The source and mode flags, checked; a replay's file is opened once here so that a missing,
+/// foreign or truncated recording is a usage error before anything starts.
+fn source_options(
+    a: &KinectSourceArgs,
+    recording: bool,
+) -> Result<(SourceOptions, Option<Duration>), UsageError> {
     let mode =
         CaptureMode::parse(&a.depth_mode, &a.color, &a.color_format, a.fps).map_err(UsageError)?;
-    let source = match a.source.to_ascii_lowercase().as_str() {
-        "k4a" | "camera" => SourceKind::K4a,
-        "synthetic" => SourceKind::Synthetic,
-        other => {
-            return Err(UsageError(format!(
-                "--source {other:?} is not a frame source; use k4a (the camera) or synthetic"
-            ))
-            .into())
-        }
-    };
+    let spec = SourceSpec::parse(&a.source).map_err(UsageError)?;
     let duration = a
         .duration
         .as_deref()
         .map(parse_duration)
         .transpose()
         .map_err(UsageError)?;
+    if !(a.speed.is_finite() && a.speed > 0.0 && a.speed <= 100.0) {
+        return Err(UsageError(format!(
+            "--speed {} is not a replay speed; use a factor above 0 and up to 100 (1 = as recorded)",
+            a.speed
+        )));
+    }
+    match &spec {
+        SourceSpec::Replay(path) => {
+            Recording::open(path).map_err(|e| UsageError(e.to_string()))?;
+        }
+        _ if a.looped || a.speed != 1.0 => {
+            return Err(UsageError(format!(
+                "--loop and --speed apply to recordings; --source {} is live (use --source \
+                 replay:FILE.mkv)",
+                spec.label()
+            )))
+        }
+        _ => {}
+    }
+    let opts = SourceOptions {
+        spec,
+        mode,
+        k4a_lib: a.k4a_lib.clone(),
+        speed: a.speed,
+        looped: a.looped,
+        recording,
+    };
+    Ok((opts, duration))
+}
+
+pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
+    let (source, duration) = source_options(&a.src, false)?;
     if a.queue == 0 {
         return Err(
             UsageError("--queue 0: the hand-off needs room for at least 1 frame".into()).into(),
@@ -313,18 +350,118 @@ pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u
         .into());
     }
     capture::run(CaptureOptions {
-        mode,
         source,
-        k4a_lib: a.k4a_lib.clone(),
         redis: a.redis.clone(),
         stream: a.stream.clone(),
         maxlen: a.maxlen,
         queue: a.queue,
-        frames: a.frames,
+        frames: a.src.frames,
         duration,
         health_file: a.health_file.clone(),
     })
     .await
+}
+
+pub async fn record(_g: &GlobalOpts, a: &KinectRecordArgs) -> anyhow::Result<u8> {
+    crate::kinect::source::status_on_stderr();
+    let (source, duration) = source_options(&a.src, true)?;
+    if a.queue == 0 {
+        return Err(UsageError("--queue 0: the disk queue needs room for 1 capture".into()).into());
+    }
+    if a.file.extension().and_then(|e| e.to_str()) != Some("mkv") {
+        return Err(UsageError(format!(
+            "{}: recordings are Matroska files; name it FILE.mkv",
+            a.file.display()
+        ))
+        .into());
+    }
+    record::run(RecordOptions {
+        source,
+        path: a.file.clone(),
+        overwrite: a.overwrite,
+        queue: a.queue,
+        frames: a.src.frames,
+        duration,
+        json: a.json,
+    })
+    .await
+}
+
+/// `kinect info FILE.mkv`: what a recording holds.
+fn recording_info(path: &Path, json: bool) -> anyhow::Result<u8> {
+    let rec = Recording::open(path).map_err(|e| UsageError(e.to_string()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rec.summary)?);
+    } else {
+        print!("{}", describe_recording(&rec.summary));
+    }
+    Ok(0)
+}
+
+fn describe_recording(s: &Summary) -> String {
+    let mut out = format!(
+        "{}: {:.1} MB{}\n",
+        s.path.display(),
+        s.bytes as f64 / 1e6,
+        s.writing_app
+            .as_deref()
+            .map_or(String::new(), |a| format!(", written by {a}"))
+    );
+    let rows: Vec<Vec<String>> = s
+        .tracks
+        .iter()
+        .map(|t| {
+            let mode = match t.role {
+                Some(crate::kinect::recording::Role::Color) => s.color_mode.clone(),
+                Some(crate::kinect::recording::Role::Depth) => s.depth_mode.clone(),
+                Some(crate::kinect::recording::Role::Ir) => s.ir_mode.clone(),
+                Some(crate::kinect::recording::Role::Imu) => Some("ON".into()),
+                None => None,
+            };
+            vec![
+                t.name.clone(),
+                mode.unwrap_or_else(|| "-".into()),
+                if t.width > 0 {
+                    format!("{}x{}", t.width, t.height)
+                } else {
+                    "-".into()
+                },
+                t.format.clone().unwrap_or_else(|| t.codec.clone()),
+                t.frames.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&crate::ui::table::render(
+        &["TRACK", "MODE", "SIZE", "FORMAT", "FRAMES"],
+        &rows,
+    ));
+    out.push_str(&format!(
+        "captures: {} at {} fps, {:.2} s (device clock starts at {} ns)\n",
+        s.captures,
+        s.fps.map_or("?".into(), |f| f.to_string()),
+        s.duration_s,
+        s.start_offset_ns
+    ));
+    out.push_str(&match &s.calibration {
+        Some(c) => format!(
+            "calibration: {} ({} bytes{})\n",
+            c.file_name,
+            c.bytes,
+            if c.synthetic {
+                ", synthetic: nominal values"
+            } else {
+                ""
+            }
+        ),
+        None => "calibration: absent (k4abt and the SDK's transformations need it)\n".into(),
+    });
+    if let Some(serial) = &s.serial {
+        out.push_str(&format!("serial: {serial}\n"));
+    }
+    if let Some(source) = &s.source {
+        out.push_str(&format!("recorded by devstack from: {source}\n"));
+    }
+    out
 }
 
 /// The rule devstack installs (research/kinect.md §2.3).

@@ -145,6 +145,11 @@ pub struct K4a {
     pub capture_release: unsafe extern "C" fn(K4aCapture),
     pub capture_get_color_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
     pub capture_get_depth_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
+    pub capture_get_ir_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
+    /// `k4a_device_get_raw_calibration(device, uint8_t *data, size_t *size)`: the device's
+    /// calibration JSON, which recordings carry as `calibration.json`.
+    pub device_get_raw_calibration:
+        unsafe extern "C" fn(K4aDevice, *mut u8, *mut usize) -> K4aBufferResult,
     pub image_get_buffer: unsafe extern "C" fn(K4aImage) -> *mut u8,
     pub image_get_size: unsafe extern "C" fn(K4aImage) -> usize,
     pub image_get_format: unsafe extern "C" fn(K4aImage) -> K4aImageFormat,
@@ -268,6 +273,8 @@ fn resolve(path: String, library: libloading::Library) -> Result<K4a, LoadError>
             capture_release: sym(l, p, "k4a_capture_release")?,
             capture_get_color_image: sym(l, p, "k4a_capture_get_color_image")?,
             capture_get_depth_image: sym(l, p, "k4a_capture_get_depth_image")?,
+            capture_get_ir_image: sym(l, p, "k4a_capture_get_ir_image")?,
+            device_get_raw_calibration: sym(l, p, "k4a_device_get_raw_calibration")?,
             image_get_buffer: sym(l, p, "k4a_image_get_buffer")?,
             image_get_size: sym(l, p, "k4a_image_get_size")?,
             image_get_format: sym(l, p, "k4a_image_get_format")?,
