@@ -139,18 +139,20 @@ fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
 }
 
 fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
-    let cameras: Vec<&UsbFunction> = found
+    use crate::kinect::usb::Family;
+    let kinect: Vec<&UsbFunction> = found
         .iter()
-        .filter(|f| f.product_id == usb::DEPTH_PID || f.product_id == usb::COLOR_PID)
+        .filter(|f| f.family == Family::AzureKinect)
         .collect();
     let mut problems = Vec::new();
     if found.is_empty() {
         problems.push(format!(
-            "no Azure Kinect on USB ({}/sys/bus/usb/devices has no 045e:097a-097e); plug it into \
-             a USB3 port directly, with its power supply",
+            "no camera on USB ({}/sys/bus/usb/devices has no Azure Kinect 045e:097a-097e and no \
+             Orbbec Femto 2bc5:066b/0669/06c0); plug it into a USB3 port directly, with its \
+             power supply",
             sysroot.display().to_string().trim_end_matches('/')
         ));
-    } else if cameras.is_empty() {
+    } else if !kinect.is_empty() && !kinect.iter().any(|f| f.is_camera()) {
         problems.push(
             "the Kinect's hub or microphone is on USB but not its cameras (045e:097c/097d): it \
              is probably on a USB 2 port or not powered; use a USB3 port directly and the power \
@@ -158,7 +160,15 @@ fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
                 .into(),
         );
     }
-    for f in cameras.iter().filter(|f| !f.is_usb3()) {
+    for f in found.iter().filter(|f| f.family == Family::FemtoOther) {
+        problems.push(format!(
+            "Orbbec {} ({}) is not served by Orbbec's K4A wrapper (only the Femto Bolt, Mega and \
+             Mega I are): libk4a cannot open it",
+            f.function,
+            f.id()
+        ));
+    }
+    for f in found.iter().filter(|f| f.is_camera() && !f.is_usb3()) {
         problems.push(format!(
             "{} ({}) runs at {} Mbit/s, not USB 3 (5000): use a USB3 port directly, no hub or dock",
             f.function,
@@ -220,7 +230,7 @@ fn print_info(r: &InfoReport) {
                 let speed = f.speed_mbps.map_or("?".into(), |s| format!("{s} Mbit/s"));
                 vec![
                     f.port.clone(),
-                    format!("045e:{}", f.product_id),
+                    f.id(),
                     f.function.to_string(),
                     if f.is_usb3() {
                         style(speed).green().to_string()
@@ -495,12 +505,19 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
             "installed"
         }
     );
+    // add events for the Azure Kinect's functions and Orbbec's cameras
     for args in [
         &["control", "--reload-rules"][..],
         &[
             "trigger",
             "--subsystem-match=usb",
             "--attr-match=idVendor=045e",
+            "--action=add",
+        ][..],
+        &[
+            "trigger",
+            "--subsystem-match=usb",
+            "--attr-match=idVendor=2bc5",
             "--action=add",
         ][..],
     ] {
@@ -526,7 +543,8 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
         }
     }
     println!(
-        "If the Azure Kinect was plugged in, unplug and replug it so the new permissions apply."
+        "If the camera (Azure Kinect or Orbbec Femto) was plugged in, unplug and replug it so \
+         the new permissions apply."
     );
     Ok(0)
 }
@@ -565,6 +583,12 @@ mod tests {
                 )),
                 "{pid}"
             );
+        }
+        // every Femto the K4A wrapper serves, by the ids usb.rs recognises
+        for (pid, _, wrapper) in crate::kinect::usb::FEMTO_MODELS {
+            let line =
+                format!("ATTR{{idVendor}}==\"2bc5\", ATTR{{idProduct}}==\"{pid}\", MODE=\"0666\"");
+            assert_eq!(UDEV_RULE.contains(&line), wrapper, "{pid}");
         }
     }
 

@@ -17,13 +17,14 @@ use super::mode::CaptureMode;
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error(
-        "no Azure Kinect found (k4a_device_get_installed_count() = 0); fix: plug the camera into \
-         a USB3 port directly (no hub or dock) with its power supply, then check \
-         `devstack kinect info`"
+        "no camera found (k4a_device_get_installed_count() = 0); fix: plug the camera into a \
+         USB3 port directly (no hub or dock) with its power supply, and use the libk4a that \
+         serves it (Microsoft's SDK for an Azure Kinect, Orbbec's K4A wrapper for a Femto), then \
+         check `devstack kinect info` and `devstack doctor`"
     )]
     NoDevice,
     #[error(
-        "Azure Kinect {index} is on the bus ({count} found) but k4a_device_open failed; fix: \
+        "camera {index} is on the bus ({count} found) but k4a_device_open failed; fix: \
          another process may hold it (k4aviewer, a container, a stale `devstack kinect capture`: \
          only one may open it), or the udev rule is missing: `sudo devstack kinect install-udev` \
          and replug"

@@ -155,11 +155,17 @@ pub fn color_mode_tag(format: ColorFormat, height: u32) -> String {
 }
 
 /// Swaps the bytes of every 16-bit sample: little-endian DEPTH16/IR16 ⇄ the file's `b16g`.
+/// Four samples per step (a u64), which keeps it cheap even in unoptimised builds.
 pub fn swap16(data: &[u8]) -> Vec<u8> {
+    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
     let mut out = Vec::with_capacity(data.len());
-    for px in data.chunks_exact(2) {
-        out.push(px[1]);
-        out.push(px[0]);
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        out.extend_from_slice(&(((x & LOW) << 8) | ((x >> 8) & LOW)).to_ne_bytes());
+    }
+    for px in words.remainder().chunks(2) {
+        out.extend(px.iter().rev());
     }
     out
 }
@@ -197,9 +203,13 @@ mod tests {
 
     #[test]
     fn swapping_twice_is_the_identity() {
-        let le = 1234u16.to_le_bytes();
-        let be = swap16(&le);
-        assert_eq!(be, 1234u16.to_be_bytes());
+        let le: Vec<u8> = (0u16..11)
+            .flat_map(|v| (v * 300 + 7).to_le_bytes())
+            .collect();
+        let be: Vec<u8> = (0u16..11)
+            .flat_map(|v| (v * 300 + 7).to_be_bytes())
+            .collect();
+        assert_eq!(swap16(&le), be);
         assert_eq!(swap16(&be), le);
         assert_eq!(color_mode_tag(ColorFormat::Mjpg, 720), "MJPG_720P");
         assert_eq!(depth_mode_tag(640, 576), "NFOV_UNBINNED");

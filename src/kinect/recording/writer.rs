@@ -11,6 +11,8 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use super::ebml::{self, id};
 use super::{
     bitmap_info_header, color_mode_tag, depth_mode_tag, swap16, Pixels, Role, TIMESCALE_NS,
@@ -341,7 +343,7 @@ impl Recorder {
     }
 
     /// The capture's images as (track number, device timestamp µs, payload in file order).
-    fn blocks(&self, frame: &Frame) -> Vec<(u64, u64, Vec<u8>)> {
+    fn blocks(&self, frame: &Frame) -> Vec<(u64, u64, Bytes)> {
         let number = |role| {
             self.tracks
                 .iter()
@@ -350,13 +352,13 @@ impl Recorder {
         };
         let mut blocks = Vec::new();
         if let (Some(n), Some((img, _))) = (number(Role::Color), &frame.color) {
-            blocks.push((n, img.device_ts_usec, img.data.to_vec()));
+            blocks.push((n, img.device_ts_usec, img.data.clone()));
         }
         if let (Some(n), Some(img)) = (number(Role::Depth), &frame.depth) {
-            blocks.push((n, img.device_ts_usec, swap16(&img.data)));
+            blocks.push((n, img.device_ts_usec, Bytes::from(swap16(&img.data))));
         }
         if let (Some(n), Some(img)) = (number(Role::Ir), &frame.ir) {
-            blocks.push((n, img.device_ts_usec, swap16(&img.data)));
+            blocks.push((n, img.device_ts_usec, Bytes::from(swap16(&img.data))));
         }
         blocks.sort_by_key(|(n, ts, _)| (*ts, *n));
         blocks
