@@ -10,6 +10,9 @@ pub mod ebml;
 pub mod reader;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use super::mode::ColorFormat;
 
 /// Block timestamps are in µs (the SDK's MATROSKA_TIMESCALE_NS).
@@ -171,7 +174,7 @@ pub fn swap16(data: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+mod format_tests {
     use super::*;
 
     #[test]
