@@ -190,12 +190,21 @@ fn open_replay(
 ) -> anyhow::Result<ReplaySource> {
     let s = ReplaySource::open(path, opts.speed, opts.looped, opts.recording)
         .map_err(|e| crate::errors::UsageError(e.to_string()))?;
-    let rec = s.recording();
-    started.mode = s.mode();
+    let rec = s.info();
+    started.mode = rec.mode;
     started.ir = opts.recording && rec.ir.is_some();
     started.facts = DeviceFacts {
         serial: rec.summary.serial.clone(),
-        firmware: None,
+        firmware: {
+            let tag = |name: &str| {
+                rec.summary
+                    .tags
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            tag("K4A_COLOR_FIRMWARE_VERSION").zip(tag("K4A_DEPTH_FIRMWARE_VERSION"))
+        },
         calibration: rec.calibration.clone(),
     };
     status(
