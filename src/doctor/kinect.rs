@@ -856,18 +856,27 @@ pub fn source(f: &Facts, project_dir: Option<&Path>) -> Check {
     match crate::kinect::recording::reader::Recording::open(&path) {
         Ok(rec) => {
             let s = &rec.summary;
-            Check::new("kinect.source", Status::Ok, format!(
-                "the capture replays {}: {} captures, {:.1} s at {} fps ({} + {})",
-                file.display(),
-                s.captures,
-                s.duration_s,
-                s.fps.unwrap_or(0),
-                s.depth_mode.as_deref().unwrap_or("no depth"),
-                s.color_mode.as_deref().unwrap_or("no color")
-            ))
+            Check::new(
+                "kinect.source",
+                Status::Ok,
+                format!(
+                    "the capture replays {}: {} captures, {:.1} s at {} fps ({} + {})",
+                    file.display(),
+                    s.captures,
+                    s.duration_s,
+                    s.fps.unwrap_or(0),
+                    s.depth_mode.as_deref().unwrap_or("no depth"),
+                    s.color_mode.as_deref().unwrap_or("no color")
+                ),
+            )
             .details(serde_json::to_value(s).unwrap_or_default())
         }
-        Err(e) => Check::new("kinect.source", Status::Fail, format!("KINECT_SOURCE={raw}: {e}"))
-            .fix("point KINECT_SOURCE at a recording (relative paths start at the project directory), e.g. replay:recordings/desk.mkv; make one with `devstack kinect record recordings/desk.mkv`"),
+        Err(e) => {
+            // the reader's own fix speaks of the current directory; doctor's names the project's
+            let e = e.to_string();
+            let what = e.split("; fix: ").next().unwrap_or(&e);
+            Check::new("kinect.source", Status::Fail, format!("KINECT_SOURCE={raw}: {what}"))
+            .fix("point KINECT_SOURCE at a recording (relative paths start at the project directory), e.g. replay:recordings/desk.mkv; make one with `devstack kinect record recordings/desk.mkv`")
+        }
     }
 }
