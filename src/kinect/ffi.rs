@@ -165,9 +165,11 @@ pub struct K4a {
 pub enum LoadError {
     #[error(
         "cannot load libk4a (the Azure Kinect Sensor SDK); tried:\n{}\n\
-         fix: install Microsoft's SDK runtime package `libk4a1.4` (it is not in Debian or Ubuntu: \
-         add https://packages.microsoft.com/ubuntu/18.04/prod and `apt-get install libk4a1.4`, \
-         or extract its .deb), or point --k4a-lib / DEVSTACK_K4A_LIB at libk4a.so.1.4",
+         fix: for an Azure Kinect, install Microsoft's SDK runtime package `libk4a1.4` (it is not \
+         in Debian or Ubuntu: add https://packages.microsoft.com/ubuntu/18.04/prod and \
+         `apt-get install libk4a1.4`, or extract its .deb); for an Orbbec Femto, unpack Orbbec's \
+         K4A wrapper (github.com/orbbec/OrbbecSDK-K4A-Wrapper releases); then point --k4a-lib / \
+         DEVSTACK_K4A_LIB at that libk4a.so.1.4",
         .attempts.iter().map(|a| format!("  - {a}")).collect::<Vec<_>>().join("\n")
     )]
     NotFound { attempts: Vec<String> },

@@ -286,21 +286,27 @@ async fn record(
         wall_s,
         written_per_s: summary.captures as f64 / wall_s.max(1e-9),
     };
-    if opts.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    report(&outcome, opts.json)?;
+    Ok(0)
+}
+
+/// The summary: JSON on stdout with `--json`, else a status line.
+fn report(o: &Outcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(o)?);
     } else {
         status(
-            label,
+            o.source,
             &format!(
                 "recorded {} captures to {} ({:.1} MB, {:.1} s of recording; {} dropped; {:.1} written/s)",
-                outcome.written,
-                outcome.file.display(),
-                outcome.bytes as f64 / 1e6,
-                outcome.recorded_s,
-                outcome.dropped,
-                outcome.written_per_s
+                o.written,
+                o.file.display(),
+                o.bytes as f64 / 1e6,
+                o.recorded_s,
+                o.dropped,
+                o.written_per_s
             ),
         );
     }
-    Ok(0)
+    Ok(())
 }
