@@ -38,6 +38,8 @@ struct SdkInfo {
 #[derive(Debug, Serialize)]
 struct DeviceInfo {
     index: u32,
+    /// `azure-kinect`, or `orbbec` for a camera behind Orbbec's K4A wrapper.
+    camera: Option<&'static str>,
     serial: Option<String>,
     firmware: Option<Firmware>,
     warnings: Vec<String>,
@@ -100,9 +102,50 @@ fn firmware_warnings(v: &ffi::K4aHardwareVersion) -> Vec<String> {
     warnings
 }
 
-fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
+/// Orbbec's K4A wrapper reports its camera's one firmware version as `depth` and zeroes the
+/// rest (`k4a_device_get_version` in ob_k4a_impl.cpp); the Azure Kinect has four.
+fn behind_orbbec_wrapper(v: &ffi::K4aHardwareVersion) -> bool {
+    let zero = K4aVersion::default();
+    v.rgb == zero && v.audio == zero && v.depth_sensor == zero && v.depth != zero
+}
+
+/// The minimum firmware Orbbec's K4A wrapper (v2) lists per model, for the one Femto model on
+/// USB (with several models the device index cannot be matched to one).
+fn orbbec_firmware_warnings(v: &K4aVersion, usb: &[UsbFunction]) -> Vec<String> {
+    let mut models: Vec<&UsbFunction> = usb
+        .iter()
+        .filter(|u| u.family == crate::kinect::usb::Family::Femto)
+        .collect();
+    models.dedup_by(|a, b| a.product_id == b.product_id);
+    let [model] = models[..] else {
+        return Vec::new();
+    };
+    let minimum = match model.product_id.as_str() {
+        "066b" => (1, 1, 2),
+        "0669" => (1, 3, 0),
+        _ => (2, 0, 4),
+    };
+    let minimum = K4aVersion {
+        major: minimum.0,
+        minor: minimum.1,
+        iteration: minimum.2,
+    };
+    if *v >= minimum {
+        return Vec::new();
+    }
+    vec![format!(
+        "{} firmware {} is older than the {} Orbbec's K4A wrapper v2 needs; update it with \
+         Orbbec's firmware tool (github.com/orbbec/OrbbecFirmware)",
+        model.function,
+        dotted(v),
+        dotted(&minimum)
+    )]
+}
+
+fn query_device(k4a: &'static ffi::K4a, index: u32, usb: &[UsbFunction]) -> DeviceInfo {
     let mut info = DeviceInfo {
         index,
+        camera: None,
         serial: None,
         firmware: None,
         warnings: Vec::new(),
@@ -113,7 +156,20 @@ fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
         Ok(dev) => {
             info.serial = dev.serial().ok();
             match dev.version() {
+                Ok(v) if behind_orbbec_wrapper(&v) => {
+                    info.camera = Some("orbbec");
+                    info.warnings = orbbec_firmware_warnings(&v.depth, usb);
+                    info.firmware = Some(Firmware {
+                        rgb: "-".into(),
+                        depth: dotted(&v.depth),
+                        audio: "-".into(),
+                        depth_sensor: "-".into(),
+                        build: "release",
+                        signature: "orbbec",
+                    });
+                }
                 Ok(v) => {
+                    info.camera = Some("azure-kinect");
                     info.warnings = firmware_warnings(&v);
                     info.firmware = Some(Firmware {
                         rgb: dotted(&v.rgb),
@@ -204,7 +260,9 @@ pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
             report.sdk.path = Some(k4a.path.clone());
             let count = device::installed_count(k4a);
             report.installed_count = Some(count);
-            report.devices = (0..count).map(|i| query_device(k4a, i)).collect();
+            report.devices = (0..count)
+                .map(|i| query_device(k4a, i, &report.usb))
+                .collect();
         }
         Err(e) => report.sdk.error = Some(e.to_string()),
     }
@@ -257,6 +315,12 @@ fn print_info(r: &InfoReport) {
     for d in &r.devices {
         match (&d.error, &d.firmware) {
             (Some(e), _) => println!("  #{}: {} {e}", d.index, style("error:").red().bold()),
+            (None, Some(f)) if d.camera == Some("orbbec") => println!(
+                "  #{}: Orbbec camera (through Orbbec's K4A wrapper), serial {}, firmware {}",
+                d.index,
+                d.serial.as_deref().unwrap_or("?"),
+                f.depth
+            ),
             (None, Some(f)) => println!(
                 "  #{}: serial {}, firmware rgb {} depth {} audio {} sensor {} ({}, {})",
                 d.index,
@@ -590,6 +654,33 @@ mod tests {
                 format!("ATTR{{idVendor}}==\"2bc5\", ATTR{{idProduct}}==\"{pid}\", MODE=\"0666\"");
             assert_eq!(UDEV_RULE.contains(&line), wrapper, "{pid}");
         }
+    }
+
+    #[test]
+    fn a_femto_behind_the_wrapper_is_checked_against_orbbecs_minimum() {
+        let fw = |major, minor, iteration| ffi::K4aHardwareVersion {
+            depth: K4aVersion {
+                major,
+                minor,
+                iteration,
+            },
+            ..Default::default()
+        };
+        assert!(behind_orbbec_wrapper(&fw(1, 1, 2)));
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sys/bus/usb/devices/2-3");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("idVendor"), "2bc5\n").unwrap();
+        std::fs::write(dir.join("idProduct"), "066b\n").unwrap();
+        let usb = usb::scan(root.path());
+        let w = orbbec_firmware_warnings(&fw(1, 0, 9).depth, &usb);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("Femto Bolt firmware 1.0.9 is older than the 1.1.2"),
+            "{w:?}"
+        );
+        assert!(orbbec_firmware_warnings(&fw(1, 1, 2).depth, &usb).is_empty());
+        assert!(orbbec_firmware_warnings(&fw(1, 0, 9).depth, &[]).is_empty());
     }
 
     #[test]
