@@ -47,12 +47,12 @@ const READ_AHEAD: usize = 8;
 /// win over ordinary tasks).
 const RT_PRIORITY: i32 = 10;
 
-/// Asks for real-time scheduling for the calling thread. On a busy machine an ordinary thread
+/// Asks for real-time scheduling (SCHED_FIFO at `priority`) for the calling thread. On a busy machine an ordinary thread
 /// wakes up to tens of milliseconds late now and then; a SCHED_FIFO thread runs as soon as its
 /// sleep ends. Needs root, CAP_SYS_NICE or an RLIMIT_RTPRIO (e.g. via rtkit's limits.conf).
-fn realtime_pacing() -> std::io::Result<()> {
+fn realtime(priority: i32) -> std::io::Result<()> {
     let param = libc::sched_param {
-        sched_priority: RT_PRIORITY,
+        sched_priority: priority,
     };
     // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param for the call.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0 {
@@ -123,13 +123,19 @@ fn prepare(
     })
 }
 
-/// Reads every capture (again and again when looping) until the receiver is gone.
+/// Reads every capture (again and again when looping) until the receiver is gone. With
+/// `realtime_reader`, just below the pacing thread: a starved reader would empty the queue.
 fn read_ahead(
     rec: Recording,
     looped: bool,
     with_ir: bool,
+    realtime_reader: bool,
     tx: SyncSender<Result<Prepared, ReadError>>,
 ) {
+    if realtime_reader {
+        // its failure is the pacing thread's to report
+        let _ = realtime(RT_PRIORITY - 1);
+    }
     let first = rec.captures.first().map_or(0, |c| c.ts_ns());
     let last = rec.captures.last().map_or(0, |c| c.ts_ns());
     let span_ns = last - first + rec.period_ns;
@@ -159,7 +165,7 @@ impl ReplaySource {
         let (tx, frames) = sync_channel(READ_AHEAD);
         std::thread::Builder::new()
             .name("kinect-replay-read".into())
-            .spawn(move || read_ahead(rec, looped, with_ir, tx))
+            .spawn(move || read_ahead(rec, looped, with_ir, speed <= 1.0, tx))
             .map_err(|e| ReadError::Io {
                 path: path.to_path_buf(),
                 err: e.to_string(),
@@ -181,7 +187,7 @@ impl ReplaySource {
             // At recorded speed or slower the thread sleeps most of each period, so real-time
             // priority cannot starve the rest (faster replays run as ordinary threads).
             if self.speed <= 1.0 {
-                match realtime_pacing() {
+                match realtime(RT_PRIORITY) {
                     Ok(()) => tracing::info!(
                         "replay pacing at real-time priority (SCHED_FIFO {RT_PRIORITY})"
                     ),
