@@ -597,16 +597,22 @@ pub struct SuperviseArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KinectCommand {
-    /// Installed devices: serial, firmware, USB speed.
+    /// Installed cameras (serial, firmware, USB speed), or what a recording holds (FILE.mkv).
     Info(KinectInfoArgs),
     /// Capture depth and color and publish every capture to a Redis stream.
     Capture(KinectCaptureArgs),
+    /// Record captures to FILE.mkv in the Azure Kinect recording format (k4aviewer opens it).
+    Record(KinectRecordArgs),
     /// Install udev/99-k4a.rules, reload udev and trigger add events (needs root).
     InstallUdev(KinectInstallUdevArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct KinectInfoArgs {
+    /// A recording to describe (modes, duration, frames per track, calibration) instead of the
+    /// cameras on this machine.
+    #[arg(value_name = "FILE.mkv")]
+    pub file: Option<PathBuf>,
     /// Path of libk4a (else DEVSTACK_K4A_LIB, then libk4a.so.1.4, libk4a.so.1, libk4a.so).
     #[arg(long = "k4a-lib", env = "DEVSTACK_K4A_LIB", value_name = "PATH")]
     pub k4a_lib: Option<PathBuf>,
@@ -616,6 +622,43 @@ pub struct KinectInfoArgs {
     /// Read /sys under DIR instead of /.
     #[arg(long, value_name = "DIR")]
     pub sysroot: Option<PathBuf>,
+}
+
+/// The frame source and camera mode, shared by `capture` and `record`.
+#[derive(Debug, Args)]
+pub struct KinectSourceArgs {
+    /// Frame source: k4a (the camera through libk4a: an Azure Kinect, or an Orbbec Femto
+    /// through Orbbec's K4A wrapper), synthetic (frames of the real sizes and rate), or
+    /// replay:FILE.mkv (a recording, at its recorded timing; its own mode).
+    #[arg(long, default_value = "k4a", value_name = "SRC")]
+    pub source: String,
+    /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned or off.
+    #[arg(long, default_value = "nfov-unbinned", value_name = "MODE")]
+    pub depth_mode: String,
+    /// Color resolution: 720p, 1080p, 1440p, 1536p, 2160p, 3072p, off.
+    #[arg(long, default_value = "720p", value_name = "RES")]
+    pub color: String,
+    /// Color format: mjpg, nv12, bgra32.
+    #[arg(long, default_value = "mjpg", value_name = "FMT")]
+    pub color_format: String,
+    /// Frames per second: 30, 15 or 5.
+    #[arg(long, default_value_t = 30, value_name = "FPS")]
+    pub fps: u32,
+    /// Replay speed: 2 plays twice as fast, 0.5 at half speed (replay sources only).
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    pub speed: f64,
+    /// Start the recording over at its end instead of stopping (replay sources only).
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Stop after N captures.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after this long (e.g. 60s, 5m).
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<String>,
+    /// Path of libk4a (else DEVSTACK_K4A_LIB, then the default names).
+    #[arg(long = "k4a-lib", env = "DEVSTACK_K4A_LIB", value_name = "PATH")]
+    pub k4a_lib: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -629,36 +672,33 @@ pub struct KinectCaptureArgs {
     /// Approximate maximum stream length (XADD MAXLEN ~ N); 30 is one second at 30 fps (~27 MB).
     #[arg(long, default_value_t = 30, value_name = "N")]
     pub maxlen: usize,
-    /// Depth mode: nfov-unbinned, nfov-2x2binned, wfov-unbinned, wfov-2x2binned or off.
-    #[arg(long, default_value = "nfov-unbinned", value_name = "MODE")]
-    pub depth_mode: String,
-    /// Color resolution: 720p, 1080p, 1440p, 1536p, 2160p, 3072p, off.
-    #[arg(long, default_value = "720p", value_name = "RES")]
-    pub color: String,
-    /// Color format: mjpg, nv12, bgra32.
-    #[arg(long, default_value = "mjpg", value_name = "FMT")]
-    pub color_format: String,
-    /// Frames per second: 30, 15 or 5.
-    #[arg(long, default_value_t = 30, value_name = "FPS")]
-    pub fps: u32,
-    /// Frame source: the camera through libk4a, or synthetic frames of the real sizes and rate.
-    #[arg(long, default_value = "k4a", value_name = "SRC")]
-    pub source: String,
-    /// Stop after N captures.
-    #[arg(long, value_name = "N")]
-    pub frames: Option<u64>,
-    /// Stop after this long (e.g. 60s, 5m).
-    #[arg(long, value_name = "DUR")]
-    pub duration: Option<String>,
-    /// Path of libk4a (else DEVSTACK_K4A_LIB, then the default names).
-    #[arg(long = "k4a-lib", env = "DEVSTACK_K4A_LIB", value_name = "PATH")]
-    pub k4a_lib: Option<PathBuf>,
+    #[command(flatten)]
+    pub src: KinectSourceArgs,
     /// Capacity of the hand-off between the camera and the Redis writer (oldest dropped when full).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub queue: usize,
     /// File the supervisor's healthcheck reads (JSON stats, rewritten every few seconds).
     #[arg(long, value_name = "FILE")]
     pub health_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KinectRecordArgs {
+    /// The recording to write (Matroska, the Azure Kinect recording format).
+    #[arg(value_name = "FILE.mkv")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub src: KinectSourceArgs,
+    /// Replace FILE.mkv if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Captures queued for the disk before the oldest is dropped (~1.6 MB each at the default
+    /// mode).
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub queue: usize,
+    /// Print the summary as JSON on stdout (progress and status go to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

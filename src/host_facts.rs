@@ -51,9 +51,11 @@ fn running_under_wsl() -> bool {
 
 /// The Kinect's depth camera (045e:097c) enumerated on any USB bus.
 fn kinect_on_usb() -> bool {
-    crate::kinect::usb::scan(std::path::Path::new("/"))
-        .iter()
-        .any(|u| u.product_id == crate::kinect::usb::DEPTH_PID)
+    use crate::kinect::usb::{scan, Family, DEPTH_PID};
+    // an Azure Kinect's depth camera, or an Orbbec Femto that the K4A wrapper serves
+    scan(std::path::Path::new("/")).iter().any(|u| {
+        u.family == Family::Femto || (u.family == Family::AzureKinect && u.product_id == DEPTH_PID)
+    })
 }
 
 #[cfg(test)]

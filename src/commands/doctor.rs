@@ -91,6 +91,7 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         kinect::usbfs(&facts),
         kinect::sdk(&facts),
         kinect::display(&facts),
+        kinect::source(&facts, source.as_ref().ok().map(|s| s.dir.as_path())),
         stack::ports(&project, &containers, &site),
         stack::env(&source, &project),
         stack::models(&facts, &project),

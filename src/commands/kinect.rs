@@ -1,16 +1,22 @@
-//! `devstack kinect info | capture | install-udev`.
+//! `devstack kinect info | capture | record | install-udev`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs};
+use crate::cli::{
+    GlobalOpts, KinectCaptureArgs, KinectInfoArgs, KinectInstallUdevArgs, KinectRecordArgs,
+    KinectSourceArgs,
+};
 use crate::errors::{Failed, UsageError};
-use crate::kinect::capture::{self, CaptureOptions, SourceKind};
+use crate::kinect::capture::{self, CaptureOptions};
 use crate::kinect::device::{self, Device};
 use crate::kinect::ffi::{self, K4aVersion};
 use crate::kinect::mode::CaptureMode;
+use crate::kinect::record::{self, RecordOptions};
+use crate::kinect::recording::reader::{Recording, Summary};
+use crate::kinect::source::{SourceOptions, SourceSpec};
 use crate::kinect::usb::{self, UsbFunction};
 
 #[derive(Debug, Serialize)]
@@ -32,6 +38,8 @@ struct SdkInfo {
 #[derive(Debug, Serialize)]
 struct DeviceInfo {
     index: u32,
+    /// `azure-kinect`, or `orbbec` for a camera behind Orbbec's K4A wrapper.
+    camera: Option<&'static str>,
     serial: Option<String>,
     firmware: Option<Firmware>,
     warnings: Vec<String>,
@@ -94,9 +102,50 @@ fn firmware_warnings(v: &ffi::K4aHardwareVersion) -> Vec<String> {
     warnings
 }
 
-fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
+/// Orbbec's K4A wrapper reports its camera's one firmware version as `depth` and zeroes the
+/// rest (`k4a_device_get_version` in ob_k4a_impl.cpp); the Azure Kinect has four.
+fn behind_orbbec_wrapper(v: &ffi::K4aHardwareVersion) -> bool {
+    let zero = K4aVersion::default();
+    v.rgb == zero && v.audio == zero && v.depth_sensor == zero && v.depth != zero
+}
+
+/// The minimum firmware Orbbec's K4A wrapper (v2) lists per model, for the one Femto model on
+/// USB (with several models the device index cannot be matched to one).
+fn orbbec_firmware_warnings(v: &K4aVersion, usb: &[UsbFunction]) -> Vec<String> {
+    let mut models: Vec<&UsbFunction> = usb
+        .iter()
+        .filter(|u| u.family == crate::kinect::usb::Family::Femto)
+        .collect();
+    models.dedup_by(|a, b| a.product_id == b.product_id);
+    let [model] = models[..] else {
+        return Vec::new();
+    };
+    let minimum = match model.product_id.as_str() {
+        "066b" => (1, 1, 2),
+        "0669" => (1, 3, 0),
+        _ => (2, 0, 4),
+    };
+    let minimum = K4aVersion {
+        major: minimum.0,
+        minor: minimum.1,
+        iteration: minimum.2,
+    };
+    if *v >= minimum {
+        return Vec::new();
+    }
+    vec![format!(
+        "{} firmware {} is older than the {} Orbbec's K4A wrapper v2 needs; update it with \
+         Orbbec's firmware tool (github.com/orbbec/OrbbecFirmware)",
+        model.function,
+        dotted(v),
+        dotted(&minimum)
+    )]
+}
+
+fn query_device(k4a: &'static ffi::K4a, index: u32, usb: &[UsbFunction]) -> DeviceInfo {
     let mut info = DeviceInfo {
         index,
+        camera: None,
         serial: None,
         firmware: None,
         warnings: Vec::new(),
@@ -107,7 +156,20 @@ fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
         Ok(dev) => {
             info.serial = dev.serial().ok();
             match dev.version() {
+                Ok(v) if behind_orbbec_wrapper(&v) => {
+                    info.camera = Some("orbbec");
+                    info.warnings = orbbec_firmware_warnings(&v.depth, usb);
+                    info.firmware = Some(Firmware {
+                        rgb: "-".into(),
+                        depth: dotted(&v.depth),
+                        audio: "-".into(),
+                        depth_sensor: "-".into(),
+                        build: "release",
+                        signature: "orbbec",
+                    });
+                }
                 Ok(v) => {
+                    info.camera = Some("azure-kinect");
                     info.warnings = firmware_warnings(&v);
                     info.firmware = Some(Firmware {
                         rgb: dotted(&v.rgb),
@@ -133,18 +195,20 @@ fn query_device(k4a: &'static ffi::K4a, index: u32) -> DeviceInfo {
 }
 
 fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
-    let cameras: Vec<&UsbFunction> = found
+    use crate::kinect::usb::Family;
+    let kinect: Vec<&UsbFunction> = found
         .iter()
-        .filter(|f| f.product_id == usb::DEPTH_PID || f.product_id == usb::COLOR_PID)
+        .filter(|f| f.family == Family::AzureKinect)
         .collect();
     let mut problems = Vec::new();
     if found.is_empty() {
         problems.push(format!(
-            "no Azure Kinect on USB ({}/sys/bus/usb/devices has no 045e:097a-097e); plug it into \
-             a USB3 port directly, with its power supply",
+            "no camera on USB ({}/sys/bus/usb/devices has no Azure Kinect 045e:097a-097e and no \
+             Orbbec Femto 2bc5:066b/0669/06c0); plug it into a USB3 port directly, with its \
+             power supply",
             sysroot.display().to_string().trim_end_matches('/')
         ));
-    } else if cameras.is_empty() {
+    } else if !kinect.is_empty() && !kinect.iter().any(|f| f.is_camera()) {
         problems.push(
             "the Kinect's hub or microphone is on USB but not its cameras (045e:097c/097d): it \
              is probably on a USB 2 port or not powered; use a USB3 port directly and the power \
@@ -152,7 +216,15 @@ fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
                 .into(),
         );
     }
-    for f in cameras.iter().filter(|f| !f.is_usb3()) {
+    for f in found.iter().filter(|f| f.family == Family::FemtoOther) {
+        problems.push(format!(
+            "Orbbec {} ({}) is not served by Orbbec's K4A wrapper (only the Femto Bolt, Mega and \
+             Mega I are): libk4a cannot open it",
+            f.function,
+            f.id()
+        ));
+    }
+    for f in found.iter().filter(|f| f.is_camera() && !f.is_usb3()) {
         problems.push(format!(
             "{} ({}) runs at {} Mbit/s, not USB 3 (5000): use a USB3 port directly, no hub or dock",
             f.function,
@@ -164,6 +236,9 @@ fn usb_problems(found: &[UsbFunction], sysroot: &Path) -> Vec<String> {
 }
 
 pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
+    if let Some(file) = &a.file {
+        return recording_info(file, a.json);
+    }
     let sysroot = a.sysroot.clone().unwrap_or_else(|| "/".into());
     let found = usb::scan(&sysroot);
     let mut report = InfoReport {
@@ -185,7 +260,9 @@ pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
             report.sdk.path = Some(k4a.path.clone());
             let count = device::installed_count(k4a);
             report.installed_count = Some(count);
-            report.devices = (0..count).map(|i| query_device(k4a, i)).collect();
+            report.devices = (0..count)
+                .map(|i| query_device(k4a, i, &report.usb))
+                .collect();
         }
         Err(e) => report.sdk.error = Some(e.to_string()),
     }
@@ -211,7 +288,7 @@ fn print_info(r: &InfoReport) {
                 let speed = f.speed_mbps.map_or("?".into(), |s| format!("{s} Mbit/s"));
                 vec![
                     f.port.clone(),
-                    format!("045e:{}", f.product_id),
+                    f.id(),
                     f.function.to_string(),
                     if f.is_usb3() {
                         style(speed).green().to_string()
@@ -238,6 +315,12 @@ fn print_info(r: &InfoReport) {
     for d in &r.devices {
         match (&d.error, &d.firmware) {
             (Some(e), _) => println!("  #{}: {} {e}", d.index, style("error:").red().bold()),
+            (None, Some(f)) if d.camera == Some("orbbec") => println!(
+                "  #{}: Orbbec camera (through Orbbec's K4A wrapper), serial {}, firmware {}",
+                d.index,
+                d.serial.as_deref().unwrap_or("?"),
+                f.depth
+            ),
             (None, Some(f)) => println!(
                 "  #{}: serial {}, firmware rgb {} depth {} audio {} sensor {} ({}, {})",
                 d.index,
@@ -281,25 +364,53 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("--duration {text:?}: {e}"))
 }
 
-pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
+/// The source and mode flags, checked; a replay's file is opened once here so that a missing,
+/// foreign or truncated recording is a usage error before anything starts.
+fn source_options(
+    a: &KinectSourceArgs,
+    recording: bool,
+) -> Result<(SourceOptions, Option<Duration>), UsageError> {
     let mode =
         CaptureMode::parse(&a.depth_mode, &a.color, &a.color_format, a.fps).map_err(UsageError)?;
-    let source = match a.source.to_ascii_lowercase().as_str() {
-        "k4a" | "camera" => SourceKind::K4a,
-        "synthetic" => SourceKind::Synthetic,
-        other => {
-            return Err(UsageError(format!(
-                "--source {other:?} is not a frame source; use k4a (the camera) or synthetic"
-            ))
-            .into())
-        }
-    };
+    let spec = SourceSpec::parse(&a.source).map_err(UsageError)?;
     let duration = a
         .duration
         .as_deref()
         .map(parse_duration)
         .transpose()
         .map_err(UsageError)?;
+    if !(a.speed.is_finite() && a.speed > 0.0 && a.speed <= 100.0) {
+        return Err(UsageError(format!(
+            "--speed {} is not a replay speed; use a factor above 0 and up to 100 (1 = as recorded)",
+            a.speed
+        )));
+    }
+    match &spec {
+        SourceSpec::Replay(path) => {
+            Recording::open(path).map_err(|e| UsageError(e.to_string()))?;
+        }
+        _ if a.looped || a.speed != 1.0 => {
+            return Err(UsageError(format!(
+                "--loop and --speed apply to recordings; --source {} is live (use --source \
+                 replay:FILE.mkv)",
+                spec.label()
+            )))
+        }
+        _ => {}
+    }
+    let opts = SourceOptions {
+        spec,
+        mode,
+        k4a_lib: a.k4a_lib.clone(),
+        speed: a.speed,
+        looped: a.looped,
+        recording,
+    };
+    Ok((opts, duration))
+}
+
+pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u8> {
+    let (source, duration) = source_options(&a.src, false)?;
     if a.queue == 0 {
         return Err(
             UsageError("--queue 0: the hand-off needs room for at least 1 frame".into()).into(),
@@ -313,18 +424,118 @@ pub async fn capture(_g: &GlobalOpts, a: &KinectCaptureArgs) -> anyhow::Result<u
         .into());
     }
     capture::run(CaptureOptions {
-        mode,
         source,
-        k4a_lib: a.k4a_lib.clone(),
         redis: a.redis.clone(),
         stream: a.stream.clone(),
         maxlen: a.maxlen,
         queue: a.queue,
-        frames: a.frames,
+        frames: a.src.frames,
         duration,
         health_file: a.health_file.clone(),
     })
     .await
+}
+
+pub async fn record(_g: &GlobalOpts, a: &KinectRecordArgs) -> anyhow::Result<u8> {
+    crate::kinect::source::status_on_stderr();
+    let (source, duration) = source_options(&a.src, true)?;
+    if a.queue == 0 {
+        return Err(UsageError("--queue 0: the disk queue needs room for 1 capture".into()).into());
+    }
+    if a.file.extension().and_then(|e| e.to_str()) != Some("mkv") {
+        return Err(UsageError(format!(
+            "{}: recordings are Matroska files; name it FILE.mkv",
+            a.file.display()
+        ))
+        .into());
+    }
+    record::run(RecordOptions {
+        source,
+        path: a.file.clone(),
+        overwrite: a.overwrite,
+        queue: a.queue,
+        frames: a.src.frames,
+        duration,
+        json: a.json,
+    })
+    .await
+}
+
+/// `kinect info FILE.mkv`: what a recording holds.
+fn recording_info(path: &Path, json: bool) -> anyhow::Result<u8> {
+    let rec = Recording::open(path).map_err(|e| UsageError(e.to_string()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rec.summary)?);
+    } else {
+        print!("{}", describe_recording(&rec.summary));
+    }
+    Ok(0)
+}
+
+fn describe_recording(s: &Summary) -> String {
+    let mut out = format!(
+        "{}: {:.1} MB{}\n",
+        s.path.display(),
+        s.bytes as f64 / 1e6,
+        s.writing_app
+            .as_deref()
+            .map_or(String::new(), |a| format!(", written by {a}"))
+    );
+    let rows: Vec<Vec<String>> = s
+        .tracks
+        .iter()
+        .map(|t| {
+            let mode = match t.role {
+                Some(crate::kinect::recording::Role::Color) => s.color_mode.clone(),
+                Some(crate::kinect::recording::Role::Depth) => s.depth_mode.clone(),
+                Some(crate::kinect::recording::Role::Ir) => s.ir_mode.clone(),
+                Some(crate::kinect::recording::Role::Imu) => Some("ON".into()),
+                None => None,
+            };
+            vec![
+                t.name.clone(),
+                mode.unwrap_or_else(|| "-".into()),
+                if t.width > 0 {
+                    format!("{}x{}", t.width, t.height)
+                } else {
+                    "-".into()
+                },
+                t.format.clone().unwrap_or_else(|| t.codec.clone()),
+                t.frames.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&crate::ui::table::render(
+        &["TRACK", "MODE", "SIZE", "FORMAT", "FRAMES"],
+        &rows,
+    ));
+    out.push_str(&format!(
+        "captures: {} at {} fps, {:.2} s (device clock starts at {} ns)\n",
+        s.captures,
+        s.fps.map_or("?".into(), |f| f.to_string()),
+        s.duration_s,
+        s.start_offset_ns
+    ));
+    out.push_str(&match &s.calibration {
+        Some(c) => format!(
+            "calibration: {} ({} bytes{})\n",
+            c.file_name,
+            c.bytes,
+            if c.synthetic {
+                ", synthetic: nominal values"
+            } else {
+                ""
+            }
+        ),
+        None => "calibration: absent (k4abt and the SDK's transformations need it)\n".into(),
+    });
+    if let Some(serial) = &s.serial {
+        out.push_str(&format!("serial: {serial}\n"));
+    }
+    if let Some(source) = &s.source {
+        out.push_str(&format!("recorded by devstack from: {source}\n"));
+    }
+    out
 }
 
 /// The rule devstack installs (research/kinect.md §2.3).
@@ -358,12 +569,19 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
             "installed"
         }
     );
+    // add events for the Azure Kinect's functions and Orbbec's cameras
     for args in [
         &["control", "--reload-rules"][..],
         &[
             "trigger",
             "--subsystem-match=usb",
             "--attr-match=idVendor=045e",
+            "--action=add",
+        ][..],
+        &[
+            "trigger",
+            "--subsystem-match=usb",
+            "--attr-match=idVendor=2bc5",
             "--action=add",
         ][..],
     ] {
@@ -389,7 +607,8 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
         }
     }
     println!(
-        "If the Azure Kinect was plugged in, unplug and replug it so the new permissions apply."
+        "If the camera (Azure Kinect or Orbbec Femto) was plugged in, unplug and replug it so \
+         the new permissions apply."
     );
     Ok(0)
 }
@@ -429,6 +648,39 @@ mod tests {
                 "{pid}"
             );
         }
+        // every Femto the K4A wrapper serves, by the ids usb.rs recognises
+        for (pid, _, wrapper) in crate::kinect::usb::FEMTO_MODELS {
+            let line =
+                format!("ATTR{{idVendor}}==\"2bc5\", ATTR{{idProduct}}==\"{pid}\", MODE=\"0666\"");
+            assert_eq!(UDEV_RULE.contains(&line), wrapper, "{pid}");
+        }
+    }
+
+    #[test]
+    fn a_femto_behind_the_wrapper_is_checked_against_orbbecs_minimum() {
+        let fw = |major, minor, iteration| ffi::K4aHardwareVersion {
+            depth: K4aVersion {
+                major,
+                minor,
+                iteration,
+            },
+            ..Default::default()
+        };
+        assert!(behind_orbbec_wrapper(&fw(1, 1, 2)));
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("sys/bus/usb/devices/2-3");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("idVendor"), "2bc5\n").unwrap();
+        std::fs::write(dir.join("idProduct"), "066b\n").unwrap();
+        let usb = usb::scan(root.path());
+        let w = orbbec_firmware_warnings(&fw(1, 0, 9).depth, &usb);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("Femto Bolt firmware 1.0.9 is older than the 1.1.2"),
+            "{w:?}"
+        );
+        assert!(orbbec_firmware_warnings(&fw(1, 1, 2).depth, &usb).is_empty());
+        assert!(orbbec_firmware_warnings(&fw(1, 0, 9).depth, &[]).is_empty());
     }
 
     #[test]

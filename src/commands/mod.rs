@@ -159,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Init(a) => init::run(g, a).await,
         Command::Kinect(KinectCommand::Info(a)) => kinect::info(g, a).await,
         Command::Kinect(KinectCommand::Capture(a)) => kinect::capture(g, a).await,
+        Command::Kinect(KinectCommand::Record(a)) => kinect::record(g, a).await,
         Command::Kinect(KinectCommand::InstallUdev(a)) => kinect::install_udev(g, a).await,
         Command::Supervise(a) => supervise::run(g, a).await,
     }

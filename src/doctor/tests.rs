@@ -40,6 +40,45 @@ impl Root {
             .mode(&format!("/dev/bus/usb/{bus:03}/{dev:03}"), 0o664)
     }
 
+    /// An Orbbec Femto (one USB device) and its usbfs node.
+    fn femto(&self, name: &str, pid: &str, speed: &str, bus: u32, dev: u32) -> &Root {
+        let d = format!("/sys/bus/usb/devices/{name}");
+        self.file(&format!("{d}/idVendor"), "2bc5\n")
+            .file(&format!("{d}/idProduct"), &format!("{pid}\n"))
+            .file(&format!("{d}/speed"), &format!("{speed}\n"))
+            .file(&format!("{d}/busnum"), &format!("{bus}\n"))
+            .file(&format!("{d}/devnum"), &format!("{dev}\n"))
+            .file(&format!("/dev/bus/usb/{bus:03}/{dev:03}"), "")
+            .mode(&format!("/dev/bus/usb/{bus:03}/{dev:03}"), 0o664)
+    }
+
+    fn femto_bolt(&self) -> &Root {
+        self.femto("2-3", "066b", "5000", 2, 9)
+    }
+
+    /// Orbbec's K4A wrapper as its release package lays out lib/ (v2.x: the depth engine under
+    /// extensions/), in a directory DEVSTACK_K4A_LIB points at.
+    fn orbbec_wrapper(&self, with_engine: bool) -> &Root {
+        self.file("/opt/k4a-wrapper/lib/libk4a.so.1.4", "")
+            .file("/opt/k4a-wrapper/lib/libOrbbecSDK.so.2", "");
+        if with_engine {
+            self.file(
+                "/opt/k4a-wrapper/lib/extensions/depthengine/libdepthengine.so.2.0",
+                "",
+            );
+        }
+        self
+    }
+
+    /// Microsoft's SDK as libk4a1.4 installs it.
+    fn microsoft_sdk(&self) -> &Root {
+        self.file("/usr/lib/x86_64-linux-gnu/libk4a.so.1.4", "")
+            .file(
+                "/usr/lib/x86_64-linux-gnu/libk4a1.4/libdepthengine.so.2.0",
+                "",
+            )
+    }
+
     fn kinect_usb3(&self) -> &Root {
         self.usb("2-1", "097a", "5000", 2, 2)
             .usb("2-1.1", "097c", "5000", 2, 3)
@@ -648,5 +687,269 @@ fn models_custom_hmr2_data_url() {
         )),
         "{}",
         c.summary
+    );
+}
+
+const WRAPPER: (&str, &str) = ("DEVSTACK_K4A_LIB", "/opt/k4a-wrapper/lib");
+
+#[test]
+fn femto_usb_states() {
+    let r = Root::new();
+    r.femto_bolt();
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary.contains("Orbbec Femto Bolt (2bc5:066b) on USB 3")
+            && c.summary.contains("K4A wrapper"),
+        "{}",
+        c.summary
+    );
+    let r = Root::new();
+    r.femto("1-4", "0669", "480", 1, 4);
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary.contains("Femto Mega (2bc5:0669) is on USB 2"),
+        "{}",
+        c.summary
+    );
+    assert!(c.fix.unwrap().contains("USB 3"));
+    // a Femto W: Orbbec SDK only, not the K4A wrapper
+    let r = Root::new();
+    r.femto("1-4", "0638", "5000", 1, 4);
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Warn);
+    assert!(
+        c.summary.contains("Femto W") && c.summary.contains("cannot open it"),
+        "{}",
+        c.summary
+    );
+    // both cameras: one line each
+    let r = Root::new();
+    r.kinect_usb3().femto_bolt();
+    let c = kinect::usb(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok);
+    assert!(
+        c.summary.contains("Azure Kinect") && c.summary.contains("Femto Bolt"),
+        "{}",
+        c.summary
+    );
+}
+
+#[test]
+fn femto_permissions_and_udev_states() {
+    let r = Root::new();
+    r.femto_bolt();
+    let c = kinect::permissions(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("/dev/bus/usb/002/009 (Femto Bolt)"),
+        "{}",
+        c.summary
+    );
+    r.mode("/dev/bus/usb/002/009", 0o666);
+    assert_eq!(kinect::permissions(&r.facts(1000, &[])).status, Status::Ok);
+
+    // no rule: fail, naming the Femto's id
+    let c = kinect::udev(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("Orbbec Femto (2bc5:066b)"),
+        "{}",
+        c.summary
+    );
+    assert!(c.fix.unwrap().contains("install-udev"));
+    // an Azure Kinect rule does not cover it
+    r.file("/etc/udev/rules.d/99-k4a.rules", OUR_RULE);
+    assert_eq!(kinect::udev(&r.facts(1000, &[])).status, Status::Fail);
+    // Orbbec's own rule (MODE:="0666") does
+    r.file(
+        "/etc/udev/rules.d/99-obsensor-libusb.rules",
+        "SUBSYSTEMS==\"usb\", ATTRS{idVendor}==\"2bc5\", ATTRS{idProduct}==\"066b\", MODE:=\"0666\",  OWNER:=\"root\", GROUP:=\"video\", SYMLINK+=\"Femto Bolt\"\n",
+    );
+    let c = kinect::udev(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary.contains("99-obsensor-libusb.rules"),
+        "{}",
+        c.summary
+    );
+    // and so does devstack's own rule
+    let r = Root::new();
+    r.femto_bolt().file(
+        "/etc/udev/rules.d/99-k4a.rules",
+        include_str!("../../udev/99-k4a.rules"),
+    );
+    assert_eq!(kinect::udev(&r.facts(1000, &[])).status, Status::Ok);
+}
+
+#[test]
+fn femto_sdk_states() {
+    // Microsoft's SDK does not know the Femto
+    let r = Root::new();
+    r.femto_bolt().microsoft_sdk();
+    let c = kinect::sdk(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("Microsoft's Azure Kinect SDK")
+            && c.summary.contains("Orbbec's K4A wrapper"),
+        "{}",
+        c.summary
+    );
+    assert!(c.fix.unwrap().contains("OrbbecSDK-K4A-Wrapper"));
+    // nothing installed: the wrapper is what to install
+    let r = Root::new();
+    r.femto_bolt();
+    let c = kinect::sdk(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary
+            .contains("libk4a not found (the Femto needs Orbbec's K4A wrapper)"),
+        "{}",
+        c.summary
+    );
+    // the wrapper without its depth engine: error 108
+    let r = Root::new();
+    r.femto_bolt().orbbec_wrapper(false);
+    let c = kinect::sdk(&r.facts(1000, &[WRAPPER]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("108") && c.summary.contains("extensions/depthengine"),
+        "{}",
+        c.summary
+    );
+    // the wrapper with it: which library serves the camera
+    r.orbbec_wrapper(true);
+    let c = kinect::sdk(&r.facts(1000, &[WRAPPER]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary.contains("Orbbec's K4A wrapper")
+            && c.summary
+                .contains("extensions/depthengine/libdepthengine.so.2.0"),
+        "{}",
+        c.summary
+    );
+    // the wrapper does not open an Azure Kinect
+    let r = Root::new();
+    r.kinect_usb3().orbbec_wrapper(true);
+    let c = kinect::sdk(&r.facts(1000, &[WRAPPER]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("does not open an Azure Kinect"),
+        "{}",
+        c.summary
+    );
+}
+
+#[test]
+fn femto_gpu_states() {
+    // no X display needed: a usable render node and libEGL are what counts
+    let r = Root::new();
+    r.femto_bolt();
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("libEGL.so.1 is missing"),
+        "{}",
+        c.summary
+    );
+    r.file("/usr/lib/x86_64-linux-gnu/libEGL.so.1", "");
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary.contains("no /dev/dri/renderD* node") && c.summary.contains("204"),
+        "{}",
+        c.summary
+    );
+    r.file("/dev/dri/renderD128", "")
+        .mode("/dev/dri/renderD128", 0o660);
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary
+            .contains("/dev/dri/renderD128 is not read/write for dev"),
+        "{}",
+        c.summary
+    );
+    assert_eq!(
+        c.fix.unwrap(),
+        "sudo usermod -aG render dev (then log out and in again)"
+    );
+    r.mode("/dev/dri/renderD128", 0o666);
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(
+        c.summary.contains("EGL (no X display needed)"),
+        "{}",
+        c.summary
+    );
+    // NVIDIA's EGL driver without Mesa's render node
+    let r = Root::new();
+    r.femto_bolt()
+        .file("/usr/lib/x86_64-linux-gnu/libEGL.so.1", "")
+        .file("/dev/nvidiactl", "")
+        .file("/usr/share/glvnd/egl_vendor.d/10_nvidia.json", "{}");
+    let c = kinect::display(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("NVIDIA"), "{}", c.summary);
+}
+
+#[test]
+fn femto_usbfs_follows_orbbec() {
+    let r = Root::new();
+    r.femto_bolt()
+        .file("/sys/module/usbcore/parameters/usbfs_memory_mb", "16\n");
+    let c = kinect::usbfs(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Ok, "{}", c.summary);
+    assert!(c.summary.contains("enough for one Femto"), "{}", c.summary);
+    r.femto("2-4", "066b", "5000", 2, 10);
+    let c = kinect::usbfs(&r.facts(1000, &[]));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(c.summary.contains("≥ 128 MB"), "{}", c.summary);
+    assert!(c.fix.unwrap().contains("echo 128 | sudo tee"));
+}
+
+#[test]
+fn a_replay_source_needs_no_camera() {
+    let replay = [("KINECT_SOURCE", "replay:recordings/desk.mkv")];
+    // camera checks are skipped with the reason, even with KINECT_FORCE
+    for env in [&replay[..], &[replay[0], ("KINECT_FORCE", "1")][..]] {
+        let c = kinect::sdk(&Root::new().facts(1000, env));
+        assert_eq!(c.status, Status::Skip, "{}", c.summary);
+        assert!(
+            c.summary
+                .starts_with("KINECT_SOURCE=replay:recordings/desk.mkv needs no camera"),
+            "{}",
+            c.summary
+        );
+    }
+    // the file itself is checked, relative to the project directory
+    let dir = tempfile::tempdir().unwrap();
+    let c = kinect::source(&Root::new().facts(1000, &replay), Some(dir.path()));
+    assert_eq!(c.status, Status::Fail, "{}", c.summary);
+    assert!(
+        c.summary.contains("cannot open") && c.summary.contains("recordings/desk.mkv"),
+        "{}",
+        c.summary
+    );
+    std::fs::create_dir_all(dir.path().join("recordings")).unwrap();
+    std::fs::write(dir.path().join("recordings/desk.mkv"), "not a video").unwrap();
+    let c = kinect::source(&Root::new().facts(1000, &replay), Some(dir.path()));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.summary.contains("not a Matroska file"), "{}", c.summary);
+    let c = kinect::source(
+        &Root::new().facts(1000, &[("KINECT_SOURCE", "webcam")]),
+        None,
+    );
+    assert_eq!(c.status, Status::Fail);
+    assert!(
+        c.summary
+            .starts_with("KINECT_SOURCE=webcam: \"webcam\" is not a frame source"),
+        "{}",
+        c.summary
+    );
+    assert_eq!(
+        kinect::source(&Root::new().facts(1000, &[]), None).status,
+        Status::Ok
     );
 }

@@ -1,6 +1,6 @@
 //! `kinect capture`: a camera thread that never waits on anything downstream, a Redis writer
 //! task behind a drop-oldest hand-off, and a reporter that logs stats and keeps the health file
-//! fresh. Every status line carries the source (`k4a` or `synthetic`).
+//! fresh. Every status line carries the source (`k4a`, `synthetic` or `replay`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -9,33 +9,13 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::device::{DeviceError, K4aSource};
-use super::frame::Frame;
 use super::handoff::Handoff;
-use super::mode::CaptureMode;
 use super::publisher::{self, PublishTarget};
+use super::source::{self, shutdown_signal, status, SourceOptions};
 use super::stats::{Counters, Health, Reporter, State};
-use super::synthetic::SyntheticSource;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    K4a,
-    Synthetic,
-}
-
-impl SourceKind {
-    pub fn label(self) -> &'static str {
-        match self {
-            SourceKind::K4a => "k4a",
-            SourceKind::Synthetic => "synthetic",
-        }
-    }
-}
 
 pub struct CaptureOptions {
-    pub mode: CaptureMode,
-    pub source: SourceKind,
-    pub k4a_lib: Option<PathBuf>,
+    pub source: SourceOptions,
     pub redis: String,
     pub stream: String,
     pub maxlen: usize,
@@ -49,106 +29,8 @@ const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// At the end, queued frames get this long to reach Redis before they count as dropped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// A status line on stdout, stamped and marked with the source.
-fn status(source: &str, message: &str) {
-    println!(
-        "{} kinect[{source}] {message}",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
-    );
-}
-
-enum Source {
-    K4a(K4aSource),
-    Synthetic(SyntheticSource),
-}
-
-impl Source {
-    fn open(opts: &CaptureOptions) -> anyhow::Result<Source> {
-        let label = opts.source.label();
-        match opts.source {
-            SourceKind::Synthetic => {
-                let s = SyntheticSource::new(opts.mode)
-                    .map_err(|e| anyhow::anyhow!("synthetic color frames: {e}"))?;
-                status(
-                    label,
-                    &format!(
-                        "SYNTHETIC frames (no camera): {} at {} fps, color frames ~{} KB",
-                        describe(&opts.mode),
-                        opts.mode.fps,
-                        s.color_frame_bytes() / 1024
-                    ),
-                );
-                Ok(Source::Synthetic(s))
-            }
-            SourceKind::K4a => {
-                let k4a = super::ffi::load(opts.k4a_lib.as_deref())?;
-                status(label, &format!("libk4a loaded from {}", k4a.path));
-                let s = K4aSource::start(k4a, opts.mode)?;
-                status(
-                    label,
-                    &format!(
-                        "cameras started: {} at {} fps",
-                        describe(&opts.mode),
-                        opts.mode.fps
-                    ),
-                );
-                Ok(Source::K4a(s))
-            }
-        }
-    }
-
-    fn next_frame(&mut self, seq: u64) -> Result<Option<Frame>, DeviceError> {
-        match self {
-            Source::K4a(s) => s.next_frame(seq),
-            Source::Synthetic(s) => Ok(Some(s.next_frame(seq))),
-        }
-    }
-}
-
-fn describe(mode: &CaptureMode) -> String {
-    let depth = mode.depth.map_or("depth off".into(), |d| {
-        format!("depth {}x{} DEPTH16", d.width, d.height)
-    });
-    let color = mode.color.map_or("color off".into(), |c| {
-        format!("color {}x{} {}", c.width, c.height, c.format.name())
-    });
-    format!("{depth} + {color}")
-}
-
-/// The camera thread: pulls captures at the camera's pace and hands them off; it never blocks
-/// on the writer. Returns when stopped, after `frames`, or on a camera failure.
-fn camera_loop(
-    source: &mut Source,
-    handoff: &Handoff,
-    counters: &Counters,
-    stop: &AtomicBool,
-    frames: Option<u64>,
-) -> Result<(), DeviceError> {
-    let mut seq = 0u64;
-    while !stop.load(Relaxed) && frames.is_none_or(|n| seq < n) {
-        match source.next_frame(seq)? {
-            Some(frame) => {
-                counters.captures.fetch_add(1, Relaxed);
-                if frame.depth.is_some() {
-                    counters.depth_frames.fetch_add(1, Relaxed);
-                }
-                if frame.color.is_some() {
-                    counters.color_frames.fetch_add(1, Relaxed);
-                }
-                counters.dropped.fetch_add(handoff.push(frame), Relaxed);
-                seq += 1;
-            }
-            None => {
-                counters.timeouts.fetch_add(1, Relaxed);
-                tracing::debug!("capture timed out; retrying");
-            }
-        }
-    }
-    Ok(())
-}
-
 pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
-    let label = opts.source.label();
+    let label = opts.source.spec.label();
     // WARN level, so that the source label shows on every line the default filter prints.
     let span = tracing::warn_span!("kinect", source = label);
     let counters = Arc::new(Counters::default());
@@ -179,31 +61,16 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
         .instrument(span.clone()),
     );
 
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
     let (frames, duration) = (opts.frames, opts.duration);
-    {
-        let (handoff, counters, stop, span) = (
-            handoff.clone(),
-            counters.clone(),
-            stop.clone(),
-            span.clone(),
-        );
-        std::thread::Builder::new()
-            .name("kinect-camera".into())
-            .spawn(move || {
-                let _entered = span.enter();
-                let result = Source::open(&opts).and_then(|mut source| {
-                    let _ = ready_tx.send(());
-                    let r = camera_loop(&mut source, &handoff, &counters, &stop, frames);
-                    // dropping the source stops the cameras and closes the device
-                    drop(source);
-                    r.map_err(anyhow::Error::from)
-                });
-                handoff.close();
-                let _ = done_tx.send(result);
-            })?;
-    }
+    let camera = source::spawn_camera(
+        opts.source,
+        handoff.clone(),
+        counters.clone(),
+        stop.clone(),
+        frames,
+        span.clone(),
+    )?;
+    let (ready_rx, mut done_rx) = (camera.ready, camera.done);
 
     // Ctrl-C / SIGTERM: the camera thread sees the flag within one frame period (or one
     // capture timeout) and stops the cameras itself. A second signal does not wait.
@@ -322,15 +189,4 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     }
     outcome?;
     Ok(0)
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

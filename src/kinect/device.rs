@@ -17,13 +17,14 @@ use super::mode::CaptureMode;
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
     #[error(
-        "no Azure Kinect found (k4a_device_get_installed_count() = 0); fix: plug the camera into \
-         a USB3 port directly (no hub or dock) with its power supply, then check \
-         `devstack kinect info`"
+        "no camera found (k4a_device_get_installed_count() = 0); fix: plug the camera into a \
+         USB3 port directly (no hub or dock) with its power supply, and use the libk4a that \
+         serves it (Microsoft's SDK for an Azure Kinect, Orbbec's K4A wrapper for a Femto), then \
+         check `devstack kinect info` and `devstack doctor`"
     )]
     NoDevice,
     #[error(
-        "Azure Kinect {index} is on the bus ({count} found) but k4a_device_open failed; fix: \
+        "camera {index} is on the bus ({count} found) but k4a_device_open failed; fix: \
          another process may hold it (k4aviewer, a container, a stale `devstack kinect capture`: \
          only one may open it), or the udev rule is missing: `sudo devstack kinect install-udev` \
          and replug"
@@ -186,6 +187,32 @@ impl Device {
         }
     }
 
+    /// The device's calibration JSON (what recordings attach as `calibration.json`).
+    pub fn raw_calibration(&self) -> Result<Vec<u8>, DeviceError> {
+        let mut size = 0usize;
+        // SAFETY: the size query with a null buffer is the documented first step.
+        let r = unsafe {
+            (self.k4a.device_get_raw_calibration)(self.handle, std::ptr::null_mut(), &mut size)
+        };
+        if r != ffi::K4A_BUFFER_RESULT_TOO_SMALL || size == 0 {
+            return Err(DeviceError::Query("raw_calibration"));
+        }
+        let mut buf = vec![0u8; size];
+        // SAFETY: `buf` holds `size` bytes, as the SDK asked.
+        let r = unsafe {
+            (self.k4a.device_get_raw_calibration)(self.handle, buf.as_mut_ptr(), &mut size)
+        };
+        if r != ffi::K4A_BUFFER_RESULT_SUCCEEDED {
+            return Err(DeviceError::Query("raw_calibration"));
+        }
+        buf.truncate(size);
+        // k4arecorder drops the terminating NUL before attaching it
+        if buf.last() == Some(&0) {
+            buf.pop();
+        }
+        Ok(buf)
+    }
+
     fn start(&mut self, mode: &CaptureMode) -> Result<(), DeviceError> {
         LAST_ENGINE_CODE.store(0, Relaxed);
         let config = mode.device_configuration();
@@ -227,7 +254,7 @@ impl Drop for ImageRef<'_> {
 impl ImageRef<'_> {
     /// Copies the pixels out, packing rows when the SDK pads them (`bytes_per_pixel` 0:
     /// compressed, copied whole).
-    fn copy(&self, bytes_per_pixel: usize) -> (Image, u64) {
+    fn copy(&self, bytes_per_pixel: usize) -> Image {
         let k = self.k4a;
         // SAFETY: the handle is valid; the buffer holds `size` bytes while we hold the image.
         unsafe {
@@ -251,21 +278,32 @@ impl ImageRef<'_> {
                 }
                 Bytes::from(packed)
             };
-            let ts = (k.image_get_device_timestamp_usec)(self.handle);
-            let image = Image {
+            Image {
                 data,
                 width: width as u32,
                 height: height as u32,
-            };
-            (image, ts)
+                device_ts_usec: (k.image_get_device_timestamp_usec)(self.handle),
+            }
         }
     }
+}
+
+/// What a recording stores about the camera it came from.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceFacts {
+    pub serial: Option<String>,
+    /// (color, depth) firmware versions, dotted.
+    pub firmware: Option<(String, String)>,
+    pub calibration: Option<Vec<u8>>,
 }
 
 /// The camera as a frame source for the capture loop.
 pub struct K4aSource {
     device: Device,
     mode: CaptureMode,
+    /// Whether IR images are copied out too (recordings only: the stream carries no IR).
+    ir: bool,
+    pub facts: DeviceFacts,
     last_capture: Option<Instant>,
     started: Instant,
 }
@@ -277,24 +315,34 @@ const LATER_TIMEOUT_PERIODS: u32 = 5;
 const MAX_SILENCE: Duration = Duration::from_secs(10);
 
 impl K4aSource {
-    pub fn start(k4a: &'static K4a, mode: CaptureMode) -> Result<Self, DeviceError> {
+    pub fn start(k4a: &'static K4a, mode: CaptureMode, ir: bool) -> Result<Self, DeviceError> {
         let mut device = Device::open(k4a, 0)?;
+        let dotted = |v: ffi::K4aVersion| format!("{}.{}.{}", v.major, v.minor, v.iteration);
+        let mut facts = DeviceFacts::default();
         match (device.serial(), device.version()) {
-            (Ok(serial), Ok(v)) => tracing::info!(
-                "Azure Kinect {serial}: firmware rgb {}.{}.{} depth {}.{}.{}",
-                v.rgb.major,
-                v.rgb.minor,
-                v.rgb.iteration,
-                v.depth.major,
-                v.depth.minor,
-                v.depth.iteration
-            ),
+            (Ok(serial), Ok(v)) => {
+                tracing::info!(
+                    "camera {serial}: firmware rgb {} depth {}",
+                    dotted(v.rgb),
+                    dotted(v.depth)
+                );
+                facts.serial = Some(serial);
+                facts.firmware = Some((dotted(v.rgb), dotted(v.depth)));
+            }
             _ => tracing::warn!("could not read the camera's serial number or firmware version"),
+        }
+        if ir {
+            match device.raw_calibration() {
+                Ok(c) => facts.calibration = Some(c),
+                Err(e) => tracing::warn!("the recording gets no calibration: {e}"),
+            }
         }
         device.start(&mode)?;
         Ok(K4aSource {
             device,
             mode,
+            ir,
+            facts,
             last_capture: None,
             started: Instant::now(),
         })
@@ -328,16 +376,23 @@ impl K4aSource {
         self.last_capture = Some(captured_at);
         let image = |h: ffi::K4aImage| (!h.is_null()).then_some(ImageRef { k4a: k, handle: h });
         // SAFETY: the capture is valid until released below; each image holds its own reference.
-        let (depth, color) = unsafe {
+        let (depth, color, ir) = unsafe {
             let depth = image((k.capture_get_depth_image)(capture));
             let color = image((k.capture_get_color_image)(capture));
+            let ir = if self.ir {
+                image((k.capture_get_ir_image)(capture))
+            } else {
+                None
+            };
             (k.capture_release)(capture);
-            (depth, color)
+            (depth, color, ir)
         };
         let depth = depth.map(|d| d.copy(2));
+        let ir = ir.map(|i| i.copy(2));
         let color = self.mode.color.and_then(|c| {
             let bpp = match c.format {
                 super::mode::ColorFormat::Bgra32 => 4,
+                super::mode::ColorFormat::Yuy2 => 2,
                 // MJPG is compressed; NV12's two planes are copied as delivered
                 super::mode::ColorFormat::Mjpg | super::mode::ColorFormat::Nv12 => 0,
             };
@@ -345,16 +400,16 @@ impl K4aSource {
         });
         let device_ts_usec = depth
             .as_ref()
-            .map(|(_, ts)| *ts)
-            .or(color.as_ref().map(|((_, ts), _)| *ts))
-            .unwrap_or(0);
+            .or(color.as_ref().map(|(img, _)| img))
+            .map_or(0, |img| img.device_ts_usec);
         Ok(Some(Frame {
             seq,
             device_ts_usec,
             host_ts_ns,
             captured_at,
-            depth: depth.map(|(img, _)| img),
-            color: color.map(|((img, _), fmt)| (img, fmt)),
+            depth,
+            color,
+            ir,
         }))
     }
 }

@@ -145,6 +145,11 @@ pub struct K4a {
     pub capture_release: unsafe extern "C" fn(K4aCapture),
     pub capture_get_color_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
     pub capture_get_depth_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
+    pub capture_get_ir_image: unsafe extern "C" fn(K4aCapture) -> K4aImage,
+    /// `k4a_device_get_raw_calibration(device, uint8_t *data, size_t *size)`: the device's
+    /// calibration JSON, which recordings carry as `calibration.json`.
+    pub device_get_raw_calibration:
+        unsafe extern "C" fn(K4aDevice, *mut u8, *mut usize) -> K4aBufferResult,
     pub image_get_buffer: unsafe extern "C" fn(K4aImage) -> *mut u8,
     pub image_get_size: unsafe extern "C" fn(K4aImage) -> usize,
     pub image_get_format: unsafe extern "C" fn(K4aImage) -> K4aImageFormat,
@@ -160,9 +165,11 @@ pub struct K4a {
 pub enum LoadError {
     #[error(
         "cannot load libk4a (the Azure Kinect Sensor SDK); tried:\n{}\n\
-         fix: install Microsoft's SDK runtime package `libk4a1.4` (it is not in Debian or Ubuntu: \
-         add https://packages.microsoft.com/ubuntu/18.04/prod and `apt-get install libk4a1.4`, \
-         or extract its .deb), or point --k4a-lib / DEVSTACK_K4A_LIB at libk4a.so.1.4",
+         fix: for an Azure Kinect, install Microsoft's SDK runtime package `libk4a1.4` (it is not \
+         in Debian or Ubuntu: add https://packages.microsoft.com/ubuntu/18.04/prod and \
+         `apt-get install libk4a1.4`, or extract its .deb); for an Orbbec Femto, unpack Orbbec's \
+         K4A wrapper (github.com/orbbec/OrbbecSDK-K4A-Wrapper releases); then point --k4a-lib / \
+         DEVSTACK_K4A_LIB at that libk4a.so.1.4",
         .attempts.iter().map(|a| format!("  - {a}")).collect::<Vec<_>>().join("\n")
     )]
     NotFound { attempts: Vec<String> },
@@ -268,6 +275,8 @@ fn resolve(path: String, library: libloading::Library) -> Result<K4a, LoadError>
             capture_release: sym(l, p, "k4a_capture_release")?,
             capture_get_color_image: sym(l, p, "k4a_capture_get_color_image")?,
             capture_get_depth_image: sym(l, p, "k4a_capture_get_depth_image")?,
+            capture_get_ir_image: sym(l, p, "k4a_capture_get_ir_image")?,
+            device_get_raw_calibration: sym(l, p, "k4a_device_get_raw_calibration")?,
             image_get_buffer: sym(l, p, "k4a_image_get_buffer")?,
             image_get_size: sym(l, p, "k4a_image_get_size")?,
             image_get_format: sym(l, p, "k4a_image_get_format")?,

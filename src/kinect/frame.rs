@@ -11,6 +11,8 @@ pub struct Image {
     pub data: Bytes,
     pub width: u32,
     pub height: u32,
+    /// This image's own device timestamp (color and depth of one capture differ slightly).
+    pub device_ts_usec: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct Frame {
     /// Raw DEPTH16: little-endian u16 millimetres, rows packed (no stride padding).
     pub depth: Option<Image>,
     pub color: Option<(Image, ColorFormat)>,
+    /// IR16 (little-endian), only when a recording asked for it: the stream does not carry IR.
+    pub ir: Option<Image>,
 }
 
 impl Frame {

@@ -114,6 +114,7 @@ mod tests {
             captured_at: Instant::now(),
             depth: None,
             color: None,
+            ir: None,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct DepthMode {
 pub enum ColorFormat {
     Mjpg,
     Nv12,
+    /// Only from recordings: the capture does not offer it (NV12 is the cheaper raw format).
+    Yuy2,
     Bgra32,
 }
 
@@ -33,6 +35,7 @@ impl ColorFormat {
         match self {
             ColorFormat::Mjpg => "mjpg",
             ColorFormat::Nv12 => "nv12",
+            ColorFormat::Yuy2 => "yuy2",
             ColorFormat::Bgra32 => "bgra32",
         }
     }
@@ -41,6 +44,7 @@ impl ColorFormat {
         match self {
             ColorFormat::Mjpg => ffi::K4A_IMAGE_FORMAT_COLOR_MJPG,
             ColorFormat::Nv12 => ffi::K4A_IMAGE_FORMAT_COLOR_NV12,
+            ColorFormat::Yuy2 => ffi::K4A_IMAGE_FORMAT_COLOR_YUY2,
             ColorFormat::Bgra32 => ffi::K4A_IMAGE_FORMAT_COLOR_BGRA32,
         }
     }
@@ -142,6 +146,28 @@ impl CaptureMode {
             return Err("--depth-mode wfov-unbinned runs at most at 15 fps; add --fps 15".into());
         }
         Ok(CaptureMode { depth, color, fps })
+    }
+
+    /// The depth mode of an image size (recordings name sizes, not modes).
+    pub fn depth_mode_for(width: u32, height: u32) -> ffi::K4aDepthMode {
+        match (width, height) {
+            (320, 288) => ffi::K4A_DEPTH_MODE_NFOV_2X2BINNED,
+            (640, 576) => ffi::K4A_DEPTH_MODE_NFOV_UNBINNED,
+            (512, 512) => ffi::K4A_DEPTH_MODE_WFOV_2X2BINNED,
+            _ => ffi::K4A_DEPTH_MODE_WFOV_UNBINNED,
+        }
+    }
+
+    /// The color resolution of an image height.
+    pub fn color_resolution_for(height: u32) -> ffi::K4aColorResolution {
+        match height {
+            720 => ffi::K4A_COLOR_RESOLUTION_720P,
+            1080 => ffi::K4A_COLOR_RESOLUTION_1080P,
+            1440 => ffi::K4A_COLOR_RESOLUTION_1440P,
+            1536 => ffi::K4A_COLOR_RESOLUTION_1536P,
+            2160 => ffi::K4A_COLOR_RESOLUTION_2160P,
+            _ => ffi::K4A_COLOR_RESOLUTION_3072P,
+        }
     }
 
     pub fn frame_period(&self) -> std::time::Duration {

@@ -264,15 +264,18 @@ mod tests {
                 data: Bytes::from_static(&[1, 0, 2, 0, 3, 0, 4, 0]),
                 width: 2,
                 height: 2,
+                device_ts_usec: 233_331,
             }),
             color: Some((
                 Image {
                     data: Bytes::from_static(b"\xff\xd8jpeg\r\n\xff\xd9"),
                     width: 1280,
                     height: 720,
+                    device_ts_usec: 233_331,
                 },
                 ColorFormat::Mjpg,
             )),
+            ir: None,
         };
         let xadd = Xadd::new("kinect:frames", 300, "synthetic", &frame);
         let ours: Vec<u8> = xadd.slices().iter().flat_map(|s| s.to_vec()).collect();

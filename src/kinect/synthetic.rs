@@ -15,6 +15,8 @@ const COLOR_VARIANTS: usize = 6;
 pub struct SyntheticSource {
     mode: CaptureMode,
     depth: Vec<Bytes>,
+    /// IR16 frames, rendered only for recordings (`with_ir`).
+    ir: Vec<Bytes>,
     color: Vec<Bytes>,
     period: Duration,
     started: Option<Instant>,
@@ -90,6 +92,29 @@ fn render_depth(width: u32, height: u32, count: usize) -> Vec<Bytes> {
         .collect()
 }
 
+/// IR16 (little-endian) for each depth frame: a time-of-flight camera's active IR falls off
+/// with distance; no return stays 0.
+fn render_ir(depth: &[Bytes]) -> Vec<Bytes> {
+    depth
+        .iter()
+        .map(|d| {
+            let ir: Vec<u8> = d
+                .chunks_exact(2)
+                .flat_map(|px| {
+                    let mm = u16::from_le_bytes([px[0], px[1]]) as u32;
+                    let v = if mm == 0 {
+                        0
+                    } else {
+                        (9_000_000 / mm.max(300)).min(30_000)
+                    };
+                    (v as u16).to_le_bytes()
+                })
+                .collect();
+            Bytes::from(ir)
+        })
+        .collect()
+}
+
 /// The color scene: a gradient with sensor-like noise, which is what makes a camera's JPEGs
 /// 100–200 KB at 720p.
 fn render_rgb_scene(width: u32, height: u32) -> Vec<u8> {
@@ -146,6 +171,21 @@ fn encode_color(
                 .flat_map(|p| [p[2], p[1], p[0], 255])
                 .collect::<Vec<u8>>(),
         )),
+        ColorFormat::Yuy2 => {
+            // Y0 U Y1 V for each pair of pixels (BT.601)
+            let mut out = Vec::with_capacity(rgb.len() / 3 * 2);
+            for pair in rgb.chunks_exact(6) {
+                let y = |p: &[u8]| {
+                    (0.257 * p[0] as f64 + 0.504 * p[1] as f64 + 0.098 * p[2] as f64 + 16.0) as u8
+                };
+                let (r, g, b) = (pair[0] as f64, pair[1] as f64, pair[2] as f64);
+                out.push(y(&pair[..3]));
+                out.push((-0.148 * r - 0.291 * g + 0.439 * b + 128.0) as u8);
+                out.push(y(&pair[3..]));
+                out.push((0.439 * r - 0.368 * g - 0.071 * b + 128.0) as u8);
+            }
+            Ok(Bytes::from(out))
+        }
         ColorFormat::Nv12 => {
             // Y plane then interleaved UV at quarter resolution (BT.601).
             let (w, h) = (width as usize, height as usize);
@@ -196,9 +236,16 @@ impl SyntheticSource {
             period: mode.frame_period(),
             mode,
             depth,
+            ir: Vec::new(),
             color,
             started: None,
         })
+    }
+
+    /// Adds IR frames (a recording's IR track) to every capture that has depth.
+    pub fn with_ir(mut self) -> Self {
+        self.ir = render_ir(&self.depth);
+        self
     }
 
     /// Average size of the pre-encoded color frames, for the start-up log line.
@@ -215,26 +262,41 @@ impl SyntheticSource {
         if due > now {
             std::thread::sleep(due - now);
         }
+        let device_ts_usec = self.period.as_micros() as u64 * seq;
+        let pick = |frames: &[Bytes]| frames[seq as usize % frames.len()].clone();
         let depth = self.mode.depth.map(|d| Image {
-            data: self.depth[seq as usize % self.depth.len()].clone(),
+            data: pick(&self.depth),
             width: d.width,
             height: d.height,
+            device_ts_usec,
         });
+        let ir = self
+            .mode
+            .depth
+            .filter(|_| !self.ir.is_empty())
+            .map(|d| Image {
+                data: pick(&self.ir),
+                width: d.width,
+                height: d.height,
+                device_ts_usec,
+            });
         let color = self.mode.color.map(|c| {
             let image = Image {
-                data: self.color[seq as usize % self.color.len()].clone(),
+                data: pick(&self.color),
                 width: c.width,
                 height: c.height,
+                device_ts_usec,
             };
             (image, c.format)
         });
         Frame {
             seq,
-            device_ts_usec: self.period.as_micros() as u64 * seq,
+            device_ts_usec,
             host_ts_ns: wall_clock_ns(),
             captured_at: Instant::now(),
             depth,
             color,
+            ir,
         }
     }
 }

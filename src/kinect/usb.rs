@@ -1,15 +1,58 @@
-//! The Azure Kinect's USB functions as sysfs shows them (research/kinect.md §1), read under a
-//! sysroot so tests and `--sysroot` can point elsewhere.
+//! The cameras' USB functions as sysfs shows them, read under a sysroot so tests and
+//! `--sysroot` can point elsewhere: the Azure Kinect's five Microsoft functions
+//! (research/kinect.md §1) and Orbbec's Femto cameras, one USB device each. Orbbec's K4A
+//! wrapper (OrbbecSDK-K4A-Wrapper, `src/orbbec/ob_k4a_impl.cpp`) opens the Femto Bolt
+//! (2bc5:066b), Femto Mega (2bc5:0669) and Femto Mega I (2bc5:06c0); Orbbec's udev rules
+//! (OrbbecSDK `99-obsensor-libusb.rules`) name the older Femto, Femto W and Femto Live, which
+//! only the Orbbec SDK itself serves.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 pub const MICROSOFT_VID: &str = "045e";
+pub const ORBBEC_VID: &str = "2bc5";
 pub const DEPTH_PID: &str = "097c";
 pub const COLOR_PID: &str = "097d";
 
-/// What each Microsoft product id of the camera is.
+/// Which camera family a USB function belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    AzureKinect,
+    /// An Orbbec Femto that Orbbec's K4A wrapper serves (libk4a's API).
+    Femto,
+    /// An Orbbec Femto the K4A wrapper does not open (Orbbec SDK only).
+    FemtoOther,
+}
+
+/// The Orbbec Femto models: (product id, name, served by the K4A wrapper).
+pub const FEMTO_MODELS: [(&str, &str, bool); 6] = [
+    ("066b", "Femto Bolt", true),
+    ("0669", "Femto Mega", true),
+    ("06c0", "Femto Mega I", true),
+    ("0635", "Femto", false),
+    ("0638", "Femto W", false),
+    ("0668", "Femto Live", false),
+];
+
+/// What a (vendor, product) is: its family and the function's name.
+pub fn identify(vid: &str, pid: &str) -> Option<(Family, &'static str)> {
+    match vid {
+        MICROSOFT_VID => function_name(pid).map(|f| (Family::AzureKinect, f)),
+        ORBBEC_VID => FEMTO_MODELS.iter().find(|m| m.0 == pid).map(|m| {
+            let family = if m.2 {
+                Family::Femto
+            } else {
+                Family::FemtoOther
+            };
+            (family, m.1)
+        }),
+        _ => None,
+    }
+}
+
+/// What each Microsoft product id of the Azure Kinect is.
 pub fn function_name(pid: &str) -> Option<&'static str> {
     Some(match pid {
         "097a" => "SuperSpeed hub",
@@ -25,7 +68,10 @@ pub fn function_name(pid: &str) -> Option<&'static str> {
 pub struct UsbFunction {
     /// sysfs name, e.g. `2-1.2`.
     pub port: String,
+    pub vendor_id: String,
     pub product_id: String,
+    pub family: Family,
+    /// The Azure Kinect function (`depth camera`, …) or the Femto model (`Femto Bolt`).
     pub function: &'static str,
     /// Link speed in Mbit/s (5000 = USB 3 SuperSpeed, 480 = USB 2).
     pub speed_mbps: Option<u32>,
@@ -38,6 +84,21 @@ impl UsbFunction {
     pub fn is_usb3(&self) -> bool {
         self.speed_mbps.is_some_and(|s| s >= 5000)
     }
+
+    /// A function that streams frames: the Azure Kinect's depth or color camera, or a Femto
+    /// the K4A wrapper serves.
+    pub fn is_camera(&self) -> bool {
+        match self.family {
+            Family::AzureKinect => self.product_id == DEPTH_PID || self.product_id == COLOR_PID,
+            Family::Femto => true,
+            Family::FemtoOther => false,
+        }
+    }
+
+    /// `045e:097c`.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.vendor_id, self.product_id)
+    }
 }
 
 fn read(dir: &Path, name: &str) -> Option<String> {
@@ -47,7 +108,7 @@ fn read(dir: &Path, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Every Azure Kinect USB function under `sysroot`/sys/bus/usb/devices, sorted by port.
+/// Every Azure Kinect and Femto USB function under `sysroot`/sys/bus/usb/devices, by port.
 pub fn scan(sysroot: &Path) -> Vec<UsbFunction> {
     let Ok(entries) = std::fs::read_dir(sysroot.join("sys/bus/usb/devices")) else {
         return Vec::new();
@@ -56,14 +117,14 @@ pub fn scan(sysroot: &Path) -> Vec<UsbFunction> {
         .flatten()
         .filter_map(|e| {
             let dir = e.path();
-            if read(&dir, "idVendor")?.to_ascii_lowercase() != MICROSOFT_VID {
-                return None;
-            }
+            let vid = read(&dir, "idVendor")?.to_ascii_lowercase();
             let pid = read(&dir, "idProduct")?.to_ascii_lowercase();
-            let function = function_name(&pid)?;
+            let (family, function) = identify(&vid, &pid)?;
             Some(UsbFunction {
                 port: e.file_name().to_string_lossy().into_owned(),
+                vendor_id: vid,
                 product_id: pid,
+                family,
                 function,
                 speed_mbps: read(&dir, "speed")
                     .and_then(|s| s.parse::<f64>().ok().map(|v| v as u32)),
@@ -75,6 +136,11 @@ pub fn scan(sysroot: &Path) -> Vec<UsbFunction> {
         .collect();
     found.sort_by(|a, b| a.port.cmp(&b.port));
     found
+}
+
+/// Whether a camera the capture can open is on USB under `sysroot`.
+pub fn camera_present(sysroot: &Path) -> bool {
+    scan(sysroot).iter().any(UsbFunction::is_camera)
 }
 
 #[cfg(test)]
@@ -104,10 +170,29 @@ mod tests {
         let found = scan(root.path());
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].function, "microphone array");
-        assert!(!found[0].is_usb3());
+        assert!(!found[0].is_usb3() && !found[0].is_camera());
         assert_eq!(found[1].function, "depth camera");
-        assert!(found[1].is_usb3());
+        assert!(found[1].is_usb3() && found[1].is_camera());
         assert_eq!((found[1].bus, found[1].device), (Some(2), Some(7)));
         assert!(scan(&root.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn femto_models_are_told_apart_by_what_the_k4a_wrapper_serves() {
+        let root = tempfile::tempdir().expect("tempdir");
+        device(root.path(), "4-1", "2bc5", "066B", "5000");
+        device(root.path(), "4-2", "2bc5", "0638", "5000");
+        device(root.path(), "4-3", "2bc5", "0401", "480"); // an Astra: not a Femto
+        let found = scan(root.path());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(
+            (found[0].family, found[0].function),
+            (Family::Femto, "Femto Bolt")
+        );
+        assert_eq!(found[0].id(), "2bc5:066b");
+        assert!(found[0].is_camera());
+        assert_eq!(found[1].family, Family::FemtoOther);
+        assert!(!found[1].is_camera());
+        assert!(camera_present(root.path()));
     }
 }

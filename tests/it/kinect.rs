@@ -13,7 +13,7 @@ use redis::streams::{StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::Commands;
 
 const BIN: &str = env!("CARGO_BIN_EXE_devstack");
-const STREAM: &str = "kinect:frames";
+pub const STREAM: &str = "kinect:frames";
 
 fn devstack(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -32,13 +32,13 @@ fn free_port() -> u16 {
 }
 
 /// A throwaway redis-server, killed when dropped.
-struct Redis {
+pub struct Redis {
     port: u16,
     child: Option<Child>,
 }
 
 impl Redis {
-    fn start() -> Redis {
+    pub fn start() -> Redis {
         let mut r = Redis {
             port: free_port(),
             child: None,
@@ -75,11 +75,11 @@ impl Redis {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn client(&self) -> redis::Client {
+    pub fn client(&self) -> redis::Client {
         redis::Client::open(self.url()).expect("redis url")
     }
 
@@ -148,7 +148,7 @@ fn health(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("health file is JSON")
 }
 
-fn text(out: &Output) -> String {
+pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -156,7 +156,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn field<T: redis::FromRedisValue>(entry: &redis::streams::StreamId, name: &str) -> T {
+pub fn field<T: redis::FromRedisValue>(entry: &redis::streams::StreamId, name: &str) -> T {
     entry
         .get(name)
         .unwrap_or_else(|| panic!("entry {} has no field {name}", entry.id))
@@ -460,7 +460,7 @@ fn slow_redis_drops_oldest_frames_without_slowing_the_camera() {
 }
 
 /// Builds tests/it/fixtures/fake_libk4a.c into a shared library (cc is there wherever Rust links).
-fn fake_libk4a(dir: &Path) -> std::path::PathBuf {
+pub fn fake_libk4a(dir: &Path) -> std::path::PathBuf {
     let lib = dir.join("libk4a.so.1.4");
     let source = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -673,9 +673,14 @@ fn install_udev_copies_the_rule_reloads_and_triggers_or_asks_for_root() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let installed = std::fs::read_to_string(&target).expect("rule installed");
     assert!(installed.contains("ATTR{idProduct}==\"097c\", MODE=\"0666\""));
+    assert!(
+        installed.contains("ATTR{idVendor}==\"2bc5\", ATTR{idProduct}==\"066b\", MODE=\"0666\"")
+    );
     assert_eq!(
         std::fs::read_to_string(&calls).expect("udevadm called"),
-        "control --reload-rules\ntrigger --subsystem-match=usb --attr-match=idVendor=045e --action=add\n"
+        "control --reload-rules\n\
+         trigger --subsystem-match=usb --attr-match=idVendor=045e --action=add\n\
+         trigger --subsystem-match=usb --attr-match=idVendor=2bc5 --action=add\n"
     );
     assert!(stdout.contains("replug"), "{stdout}");
 }

@@ -16,6 +16,7 @@ mod images;
 mod kinect;
 mod logs;
 mod private_engine;
+mod recordings;
 mod remote;
 mod stack;
 mod supervisor;
