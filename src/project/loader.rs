@@ -195,10 +195,17 @@ impl<'a> Loader<'a> {
                 env.entry(k).or_insert(v);
             }
         }
+        // The included project's references (`extends.file`, nested `include`) are relative
+        // to its project directory, as its paths are.
         let sources = entry
             .paths
             .iter()
-            .map(|p| Source::read(p))
+            .map(|p| {
+                Source::read(p).map(|s| Source {
+                    dir: entry.project_dir.clone(),
+                    ..s
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| errors_at(item.pos.as_ref(), "include", &e.0))?;
         included.push(main.clone());
@@ -208,6 +215,8 @@ impl<'a> Loader<'a> {
         self.warnings.extend(sub.warnings);
         let mut doc = loaded?.unwrap_or_else(|| Node::map(Map::new()));
         normalize::resolve_paths(&mut doc, &entry.project_dir);
+        // `environment: [KEY]` takes KEY from the included project's variables (its env_file).
+        normalize::resolve_environment(&mut doc, &env);
         Ok(doc)
     }
 
@@ -326,7 +335,8 @@ impl<'a> Loader<'a> {
             _ => docs.remove(0),
         };
         self.interpolate(&mut doc, &mut Vec::new())?;
-        normalize::resolve_paths(&mut doc, &src.dir);
+        // Compose skips the defaults here: a build without context is the extending project's.
+        normalize::resolve_relative_paths(&mut doc, &src.dir);
         let services = doc
             .get("services")
             .and_then(Node::as_map)
@@ -679,6 +689,41 @@ mod tests {
         );
         let e = load(&[], &[cyc]).unwrap_err();
         assert!(e.0.contains("include cycle"), "{e}");
+    }
+
+    #[test]
+    fn an_include_is_a_project_of_its_own_directory_and_variables() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "custom.env", "VAR=value\n");
+        write(
+            d.path(),
+            "module/compose.yaml",
+            "services:\n  b:\n    image: x\n    environment: [VAR]\n    build: {dockerfile_inline: FROM scratch}\n  c:\n    extends: {file: module/base.yaml, service: base}\n",
+        );
+        write(
+            d.path(),
+            "module/base.yaml",
+            "services:\n  base: {image: base}\n",
+        );
+        let f = write(
+            d.path(),
+            "compose.yaml",
+            "include:\n  - path: module/compose.yaml\n    project_directory: .\n    env_file: custom.env\nservices:\n  a:\n    image: x\n    environment: [VAR]\n",
+        );
+        let j = load(&[], &[f]).unwrap();
+        let s = &j["services"];
+        assert_eq!(s["b"]["environment"], serde_json::json!(["VAR=value"]));
+        assert_eq!(
+            s["a"]["environment"],
+            serde_json::json!(["VAR"]),
+            "not the include's"
+        );
+        let root = d.path().display().to_string();
+        assert_eq!(s["b"]["build"]["context"], root.as_str());
+        assert_eq!(
+            s["c"]["image"], "base",
+            "extends.file against project_directory"
+        );
     }
 
     #[test]

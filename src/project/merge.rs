@@ -413,7 +413,7 @@ fn identity(path: &[String]) -> Option<Identity> {
             &["services", "*", "build", "additional_contexts"],
             Identity::KeyValue,
         ),
-        (&["services", "*", "build", "platforms"], Identity::KeyValue),
+        // compose-go names `build.platform` here, which no file has: `platforms` keep repeats.
         (&["services", "*", "build", "tags"], Identity::KeyValue),
         (&["services", "*", "build", "labels"], Identity::KeyValue),
         (&["services", "*", "cap_add"], Identity::KeyValue),
@@ -669,6 +669,20 @@ mod tests {
             e.to_string(),
             "f.yaml:3:13: cannot override services.t.deploy: one file gives a mapping and the other a list"
         );
+    }
+
+    #[test]
+    fn build_platforms_keep_repeats_as_compose_does() {
+        let m = merged(
+            "services:\n  t:\n    build: {context: ., platforms: [linux/amd64], tags: [a]}\n",
+            "services:\n  t:\n    build: {platforms: [linux/arm64, linux/amd64], tags: [a, b]}\n",
+        );
+        let b = &m["services"]["t"]["build"];
+        assert_eq!(
+            b["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64", "linux/amd64"])
+        );
+        assert_eq!(b["tags"], serde_json::json!(["a", "b"]));
     }
 
     #[test]

@@ -525,3 +525,256 @@ fn template_cases_agree_with_compose_go() {
     }
     report("template", results);
 }
+
+// ---------------------------------------------------------------------------------------------
+// override: several files merged (`-f a -f b`), `!reset`/`!override`, `extends`, `include`
+
+#[derive(Deserialize)]
+struct OverrideFile {
+    cases: Vec<OverrideCase>,
+}
+
+/// An override case: `files` (compose texts, merged in order: `-f` each), `extra` (more files
+/// the case needs — extended or included compose files, env files, secrets — by path in the
+/// project), `os` (the process environment), then `expect` (the merged project as Compose
+/// yields it, a compose text) or `error` (exit 2, and each text in the message).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideCase {
+    name: String,
+    go: String,
+    files: Vec<String>,
+    #[serde(default)]
+    extra: BTreeMap<String, String>,
+    #[serde(default)]
+    os: BTreeMap<String, String>,
+    generate: Option<Generate>,
+    expect: Option<String>,
+    #[serde(default)]
+    error: Vec<String>,
+    note: Option<String>,
+    skip: Option<String>,
+}
+
+/// Generated text appended to the first file and to `expect`: `mappings` top-level `x-dataN`
+/// mappings of `keys` keys each; `services` services of `variables` variables each.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Generate {
+    #[serde(default)]
+    mappings: usize,
+    #[serde(default)]
+    keys: usize,
+    #[serde(default)]
+    services: usize,
+    #[serde(default)]
+    variables: usize,
+}
+
+impl Generate {
+    fn text(&self) -> String {
+        let mut s = String::new();
+        for m in 1..=self.mappings {
+            s.push_str(&format!("x-data{m}:\n"));
+            for k in 0..self.keys {
+                s.push_str(&format!("  k{k}: v\n"));
+            }
+        }
+        if self.services > 0 {
+            s.push_str("services:\n");
+        }
+        for i in 0..self.services {
+            s.push_str(&format!("  svc{i}:\n    image: alpine\n    environment:\n"));
+            for e in 0..self.variables {
+                s.push_str(&format!("      KEY_{e}: val\n"));
+            }
+        }
+        s
+    }
+}
+
+/// The parts of `config --format json` a merge decides.
+const COMPARED: [&str; 6] = [
+    "services", "networks", "volumes", "secrets", "configs", "models",
+];
+
+/// Writes `text` at `rel` under `dir` (directories made) and returns the path.
+fn put(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let p = dir.join(rel);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `devstack -C dir -f F… --profile '*' config --format json`: the compared parts, or why not.
+fn config_json(
+    dir: &Path,
+    files: &[PathBuf],
+    os: &BTreeMap<String, String>,
+) -> Result<Value, (i32, String)> {
+    let mut args: Vec<String> = Vec::new();
+    for f in files {
+        args.extend(["-f".into(), f.display().to_string()]);
+    }
+    args.extend(
+        [
+            "-p",
+            "cases",
+            "--profile",
+            "*",
+            "config",
+            "--format",
+            "json",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut env = os.clone();
+    env.entry("HOME".into())
+        .or_insert_with(|| dir.display().to_string());
+    let (code, stdout, stderr) = devstack(dir, &args, &env);
+    if code != 0 {
+        return Err((code, format!("{stdout}{stderr}")));
+    }
+    let doc: Value = serde_json::from_str(&stdout)
+        .map_err(|e| (code, format!("config printed no JSON ({e}):\n{stdout}")))?;
+    Ok(COMPARED
+        .iter()
+        .filter_map(|k| doc.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect::<serde_json::Map<_, _>>()
+        .into())
+}
+
+/// Where two JSON values differ, as `path: got … expected …` lines.
+fn json_diff(at: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            for (k, wv) in w {
+                let p = format!("{at}.{k}");
+                match g.get(k) {
+                    Some(gv) => json_diff(&p, gv, wv, out),
+                    None => out.push(format!("{p}: missing, expected {wv}")),
+                }
+            }
+            for (k, gv) in g.iter().filter(|(k, _)| !w.contains_key(*k)) {
+                out.push(format!("{at}.{k}: unexpected {gv}"));
+            }
+        }
+        _ if got == want => {}
+        _ => out.push(format!("{at}: got {got}, expected {want}")),
+    }
+}
+
+/// Lists of `written` (at the compared keys) whose counterpart in `loaded` has another length.
+fn same_list_lengths(at: &str, written: &Value, loaded: &Value, out: &mut Vec<String>) {
+    match (written, loaded) {
+        (Value::Object(w), Value::Object(l)) => {
+            for (k, wv) in w {
+                if at.is_empty() && !COMPARED.contains(&k.as_str()) {
+                    continue;
+                }
+                if let Some(lv) = l.get(k) {
+                    same_list_lengths(&format!("{at}.{k}"), wv, lv, out);
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(l)) if w.len() != l.len() => {
+            out.push(format!(
+                "{at}: {} entries written, {} loaded",
+                w.len(),
+                l.len()
+            ));
+        }
+        (Value::Array(w), Value::Array(l)) => {
+            for (i, (wv, lv)) in w.iter().zip(l).enumerate() {
+                same_list_lengths(&format!("{at}[{i}]"), wv, lv, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn run_override(case: &OverrideCase) -> Outcome {
+    if case.skip.is_some() {
+        return Outcome::Skip;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (rel, text) in &case.extra {
+        put(d, rel, text);
+    }
+    let generated = case
+        .generate
+        .as_ref()
+        .map(Generate::text)
+        .unwrap_or_default();
+    let files: Vec<PathBuf> = case
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, text)| match i {
+            0 => put(d, "compose.yaml", &format!("{text}{generated}")),
+            _ => put(d, &format!("override-{i}.yaml"), text),
+        })
+        .collect();
+    let got = config_json(d, &files, &case.os);
+    let Some(expect) = &case.expect else {
+        return match got {
+            Ok(doc) => Outcome::Disagree(format!(
+                "expected an error with {:?}, got exit 0: {doc}",
+                case.error
+            )),
+            Err((code, out)) => check_error(&d.display().to_string(), code, "", &out, &case.error),
+        };
+    };
+    let got = match got {
+        Ok(doc) => doc,
+        Err((code, out)) => {
+            return Outcome::Disagree(format!("devstack config failed (exit {code}): {out}"))
+        }
+    };
+    // The expected project through devstack too: its own normalisations (absolute paths,
+    // ports bound to 127.0.0.1) apply to both sides alike.
+    let expected = put(d, "expected.yaml", &format!("{expect}{generated}"));
+    let want = match config_json(d, &[expected], &case.os) {
+        Ok(doc) => doc,
+        Err((code, out)) => {
+            return Outcome::Disagree(format!(
+                "the expected project does not load (exit {code}): {out}"
+            ))
+        }
+    };
+    // Loading the expected project must not have kept a list entry once that the case lists
+    // twice (devstack's unicity would hide a merge that keeps both).
+    let written: Value = match serde_saphyr::from_str(&format!("{expect}{generated}")) {
+        Ok(v) => v,
+        Err(e) => return Outcome::Disagree(format!("the expected project is not YAML: {e}")),
+    };
+    let mut diff = Vec::new();
+    same_list_lengths("", &written, &want, &mut diff);
+    if !diff.is_empty() {
+        return Outcome::Disagree(format!(
+            "devstack changed the expected project's lists when loading it: {}",
+            diff.join("; ")
+        ));
+    }
+    json_diff("", &got, &want, &mut diff);
+    match diff.is_empty() {
+        true => Outcome::Agree,
+        false => Outcome::Disagree(diff.join("; ")),
+    }
+}
+
+#[test]
+fn override_cases_agree_with_compose_go() {
+    let mut results = Vec::new();
+    for (file, f) in load::<OverrideFile>("override") {
+        for case in &f.cases {
+            let name = label(&file, &case.name, &case.go, &case.note);
+            results.push((name, run_override(case)));
+        }
+    }
+    report("override", results);
+}
