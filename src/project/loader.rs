@@ -74,6 +74,7 @@ impl<'a> Loader<'a> {
                     )));
                 }
                 self.interpolate(&mut doc, &mut Vec::new())?;
+                self.drop_version(&mut doc, src);
                 self.include(&mut doc, src, included)?;
                 self.extends(&mut doc, src)?;
                 acc = Some(match acc {
@@ -85,6 +86,21 @@ impl<'a> Loader<'a> {
             }
         }
         Ok(acc)
+    }
+
+    /// `version:` is obsolete: Compose drops it with a warning, so the project never has it.
+    fn drop_version(&mut self, doc: &mut Node, src: &Source) {
+        if doc
+            .as_map_mut()
+            .and_then(|m| m.shift_remove("version"))
+            .is_some()
+        {
+            self.warnings.push(format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it \
+                 to avoid potential confusion",
+                src.name
+            ));
+        }
     }
 
     /// Interpolates every string value (not keys) as Compose does, records which variables
@@ -723,6 +739,27 @@ mod tests {
         assert_eq!(
             s["c"]["image"], "base",
             "extends.file against project_directory"
+        );
+    }
+
+    #[test]
+    fn version_is_dropped_with_compose_s_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let f = write(
+            d.path(),
+            "c.yaml",
+            "version: \"3.8\"\nservices:\n  a: {image: x}\n",
+        );
+        let env = IndexMap::new();
+        let mut loader = Loader::new(&env);
+        let doc = loader.load(&[Source::read(&f).unwrap()]).unwrap().unwrap();
+        assert!(doc.get("version").is_none());
+        assert_eq!(
+            loader.warnings,
+            [format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                f.display()
+            )]
         );
     }
 
