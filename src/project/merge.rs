@@ -232,9 +232,12 @@ fn merge_special(
             Node::at(Value::Seq(seq), pos)
         }
         Rule::ExtraHosts => {
+            // The later file's entries the earlier does not have (compose-go compares with the
+            // earlier list only: a repeat within the later file stays).
             let mut seq = into_sequence(base);
+            let earlier = seq.len();
             for v in into_sequence(over) {
-                if !seq.iter().any(|x| x.same(&v)) {
+                if !seq[..earlier].iter().any(|x| x.same(&v)) {
                     seq.push(v);
                 }
             }
@@ -711,6 +714,18 @@ mod tests {
         assert_eq!(
             short_port_identity("127.0.0.1::80"),
             "127.0.0.1:%!s(<nil>):80/tcp"
+        );
+    }
+
+    #[test]
+    fn extra_hosts_leave_out_only_what_the_earlier_file_has() {
+        let m = merged(
+            "services:\n  t:\n    extra_hosts: [a=1, a=1]\n",
+            "services:\n  t:\n    extra_hosts: [a=1, b=2, b=2]\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["extra_hosts"],
+            serde_json::json!(["a=1", "a=1", "b=2", "b=2"])
         );
     }
 
