@@ -1,8 +1,8 @@
-//! compose-go's `dotenv` and `template` test cases, written as our own data under
-//! `tests/compose-cases/` (one YAML file per area; each case names the compose-go test it
-//! stands for), run through the built binary: a temp project with the case's `.env` and a
-//! compose file that exposes what Compose would see, then `devstack config`, compared with what
-//! Compose v2 yields. Prints `dotenv: N/M cases agree` (and `template: …`) and fails on any
+//! compose-go's `dotenv`, `template` and `override` test cases (and its loader's reset,
+//! extends and include tests), written as our own data under `tests/compose-cases/` (one YAML
+//! file per area; each case names the compose-go test it stands for), run through the built
+//! binary, compared with what Compose v2 yields. Prints `dotenv: N/M cases agree` (and
+//! `template: …`, `override: …`, `full example: N/M keys as Compose`) and fails on any
 //! disagreement.
 //!
 //! A dotenv case: `env` (the `.env` text; or `files`, several `--env-file` in order; or
@@ -13,6 +13,7 @@
 //! directory. A template case: `template` (a compose value), `vars` (the environment; the
 //! file's `vars` by default), then `expect` or `error`, and `warns` (the variables Compose
 //! warns are unset). A case with `skip` has no Compose behaviour to compare (a Go-only API).
+//! Override cases and the full example are described where they are run, below.
 //!
 //! Where devstack cannot yet be asked through the binary (several `--env-file`; the unset
 //! warning; `config --variables`), the case runs through the library and the summary says so.
@@ -836,8 +837,9 @@ fn the_full_example_loads_as_compose_loads_it() {
     let mut not_acted_on = Vec::new();
     let mut wrong = Vec::new();
     for k in &example.keys {
-        let got = canon::value(&k.key, devstack_side(&doc, &k.key, &dir));
-        let want = canon::value(&k.key, with_dir(&k.compose, &d));
+        let project = doc["name"].as_str().unwrap_or_default();
+        let got = canon::value(project, &k.key, devstack_side(&doc, &k.key, &dir));
+        let want = canon::value(project, &k.key, with_dir(&k.compose, &d));
         if got != want {
             wrong.push(format!(
                 "  ✗ {} (compose-go {}): devstack {got}, Compose {want}",
@@ -904,7 +906,7 @@ fn devstack_side(doc: &Value, key: &str, dir: &Path) -> Value {
     };
     let service = &doc["services"][*svc];
     let mut merged = serde_json::Map::new();
-    for f in canon::value(&format!("services.{svc}.{from}"), service[from].clone())
+    for f in canon::value("", &format!("services.{svc}.{from}"), service[from].clone())
         .as_array()
         .into_iter()
         .flatten()
@@ -916,7 +918,7 @@ fn devstack_side(doc: &Value, key: &str, dir: &Path) -> Value {
             merged.insert(k.to_string(), Value::String(val.to_string()));
         }
     }
-    let own = canon::value(key, v);
+    let own = canon::value("", key, v);
     merged.extend(own.as_object().cloned().unwrap_or_default());
     Value::Object(merged)
 }
@@ -929,12 +931,13 @@ fn devstack_side(doc: &Value, key: &str, dir: &Path) -> Value {
 mod canon {
     use serde_json::{json, Map, Value};
 
-    pub fn value(key: &str, v: Value) -> Value {
+    /// `key`'s value in the canonical form; `project` names resources without a `name`.
+    pub fn value(project: &str, key: &str, v: Value) -> Value {
         let parts: Vec<&str> = key.split('.').collect();
         let v = match parts.as_slice() {
             ["services", _, field] => service_key(field, v),
             [kind @ ("networks" | "volumes" | "secrets" | "configs"), name] => {
-                resource(kind, name, v)
+                resource(project, kind, name, v)
             }
             _ => v,
         };
@@ -996,7 +999,7 @@ mod canon {
         }
     }
 
-    fn resource(kind: &str, name: &str, v: Value) -> Value {
+    fn resource(project: &str, kind: &str, name: &str, v: Value) -> Value {
         let Value::Object(mut m) = v else { return v };
         // loader/normalize.go setNameFromKey: an external resource is named by its key, the
         // others `{project}_{key}`.
@@ -1005,7 +1008,7 @@ mod canon {
             let n = if external {
                 name.to_string()
             } else {
-                format!("full-example_{name}")
+                format!("{project}_{name}")
             };
             m.insert("name".into(), json!(n));
         }
