@@ -74,6 +74,7 @@ impl<'a> Loader<'a> {
                     )));
                 }
                 self.interpolate(&mut doc, &mut Vec::new())?;
+                self.drop_version(&mut doc, src);
                 self.include(&mut doc, src, included)?;
                 self.extends(&mut doc, src)?;
                 acc = Some(match acc {
@@ -85,6 +86,21 @@ impl<'a> Loader<'a> {
             }
         }
         Ok(acc)
+    }
+
+    /// `version:` is obsolete: Compose drops it with a warning, so the project never has it.
+    fn drop_version(&mut self, doc: &mut Node, src: &Source) {
+        if doc
+            .as_map_mut()
+            .and_then(|m| m.shift_remove("version"))
+            .is_some()
+        {
+            self.warnings.push(format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it \
+                 to avoid potential confusion",
+                src.name
+            ));
+        }
     }
 
     /// Interpolates every string value (not keys) as Compose does, records which variables
@@ -195,10 +211,17 @@ impl<'a> Loader<'a> {
                 env.entry(k).or_insert(v);
             }
         }
+        // The included project's references (`extends.file`, nested `include`) are relative
+        // to its project directory, as its paths are.
         let sources = entry
             .paths
             .iter()
-            .map(|p| Source::read(p))
+            .map(|p| {
+                Source::read(p).map(|s| Source {
+                    dir: entry.project_dir.clone(),
+                    ..s
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| errors_at(item.pos.as_ref(), "include", &e.0))?;
         included.push(main.clone());
@@ -208,6 +231,8 @@ impl<'a> Loader<'a> {
         self.warnings.extend(sub.warnings);
         let mut doc = loaded?.unwrap_or_else(|| Node::map(Map::new()));
         normalize::resolve_paths(&mut doc, &entry.project_dir);
+        // `environment: [KEY]` takes KEY from the included project's variables (its env_file).
+        normalize::resolve_environment(&mut doc, &env);
         Ok(doc)
     }
 
@@ -326,7 +351,8 @@ impl<'a> Loader<'a> {
             _ => docs.remove(0),
         };
         self.interpolate(&mut doc, &mut Vec::new())?;
-        normalize::resolve_paths(&mut doc, &src.dir);
+        // Compose skips the defaults here: a build without context is the extending project's.
+        normalize::resolve_relative_paths(&mut doc, &src.dir);
         let services = doc
             .get("services")
             .and_then(Node::as_map)
@@ -679,6 +705,62 @@ mod tests {
         );
         let e = load(&[], &[cyc]).unwrap_err();
         assert!(e.0.contains("include cycle"), "{e}");
+    }
+
+    #[test]
+    fn an_include_is_a_project_of_its_own_directory_and_variables() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "custom.env", "VAR=value\n");
+        write(
+            d.path(),
+            "module/compose.yaml",
+            "services:\n  b:\n    image: x\n    environment: [VAR]\n    build: {dockerfile_inline: FROM scratch}\n  c:\n    extends: {file: module/base.yaml, service: base}\n",
+        );
+        write(
+            d.path(),
+            "module/base.yaml",
+            "services:\n  base: {image: base}\n",
+        );
+        let f = write(
+            d.path(),
+            "compose.yaml",
+            "include:\n  - path: module/compose.yaml\n    project_directory: .\n    env_file: custom.env\nservices:\n  a:\n    image: x\n    environment: [VAR]\n",
+        );
+        let j = load(&[], &[f]).unwrap();
+        let s = &j["services"];
+        assert_eq!(s["b"]["environment"], serde_json::json!(["VAR=value"]));
+        assert_eq!(
+            s["a"]["environment"],
+            serde_json::json!(["VAR"]),
+            "not the include's"
+        );
+        let root = d.path().display().to_string();
+        assert_eq!(s["b"]["build"]["context"], root.as_str());
+        assert_eq!(
+            s["c"]["image"], "base",
+            "extends.file against project_directory"
+        );
+    }
+
+    #[test]
+    fn version_is_dropped_with_compose_s_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let f = write(
+            d.path(),
+            "c.yaml",
+            "version: \"3.8\"\nservices:\n  a: {image: x}\n",
+        );
+        let env = IndexMap::new();
+        let mut loader = Loader::new(&env);
+        let doc = loader.load(&[Source::read(&f).unwrap()]).unwrap().unwrap();
+        assert!(doc.get("version").is_none());
+        assert_eq!(
+            loader.warnings,
+            [format!(
+                "{}: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion",
+                f.display()
+            )]
+        );
     }
 
     #[test]

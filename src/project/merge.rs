@@ -232,9 +232,12 @@ fn merge_special(
             Node::at(Value::Seq(seq), pos)
         }
         Rule::ExtraHosts => {
+            // The later file's entries the earlier does not have (compose-go compares with the
+            // earlier list only: a repeat within the later file stays).
             let mut seq = into_sequence(base);
+            let earlier = seq.len();
             for v in into_sequence(over) {
-                if !seq.iter().any(|x| x.same(&v)) {
+                if !seq[..earlier].iter().any(|x| x.same(&v)) {
                     seq.push(v);
                 }
             }
@@ -413,7 +416,7 @@ fn identity(path: &[String]) -> Option<Identity> {
             &["services", "*", "build", "additional_contexts"],
             Identity::KeyValue,
         ),
-        (&["services", "*", "build", "platforms"], Identity::KeyValue),
+        // compose-go names `build.platform` here, which no file has: `platforms` keep repeats.
         (&["services", "*", "build", "tags"], Identity::KeyValue),
         (&["services", "*", "build", "labels"], Identity::KeyValue),
         (&["services", "*", "cap_add"], Identity::KeyValue),
@@ -483,24 +486,68 @@ fn identity_of(id: Identity, n: &Node) -> String {
                     format!("{dir}/{src}")
                 }),
         },
-        Identity::Port => match text {
-            Some(t) => t,
-            None => {
-                let field = |k: &str, d: &str| {
-                    n.get(k)
-                        .and_then(Node::scalar_text)
-                        .unwrap_or_else(|| d.to_string())
-                };
-                format!(
-                    "{}:{}:{}/{}",
-                    field("host_ip", "0.0.0.0"),
-                    field("published", ""),
-                    field("target", ""),
-                    field("protocol", "tcp")
-                )
-            }
+        Identity::Port => match &n.value {
+            Value::Map(_) => long_port_identity(n),
+            _ => text.map(|t| short_port_identity(&t)).unwrap_or_default(),
         },
     }
+}
+
+/// A long-syntax port as compose-go's `portIndexer` prints it (`%s:%s:%d/%s`, Go's
+/// formatting of a value of the wrong type included, so `published: 80` is not `"80"`).
+fn long_port_identity(n: &Node) -> String {
+    let text = |k: &str| n.get(k).filter(|v| !v.is_null());
+    let host = text("host_ip")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| "0.0.0.0".into());
+    let published = match text("published").map(|v| &v.value) {
+        Some(Value::Str(s)) => s.clone(),
+        Some(Value::Int(i)) => format!("%!s(int={i})"),
+        Some(v) => format!("%!s({v:?})"),
+        None => "%!s(<nil>)".into(),
+    };
+    let target = match text("target").map(|v| &v.value) {
+        Some(Value::Int(i)) => i.to_string(),
+        Some(Value::Str(s)) => format!("%!d(string={s})"),
+        Some(v) => format!("%!d({v:?})"),
+        None => "%!d(<nil>)".into(),
+    };
+    let protocol = text("protocol")
+        .and_then(Node::scalar_text)
+        .unwrap_or_else(|| "tcp".into());
+    format!("{host}:{published}:{target}/{protocol}")
+}
+
+/// A short-syntax port (`[[IP:]PUBLISHED:]TARGET[/PROTOCOL]`) by the identity of the long
+/// syntax compose-go turns it into before it keeps each port once (`transform.Canonical`), so
+/// `"80:80"` and `{target: 80, published: "80"}` are one port. A range stays its text.
+fn short_port_identity(t: &str) -> String {
+    let (spec, protocol) = t.split_once('/').unwrap_or((t, "tcp"));
+    let (host, rest) = match spec.strip_prefix('[') {
+        Some(v6) => match v6.split_once("]:") {
+            Some((ip, rest)) => (Some(ip), rest),
+            None => return t.to_string(),
+        },
+        None => match spec.matches(':').count() {
+            2 => spec
+                .split_once(':')
+                .map_or((None, spec), |(h, r)| (Some(h), r)),
+            _ => (None, spec),
+        },
+    };
+    let (published, target) = match rest.rsplit_once(':') {
+        Some((p, tg)) => (p, tg),
+        None => ("", rest),
+    };
+    if target.parse::<u32>().is_err() || published.contains('-') {
+        return t.to_string();
+    }
+    let published = match published {
+        "" => "%!s(<nil>)",
+        p => p,
+    };
+    let host = host.filter(|h| !h.is_empty()).unwrap_or("0.0.0.0");
+    format!("{host}:{published}:{target}/{protocol}")
 }
 
 /// The target of `src:target[:mode]` (a volume) or `host:container[:perms]` (a device); a
@@ -647,6 +694,42 @@ mod tests {
     }
 
     #[test]
+    fn a_port_is_one_port_in_either_syntax() {
+        let m = merged(
+            "services:\n  t:\n    ports: [\"8080:80\", \"127.0.0.1:9090:90/udp\", 5000, \"[::1]:7070:70\"]\n",
+            "services:\n  t:\n    ports:\n      - {target: 80, published: \"8080\", protocol: tcp}\n      - {target: 90, host_ip: 127.0.0.1, published: \"9090\", protocol: udp}\n      - {target: 5000}\n      - \"[::1]:7070:70/tcp\"\n      - {target: 80, published: 8080}\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["ports"],
+            serde_json::json!([
+                {"target": 80, "published": "8080", "protocol": "tcp"},
+                {"target": 90, "host_ip": "127.0.0.1", "published": "9090", "protocol": "udp"},
+                {"target": 5000},
+                "[::1]:7070:70/tcp",
+                {"target": 80, "published": 8080}
+            ]),
+            "a published number is another port to compose-go"
+        );
+        assert_eq!(short_port_identity("8000-8001:80"), "8000-8001:80");
+        assert_eq!(
+            short_port_identity("127.0.0.1::80"),
+            "127.0.0.1:%!s(<nil>):80/tcp"
+        );
+    }
+
+    #[test]
+    fn extra_hosts_leave_out_only_what_the_earlier_file_has() {
+        let m = merged(
+            "services:\n  t:\n    extra_hosts: [a=1, a=1]\n",
+            "services:\n  t:\n    extra_hosts: [a=1, b=2, b=2]\n",
+        );
+        assert_eq!(
+            m["services"]["t"]["extra_hosts"],
+            serde_json::json!(["a=1", "a=1", "b=2", "b=2"])
+        );
+    }
+
+    #[test]
     fn ulimits_are_replaced_whole() {
         let m = merged(
             "services:\n  t:\n    ulimits: {nofile: {soft: 1, hard: 2}, nproc: 5}\n",
@@ -669,6 +752,20 @@ mod tests {
             e.to_string(),
             "f.yaml:3:13: cannot override services.t.deploy: one file gives a mapping and the other a list"
         );
+    }
+
+    #[test]
+    fn build_platforms_keep_repeats_as_compose_does() {
+        let m = merged(
+            "services:\n  t:\n    build: {context: ., platforms: [linux/amd64], tags: [a]}\n",
+            "services:\n  t:\n    build: {platforms: [linux/arm64, linux/amd64], tags: [a, b]}\n",
+        );
+        let b = &m["services"]["t"]["build"];
+        assert_eq!(
+            b["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64", "linux/amd64"])
+        );
+        assert_eq!(b["tags"], serde_json::json!(["a", "b"]));
     }
 
     #[test]

@@ -11,11 +11,33 @@ use indexmap::IndexMap;
 
 use super::yaml::{Node, Value};
 
+/// A project's document made self-contained against its directory `dir`: a build without a
+/// `context` builds `dir` (compose-go's `SetDefaultValues`, which a project — the main one or
+/// an included one — gets before its paths are resolved, and an extended file does not), then
+/// the relative paths made absolute.
+pub fn resolve_paths(doc: &mut Node, dir: &Path) {
+    default_build_context(doc);
+    resolve_relative_paths(doc, dir);
+}
+
+/// `build:` as a mapping without `context` gets `context: .`.
+fn default_build_context(doc: &mut Node) {
+    let Some(services) = doc.get_mut("services").and_then(Node::as_map_mut) else {
+        return;
+    };
+    for svc in services.values_mut() {
+        if let Some(b) = svc.get_mut("build").and_then(Node::as_map_mut) {
+            b.entry("context".to_string())
+                .or_insert_with(|| Node::str("."));
+        }
+    }
+}
+
 /// Makes the relative paths of a compose document absolute against `dir`: build contexts and
 /// additional contexts (not URLs or `docker-image://`), `env_file` and `label_file`, `extends`
 /// files, `develop.watch` paths, bind mount sources, secret and config files, and local
 /// volumes' bind devices. `~/` is the user's home.
-pub fn resolve_paths(doc: &mut Node, dir: &Path) {
+pub fn resolve_relative_paths(doc: &mut Node, dir: &Path) {
     let abs = |p: &str| absolute(p, dir);
     if let Some(services) = doc.get_mut("services").and_then(Node::as_map_mut) {
         for svc in services.values_mut() {
@@ -296,6 +318,22 @@ mod tests {
         assert_eq!(j["secrets"]["s"]["file"], "/p/proj/secret.txt");
         assert_eq!(j["configs"]["c"]["file"], "/p/proj/conf/c.ini");
         assert_eq!(j["volumes"]["v"]["driver_opts"]["device"], "/p/proj/data");
+    }
+
+    #[test]
+    fn a_build_without_context_builds_the_project_directory() {
+        let mut d = doc(
+            "services:\n  a:\n    build: {dockerfile_inline: FROM scratch}\n  b:\n    build: ./b\n",
+        );
+        resolve_paths(&mut d, Path::new("/p/proj"));
+        let j = d.to_json().0;
+        assert_eq!(j["services"]["a"]["build"]["context"], "/p/proj");
+        assert_eq!(j["services"]["b"]["build"], "/p/proj/b");
+        let mut d = doc("services:\n  a:\n    build: {target: t}\n");
+        resolve_relative_paths(&mut d, Path::new("/p/proj"));
+        assert!(d.to_json().0["services"]["a"]["build"]
+            .get("context")
+            .is_none());
     }
 
     #[test]

@@ -296,6 +296,9 @@ impl YamlError {
 pub const MAX_NODES: usize = 1_000_000;
 /// Nesting a file may have: real compose files nest about ten deep.
 pub const MAX_DEPTH: usize = 200;
+/// Values one document may write (each alias once, keys not counted): compose-go refuses a
+/// document past this (`defaultMaxNodeVisits`), so devstack does too.
+pub const MAX_VALUES: usize = 100_000;
 
 /// The documents of `text` (Compose merges several in one file in order), each a tree of
 /// nodes positioned in `file`. An empty text is no document.
@@ -304,8 +307,10 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Node>, YamlError> {
     let mut b = Builder {
         parser: Parser::new_from_str(text),
         file: Arc::from(file),
+        text,
         anchors: std::collections::HashMap::new(),
         nodes: 0,
+        values: 0,
         last: None,
     };
     let mut docs = Vec::new();
@@ -316,10 +321,12 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Node>, YamlError> {
             Event::StreamEnd => break,
             Event::DocumentStart(..) => {
                 b.anchors.clear();
+                b.values = 0;
                 let (ev, span) = b.next()?;
                 if matches!(ev, Event::DocumentEnd) {
                     continue;
                 }
+                b.visit(&span)?;
                 let doc = b.node(ev, span, 0)?;
                 docs.push(doc);
             }
@@ -334,9 +341,12 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Node>, YamlError> {
 struct Builder<'a> {
     parser: Parser<'a, granit_parser::StrInput<'a>>,
     file: Arc<str>,
+    text: &'a str,
     /// Anchored nodes by id, with their node count (an alias costs as much as its target).
     anchors: std::collections::HashMap<usize, (Node, usize)>,
     nodes: usize,
+    /// Values of this document as written (compose-go's node visits).
+    values: usize,
     last: Option<Pos>,
 }
 
@@ -402,6 +412,31 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// One more value written in the document (a key is not one; an alias is one).
+    fn visit(&mut self, span: &Span) -> Result<(), YamlError> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(YamlError::Limit {
+                at: self.pos(span),
+                what: format!(
+                    "the document has more than {MAX_VALUES} values, more than Compose reads \
+                     (\"compose file exceeds maximum node visit limit\"); split it into \
+                     several files (-f, include)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The `*name` an alias event's span covers.
+    fn alias_name(&self, span: &Span) -> String {
+        self.text
+            .chars()
+            .skip(span.start.index())
+            .take(span.end.index().saturating_sub(span.start.index()))
+            .collect()
+    }
+
     fn node(&mut self, ev: Event<'a>, span: Span, depth: usize) -> Result<Node, YamlError> {
         if depth > MAX_DEPTH {
             return Err(YamlError::Limit {
@@ -415,7 +450,14 @@ impl<'a> Builder<'a> {
         let (node, anchor) = match ev {
             Event::Alias(id) => {
                 let Some((target, cost)) = self.anchors.get(&id).cloned() else {
-                    return Err(self.syntax(&span, "alias to an unknown anchor".into()));
+                    let name = self.alias_name(&span);
+                    return Err(self.syntax(
+                        &span,
+                        format!(
+                            "alias {name} refers to no anchor defined before it (an anchor \
+                             cannot contain an alias to itself)"
+                        ),
+                    ));
                 };
                 self.count(cost, &span)?;
                 let mut n = target;
@@ -437,6 +479,7 @@ impl<'a> Builder<'a> {
                     if matches!(ev, Event::SequenceEnd) {
                         break;
                     }
+                    self.visit(&sp)?;
                     items.push(self.node(ev, sp, depth + 1)?);
                 }
                 let mut n = Node::at(Value::Seq(items), pos);
@@ -444,7 +487,7 @@ impl<'a> Builder<'a> {
                 (n, anchor)
             }
             Event::MappingStart(_, anchor, tag) => {
-                let m = self.mapping(&span, depth)?;
+                let m = self.mapping(depth)?;
                 let mut n = Node::at(Value::Map(m), pos);
                 n.tag = merge_tag(tag.as_deref());
                 (n, anchor)
@@ -462,7 +505,7 @@ impl<'a> Builder<'a> {
 
     /// A mapping's entries: explicit keys once each, `<<` merge keys filling in the keys the
     /// mapping does not set itself.
-    fn mapping(&mut self, start: &Span, depth: usize) -> Result<Map, YamlError> {
+    fn mapping(&mut self, depth: usize) -> Result<Map, YamlError> {
         let mut m = Map::new();
         let mut lines: std::collections::HashMap<String, usize> = Default::default();
         let mut merged: Vec<Node> = Vec::new();
@@ -475,6 +518,7 @@ impl<'a> Builder<'a> {
                 matches!(&ev, Event::Scalar(t, ScalarStyle::Plain, _, None) if t == "<<");
             let key = self.node(ev, key_span, depth + 1)?;
             let (ev, val_span) = self.next()?;
+            self.visit(&val_span)?;
             let mut value = self.node(ev, val_span, depth + 1)?;
             value.key_pos = Some(self.pos(&key_span));
             if is_merge {
@@ -503,30 +547,34 @@ impl<'a> Builder<'a> {
             m.insert(name, value);
         }
         for source in merged {
-            self.merge_into(&mut m, source, start)?;
+            self.merge_into(&mut m, source)?;
         }
         Ok(m)
     }
 
     /// `<<: *a` or `<<: [*a, *b]`: the keys of each mapping that `m` does not have yet (the
     /// mapping's own keys win, then earlier sources win over later ones).
-    fn merge_into(&self, m: &mut Map, source: Node, start: &Span) -> Result<(), YamlError> {
+    fn merge_into(&self, m: &mut Map, source: Node) -> Result<(), YamlError> {
+        // Errors point at the `<<` key.
+        let refuse = |at: Option<Pos>| YamlError::Syntax {
+            at: at.unwrap_or_else(|| {
+                self.last.clone().unwrap_or(Pos {
+                    file: self.file.clone(),
+                    line: 0,
+                    col: 0,
+                })
+            }),
+            message: "a `<<` merge key takes a mapping or a list of mappings".into(),
+        };
+        let at = source.key_pos.clone();
         let sources = match source.value {
             Value::Map(_) => vec![source],
             Value::Seq(items) => items,
-            _ => {
-                return Err(self.syntax(
-                    start,
-                    "a `<<` merge key takes a mapping or a list of mappings".into(),
-                ))
-            }
+            _ => return Err(refuse(at)),
         };
         for s in sources {
             let Value::Map(entries) = s.value else {
-                return Err(self.syntax(
-                    start,
-                    "a `<<` merge key takes a mapping or a list of mappings".into(),
-                ));
+                return Err(refuse(at));
             };
             for (k, v) in entries {
                 m.entry(k).or_insert(v);
@@ -784,6 +832,44 @@ mod tests {
         assert!(
             e.to_string().contains("nested") || e.to_string().contains("recursion limit"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_document_of_more_values_than_compose_reads_is_refused() {
+        // Keys do not count, an alias counts once: as compose-go's node visits.
+        let values = |n: usize| {
+            let mut t = String::from("x-a: &a {k: v}\nx-data:\n");
+            for i in 0..n {
+                t.push_str(&format!("  k{i}: *a\n"));
+            }
+            t
+        };
+        // The root, x-a, k, x-data and the aliases.
+        assert!(parse(&values(MAX_VALUES - 4), "c.yaml").is_ok());
+        let e = parse(&values(MAX_VALUES - 3), "c.yaml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("c.yaml:{}:", MAX_VALUES - 1)),
+            "{e}"
+        );
+        assert!(e.to_string().contains("more than 100000 values"), "{e}");
+        // Each document has its own count.
+        let two = format!("{}---\n{}", values(MAX_VALUES / 2), values(MAX_VALUES / 2));
+        assert_eq!(parse(&two, "c.yaml").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn alias_and_merge_key_errors_name_the_place() {
+        let e = parse("x: &h\n  e:\n    <<: *h\n", "c.yaml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:3:9: alias *h refers to no anchor defined before it (an anchor cannot contain an alias to itself)"
+        );
+        let e = parse("x: &s text\ny:\n  a: 1\n  <<: *s\n", "c.yaml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:4:3: a `<<` merge key takes a mapping or a list of mappings"
         );
     }
 

@@ -21,6 +21,7 @@ pub struct Healthcheck {
 }
 
 impl Healthcheck {
+    /// A test of the file's own (an empty one leaves the image's, which devstack cannot see).
     pub fn enabled(&self) -> bool {
         self.test.first().is_some_and(|t| t != "NONE")
     }
@@ -79,7 +80,8 @@ pub(super) fn parse_healthcheck(
     }))
 }
 
-/// A string is a shell command (`CMD-SHELL`); a list starts with CMD, CMD-SHELL or NONE.
+/// A string is a shell command (`CMD-SHELL`); a list starts with CMD, CMD-SHELL or NONE; no
+/// test keeps the image's own with these timings (compose-go checks a test only when given).
 fn test(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<String>, ProjectError> {
     let at_test = format!("{at}.test");
     match v {
@@ -94,7 +96,7 @@ fn test(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<String>, ProjectErr
             }
             Ok(t)
         }
-        None => Err(cx.err(at, "missing `test`")),
+        None => Ok(Vec::new()),
         Some(_) => Err(cx.err(&at_test, "expected a string or list")),
     }
 }
@@ -107,6 +109,16 @@ mod tests {
 
     fn hc(v: Value) -> Result<Option<Healthcheck>, ProjectError> {
         parse_healthcheck(&v, "services.web.healthcheck", &Ctx::new("f", None))
+    }
+
+    #[test]
+    fn timings_without_a_test_keep_the_image_s_test() {
+        let h = hc(json!({"interval": "10s", "retries": 2}))
+            .unwrap()
+            .unwrap();
+        assert!(h.test.is_empty(), "the engine keeps the image's test");
+        assert_eq!(h.interval, Some(Duration::from_secs(10)));
+        assert!(!h.enabled());
     }
 
     #[test]
@@ -130,7 +142,6 @@ mod tests {
     #[test]
     fn mistakes_are_named_at_their_path() {
         let e = |v| hc(v).unwrap_err().0;
-        assert_eq!(e(json!({})), "f: services.web.healthcheck: missing `test`");
         assert_eq!(
             e(json!({"test": ["curl"]})),
             "f: services.web.healthcheck.test: a list must start with CMD, CMD-SHELL or NONE"

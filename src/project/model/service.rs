@@ -61,6 +61,9 @@ pub struct Service {
     pub files: Vec<FileMount>,
     /// Containers of this service (`deploy.replicas`, `scale`; 1 by default).
     pub replicas: u32,
+    /// `provider.type`: a service a Compose provider plugin runs instead of a container (it
+    /// needs neither `image:` nor `build:`).
+    pub provider: Option<String>,
 }
 
 impl Service {
@@ -226,7 +229,11 @@ pub(super) fn parse_service(
     };
     s.image = m.get("image").and_then(scalar);
     s.build = build::parse_build(m.get("build"), name, cx)?;
-    if s.image.is_none() && s.build.is_none() {
+    s.provider = m
+        .get("provider")
+        .map(|p| p.get("type").and_then(scalar).unwrap_or_default());
+    // compose-go: a provider service is made by its plugin, not from an image.
+    if s.image.is_none() && s.build.is_none() && s.provider.is_none() {
         return Err(cx.err(
             &format!("services.{name}"),
             "has neither `image:` nor `build:`; add one of them",
@@ -583,6 +590,12 @@ mod tests {
         assert_eq!(
             web("5").unwrap_err().0,
             "f: services.web: expected a mapping"
+        );
+        let s = web("{provider: {type: model, options: {model: ai/smollm2}}}").unwrap();
+        assert_eq!(
+            s.provider.as_deref(),
+            Some("model"),
+            "a provider needs no image"
         );
     }
 

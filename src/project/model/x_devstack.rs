@@ -190,6 +190,13 @@ fn host_process(name: &str, spec: &Value, cx: &Ctx) -> Result<HostProcess, Proje
         Some(hc) => parse_healthcheck(hc, &field("healthcheck"), cx)?,
         None => None,
     };
+    // A container without a test keeps its image's; a host process has none to keep.
+    if healthcheck.as_ref().is_some_and(|hc| hc.test.is_empty()) {
+        return Err(cx.err(
+            &field("healthcheck"),
+            "missing `test`: a host process has no image to take one from",
+        ));
+    }
     let enabled = h.enabled.get().is_none_or(truthy);
     let disabled_reason = (!enabled).then(|| {
         h.disabled_reason
@@ -281,6 +288,10 @@ mod tests {
         assert_eq!(
             e(json!({"host": {"cam": {"command": "x", "restart": "sometimes"}}})),
             "f: x-devstack.host.cam.restart: unknown policy \"sometimes\": use no, on-failure or always"
+        );
+        assert_eq!(
+            e(json!({"host": {"cam": {"command": "x", "healthcheck": {"interval": "5s"}}}})),
+            "f: x-devstack.host.cam.healthcheck: missing `test`: a host process has no image to take one from"
         );
     }
 
