@@ -390,6 +390,12 @@ fn preflight_spec(
         let Some(svc) = project.model.services.get(name) else {
             continue;
         };
+        if svc.provider.is_some() {
+            problems.push(format!(
+                "service {name}: `provider:` runs a Compose provider plugin, which devstack does not drive: bring it up with `docker compose up {name}`, or leave it out (`devstack up` with the other services named)"
+            ));
+            continue;
+        }
         problems.extend(spec::unsupported(svc, api));
         match spec::injections(project, svc) {
             Err(e) => problems.push(e),
