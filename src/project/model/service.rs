@@ -225,7 +225,7 @@ pub(super) fn parse_service(
         ..Default::default()
     };
     s.image = m.get("image").and_then(scalar);
-    s.build = build::parse_build(m.get("build"), name, cx)?;
+    s.build = build::parse_build(m.get("build"), name, &model.secrets, cx)?;
     if s.image.is_none() && s.build.is_none() {
         return Err(cx.err(
             &format!("services.{name}"),
