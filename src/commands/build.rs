@@ -68,7 +68,11 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
                 Ok((id, action)) => println!(
                     "{} {name} {} ({})",
                     color::ok("✓"),
-                    if action == ImageAction::UpToDate { "up to date" } else { "built" },
+                    if action == ImageAction::UpToDate {
+                        "up to date"
+                    } else {
+                        "built"
+                    },
                     &id.trim_start_matches("sha256:")[..12.min(id.len())]
                 ),
                 Err(e) => failures.push(e.into()),

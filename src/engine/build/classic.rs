@@ -52,9 +52,10 @@ pub async fn build(
     if !build.extra_hosts.is_empty() {
         opts = opts.extrahosts(&build.extra_hosts.join(","));
     }
-    let mut stream = engine
-        .docker
-        .build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
+    let mut stream =
+        engine
+            .docker
+            .build_image(opts.build(), None, Some(bollard::body_full(tar.into())));
     let mut log: Vec<String> = Vec::new();
     let mut image_id = None;
     while let Some(item) = stream.next().await {

@@ -282,7 +282,11 @@ pub fn context_hash(service: &str, build: &Build) -> Result<String, BuildError> 
 }
 
 /// The part of the hash beyond the context's files.
-fn hash_settings(service: &str, build: &Build, hasher: &mut sha2::Sha256) -> Result<(), BuildError> {
+fn hash_settings(
+    service: &str,
+    build: &Build,
+    hasher: &mut sha2::Sha256,
+) -> Result<(), BuildError> {
     hasher.update(build.dockerfile.as_bytes());
     for (k, v) in &build.args {
         hasher.update(format!("{k}={v}\n").as_bytes());
@@ -319,7 +323,14 @@ fn hash_settings(service: &str, build: &Build, hasher: &mut sha2::Sha256) -> Res
 fn extras(build: &Build) -> serde_json::Value {
     let mut v = serde_json::to_value(build).unwrap_or_default();
     if let Some(m) = v.as_object_mut() {
-        for k in ["context", "dockerfile", "args", "target", "no_cache", "pull"] {
+        for k in [
+            "context",
+            "dockerfile",
+            "args",
+            "target",
+            "no_cache",
+            "pull",
+        ] {
             m.remove(k);
         }
     }

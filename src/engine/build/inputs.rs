@@ -55,7 +55,12 @@ fn dockerfile(project: &Project, svc: &Service, b: &Build) -> Result<(PathBuf, S
         let dir = project.paths().root().join("build").join(&svc.name);
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("Dockerfile"), text))
-            .map_err(|e| format!("cannot write the inline Dockerfile under {}: {e}", dir.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot write the inline Dockerfile under {}: {e}",
+                    dir.display()
+                )
+            })?;
         return Ok((dir, "Dockerfile".into()));
     }
     let path = b.context.join(&b.dockerfile);
@@ -203,7 +208,10 @@ fn check_buildkit(
         )));
     }
     for (key, value) in [("provenance", &b.provenance), ("sbom", &b.sbom)] {
-        if value.as_deref().is_some_and(|v| !matches!(v, "false" | "0" | "")) {
+        if value
+            .as_deref()
+            .is_some_and(|v| !matches!(v, "false" | "0" | ""))
+        {
             return Err(unsupported(format!(
                 "build.{key}: the engine's image store cannot keep attestations (they need the containerd image store): set `{key}: false` or remove it"
             )));
@@ -217,10 +225,7 @@ fn check_buildkit(
             )));
         }
     }
-    let has_syntax = std::fs::read_to_string(dockerfile)
-        .map(|t| t.lines().take_while(|l| l.starts_with('#')).any(|l| l.contains("syntax=")))
-        .unwrap_or(false);
-    if !b.additional_contexts.is_empty() && !engine.api_at_least(1, 42) && !has_syntax {
+    if !b.additional_contexts.is_empty() && old_frontend(engine, dockerfile) {
         return Err(unsupported(format!(
             "build.additional_contexts needs the Dockerfile frontend 1.4 (Docker 23 or newer); this engine (Docker {}, API {}.{}) has an older one: upgrade Docker, or start the Dockerfile with `# syntax=docker/dockerfile:1.4` (pulled from Docker Hub)",
             engine.server_version, engine.api.0, engine.api.1
@@ -229,12 +234,45 @@ fn check_buildkit(
     Ok(())
 }
 
+/// The engine's own Dockerfile frontend predates 1.4 (Docker before 23, API 1.42) and the
+/// Dockerfile does not pick another with a `# syntax=` line.
+fn old_frontend(engine: &Engine, dockerfile: &Path) -> bool {
+    let has_syntax = std::fs::read_to_string(dockerfile)
+        .map(|t| {
+            t.lines()
+                .take_while(|l| l.starts_with('#'))
+                .any(|l| l.contains("syntax="))
+        })
+        .unwrap_or(false);
+    !engine.api_at_least(1, 42) && !has_syntax
+}
+
+/// Settings an old frontend ignores (as it does under Compose too): said, not refused, since
+/// the build itself works without them.
+pub fn ignored_by_frontend(engine: &Engine, job: &Job) -> Vec<String> {
+    let b = job.build;
+    if !old_frontend(engine, &job.dockerfile_dir.join(&job.dockerfile_name)) {
+        return Vec::new();
+    }
+    [("shm_size", b.shm_size.is_some()), ("ulimits", !b.ulimits.is_empty())]
+        .into_iter()
+        .filter(|(_, used)| *used)
+        .map(|(k, _)| format!(
+            "service {}: build.{k} is not applied: this engine's Dockerfile frontend (Docker {}) predates it (Docker 23 or newer, or a `# syntax=docker/dockerfile:1.4` line)",
+            job.service, engine.server_version
+        ))
+        .collect()
+}
+
 /// What the classic builder cannot do, refused rather than ignored.
 pub fn check_classic(svc: &Service, b: &Build, why: &str) -> Result<(), BuildError> {
     let needs: Vec<&str> = [
         ("build.secrets", !b.secrets.is_empty()),
         ("build.ssh", !b.ssh.is_empty()),
-        ("build.additional_contexts", !b.additional_contexts.is_empty()),
+        (
+            "build.additional_contexts",
+            !b.additional_contexts.is_empty(),
+        ),
         ("build.cache_to", !b.cache_to.is_empty()),
         ("build.no_cache_filter", !b.no_cache_filter.is_empty()),
         ("build.dockerfile_inline", b.dockerfile_inline.is_some()),

@@ -62,7 +62,9 @@ impl BuildError {
     pub fn is_configuration(&self) -> bool {
         matches!(
             self,
-            BuildError::NoContext { .. } | BuildError::Input { .. } | BuildError::Unsupported { .. }
+            BuildError::NoContext { .. }
+                | BuildError::Input { .. }
+                | BuildError::Unsupported { .. }
         )
     }
 }
@@ -109,7 +111,10 @@ pub async fn builder(engine: &Engine) -> &'static Builder {
 
 async fn probe(engine: &Engine) -> Builder {
     if let Ok(v) = std::env::var("DOCKER_BUILDKIT") {
-        if matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off") {
+        if matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off"
+        ) {
             return Builder::Classic(format!("DOCKER_BUILDKIT={v} asks for it"));
         }
     }
@@ -345,6 +350,9 @@ async fn run_build(
     match builder(engine).await {
         Builder::BuildKit(target) => {
             let job = inputs::job(engine, project, svc, build, tags, no_cache, pull)?;
+            for note in inputs::ignored_by_frontend(engine, &job) {
+                on(&BuildUpdate::Note(&note));
+            }
             let service = svc.name.clone();
             buildkit::build(target, job, on)
                 .await
@@ -473,7 +481,12 @@ pub fn build_waves(project: &Project, names: &[String]) -> Result<Vec<Vec<String
             .flat_map(|b| b.additional_contexts.values())
             .filter_map(|v| v.strip_prefix("service:"));
         for dep in deps {
-            if project.model.services.get(dep).is_some_and(|s| s.build.is_some()) {
+            if project
+                .model
+                .services
+                .get(dep)
+                .is_some_and(|s| s.build.is_some())
+            {
                 w = w.max(wave(project, dep, seen, memo)? + 1);
             }
         }

@@ -106,11 +106,15 @@ impl CacheEntry {
                 }
             }
         }
-        let kind = match (kind, attrs.get("ref")) {
-            (Some(k), _) => k,
-            (None, Some(_)) => "registry".to_string(),
-            (None, None) => return Err("no `type=`: give type=local,src=DIR, type=inline or type=registry,ref=IMAGE".into()),
-        };
+        let kind =
+            match (kind, attrs.get("ref")) {
+                (Some(k), _) => k,
+                (None, Some(_)) => "registry".to_string(),
+                (None, None) => return Err(
+                    "no `type=`: give type=local,src=DIR, type=inline or type=registry,ref=IMAGE"
+                        .into(),
+                ),
+            };
         Ok(CacheEntry { kind, attrs })
     }
 }
@@ -423,8 +427,17 @@ mod tests {
         assert_eq!(b.target.as_deref(), Some("dev"));
         assert_eq!(b.args["A"], "1");
         assert_eq!(b.args["FROM_ENV"], "e", "a bare KEY takes the variable");
-        assert!(!b.args.contains_key("UNSET"), "an unset bare KEY is left out");
-        assert_eq!(b.ssh[0], SshAgent { id: "default".into(), paths: vec![] });
+        assert!(
+            !b.args.contains_key("UNSET"),
+            "an unset bare KEY is left out"
+        );
+        assert_eq!(
+            b.ssh[0],
+            SshAgent {
+                id: "default".into(),
+                paths: vec![]
+            }
+        );
         assert_eq!(b.ssh[1].paths, ["/run/gh.sock"]);
         assert_eq!(b.labels["team"], "pose");
         assert_eq!(b.cache_from[0].kind, "local");
@@ -441,8 +454,14 @@ mod tests {
         assert_eq!(
             b.secrets,
             [
-                BuildSecret { id: "token".into(), source: "token".into() },
-                BuildSecret { id: "key".into(), source: "api_key".into() }
+                BuildSecret {
+                    id: "token".into(),
+                    source: "token".into()
+                },
+                BuildSecret {
+                    id: "key".into(),
+                    source: "api_key".into()
+                }
             ]
         );
         assert_eq!(b.tags, ["pose:dev"]);
@@ -459,7 +478,9 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_refused_with_the_closest_one() {
-        let e = build(json!({"context": ".", "cache-from": ["x"]})).0.unwrap_err();
+        let e = build(json!({"context": ".", "cache-from": ["x"]}))
+            .0
+            .unwrap_err();
         assert_eq!(
             e.0,
             "f: services.web.build.cache-from: `cache-from` is not a Compose key here: did you mean `cache_from`?"
@@ -484,10 +505,18 @@ mod tests {
     #[test]
     fn bad_values_name_the_key() {
         let e = build(json!({"ssh": ["gh"]})).0.unwrap_err();
-        assert!(e.0.contains("services.web.build.ssh: ssh `gh` has no path"), "{e}");
+        assert!(
+            e.0.contains("services.web.build.ssh: ssh `gh` has no path"),
+            "{e}"
+        );
         let e = build(json!({"cache_from": ["mode=max"]})).0.unwrap_err();
-        assert!(e.0.contains("services.web.build.cache_from: \"mode=max\": no `type=`"), "{e}");
-        let e = build(json!({"dockerfile": "D", "dockerfile_inline": "FROM x"})).0.unwrap_err();
+        assert!(
+            e.0.contains("services.web.build.cache_from: \"mode=max\": no `type=`"),
+            "{e}"
+        );
+        let e = build(json!({"dockerfile": "D", "dockerfile_inline": "FROM x"}))
+            .0
+            .unwrap_err();
         assert!(e.0.contains("mutually exclusive"), "{e}");
         let e = build(json!({"entitlements": ["root"]})).0.unwrap_err();
         assert!(e.0.contains("unknown entitlement \"root\""), "{e}");

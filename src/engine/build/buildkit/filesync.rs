@@ -84,7 +84,9 @@ impl FileSync for LocalDirs {
         &self,
         _request: Request<Streaming<Packet>>,
     ) -> Result<Response<Self::TarStreamStream>, Status> {
-        Err(Status::unimplemented("devstack sends directories with DiffCopy"))
+        Err(Status::unimplemented(
+            "devstack sends directories with DiffCopy",
+        ))
     }
 }
 
@@ -104,7 +106,12 @@ async fn send(
     tx: mpsc::Sender<Result<Packet, Status>>,
 ) {
     for (id, e) in entries.iter().enumerate() {
-        let p = packet(PacketType::PacketStat, id as u32, Some(e.stat.clone()), vec![]);
+        let p = packet(
+            PacketType::PacketStat,
+            id as u32,
+            Some(e.stat.clone()),
+            vec![],
+        );
         if tx.send(Ok(p)).await.is_err() {
             return;
         }
@@ -129,7 +136,9 @@ async fn send(
                 }
             }
             Ok(PacketType::PacketFin) => {
-                let _ = tx.send(Ok(packet(PacketType::PacketFin, 0, None, vec![]))).await;
+                let _ = tx
+                    .send(Ok(packet(PacketType::PacketFin, 0, None, vec![])))
+                    .await;
                 return;
             }
             Ok(PacketType::PacketErr) => {
@@ -198,7 +207,10 @@ fn walk(root: &Path, filter: &Filter) -> std::io::Result<Vec<Entry>> {
                 continue;
             }
         }
-        let follow = filter.follow.iter().any(|f| f.trim_start_matches("./") == rel);
+        let follow = filter
+            .follow
+            .iter()
+            .any(|f| f.trim_start_matches("./") == rel);
         if let Some(e) = entry_of(entry.path(), &rel, follow)? {
             out.push(e);
         }
@@ -333,7 +345,14 @@ mod tests {
     #[test]
     fn walk_order_is_fsutils_and_filters_apply() {
         let d = tempfile::tempdir().unwrap();
-        for f in ["a.txt", "a/b", "a/c/d", "Dockerfile", "node_modules/x", ".dockerignore"] {
+        for f in [
+            "a.txt",
+            "a/b",
+            "a/c/d",
+            "Dockerfile",
+            "node_modules/x",
+            ".dockerignore",
+        ] {
             let p = d.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
@@ -341,7 +360,17 @@ mod tests {
         // A directory before its contents, then "a.txt" (after "a/…": components compare).
         assert_eq!(
             names(d.path(), &Filter::default()),
-            [".dockerignore", "Dockerfile", "a", "a/b", "a/c", "a/c/d", "a.txt", "node_modules", "node_modules/x"]
+            [
+                ".dockerignore",
+                "Dockerfile",
+                "a",
+                "a/b",
+                "a/c",
+                "a/c/d",
+                "a.txt",
+                "node_modules",
+                "node_modules/x"
+            ]
         );
         let f = Filter {
             excludes: vec!["node_modules".into(), "a/c".into()],

@@ -143,8 +143,7 @@ pub async fn build(
             for line in tracker.update(msg) {
                 on(&BuildUpdate::Log(&line));
             }
-            let line = tracker.line();
-            if line != last {
+            if let Some(line) = tracker.line().filter(|l| *l != last) {
                 on(&BuildUpdate::Step(&line));
                 last = line;
             }
@@ -166,8 +165,17 @@ pub async fn build(
 fn failure(message: &str, tracker: &Tracker) -> BuildkitError {
     match tracker.failure() {
         Some(f) => BuildkitError::Failed {
-            message: format!("step {} failed: {}", f.step, f.error),
-            log: f.log,
+            message: format!(
+                "step `{}` failed: {}",
+                progress::short(&f.step, 100),
+                progress::step_error(&f.error)
+            ),
+            log: f
+                .log
+                .lines()
+                .map(|l| format!("  │ {l}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
         },
         None => BuildkitError::Failed {
             message: message.trim().to_string(),
@@ -192,7 +200,11 @@ fn local_cache_dirs(entries: &[CacheEntry]) -> Vec<(String, PathBuf)> {
 fn solve_request(job: &Job, session: &str, build_ref: &str) -> SolveRequest {
     let entry = |e: &CacheEntry| CacheOptionsEntry {
         r#type: e.kind.clone(),
-        attrs: e.attrs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        attrs: e
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     };
     let imports: Vec<CacheOptionsEntry> = job.cache_from.iter().map(entry).collect();
     let mut attrs = frontend_attrs(job);
@@ -201,7 +213,10 @@ fn solve_request(job: &Job, session: &str, build_ref: &str) -> SolveRequest {
             .iter()
             .map(|i| serde_json::json!({"Type": i.r#type, "Attrs": i.attrs}))
             .collect();
-        attrs.insert("cache-imports".into(), serde_json::Value::from(json).to_string());
+        attrs.insert(
+            "cache-imports".into(),
+            serde_json::Value::from(json).to_string(),
+        );
     }
     SolveRequest {
         r#ref: build_ref.to_string(),
@@ -320,7 +335,9 @@ mod tests {
         let b = Build {
             target: Some("dev".into()),
             args: [("A".to_string(), "1".to_string())].into_iter().collect(),
-            labels: [("team".to_string(), "pose".to_string())].into_iter().collect(),
+            labels: [("team".to_string(), "pose".to_string())]
+                .into_iter()
+                .collect(),
             extra_hosts: vec!["db:10.0.0.2".into(), "v6:::1".into()],
             network: Some("host".into()),
             shm_size: Some(1 << 30),

@@ -20,7 +20,8 @@ struct Step {
 #[derive(Debug, Default)]
 pub struct Tracker {
     steps: IndexMap<String, Step>,
-    logs: HashMap<String, Vec<u8>>,
+    /// Per step, what it printed: (timestamp in ns, bytes), stdout and stderr interleaved.
+    logs: HashMap<String, Vec<(i64, Vec<u8>)>>,
     /// Per step, the partial line not yet ended by a newline.
     last_line: HashMap<String, String>,
 }
@@ -62,7 +63,13 @@ impl Tracker {
         }
         let mut lines = Vec::new();
         for l in s.logs {
-            self.logs.entry(l.vertex.clone()).or_default().extend(&l.msg);
+            let at = l
+                .timestamp
+                .map_or(0, |t| t.seconds * 1_000_000_000 + i64::from(t.nanos));
+            self.logs
+                .entry(l.vertex.clone())
+                .or_default()
+                .push((at, l.msg.clone()));
             let name = self
                 .steps
                 .get(&l.vertex)
@@ -92,35 +99,23 @@ impl Tracker {
         (total, cached)
     }
 
-    /// The one line that says where the build is.
-    pub fn line(&self) -> String {
-        let running = self
-            .steps
-            .iter()
-            .rev()
-            .find(|(_, s)| s.started && !s.completed && is_instruction(&s.name))
-            .or_else(|| self.steps.iter().rev().find(|(_, s)| s.started && !s.completed));
+    /// The one line that says where the build is: the Dockerfile step running (else
+    /// BuildKit's own work, such as exporting), cached steps counted; `None` between steps.
+    pub fn line(&self) -> Option<String> {
+        let running = |pick: &dyn Fn(&str) -> bool| {
+            self.steps
+                .values()
+                .find(|s| s.started && !s.completed && pick(&s.name))
+        };
+        let step = running(&is_instruction)
+            .or_else(|| running(&|n: &str| !n.starts_with("[internal]")))?;
         let (_, cached) = self.counts();
         let cached = if cached > 0 {
             format!(" ({cached} cached)")
         } else {
             String::new()
         };
-        match running {
-            Some((digest, s)) => {
-                let said = self
-                    .last_line
-                    .get(digest)
-                    .map(|l| l.trim())
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string)
-                    .or_else(|| last_log_line(self.logs.get(digest)))
-                    .map(|l| format!(" › {}", short(&l, 60)))
-                    .unwrap_or_default();
-                format!("{}{cached}{said}", short(&s.name, 70))
-            }
-            None => format!("building{cached}"),
-        }
+        Some(format!("{}{cached}", short(&step.name, 70)))
     }
 
     /// The step that failed, with its log.
@@ -132,22 +127,35 @@ impl Tracker {
             .map(|(digest, s)| Failure {
                 step: s.name.clone(),
                 error: s.error.clone(),
-                log: self
-                    .logs
-                    .get(digest)
-                    .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
-                    .unwrap_or_default(),
+                log: self.log_of(digest),
             })
+    }
+
+    /// Everything a step printed, in the order it printed it.
+    fn log_of(&self, digest: &str) -> String {
+        let mut chunks: Vec<&(i64, Vec<u8>)> =
+            self.logs.get(digest).into_iter().flatten().collect();
+        chunks.sort_by_key(|(at, _)| *at);
+        let bytes: Vec<u8> = chunks
+            .into_iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        String::from_utf8_lossy(&bytes).trim_end().to_string()
     }
 }
 
-fn last_log_line(log: Option<&Vec<u8>>) -> Option<String> {
-    let text = String::from_utf8_lossy(log?);
-    text.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_string)
+/// BuildKit's error without the command it repeats: `exit code: 3` from "executor failed
+/// running [/bin/sh -c …]: exit code: 3" (BuildKit 0.8) or "process \"…\" did not complete
+/// successfully: exit code: 3" (newer).
+pub fn step_error(error: &str) -> &str {
+    for marker in ["did not complete successfully: ", "]: "] {
+        if error.starts_with("executor failed running [") || error.starts_with("process \"") {
+            if let Some(i) = error.rfind(marker) {
+                return &error[i + marker.len()..];
+            }
+        }
+    }
+    error
 }
 
 /// At most `max` characters, `…` where cut.
@@ -166,12 +174,11 @@ mod tests {
     use bollard::moby::buildkit::v1::{Vertex, VertexLog};
 
     fn vertex(d: &str, name: &str, started: bool, done: bool, cached: bool) -> Vertex {
-        let t = prost_types::Timestamp::default();
         Vertex {
             digest: d.into(),
             name: name.into(),
-            started: started.then_some(t),
-            completed: done.then_some(t),
+            started: started.then(Default::default),
+            completed: done.then(Default::default),
             cached,
             ..Default::default()
         }
@@ -191,7 +198,13 @@ mod tests {
         let mut t = Tracker::default();
         t.update(StatusResponse {
             vertexes: vec![
-                vertex("a", "[internal] load build definition from Dockerfile", true, true, false),
+                vertex(
+                    "a",
+                    "[internal] load build definition from Dockerfile",
+                    true,
+                    true,
+                    false,
+                ),
                 vertex("b", "[1/3] FROM docker.io/library/base", true, true, true),
                 vertex("c", "[2/3] COPY req.txt /", true, true, true),
                 vertex("d", "[3/3] RUN pip install -r /req.txt", true, false, false),
@@ -199,7 +212,10 @@ mod tests {
             ..Default::default()
         });
         let lines = t.update(StatusResponse {
-            logs: vec![log("d", "Collecting numpy\nDownloading numpy (12 MB)\nInstall")],
+            logs: vec![log(
+                "d",
+                "Collecting numpy\nDownloading numpy (12 MB)\nInstall",
+            )],
             ..Default::default()
         });
         assert_eq!(
@@ -211,9 +227,20 @@ mod tests {
         );
         assert_eq!(t.counts(), (3, 2));
         assert_eq!(
-            t.line(),
-            "[3/3] RUN pip install -r /req.txt (2 cached) › Install"
+            t.line().as_deref(),
+            Some("[3/3] RUN pip install -r /req.txt (2 cached)")
         );
+        t.update(StatusResponse {
+            vertexes: vec![vertex(
+                "d",
+                "[3/3] RUN pip install -r /req.txt",
+                true,
+                true,
+                false,
+            )],
+            ..Default::default()
+        });
+        assert_eq!(t.line(), None, "between steps");
     }
 
     #[test]
@@ -227,6 +254,15 @@ mod tests {
             ..Default::default()
         });
         let f = t.failure().unwrap();
+        assert_eq!(step_error(&f.error), "exit code: 2");
+        assert_eq!(
+            step_error("process \"/bin/sh -c make\" did not complete successfully: exit code: 1"),
+            "exit code: 1"
+        );
+        assert_eq!(
+            step_error("failed to compute cache key: x"),
+            "failed to compute cache key: x"
+        );
         assert_eq!(f.step, "[2/2] RUN make");
         assert!(f.error.contains("exit code: 2"));
         assert_eq!(f.log, "cc -c a.c\na.c:1: error: boom");

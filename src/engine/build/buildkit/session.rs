@@ -248,7 +248,9 @@ mod tests {
     fn ids_look_like_buildkits() {
         let a = new_id();
         assert_eq!(a.len(), 25);
-        assert!(a.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
         assert_ne!(a, new_id());
     }
 }
