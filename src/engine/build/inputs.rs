@@ -42,8 +42,8 @@ pub fn job<'a>(
         ssh: ssh_agents(project, build).map_err(input)?,
         no_cache,
         pull,
-        cache_from: absolute_caches(&build.cache_from, &project.dir),
-        cache_to: absolute_caches(&build.cache_to, &project.dir),
+        cache_from: build.cache_from.clone(),
+        cache_to: build.cache_to.clone(),
         shared_key: shared_key(&project.dir, &svc.name),
     })
 }
@@ -79,12 +79,12 @@ fn dockerfile(project: &Project, svc: &Service, b: &Build) -> Result<(PathBuf, S
     Ok((dir, name))
 }
 
+/// Named contexts that are directories (served by the session), and the others by reference.
+type NamedContexts = (HashMap<String, PathBuf>, HashMap<String, String>);
+
 /// Named contexts: directories (served by the session), and the rest by their reference:
 /// `docker-image://…` and URLs as written, `service:NAME` as that service's image.
-fn named_contexts(
-    project: &Project,
-    b: &Build,
-) -> Result<(HashMap<String, PathBuf>, HashMap<String, String>), String> {
+fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, String> {
     let mut local = HashMap::new();
     let mut other = HashMap::new();
     for (name, value) in &b.additional_contexts {
@@ -165,24 +165,6 @@ fn ssh_agents(project: &Project, b: &Build) -> Result<HashMap<String, PathBuf>, 
     Ok(out)
 }
 
-/// `type=local` caches' `src`/`dest` made absolute against the project directory.
-fn absolute_caches(entries: &[CacheEntry], dir: &Path) -> Vec<CacheEntry> {
-    entries
-        .iter()
-        .map(|e| {
-            let mut e = e.clone();
-            if e.kind == "local" {
-                for k in ["src", "dest"] {
-                    if let Some(v) = e.attrs.get_mut(k) {
-                        *v = dir.join(&*v).to_string_lossy().into_owned();
-                    }
-                }
-            }
-            e
-        })
-        .collect()
-}
-
 /// The key under which the engine keeps what it received of this service's directories, so
 /// the next build sends only what changed.
 fn shared_key(dir: &Path, service: &str) -> String {
@@ -217,13 +199,24 @@ fn check_buildkit(
             )));
         }
     }
-    for c in &b.cache_to {
-        if c.kind != "inline" {
-            return Err(unsupported(format!(
-                "build.cache_to type={}: the engine's BuildKit exports its cache only inline (into the image) unless it uses the containerd image store; use `type=inline` and `cache_from: [IMAGE]`, or type=local with a buildx builder",
-                c.kind
-            )));
-        }
+    // Without the containerd image store the engine's BuildKit exports a cache only inline and
+    // imports only images (buildx's docker driver refuses the rest too); a local or registry
+    // cache would also need a content store served by the client, which devstack does not.
+    let only = |key: &str, kind: &str, allowed: &str| {
+        unsupported(format!(
+            "build.{key} type={kind}: the engine's BuildKit takes only {allowed} here (a local, registry or gha cache needs the containerd image store, and a content store devstack does not serve): use `cache_to: [type=inline]` on the image and `cache_from: [IMAGE]`"
+        ))
+    };
+    if let Some(c) = b.cache_to.iter().find(|c| c.kind != "inline") {
+        return Err(only("cache_to", &c.kind, "type=inline"));
+    }
+    let image_ref = |c: &CacheEntry| c.kind == "registry" && c.attrs.contains_key("ref");
+    if let Some(c) = b.cache_from.iter().find(|c| !image_ref(c)) {
+        return Err(only(
+            "cache_from",
+            &c.kind,
+            "images (IMAGE or type=registry,ref=IMAGE)",
+        ));
     }
     if !b.additional_contexts.is_empty() && old_frontend(engine, dockerfile) {
         return Err(unsupported(format!(

@@ -82,16 +82,6 @@ pub enum BuildUpdate<'a> {
     Note(&'a str),
 }
 
-impl BuildUpdate<'_> {
-    /// The text of a step or log line (pull progress arrives as steps).
-    pub fn text(&self) -> Option<&str> {
-        match self {
-            BuildUpdate::Step(s) | BuildUpdate::Log(s) | BuildUpdate::Note(s) => Some(s),
-            BuildUpdate::Done { .. } => None,
-        }
-    }
-}
-
 /// Which builder the engine offers, decided once per process.
 #[derive(Debug, Clone)]
 pub enum Builder {

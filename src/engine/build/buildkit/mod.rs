@@ -43,7 +43,7 @@ pub struct Job<'a> {
     pub ssh: HashMap<String, PathBuf>,
     pub no_cache: bool,
     pub pull: bool,
-    /// Local cache directories made absolute.
+    /// Cache imports (images) and exports (inline).
     pub cache_from: Vec<CacheEntry>,
     pub cache_to: Vec<CacheEntry>,
     /// Keys the engine's BuildKit reuses the directories it received under.
@@ -94,14 +94,14 @@ fn find_dial_error(e: &(dyn std::error::Error + 'static)) -> Option<BuildkitErro
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
             .and_then(|e| e.downcast_ref::<DialError>());
-        if let Some(d) = err.downcast_ref::<DialError>().or(inner) {
-            if let DialError::Refused { path, status, body } = d {
-                return Some(BuildkitError::Dial(DialError::Refused {
-                    path: path.clone(),
-                    status: *status,
-                    body: body.clone(),
-                }));
-            }
+        if let Some(DialError::Refused { path, status, body }) =
+            err.downcast_ref::<DialError>().or(inner)
+        {
+            return Some(BuildkitError::Dial(DialError::Refused {
+                path: path.clone(),
+                status: *status,
+                body: body.clone(),
+            }));
         }
         cur = err.source();
     }
@@ -119,7 +119,6 @@ pub async fn build(
         ("dockerfile".to_string(), job.dockerfile_dir.clone()),
     ]);
     dirs.extend(job.local_contexts.clone());
-    dirs.extend(local_cache_dirs(&job.cache_from));
     let offer = session::Offer {
         dirs,
         secrets: job.secrets.clone(),
@@ -182,16 +181,6 @@ fn failure(message: &str, tracker: &Tracker) -> BuildkitError {
             log: String::new(),
         },
     }
-}
-
-/// `type=local` cache imports are directories the session serves (by their `src`).
-fn local_cache_dirs(entries: &[CacheEntry]) -> Vec<(String, PathBuf)> {
-    entries
-        .iter()
-        .filter(|e| e.kind == "local")
-        .filter_map(|e| e.attrs.get("src"))
-        .map(|src| (format!("cache:{src}"), PathBuf::from(src)))
-        .collect()
 }
 
 /// The solve as buildx's docker driver sends it: the Dockerfile frontend with Compose's
