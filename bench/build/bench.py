@@ -89,8 +89,9 @@ class Project:
         with open(os.path.join(self.dir, svc, "requirements.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def bump(self, svc, version):
-        self.write_requirements(svc, self.packages[svc], version)
+    def bump(self, svc, line):
+        # The run's id as the line's comment: no build of an earlier run saw this line either.
+        self.write_requirements(svc, self.packages[svc], f"{line}  # run {self.name}")
 
     def clean(self):
         ids = sh("docker", "images", "-q", "--filter", f"reference={self.name}-*",
@@ -133,8 +134,8 @@ def main():
     args = ap.parse_args()
     base = sh("bash", os.path.join(HERE, "base.sh")).strip().splitlines()[-1]
     print(f"base image {base}; devstack {args.devstack}; {args.rounds} rounds", flush=True)
-    took, mb = download(base)
-    print(f"network: pip download of the packages (no cache): {took:.1f} s for {mb} MB", flush=True)
+    dl_took, mb = download(base)
+    print(f"network: pip download of the packages (no cache): {dl_took:.1f} s for {mb} MB", flush=True)
     bumps = iter(BUMPS)
     stamp = str(os.getpid())
 
@@ -185,7 +186,7 @@ def main():
         for p in projects.values():
             p.clean()
 
-    print(f"\nnetwork: pip download of the packages (no cache): {took:.1f} s for {mb} MB")
+    print(f"\nnetwork: pip download of the packages (no cache): {dl_took:.1f} s for {mb} MB")
     print("\n| rebuild after a one-line requirements.txt change | median | rounds |")
     print("|---|---|---|")
     for label, times in results.items():
