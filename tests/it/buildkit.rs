@@ -325,7 +325,7 @@ fn unknown_build_keys_and_what_this_engine_cannot_do_are_refused_up_front() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains(
-            "build.cache_to type=local: the engine's BuildKit exports its cache only inline"
+            "build.cache_to type=local: the engine's BuildKit takes only type=inline here"
         ),
         "{}",
         text(&out)
