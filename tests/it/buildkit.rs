@@ -484,3 +484,45 @@ fn the_classic_builder_is_used_where_the_engine_has_no_buildkit_and_says_why_onc
         "{out}"
     );
 }
+
+/// The remote-engine tests (TLS, ssh) call this: a build through BuildKit over that engine's
+/// connection, with a context file and a secret served by the session across it.
+pub fn builds_through_buildkit_on(stack: &Stack) {
+    let dir = stack.path().join("services/remote-build");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM devstack-test-bb:latest\nCOPY hello.txt /hello.txt\nRUN --mount=type=secret,id=token sh -c 'echo {} $(cat /run/secrets/token) > /said'\n",
+            stack.name
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("hello.txt"), "hello\n").unwrap();
+    std::fs::write(stack.path().join("token.txt"), "over-the-wire").unwrap();
+    let template = stack.path().join("templates/compose.yaml.j2");
+    let original = std::fs::read_to_string(&template).unwrap();
+    stack.set_template(
+        "services:\n  remote-build:\n    build:\n      context: ./services/remote-build\n      secrets: [token]\nsecrets:\n  token:\n    file: ./token.txt\n",
+    );
+    let out = stack.ok(&["build"]);
+    std::fs::write(&template, original).unwrap();
+    assert!(out.contains("remote-build built (3 steps"), "{out}");
+    assert!(!out.contains("classic builder"), "{out}");
+    // Read back through the same engine the build went to (the docker CLI with the stack's
+    // DOCKER_HOST, certificates or ssh).
+    let image = format!("{}-remote-build", stack.name);
+    let docker = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c.args(args).output().unwrap()
+    };
+    let said = docker(&["run", "--rm", &image, "cat", "/said"]);
+    assert_eq!(
+        String::from_utf8_lossy(&said.stdout).trim(),
+        format!("{} over-the-wire", stack.name),
+        "{}",
+        text(&said)
+    );
+    docker(&["rmi", "-f", &image]);
+}
