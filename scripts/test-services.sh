@@ -76,6 +76,34 @@ test_pose() {
   fi
   command -v ffmpeg >/dev/null || echo "note: ffmpeg is not installed; the video re-encoding test is skipped"
   (cd "$dir" && "$venv/bin/python" -m pytest -q)
+  check_pose_lock "$dir" "$venv"
+}
+
+# The image's lock (requirements.lock) must be what requirements.txt resolves to: uv compiles
+# requirements.txt again from PyPI, preferring the locked versions, for the image's platform
+# (Python 3.10, manylinux x86_64); any difference (a requirement added, removed or narrowed
+# past a pin; a pin PyPI no longer has) fails with the command that regenerates the lock.
+check_pose_lock() {
+  local dir="$1" venv="$2"
+  say "pose-service: requirements.lock matches requirements.txt and resolves"
+  local tmp
+  tmp="$(mktemp -d)"
+  cp "$dir/requirements.lock" "$tmp/requirements.lock"
+  local compile=(pip compile requirements.txt --python-version 3.10
+    --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header --emit-index-url)
+  if ! (cd "$dir" && UV_PYTHON_DOWNLOADS=never "$venv/bin/uv" "${compile[@]}" --python "$venv/bin/python" \
+      -o "$tmp/requirements.lock" -q); then
+    rm -rf "$tmp"
+    echo "test-services: requirements.txt does not resolve for the image (see uv's message above)" >&2
+    exit 1
+  fi
+  if ! diff -u "$dir/requirements.lock" "$tmp/requirements.lock"; then
+    rm -rf "$tmp"
+    echo "test-services: services/pose-service/requirements.lock does not match requirements.txt; regenerate it: (cd services/pose-service && uv ${compile[*]} -o requirements.lock)" >&2
+    exit 1
+  fi
+  rm -rf "$tmp"
+  echo "requirements.lock: $(grep -c '^[a-zA-Z]' "$dir/requirements.lock") packages, consistent"
 }
 
 test_backend() {

@@ -123,7 +123,9 @@ pub enum Command {
     /// volumes, or only validate it (-q; exit 0 or 2).
     #[command(visible_alias = "render")]
     Config(ConfigArgs),
-    /// Build the images of services that have a `build:` section.
+    /// Build the images of services that have a `build:` section, through the engine's
+    /// BuildKit (independent ones at once, a progress line each); only what changed is built.
+    /// `DOCKER_BUILDKIT=0` asks for the engine's classic builder.
     Build(BuildArgs),
     /// GPU use per device and per container, refreshed.
     Top(TopArgs),

@@ -9,6 +9,12 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         if cause.is::<UsageError>() || cause.is::<ProjectError>() {
             return 2;
         }
+        // A build that asks for what this machine or engine lacks is a configuration error.
+        if let Some(b) = cause.downcast_ref::<crate::engine::build::BuildError>() {
+            if b.is_configuration() {
+                return 2;
+            }
+        }
     }
     1
 }

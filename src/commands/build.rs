@@ -1,10 +1,21 @@
+use std::time::Instant;
+
+use futures_util::future::join_all;
+
 use crate::cli::{BuildArgs, GlobalOpts};
-use crate::engine::build::{ensure_image_with, image_plan, ImageAction, ImageOptions};
+use crate::engine::build::{
+    build_waves, ensure_image_with, image_plan, BuildUpdate, ImageAction, ImageOptions,
+};
+use crate::engine::converge::Event;
+use crate::engine::Engine;
+use crate::errors::UsageError;
+use crate::project::Project;
 use crate::ui::color;
+use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
     let project = super::load_project_probed(g)?;
-    let names = if a.services.is_empty() {
+    let names: Vec<String> = if a.services.is_empty() {
         project
             .model
             .services
@@ -22,12 +33,20 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
         pull_always: a.pull,
         ..Default::default()
     };
+    let (buildable, image_only): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| project.model.services[n].build.is_some());
+    for name in &image_only {
+        let svc = &project.model.services[name];
+        eprintln!(
+            "{} {name} has no build section (image {})",
+            color::dim("-"),
+            svc.image.as_deref().unwrap_or("?")
+        );
+    }
     if a.dry_run {
-        for name in &names {
+        for name in &buildable {
             let svc = &project.model.services[name];
-            if svc.build.is_none() {
-                continue;
-            }
             match image_plan(&engine, &project, svc, &opts).await? {
                 Some(why) => println!("would {why}"),
                 None => println!("{name}: image up to date, nothing to build"),
@@ -35,33 +54,75 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    for name in names {
-        let svc = &project.model.services[&name];
-        if svc.build.is_none() {
-            eprintln!(
-                "{} {name} has no build section (image {})",
-                color::dim("-"),
-                svc.image.as_deref().unwrap_or("?")
-            );
-            continue;
-        }
-        let verbose = g.verbose > 0;
-        let prefix = name.clone();
-        let on_line = move |l: &str| {
-            if verbose {
-                eprintln!("{prefix} | {l}");
+    let waves = build_waves(&project, &buildable).map_err(UsageError)?;
+    let progress = Progress::new(&buildable, g.verbose > 0);
+    let mut failures: Vec<anyhow::Error> = Vec::new();
+    for wave in waves {
+        let results = join_all(
+            wave.iter()
+                .map(|name| build_one(&engine, &project, name, &opts, &progress)),
+        )
+        .await;
+        for (name, r) in wave.iter().zip(results) {
+            match r {
+                Ok((id, action)) => println!(
+                    "{} {name} {} ({})",
+                    color::ok("✓"),
+                    if action == ImageAction::UpToDate {
+                        "up to date"
+                    } else {
+                        "built"
+                    },
+                    &id.trim_start_matches("sha256:")[..12.min(id.len())]
+                ),
+                Err(e) => failures.push(e.into()),
             }
-        };
-        let (id, action) = ensure_image_with(&engine, &project, svc, &opts, &on_line).await?;
-        let what = match action {
-            ImageAction::UpToDate => "up to date",
-            _ => "built",
-        };
-        println!(
-            "{} {name} {what} ({})",
-            color::ok("✓"),
-            &id.trim_start_matches("sha256:")[..12.min(id.len())]
-        );
+        }
+        if !failures.is_empty() {
+            progress.abandon();
+            break;
+        }
     }
-    Ok(0)
+    // Every failure is told; the last one is the command's error.
+    let last = failures.pop();
+    for f in failures {
+        eprintln!("{} {f:#}", color::bad("error:"));
+    }
+    match last {
+        Some(e) => Err(e),
+        None => Ok(0),
+    }
+}
+
+/// One service's image, its progress reported as `up` reports it.
+async fn build_one(
+    engine: &Engine,
+    project: &Project,
+    name: &str,
+    opts: &ImageOptions,
+    progress: &Progress,
+) -> Result<(String, ImageAction), crate::engine::build::BuildError> {
+    let svc = &project.model.services[name];
+    let begin = Instant::now();
+    progress.event(&Event::Building(name.to_string()));
+    let stats = std::sync::Mutex::new(None);
+    let on = |u: &BuildUpdate| {
+        let n = name.to_string();
+        match *u {
+            BuildUpdate::Step(s) => progress.event(&Event::BuildStep(n, s.to_string())),
+            BuildUpdate::Log(l) => progress.event(&Event::BuildLine(n, l.to_string())),
+            BuildUpdate::Note(note) => progress.event(&Event::Note(note.to_string())),
+            BuildUpdate::Done { steps, cached } => {
+                *stats.lock().unwrap_or_else(|e| e.into_inner()) = Some((steps, cached));
+            }
+        }
+    };
+    let (id, action) = ensure_image_with(engine, project, svc, opts, &on).await?;
+    let what = match (&action, *stats.lock().unwrap_or_else(|e| e.into_inner())) {
+        (ImageAction::UpToDate, _) => "up to date".to_string(),
+        (_, Some((steps, cached))) => format!("built ({steps} steps, {cached} cached)"),
+        _ => "built".to_string(),
+    };
+    progress.event(&Event::Ready(name.to_string(), what, begin.elapsed()));
+    Ok((id, action))
 }

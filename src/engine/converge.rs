@@ -81,6 +81,8 @@ pub enum Action {
 #[derive(Debug, Clone)]
 pub enum Event {
     Building(String),
+    /// Where a build is (the step running, cached steps counted).
+    BuildStep(String, String),
     BuildLine(String, String),
     Image(String, ImageAction),
     Waiting(String, String),
@@ -233,8 +235,17 @@ pub async fn prepare_planned(
             }
             let line_report = report.clone();
             let svc_name = svc.name.clone();
-            let on_line =
-                move |l: &str| line_report(Event::BuildLine(svc_name.clone(), l.to_string()));
+            let on_line = move |u: &build::BuildUpdate| {
+                let name = svc_name.clone();
+                line_report(match *u {
+                    build::BuildUpdate::Step(s) => Event::BuildStep(name, s.to_string()),
+                    build::BuildUpdate::Log(l) => Event::BuildLine(name, l.to_string()),
+                    build::BuildUpdate::Note(n) => Event::Note(n.to_string()),
+                    build::BuildUpdate::Done { steps, cached } => {
+                        Event::BuildStep(name, format!("built: {steps} steps, {cached} cached"))
+                    }
+                })
+            };
             let planned_ready = to_build.is_some_and(|b| !b.contains(&svc.name));
             let ready_image = if planned_ready {
                 engine

@@ -131,6 +131,11 @@ impl Engine {
         })
     }
 
+    /// The local socket of an `ssh://` engine's bridge (BuildKit dials it for its sessions).
+    pub fn tunnel_socket(&self) -> Option<PathBuf> {
+        self._tunnel.as_ref().map(|t| t.socket.clone())
+    }
+
     /// Whether the engine's API is at least `major.minor` (feature gates).
     pub fn api_at_least(&self, major: u32, minor: u32) -> bool {
         self.api >= (major, minor)

@@ -69,6 +69,7 @@ impl Progress {
         let live = self.multi.is_some();
         let line = match ev {
             Event::Building(s) => (s, "building image".to_string(), false),
+            Event::BuildStep(s, step) => (s, format!("building: {step}"), false),
             Event::BuildLine(s, l) if self.verbose => {
                 self.println(&format!("{s} | {l}"));
                 return;

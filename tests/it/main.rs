@@ -1,6 +1,7 @@
 //! The one integration-test binary. Topic modules below; shared helpers in `common`.
 
 mod attached;
+mod buildkit;
 mod common;
 mod compose_cases;
 mod compose_spec;

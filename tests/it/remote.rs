@@ -232,6 +232,7 @@ fn tls_engine_gets_project_binds_as_copies_and_watch_syncs_edits() {
     copies_binds_and_syncs_edits(&stack, &|c| {
         engine.ok(&["inspect", "--format", "{{json .Mounts}}", c])
     });
+    crate::buildkit::builds_through_buildkit_on(&stack);
 }
 
 /// An sshd of the test's own on a loopback port, letting in one key, and an `ssh` on PATH
@@ -344,6 +345,7 @@ fn ssh_engine_gets_project_binds_as_copies_and_watch_syncs_edits() {
     copies_binds_and_syncs_edits(&stack, &|c| {
         docker(&["inspect", "--format", "{{json .Mounts}}", c])
     });
+    crate::buildkit::builds_through_buildkit_on(&stack);
     // The bridges' ssh sessions end with the processes that made them (the supervisor's
     // with `down`).
     let config = sshd.dir.path().join("ssh_config").display().to_string();

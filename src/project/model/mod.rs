@@ -34,7 +34,7 @@ use serde_json::Value;
 use super::interpolate::Blame;
 use super::yaml::Places;
 use crate::errors::ProjectError;
-pub use build::Build;
+pub use build::{Build, BuildSecret, CacheEntry, SshAgent, BUILD_KEYS};
 pub use container::{ContainerOptions, Hook, PullPolicy};
 pub use depends::{Condition, Dependency};
 pub use deploy::GpuRequest;

@@ -107,7 +107,7 @@ fn seccomp_profile(path: &str, at: &str, cx: &Ctx) -> Result<String, ProjectErro
 }
 
 /// `ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 512}`.
-fn ulimits(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<Ulimit>, ProjectError> {
+pub(super) fn ulimits(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<Ulimit>, ProjectError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };

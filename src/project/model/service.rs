@@ -228,7 +228,7 @@ pub(super) fn parse_service(
         ..Default::default()
     };
     s.image = m.get("image").and_then(scalar);
-    s.build = build::parse_build(m.get("build"), name, cx)?;
+    s.build = build::parse_build(m.get("build"), name, &model.secrets, cx)?;
     s.provider = m
         .get("provider")
         .map(|p| p.get("type").and_then(scalar).unwrap_or_default());
