@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# Timing measurements run alone, after the parallel suite (their tests say why).
+cargo test --locked --test integration -- --ignored --test-threads=1
 if [ -x scripts/test-services.sh ]; then
   bash scripts/test-services.sh
 fi

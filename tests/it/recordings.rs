@@ -217,31 +217,6 @@ fn a_synthetic_recording_replays_byte_identical_frames_at_the_recorded_intervals
             "color {i} differs"
         );
     }
-    // At the recorded intervals. On a machine busy with the other tests one scheduling
-    // hiccup is the p99 of 89 intervals: a second replay is measured before failing (a pacing
-    // that is really off fails both).
-    let mut p99 = pacing_p99_ms(&replayed);
-    if p99.0 > 2.0 {
-        capture(
-            &redis,
-            "replayed-again",
-            &["--source", "replay:desk.mkv"],
-            dir.path(),
-        );
-        let again = pacing_p99_ms(&entries(&redis, "replayed-again"));
-        eprintln!(
-            "first replay's pacing p99 {:.3} ms; again: {:.3} ms",
-            p99.0, again.0
-        );
-        p99 = again;
-    }
-    assert!(
-        p99.0 <= 2.0,
-        "inter-frame error p99 {:.3} ms: {:?}",
-        p99.0,
-        p99.1
-    );
-
     // Twice as fast: half the intervals.
     let url = redis.url();
     let t = std::time::Instant::now();
@@ -976,4 +951,24 @@ fn doctor_names_the_femto_its_library_and_what_it_needs() {
     for id in ["kinect.udev", "kinect.usbfs", "kinect.permissions"] {
         assert_eq!(find(&cs, id)["status"], "ok", "{}", find(&cs, id));
     }
+}
+
+/// The replay keeps the recorded intervals (±2 ms p99). A timing measurement: the rest of the
+/// suite running beside it on a 2-core machine makes it miss by scheduling alone, so
+/// `scripts/test.sh` runs it by itself after the parallel suite
+/// (`cargo test --test integration -- --ignored --test-threads=1`).
+#[test]
+#[ignore = "timing: run alone by scripts/test.sh after the parallel suite"]
+fn a_replay_keeps_the_recorded_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    record_synthetic(dir.path(), "desk.mkv", 90);
+    let redis = Redis::start();
+    capture(
+        &redis,
+        "replayed",
+        &["--source", "replay:desk.mkv"],
+        dir.path(),
+    );
+    let (p99, errors) = pacing_p99_ms(&entries(&redis, "replayed"));
+    assert!(p99 <= 2.0, "inter-frame error p99 {p99:.3} ms: {errors:?}");
 }
