@@ -97,9 +97,9 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         stack::models(&facts, &project),
     ];
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&checks)?)?;
     } else {
-        print!("{}", doctor::render(&checks));
+        crate::out!("{}", doctor::render(&checks))?;
     }
     Ok(u8::from(doctor::any_failed(&checks)))
 }

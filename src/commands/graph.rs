@@ -36,7 +36,7 @@ pub async fn run(g: &GlobalOpts, a: &GraphArgs) -> anyhow::Result<u8> {
         GraphFormat::Dot => dot(&project.name, &project.graph, &states),
         GraphFormat::Mermaid => mermaid(&project.graph, &states),
     };
-    print!("{out}");
+    crate::out!("{out}")?;
     Ok(0)
 }
 

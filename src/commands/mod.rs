@@ -100,7 +100,7 @@ pub(crate) fn load_project_quietly(source: &ProjectSource) -> Option<Project> {
 /// set), as Compose does on every command.
 fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     for w in &project.warnings {
-        eprintln!("{} {w}", crate::ui::color::warn("warning:"));
+        crate::say!("{} {}", crate::ui::color::warn("warning:"), crate::ui::shown(w));
     }
     let builtin = project
         .files
@@ -108,7 +108,7 @@ fn announce_builtin(project: Project) -> anyhow::Result<Project> {
         .then(|| crate::project::template::builtin_note(&project.dir))
         .flatten();
     if let Some(note) = builtin {
-        eprintln!("{} {note}", crate::ui::color::warn("note:"));
+        crate::say!("{} {note}", crate::ui::color::warn("note:"));
     }
     Ok(project)
 }
@@ -126,7 +126,7 @@ pub(crate) fn report_not_acted_on(project: &Project) {
         return;
     }
     for n in &project.model.not_acted_on {
-        eprintln!("{} {n}", crate::ui::color::warn("note:"));
+        crate::say!("{} {}", crate::ui::color::warn("note:"), crate::ui::shown(n));
     }
     let _ = std::fs::write(stamp, notes);
 }

@@ -46,7 +46,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             .into());
         };
         for n in p.graph.order() {
-            println!("{n}");
+            crate::outln!("{n}")?;
         }
         return Ok(0);
     }
@@ -193,27 +193,27 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     if a.quiet {
         for r in &rows {
             match (&r.id, r.pid) {
-                (Some(id), _) => println!("{id}"),
-                (None, Some(pid)) => println!("{pid}"),
+                (Some(id), _) => crate::outln!("{id}")?,
+                (None, Some(pid)) => crate::outln!("{pid}")?,
                 _ => {}
             }
         }
         return Ok(0);
     }
     if a.json || a.format == PsFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     let heals = sup.autoheal.len() + rows.iter().filter(|r| r.kind == "container").count();
     if !sup_alive && (!sup.host.is_empty() || (heals > 0 && !sup.config_hash.is_empty())) {
-        eprintln!(
+        crate::say!(
             "{} no supervisor runs for project {}: host processes are not restarted and unhealthy containers are not healed (`devstack up -d` starts one)",
             color::warn("!"),
             source.name
         );
     }
     if rows.is_empty() {
-        eprintln!(
+        crate::say!(
             "no containers for project {} (start them with `devstack up`)",
             source.name
         );
@@ -262,7 +262,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         table::render(
             &[
@@ -271,6 +271,6 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             ],
             &table_rows
         )
-    );
+    )?;
     Ok(0)
 }

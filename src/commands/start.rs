@@ -39,7 +39,7 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
         if host_nodes.iter().any(|h| named.contains(h)) {
             anyhow::bail!(msg);
         }
-        eprintln!("{} {msg}", color::warn("note:"));
+        crate::say!("{} {msg}", color::warn("note:"));
         nodes.retain(|n| !project.graph.is_host(n));
     }
     let missing: Vec<&String> = nodes

@@ -659,7 +659,7 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
             match events.recv().await {
                 Ok(ev) => {
                     if let Some(line) = ev.describe() {
-                        println!("{} {line}", chrono::Utc::now().to_rfc3339());
+                        let _ = crate::outln!("{} {line}", chrono::Utc::now().to_rfc3339());
                     }
                 }
                 // Fell behind a burst of host-process lines: skip them, keep reporting.
@@ -680,7 +680,7 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    println!("{} supervisor stopping", chrono::Utc::now().to_rfc3339());
+    let _ = crate::outln!("{} supervisor stopping", chrono::Utc::now().to_rfc3339());
     control.abort();
     sup.shutdown().await;
     let _ = std::fs::remove_file(&sock);

@@ -114,7 +114,7 @@ impl Progress {
             } else {
                 color::dim("•")
             };
-            eprintln!("{mark} {service} {msg}");
+            crate::say!("{mark} {service} {msg}");
         }
     }
 
@@ -123,7 +123,7 @@ impl Progress {
             Some(m) => {
                 let _ = m.println(s);
             }
-            None => eprintln!("{s}"),
+            None => crate::say!("{s}"),
         }
     }
 
@@ -135,7 +135,7 @@ impl Progress {
             }
             let _ = m.clear();
         }
-        eprintln!(
+        crate::say!(
             "{} {ready} service{} ready in {:.1}s ({changed} changed)",
             color::ok("✓"),
             if ready == 1 { "" } else { "s" },
