@@ -100,7 +100,11 @@ pub(crate) fn load_project_quietly(source: &ProjectSource) -> Option<Project> {
 /// set), as Compose does on every command.
 fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     for w in &project.warnings {
-        crate::say!("{} {}", crate::ui::color::warn("warning:"), crate::ui::shown(w));
+        crate::say!(
+            "{} {}",
+            crate::ui::color::warn("warning:"),
+            crate::ui::shown(w)
+        );
     }
     let builtin = project
         .files
@@ -126,7 +130,11 @@ pub(crate) fn report_not_acted_on(project: &Project) {
         return;
     }
     for n in &project.model.not_acted_on {
-        crate::say!("{} {}", crate::ui::color::warn("note:"), crate::ui::shown(n));
+        crate::say!(
+            "{} {}",
+            crate::ui::color::warn("note:"),
+            crate::ui::shown(n)
+        );
     }
     let _ = std::fs::write(stamp, notes);
 }

@@ -62,7 +62,11 @@ pub fn shown(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len().min(LONGEST_MESSAGE + 64));
     for (i, word) in msg.split_inclusive([' ', '\n']).enumerate() {
         if out.len() > LONGEST_MESSAGE {
-            let left = msg.split_inclusive([' ', '\n']).skip(i).map(str::len).sum::<usize>();
+            let left = msg
+                .split_inclusive([' ', '\n'])
+                .skip(i)
+                .map(str::len)
+                .sum::<usize>();
             out.push_str(&format!("… (message shortened: {left} more bytes)"));
             break;
         }
@@ -84,7 +88,9 @@ fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if ('\u{80}'..='\u{9f}').contains(&c)
                 || ('\u{202a}'..='\u{202e}').contains(&c)
                 || ('\u{2066}'..='\u{2069}').contains(&c) =>

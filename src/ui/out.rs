@@ -47,7 +47,10 @@ macro_rules! say {
 }
 
 pub fn write_fmt(args: std::fmt::Arguments) -> Result<(), StdoutError> {
-    std::io::stdout().lock().write_fmt(args).map_err(StdoutError)
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(StdoutError)
 }
 
 /// Writes bytes as they are (a rendered file, a completion script).
