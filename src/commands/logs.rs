@@ -84,7 +84,11 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     };
     // The rendered model, when it loads, adds aliases and, for `-f`, the services and host
     // processes that have not started yet (they are followed from their first line).
-    let model = super::load_project_quietly(&source).map(|p| p.model);
+    let loaded = super::load_source(source.clone(), super::FactsFrom::Cached);
+    let (model, load_error) = match loaded {
+        Ok(p) => (Some(p.model), None),
+        Err(e) => (None, Some(e)),
+    };
     let (model_services, model_hosts): (Vec<String>, Vec<String>) = match &model {
         Some(m) if a.follow => (
             m.services.keys().cloned().collect(),
@@ -120,12 +124,15 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     let wanted: Vec<String> = if a.services.is_empty() {
         known.clone()
     } else if resolvable.is_empty() {
-        return Err(UsageError(format!(
-            "no such service: `{}`: project {} has no containers, no devstack log copies, and its \
-             configuration does not load (`devstack config` says why)",
+        let why = format!(
+            "no such service: `{}`: project {} has no containers and no devstack log copies, \
+             and its configuration does not load",
             a.services[0], source.name
-        ))
-        .into());
+        );
+        return Err(match load_error {
+            Some(e) => anyhow::Error::new(e).context(why),
+            None => UsageError(why).into(),
+        });
     } else {
         let aliases = model
             .as_ref()

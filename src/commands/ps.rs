@@ -36,20 +36,16 @@ struct Row {
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     let source = ProjectSource::resolve(&g.into())?;
-    // The file's view (names, aliases) when it renders; `ps` works without it too.
-    let project = super::load_project_quietly(&source);
     if a.services_only {
-        let Some(p) = &project else {
-            return Err(crate::exit::UsageError(
-                "--services needs the project's templates to render: run `devstack config` to see why they do not".into(),
-            )
-            .into());
-        };
+        // The names come from the file: when it does not load, that is the error to show.
+        let p = super::load_source(source.clone(), super::FactsFrom::Cached)?;
         for n in p.graph.order() {
             crate::outln!("{n}")?;
         }
         return Ok(0);
     }
+    // The file's view (names, aliases) when it renders; `ps` works without it too.
+    let project = super::load_project_quietly(&source);
     let wanted: Vec<String> = match &project {
         Some(p) => p.resolve_services(&a.services)?,
         None => a.services.clone(),

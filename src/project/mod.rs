@@ -315,6 +315,10 @@ fn process_env() -> IndexMap<String, String> {
 fn name_in_files(files: &[PathBuf], env: &IndexMap<String, String>) -> Option<String> {
     let mut name = None;
     for f in files {
+        // A pipe (`-f <(cat c.yaml)`) can be read once, and the loader reads it.
+        if !f.is_file() {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(f) else {
             continue;
         };
