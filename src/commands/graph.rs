@@ -64,9 +64,13 @@ async fn states(project: &crate::project::Project) -> HashMap<String, NodeState>
     let paths = project.paths();
     let supervised = crate::supervisor::any_running(&paths);
     for (name, h) in State::load(&paths).host {
+        let shown = h.shown_state(supervised);
         let (text, tone) = match (h.state.as_str(), h.health.as_deref()) {
             ("disabled", _) => ("disabled".to_string(), Tone::Off),
-            ("running", _) if !supervised => ("unsupervised".to_string(), Tone::Bad),
+            // What the processes say when no supervisor keeps the file true.
+            _ if shown.contains('(') || (h.state == "running" && shown != "running") => {
+                (shown, Tone::Bad)
+            }
             ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
             ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
             ("running", Some(h)) => (h.to_string(), Tone::Pending),

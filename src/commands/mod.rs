@@ -59,6 +59,11 @@ fn load(g: &GlobalOpts, from: FactsFrom) -> anyhow::Result<Project> {
 
 fn load_source(source: ProjectSource, from: FactsFrom) -> Result<Project, ProjectError> {
     let paths = source.paths();
+    // Before anything is written there; a directory that cannot be made fails where it is
+    // written, with that file's name.
+    if let Err(e) = paths.ensure_private() {
+        tracing::debug!("cannot make {} private: {e}", paths.root().display());
+    }
     let cached = match from {
         FactsFrom::Cached => host_facts::cached(&paths),
         FactsFrom::Probed => None,
@@ -115,6 +120,26 @@ fn announce_builtin(project: Project) -> anyhow::Result<Project> {
         crate::say!("{} {note}", crate::ui::color::warn("note:"));
     }
     Ok(project)
+}
+
+/// Whether a supervisor runs for the project. When none does but host processes that a
+/// killed one left behind still run, one is started first and adopts them: a command that
+/// finds no supervisor takes them back under supervision instead of leaving them alone or
+/// starting second copies.
+pub(crate) async fn supervised(project: &Project) -> anyhow::Result<bool> {
+    let paths = project.paths();
+    if crate::supervisor::any_running(&paths) {
+        return Ok(true);
+    }
+    if !crate::supervisor::orphans_running(&paths) {
+        return Ok(false);
+    }
+    crate::supervisor::ensure_background(project).await?;
+    crate::say!(
+        "{} no supervisor ran: started one, which adopted the host processes still running",
+        crate::ui::color::dim("•")
+    );
+    Ok(true)
 }
 
 /// Connects to the engine (exit 1 with the precise cause when it cannot).

@@ -125,27 +125,13 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         }
     }
     for (name, h) in &sup.host {
-        let pid_alive = h
-            .pid
-            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
-        let was_up = matches!(h.state.as_str(), "running" | "backoff" | "waiting");
-        // Nothing restarts or heals without a supervisor: say so rather than "running".
-        let state = if was_up && !sup_alive && pid_alive {
-            "running (unsupervised)".to_string()
-        } else if was_up && !sup_alive {
-            "stopped (no supervisor)".to_string()
-        } else if h.state == "disabled" {
-            format!(
-                "disabled: {}",
-                h.disabled_reason.clone().unwrap_or_default()
-            )
-        } else {
-            h.state.clone()
-        };
+        // A zombie or dead pid is not running; "unsupervised" only while it really runs.
+        let pid_alive = h.command_alive();
+        let state = h.shown_state(sup_alive);
         let uptime = h
             .started_at
             .as_deref()
-            .filter(|_| h.state == "running")
+            .filter(|_| h.state == "running" && pid_alive)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
         rows.push(Row {

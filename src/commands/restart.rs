@@ -16,14 +16,6 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
     let names = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
     let paths = project.paths();
-    let hosts = if crate::supervisor::any_running(&paths) {
-        Hosts::Socket(paths.clone())
-    } else {
-        Hosts::Absent(
-            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
-                .into(),
-        )
-    };
     if a.dry_run {
         crate::outln!(
             "devstack restart --dry-run: the plan for project {}; nothing is changed",
@@ -52,6 +44,14 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
+    let hosts = if super::supervised(&project).await? {
+        Hosts::Socket(paths.clone())
+    } else {
+        Hosts::Absent(
+            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
+                .into(),
+        )
+    };
     let ctx = Ctx::new(&engine, &project, hosts, Arc::new(|_| {}));
     let print = |r: &Restarted| {
         let why = r

@@ -21,7 +21,7 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
     let engine = super::connect().await?;
     let existing = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
-    let supervised = crate::supervisor::any_running(&paths);
+    let supervised = super::supervised(&project).await?;
     let mut nodes = super::stop::selection(&project, &named);
     let host_nodes: Vec<String> = nodes
         .iter()
