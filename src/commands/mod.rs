@@ -122,23 +122,26 @@ fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     Ok(project)
 }
 
-/// Whether a supervisor runs for the project. When none does but host processes that a
-/// killed one left behind still run, one is started first and adopts them: a command that
-/// finds no supervisor takes them back under supervision instead of leaving them alone or
-/// starting second copies.
-pub(crate) async fn supervised(project: &Project) -> anyhow::Result<bool> {
+/// Whether a supervisor runs for the project. A command that finds none starts one when it
+/// has host processes to start (`wants_hosts`), or when host processes a killed one left
+/// behind still run: the new one adopts those, so they are supervised again and no second
+/// copy starts.
+pub(crate) async fn supervised(project: &Project, wants_hosts: bool) -> anyhow::Result<bool> {
     let paths = project.paths();
     if crate::supervisor::any_running(&paths) {
         return Ok(true);
     }
-    if !crate::supervisor::orphans_running(&paths) {
+    let orphans = crate::supervisor::orphans_running(&paths);
+    if !orphans && !wants_hosts {
         return Ok(false);
     }
     crate::supervisor::ensure_background(project).await?;
-    crate::say!(
-        "{} no supervisor ran: started one, which adopted the host processes still running",
-        crate::ui::color::dim("•")
-    );
+    let what = if orphans {
+        "started one, which adopted the host processes still running"
+    } else {
+        "started one in the background"
+    };
+    crate::say!("{} no supervisor ran: {what}", crate::ui::color::dim("•"));
     Ok(true)
 }
 

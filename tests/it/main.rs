@@ -1,5 +1,6 @@
 //! The one integration-test binary. Topic modules below; shared helpers in `common`.
 
+mod adoption;
 mod attached;
 mod common;
 mod compose_cases;
