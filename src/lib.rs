@@ -66,12 +66,24 @@ pub fn main_entry() -> ExitCode {
 /// `--help`, `--version` and usage errors: clap's own text, but a help that cannot be written
 /// (`--help >/dev/full`) says so and exits 1 instead of exiting 0 having printed nothing.
 fn clap_exit(e: clap::Error) -> ExitCode {
-    let to_stdout = !e.use_stderr();
+    let code = ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+    if e.use_stderr() {
+        // A usage error quotes the argument: a 100 KB one or raw escapes are shown safely
+        // (and without colours); anything else as clap prints it.
+        let plain = e.render().to_string();
+        let safe = ui::shown(plain.trim_end());
+        if safe != plain.trim_end() {
+            say!("{safe}");
+        } else {
+            let _ = e.print();
+        }
+        return code;
+    }
     match e.print() {
-        Err(io) if to_stdout && io.kind() != std::io::ErrorKind::BrokenPipe => {
+        Err(io) if io.kind() != std::io::ErrorKind::BrokenPipe => {
             ui::print_error(&ui::out::StdoutError(io).into());
             ExitCode::from(1)
         }
-        _ => ExitCode::from(e.exit_code().clamp(0, 255) as u8),
+        _ => code,
     }
 }

@@ -356,6 +356,29 @@ mod tests {
         assert!(m.contains("class redis ok"), "{m}");
     }
 
+    proptest::proptest! {
+        /// Any names and states: each node and edge is one line of the dot file, its quotes
+        /// balanced once escapes are taken out.
+        #[test]
+        fn any_names_make_a_well_formed_dot_file(
+            a in "\\PC{0,12}", b in "(\\PC|[\"\\\\\n\r])+", state in "(\\PC|[\"\n])*",
+        ) {
+            let labels = format!("{a}:service_started:false");
+            let g = Graph::from_labels([(a.as_str(), ""), (b.as_str(), labels.as_str())].into_iter());
+            let st = HashMap::from([(b.clone(), NodeState { text: state, tone: Tone::Ok })]);
+            let d = dot("p", &g, &st);
+            for line in d.lines() {
+                let bare = line.replace("\\\\", "").replace("\\\"", "");
+                proptest::prop_assert_eq!(bare.matches('"').count() % 2, 0, "{}", line);
+            }
+            // No name or state breaks a statement across lines.
+            proptest::prop_assert!(
+                d.lines().all(|l| l.starts_with("digraph ") || l.starts_with("  ") || l == "}"),
+                "{}", d
+            );
+        }
+    }
+
     /// Whatever a name or state holds, every line of the dot file is one statement with its
     /// quotes balanced.
     #[test]

@@ -122,26 +122,22 @@ fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     Ok(project)
 }
 
-/// Whether a supervisor runs for the project. A command that finds none starts one when it
-/// has host processes to start (`wants_hosts`), or when host processes a killed one left
-/// behind still run: the new one adopts those, so they are supervised again and no second
-/// copy starts.
-pub(crate) async fn supervised(project: &Project, wants_hosts: bool) -> anyhow::Result<bool> {
+/// Whether a supervisor runs for the project. A command that finds none while host
+/// processes a killed one left behind still run starts one, which adopts them: they are
+/// supervised again, and no second copy starts.
+pub(crate) async fn supervised(project: &Project) -> anyhow::Result<bool> {
     let paths = project.paths();
     if crate::supervisor::any_running(&paths) {
         return Ok(true);
     }
-    let orphans = crate::supervisor::orphans_running(&paths);
-    if !orphans && !wants_hosts {
+    if !crate::supervisor::orphans_running(&paths) {
         return Ok(false);
     }
     crate::supervisor::ensure_background(project).await?;
-    let what = if orphans {
-        "started one, which adopted the host processes still running"
-    } else {
-        "started one in the background"
-    };
-    crate::say!("{} no supervisor ran: {what}", crate::ui::color::dim("•"));
+    crate::say!(
+        "{} no supervisor ran: started one, which adopted the host processes still running",
+        crate::ui::color::dim("•")
+    );
     Ok(true)
 }
 

@@ -44,8 +44,7 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let wants_hosts = names.iter().any(|n| project.graph.is_host(n));
-    let hosts = if super::supervised(&project, wants_hosts).await? {
+    let hosts = if super::supervised(&project).await? {
         Hosts::Socket(paths.clone())
     } else {
         Hosts::Absent(

@@ -27,7 +27,7 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
         .filter(|n| project.graph.is_host(n))
         .cloned()
         .collect();
-    let supervised = super::supervised(&project, !host_nodes.is_empty()).await?;
+    let supervised = super::supervised(&project).await?;
     if !supervised && !host_nodes.is_empty() {
         let msg = format!(
             "host process{} {} cannot start: no supervisor runs for project {}; host processes \

@@ -21,7 +21,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     let engine = super::connect().await?;
     let containers = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
-    let supervised = super::supervised(&project, false).await?;
+    let supervised = super::supervised(&project).await?;
     let mut nodes = selection(&project, &named);
     if !supervised {
         let hosts: Vec<String> = nodes

@@ -416,7 +416,17 @@ impl Project {
         }
         // A bad value that came from a variable is reported against the variable's .env line.
         let blame = |at: &str| origins.blame_in(at, &source.env, &source.env_files);
-        let file = compose_file.display().to_string();
+        // An error with no place of its own (no `services:` at all) names the user's files,
+        // not the generated one.
+        let file = sources
+            .iter()
+            .map(|s| match s.name.split_once("/.devstack/rendered/") {
+                Some((_, stem)) => source.dir.join("templates").join(format!("{stem}.j2")),
+                None => PathBuf::from(&s.name),
+            })
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let model = model::parse_placed(
             &document,
             &file,

@@ -814,6 +814,59 @@ mod tests {
         assert_eq!(builtin_note(dir.path()), None);
     }
 
+    /// The issue's generated template cases, as a strategy: operator chains of any length,
+    /// loops of any size, huge filter arguments, deep nesting, undefined attributes.
+    fn issue_shapes() -> impl Strategy<Value = String> {
+        let n = prop_oneof![0usize..20, 990usize..1010, 1000usize..30_000];
+        let small = 0u64..200_000;
+        prop_oneof![
+            n.clone()
+                .prop_map(|n| format!("{{{{ {}1 }}}}", "-".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ 1{} }}}}", "|abs".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ 1{} }}}}", "+1".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ {}true }}}}", "not ".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ env{} }}}}", ".A".repeat(n))),
+            n.prop_map(|n| format!(
+                "{}x{}",
+                "{% if true %}".repeat(n.min(400)),
+                "{% endif %}".repeat(n.min(400))
+            )),
+            (small.clone(), small.clone()).prop_map(|(a, b)| format!(
+                "{{% for i in range({a}) %}}{{% for j in range({b}) %}}{{% endfor %}}{{% endfor %}}"
+            )),
+            (small.clone(), small.clone()).prop_map(|(a, b)| format!(
+                "{{% for i in range({a}) %}}{{{{ 'x' * {b} }}}}{{% endfor %}}"
+            )),
+            (0u64..u64::MAX).prop_map(|w| format!("{{{{ 'x\ny' | indent({w}) }}}}")),
+            small.prop_map(|n| format!("{{{{ range({n}) | list | join(',') }}}}")),
+            Just("{{ env.A.x }}".to_string()),
+            Just("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Every shape renders or fails with a template error at a line, in bounded time: no
+        /// stack overflow, no allocation failure, no hang.
+        #[test]
+        fn the_issues_template_shapes_render_or_name_a_limit(t in issue_shapes(), line in 1usize..4) {
+            let dir = with_template(&format!("{}{t}\n", "\n".repeat(line - 1)));
+            let started = std::time::Instant::now();
+            match render(dir.path(), &ctx()) {
+                Ok(out) => prop_assert!(out.len() < 200 * 1024 * 1024),
+                Err(e) => prop_assert!(
+                    e.0.starts_with("template error at ") && e.0.contains(&format!("{ENTRY}:")),
+                    "{}", e
+                ),
+            }
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
         #[test]

@@ -53,9 +53,18 @@ pub async fn serve(listener: UnixListener, controls: Controls) {
                 let _ = events.send(SupEvent::Note("supervisor".into(), why.clone()));
             }
             tokio::spawn(async move {
-                let mut stream = stream;
+                // Its request is read (a little of it, briefly) before the answer, so the
+                // client is not cut off mid-write and reads why.
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 64 * 1024));
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    reader.read_line(&mut line),
+                )
+                .await;
                 let reply = serde_json::json!({ "error": why });
-                let _ = stream.write_all(format!("{reply}\n").as_bytes()).await;
+                let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
             });
             continue;
         }

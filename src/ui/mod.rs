@@ -120,3 +120,38 @@ pub fn human_duration(secs: i64) -> String {
         s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn escapes_and_bulk_are_made_safe_to_show() {
+        assert_eq!(shown("a\x1b[2Jb\x07"), "a\\x1b[2Jb\\x07");
+        assert_eq!(shown("line one\n\tline two"), "line one\n\tline two");
+        assert_eq!(shown("rtl \u{202e}x"), "rtl \\u{202e}x");
+        let long = format!("no such service: `{}`", "a".repeat(100_000));
+        let s = shown(&long);
+        assert!(s.len() < 300, "{}", s.len());
+        assert!(
+            s.starts_with("no such service: `aaa") && s.contains("characters)…"),
+            "{s}"
+        );
+        assert!(s.ends_with("aaaa`"), "{s}");
+        let many = "word ".repeat(10_000);
+        assert!(shown(&many).contains("message shortened"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Whatever a message holds, what reaches the terminal has no raw control character
+        /// but newline and tab, and its size is bounded.
+        #[test]
+        fn any_message_is_shown_safely(s in "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}\\u{202a}-\\u{202e}]|a{200,300}| ){0,400}") {
+            let out = shown(&s);
+            prop_assert!(out.chars().all(|c| !c.is_control() || c == '\n' || c == '\t'), "{:?}", out);
+            prop_assert!(out.len() <= LONGEST_MESSAGE + 2000, "{}", out.len());
+        }
+    }
+}

@@ -137,7 +137,8 @@ fn host_processes_outlive_a_killed_supervisor_and_are_adopted() {
     // Adopted, it is supervised: killed, it is restarted by its policy.
     kill9(ticker);
     wait_until("a new ticker", Duration::from_secs(10), || {
-        tickers(&s).len() == 1 && tickers(&s)[0] != ticker
+        let now = tickers(&s);
+        now.len() == 1 && now[0] != ticker
     });
     let row = ps_row(&s, "ticker");
     assert_eq!(row["state"], "running", "{row}");
@@ -155,12 +156,26 @@ fn host_processes_outlive_a_killed_supervisor_and_are_adopted() {
     assert_eq!(row["state"], "exited (no supervisor)", "{row}");
     assert!(row["pid"].is_null(), "{row}");
 
-    // A command that finds no supervisor and needs one starts one.
-    s.ok(&["restart", "ticker"]);
-    wait_until("the restarted ticker", Duration::from_secs(10), || {
+    // Nothing runs to adopt: the next `up -d` starts it again.
+    s.ok(&["up", "-d", "--wait-timeout", "30"]);
+    wait_until("the ticker started again", Duration::from_secs(10), || {
         tickers(&s).len() == 1
     });
     assert_eq!(ps_row(&s, "ticker")["state"], "running");
+
+    // A command that finds no supervisor while the ticker runs starts one, which adopts it.
+    let ticker = tickers(&s)[0];
+    kill9(supervisor_pid(&s));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = s.ok(&["stop", "ticker"]);
+    assert!(
+        out.contains("adopted the host processes still running"),
+        "{out}"
+    );
+    wait_until("the ticker stopped", Duration::from_secs(10), || {
+        tickers(&s).is_empty()
+    });
+    assert!(!crate::common::text(&s.run(&["ps"])).contains(&ticker.to_string()));
     s.ok(&["down"]);
     assert!(tickers(&s).is_empty(), "down left {:?}", tickers(&s));
 }
@@ -190,7 +205,8 @@ fn a_new_configuration_keeps_the_host_processes_it_did_not_change() {
     s.set_template(&TICKER.replace("sleep 0.02", "sleep 0.03"));
     s.ok(&["up", "-d", "--wait-timeout", "30"]);
     wait_until("one new ticker", Duration::from_secs(10), || {
-        tickers(&s).len() == 1 && tickers(&s)[0] != ticker
+        let now = tickers(&s);
+        now.len() == 1 && now[0] != ticker
     });
     s.ok(&["down"]);
     assert!(tickers(&s).is_empty());

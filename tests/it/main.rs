@@ -11,6 +11,7 @@ mod doctor;
 mod engine;
 mod errors;
 mod flags;
+mod fuzz;
 mod gpu;
 mod graph;
 mod images;

@@ -378,6 +378,36 @@ mod tests {
         assert!(x(json!({"host": {"cam-2.x_y": {"command": "x"}}})).is_ok());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any name: accepted exactly when it is a service-like name; refused with a one-line
+        /// message otherwise. Any command: refused when it has no program.
+        #[test]
+        fn any_host_name_or_command_is_accepted_or_refused_in_one_line(
+            name in "(\\PC|[\n\"' ]|[a-z0-9._-]){0,70}",
+            cmd in proptest::collection::vec("(\\PC| ){0,6}", 0..3),
+        ) {
+            let r = x(json!({"host": {name.clone(): {"command": cmd.clone()}}}));
+            let valid_name = name.len() <= 63
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && name != "supervisor";
+            let valid_cmd = cmd.first().is_some_and(|p| !p.trim().is_empty());
+            match r {
+                Ok(x) => {
+                    proptest::prop_assert!(valid_name && valid_cmd);
+                    proptest::prop_assert!(!x.host[&name].command[0].trim().is_empty());
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!(valid_name && valid_cmd), "{}", e);
+                    if !valid_name {
+                        proptest::prop_assert!(!e.0.contains('\n'), "{:?}", e.0);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn aliases_and_autoheal() {
         let x1 = x(json!({"aliases": {"db": "redis"}, "autoheal": {"enabled": false, "unhealthy_threshold": 5, "max_backoff": "2m"}})).unwrap();
