@@ -2,6 +2,7 @@
 
 mod adoption;
 mod attached;
+mod chaos;
 mod common;
 mod compose_cases;
 mod compose_spec;
