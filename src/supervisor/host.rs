@@ -158,7 +158,7 @@ async fn spawn(
 ) -> Result<Running, String> {
     let status_file = relay::status_file(&shared.paths, &spec.name);
     let _ = std::fs::remove_file(&status_file);
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find devstack itself: {e}"))?;
+    let exe = relay::devstack_exe().map_err(|e| format!("cannot find devstack itself: {e}"))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("supervise")
         .arg("--relay-log")
@@ -264,22 +264,33 @@ async fn run_disabled(
 pub async fn run(
     spec: HostProcess,
     shared: Arc<Shared>,
-    mut control: mpsc::Receiver<Control>,
+    control: mpsc::Receiver<Control>,
     status: watch::Sender<HostStatus>,
     adopt: Option<Adopt>,
     stale: Option<i32>,
 ) {
-    let status = StatusTx(status);
     if let Some(pgid) = stale {
         kill_group(pgid, GRACE).await;
     }
-    if !spec.enabled {
-        return run_disabled(&spec, &shared, &mut control, &status).await;
+    let mut life = Life {
+        cwd: spec
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| shared.project_dir.clone()),
+        hash: spec_hash(&spec),
+        spec,
+        shared,
+        control,
+        status: StatusTx(status),
+        backoff: Duration::from_secs(1),
+        pending: None,
+        restart_requested: false,
+    };
+    if !life.spec.enabled {
+        return run_disabled(&life.spec, &life.shared, &mut life.control, &life.status).await;
     }
-    let name = spec.name.clone();
-    let hash = spec_hash(&spec);
     if adopt.is_none() {
-        shared.update_host(&name, |h| {
+        life.shared.update_host(&life.spec.name, |h| {
             h.state = "waiting".into();
             h.pid = None;
             h.pgid = None;
@@ -287,37 +298,95 @@ pub async fn run(
             h.pid_start = None;
         });
     }
-    let cwd = spec
-        .working_dir
-        .clone()
-        .unwrap_or_else(|| shared.project_dir.clone());
     let mut adopt = adopt;
-    let mut backoff = Duration::from_secs(1);
-    // Who waits for the next spawn: a start or restart request.
-    let mut pending: Option<Reply> = None;
-    let mut restart_requested = false;
     loop {
         let adopted = adopt.take();
-        if adopted.is_none() && pending.is_none() {
-            // Stopped, exited or not started yet: wait to be asked.
-            match control.recv().await {
-                Some(Control::Start(r)) => pending = Some(r),
-                Some(Control::Restart(r)) => {
-                    restart_requested = true;
-                    pending = Some(r);
-                }
-                Some(Control::Stop(r)) => {
-                    let _ = r.send(());
-                    continue;
-                }
-                Some(Control::Shutdown | Control::HandOver) | None => return,
+        if adopted.is_none() && life.pending.is_none() {
+            match life.wait_for_request().await {
+                Step::Go => {}
+                Step::Again => continue,
+                Step::Return => return,
             }
         }
         // Its output is followed from here: lines written from now on become events.
-        let mut follower = Follower::at_end(&shared.paths.log(&name));
+        let mut follower = Follower::at_end(&life.shared.paths.log(&life.spec.name));
         let started = Instant::now();
-        let mut running = match adopted {
-            Some(a) => Running {
+        let mut running = match life.obtain(adopted).await {
+            Ok(r) => r,
+            Err(Step::Return) => return,
+            Err(_) => continue,
+        };
+        life.mark_running(&running);
+        let health_task = life.spec.healthcheck.clone().map(|hc| {
+            tokio::spawn(health_loop(
+                life.spec.name.clone(),
+                hc,
+                life.cwd.clone(),
+                life.shared.clone(),
+                life.status.0.clone(),
+            ))
+        });
+        let outcome = watch_running(&mut life, &mut running, &mut follower).await;
+        if let Some(t) = health_task {
+            t.abort();
+        }
+        match life
+            .after_run(outcome, &mut running, &mut follower, started)
+            .await
+        {
+            Step::Return => return,
+            Step::Go | Step::Again => {}
+        }
+    }
+}
+
+/// What the loop of [`run`] does next.
+enum Step {
+    /// Start (or adopt) it now.
+    Go,
+    /// Back to waiting for a request.
+    Again,
+    /// The supervisor is going.
+    Return,
+}
+
+/// One host process's task and what it carries from one run to the next.
+struct Life {
+    spec: HostProcess,
+    shared: Arc<Shared>,
+    control: mpsc::Receiver<Control>,
+    status: StatusTx,
+    cwd: PathBuf,
+    hash: String,
+    backoff: Duration,
+    /// Who waits for the next spawn: a start or restart request.
+    pending: Option<Reply>,
+    restart_requested: bool,
+}
+
+impl Life {
+    /// Stopped, exited or not started yet: waits to be asked.
+    async fn wait_for_request(&mut self) -> Step {
+        match self.control.recv().await {
+            Some(Control::Start(r)) => self.pending = Some(r),
+            Some(Control::Restart(r)) => {
+                self.restart_requested = true;
+                self.pending = Some(r);
+            }
+            Some(Control::Stop(r)) => {
+                let _ = r.send(());
+                return Step::Again;
+            }
+            Some(Control::Shutdown | Control::HandOver) | None => return Step::Return,
+        }
+        Step::Go
+    }
+
+    /// The running process: the adopted one, or a new one. A spawn that fails is reported
+    /// and, by its policy, retried after a backoff (`Err(Again)` either way).
+    async fn obtain(&mut self, adopted: Option<Adopt>) -> Result<Running, Step> {
+        if let Some(a) = adopted {
+            return Ok(Running {
                 relay: Relay::Adopted {
                     pid: a.pgid,
                     start: a.pgid_start,
@@ -325,86 +394,93 @@ pub async fn run(
                 pgid: a.pgid,
                 pgid_start: a.pgid_start,
                 pid: a.pid,
-                status_file: relay::status_file(&shared.paths, &name),
-            },
-            None => match spawn(&spec, &shared, &cwd).await {
-                Ok(r) => r,
-                Err(msg) => {
-                    shared.emit(SupEvent::Note(name.clone(), msg.clone()));
-                    shared.update_host(&name, |h| h.state = "failed".into());
-                    status.set(Phase::Failed(msg.clone()), None);
-                    if let Some(r) = pending.take() {
-                        let _ = r.send(Err(msg));
-                    }
-                    if spec.restart == "no" {
-                        continue;
-                    }
-                    match sleep_or_control(&mut control, backoff).await {
-                        Some(Control::Shutdown | Control::HandOver) => return,
-                        Some(Control::Stop(r)) => {
-                            let _ = r.send(());
-                            continue;
-                        }
-                        Some(Control::Start(r)) | Some(Control::Restart(r)) => pending = Some(r),
-                        None => pending = None,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_CAP);
-                    // Policy retries spawn again without a requester.
-                    if pending.is_none() {
-                        let (tx, _rx) = oneshot::channel();
-                        pending = Some(tx);
-                    }
-                    continue;
-                }
-            },
+                status_file: relay::status_file(&self.shared.paths, &self.spec.name),
+            });
+        }
+        let msg = match spawn(&self.spec, &self.shared, &self.cwd).await {
+            Ok(r) => return Ok(r),
+            Err(msg) => msg,
         };
-        let was_adopted = matches!(running.relay, Relay::Adopted { .. });
-        let health = spec.healthcheck.as_ref().map(|_| "starting".to_string());
-        shared.update_host(&name, |h| {
+        let name = self.spec.name.clone();
+        self.shared.emit(SupEvent::Note(name.clone(), msg.clone()));
+        self.shared
+            .update_host(&name, |h| h.state = "failed".into());
+        self.status.set(Phase::Failed(msg.clone()), None);
+        if let Some(r) = self.pending.take() {
+            let _ = r.send(Err(msg));
+        }
+        if self.spec.restart == "no" {
+            return Err(Step::Again);
+        }
+        match sleep_or_control(&mut self.control, self.backoff).await {
+            Some(Control::Shutdown | Control::HandOver) => return Err(Step::Return),
+            Some(Control::Stop(r)) => {
+                let _ = r.send(());
+                return Err(Step::Again);
+            }
+            Some(Control::Start(r)) | Some(Control::Restart(r)) => self.pending = Some(r),
+            // Policy retries spawn again without a requester.
+            None => self.pending = Some(oneshot::channel().0),
+        }
+        self.backoff = (self.backoff * 2).min(BACKOFF_CAP);
+        Err(Step::Again)
+    }
+
+    /// Records it as running (state file, waiters, events) and answers who asked for it.
+    fn mark_running(&mut self, running: &Running) {
+        let name = self.spec.name.clone();
+        let adopted = matches!(running.relay, Relay::Adopted { .. });
+        let health = self
+            .spec
+            .healthcheck
+            .as_ref()
+            .map(|_| "starting".to_string());
+        let restarted = std::mem::take(&mut self.restart_requested);
+        self.shared.update_host(&name, |h| {
             h.state = "running".into();
             h.pid = running.pid;
             h.pgid = Some(running.pgid);
             h.pgid_start = running.pgid_start;
             h.pid_start = running.pid.and_then(process::start_time);
-            h.spec_hash = Some(hash.clone());
+            h.spec_hash = Some(self.hash.clone());
             h.health = health.clone();
-            if !was_adopted {
+            if !adopted {
                 h.started_at = Some(chrono::Utc::now().to_rfc3339());
             }
-            if std::mem::take(&mut restart_requested) {
+            if restarted {
                 h.restarts += 1;
             }
         });
-        status.set(Phase::Running, health);
+        self.status.set(Phase::Running, health);
         let shown_pid = running.pid.unwrap_or(running.pgid);
-        if was_adopted {
-            shared.emit(SupEvent::Note(
-                name.clone(),
-                format!("adopted the running process (pid {shown_pid}) instead of starting a second copy"),
-            ));
+        self.shared.emit(if adopted {
+            SupEvent::Note(
+                name,
+                format!(
+                    "adopted the running process (pid {shown_pid}) instead of starting a second copy"
+                ),
+            )
         } else {
-            shared.emit(SupEvent::Started(name.clone(), shown_pid));
-        }
-        if let Some(r) = pending.take() {
+            SupEvent::Started(name, shown_pid)
+        });
+        if let Some(r) = self.pending.take() {
             let _ = r.send(Ok(HostAction::Started));
         }
-        let health_task = spec.healthcheck.clone().map(|hc| {
-            tokio::spawn(health_loop(
-                name.clone(),
-                hc,
-                cwd.clone(),
-                shared.clone(),
-                status.0.clone(),
-            ))
-        });
-        let outcome =
-            watch_running(&name, &shared, &mut running, &mut follower, &mut control).await;
-        if let Some(t) = health_task {
-            t.abort();
-        }
+    }
+
+    /// After a run: handed over (left running), or stopped, restarted or exited (its group
+    /// killed, its last lines read, the state recorded, the policy applied).
+    async fn after_run(
+        &mut self,
+        outcome: Outcome,
+        running: &mut Running,
+        follower: &mut Follower,
+        started: Instant,
+    ) -> Step {
+        let name = self.spec.name.clone();
         if matches!(outcome, Outcome::HandOver) {
-            emit_lines(&name, &shared, &mut follower);
-            return;
+            emit_lines(&name, &self.shared, follower);
+            return Step::Return;
         }
         // The relay is gone or going; take its whole group (grandchildren included) with it.
         kill_group(running.pgid, GRACE).await;
@@ -413,71 +489,58 @@ pub async fn run(
             _ => running.wait().await,
         };
         // The relay wrote the last lines before it exited.
-        emit_lines(&name, &shared, &mut follower);
-        let stopped = |shared: &Shared| {
+        emit_lines(&name, &self.shared, follower);
+        let stopped = |shared: &Shared, status: &StatusTx| {
             shared.update_host(&name, |h| {
                 h.state = "stopped".into();
                 h.pid = None;
                 h.pgid = None;
                 h.health = None;
             });
+            status.set(Phase::Stopped, None);
         };
         match outcome {
             Outcome::Shutdown | Outcome::HandOver => {
-                stopped(&shared);
-                status.set(Phase::Stopped, None);
-                return;
+                stopped(&self.shared, &self.status);
+                Step::Return
             }
             Outcome::Stop(r) => {
-                stopped(&shared);
-                status.set(Phase::Stopped, None);
-                shared.emit(SupEvent::Note(name.clone(), "stopped".into()));
+                stopped(&self.shared, &self.status);
+                self.shared
+                    .emit(SupEvent::Note(name.clone(), "stopped".into()));
                 let _ = r.send(());
+                Step::Again
             }
             Outcome::Restart(r) => {
-                shared.emit(SupEvent::Restarted(
+                self.shared.emit(SupEvent::Restarted(
                     name.clone(),
                     "restart requested".into(),
                 ));
-                restart_requested = true;
-                pending = Some(r);
-                backoff = Duration::from_secs(1);
+                self.restart_requested = true;
+                self.pending = Some(r);
+                self.backoff = Duration::from_secs(1);
+                Step::Go
             }
-            Outcome::Exited(_) => {
-                let next = after_exit(
-                    &spec,
-                    &shared,
-                    &status,
-                    code,
-                    started,
-                    &mut backoff,
-                    &mut control,
-                )
-                .await;
-                match next {
-                    Next::Return => return,
-                    Next::Idle => {}
-                    Next::Spawn(r) => pending = Some(r),
+            Outcome::Exited(_) => match after_exit(self, code, started).await {
+                Next::Return => Step::Return,
+                Next::Idle => Step::Again,
+                Next::Spawn(r) => {
+                    self.pending = Some(r);
+                    Step::Go
                 }
-            }
+            },
         }
     }
 }
 
 /// Runs until it exits or a request ends its run; its lines become events meanwhile.
-async fn watch_running(
-    name: &str,
-    shared: &Shared,
-    running: &mut Running,
-    follower: &mut Follower,
-    control: &mut mpsc::Receiver<Control>,
-) -> Outcome {
+async fn watch_running(life: &mut Life, running: &mut Running, follower: &mut Follower) -> Outcome {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
         tokio::select! {
-            _ = tick.tick() => emit_lines(name, shared, follower),
+            _ = tick.tick() => emit_lines(&life.spec.name, &life.shared, follower),
             code = running.wait() => return Outcome::Exited(code),
-            c = control.recv() => match c {
+            c = life.control.recv() => match c {
                 Some(Control::Start(r)) => {
                     let _ = r.send(Ok(HostAction::AlreadyRunning));
                 }
@@ -506,15 +569,8 @@ enum Next {
 
 /// Records the exit and applies the restart policy: waits out the backoff (a request may cut
 /// it short), then spawns again, or stays idle.
-async fn after_exit(
-    spec: &HostProcess,
-    shared: &Shared,
-    status: &StatusTx,
-    code: i32,
-    started: Instant,
-    backoff: &mut Duration,
-    control: &mut mpsc::Receiver<Control>,
-) -> Next {
+async fn after_exit(life: &mut Life, code: i32, started: Instant) -> Next {
+    let (spec, shared, status) = (&life.spec, &life.shared, &life.status);
     let name = &spec.name;
     shared.update_host(name, |h| {
         h.last_exit = Some(code);
@@ -534,7 +590,7 @@ async fn after_exit(
         return Next::Idle;
     }
     if started.elapsed() >= STABLE_AFTER {
-        *backoff = Duration::from_secs(1);
+        life.backoff = Duration::from_secs(1);
     }
     shared.update_host(name, |h| {
         h.state = "backoff".into();
@@ -545,7 +601,7 @@ async fn after_exit(
         shared.update_host(name, |h| h.state = "stopped".into());
         status.set(Phase::Stopped, None);
     };
-    let next = match sleep_or_control(control, *backoff).await {
+    let next = match sleep_or_control(&mut life.control, life.backoff).await {
         Some(Control::Shutdown | Control::HandOver) => {
             stopped();
             return Next::Return;
@@ -558,7 +614,7 @@ async fn after_exit(
         Some(Control::Start(r)) | Some(Control::Restart(r)) => Next::Spawn(r),
         None => Next::Spawn(oneshot::channel().0),
     };
-    *backoff = (*backoff * 2).min(BACKOFF_CAP);
+    life.backoff = (life.backoff * 2).min(BACKOFF_CAP);
     next
 }
 

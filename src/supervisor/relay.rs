@@ -229,6 +229,23 @@ fn read_lines(r: impl Read, mut line: impl FnMut(String) -> bool) {
     }
 }
 
+/// The devstack binary to run a relay with: this one, or, when it was replaced on disk while
+/// the supervisor runs (`cargo install`, a package upgrade), the new one at the same path.
+pub fn devstack_exe() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe.exists() {
+        return Ok(exe);
+    }
+    let shown = exe.to_string_lossy();
+    match shown.strip_suffix(" (deleted)") {
+        Some(path) if Path::new(path).exists() => Ok(PathBuf::from(path)),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{shown} is gone"),
+        )),
+    }
+}
+
 /// Where a host process's relay records its pid and exit (see [`RelayStatus`]).
 pub fn status_file(paths: &crate::project::paths::Paths, name: &str) -> PathBuf {
     paths.root().join("run").join(format!("{name}.json"))
