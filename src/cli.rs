@@ -595,6 +595,16 @@ pub struct SuperviseArgs {
     /// Stay in the foreground (used by the detached launcher after it has daemonised).
     #[arg(long)]
     pub foreground: bool,
+    /// Relay mode, one per host process (started by the supervisor): run COMMAND, its output
+    /// timestamped into this log file.
+    #[arg(long, value_name = "FILE", requires = "status")]
+    pub relay_log: Option<PathBuf>,
+    /// Relay mode: where COMMAND's pid and exit code are recorded.
+    #[arg(long, value_name = "FILE", requires = "relay_log")]
+    pub status: Option<PathBuf>,
+    /// Relay mode: the command and its arguments.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,9 +19,11 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     1
 }
 
+/// Whether the command ended because its reader went away (`devstack graph | head -c0`):
+/// only a write to standard output counts, not a broken pipe to the engine or a container.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<crate::ui::out::StdoutError>()
+            .is_some_and(|e| e.is_closed_pipe())
     })
 }

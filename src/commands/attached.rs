@@ -35,8 +35,9 @@ pub async fn run(
     // Attached mode shows the services' output from the start of this `up`.
     let since = chrono::Utc::now().timestamp();
     let paths = project.paths();
-    // One supervisor per project: the attached one replaces a background one.
-    crate::supervisor::stop_background(&project.source).await?;
+    // One supervisor per project: the attached one replaces a background one, which hands
+    // its host processes over (this one adopts those whose configuration is unchanged).
+    crate::supervisor::hand_over_background(&paths).await;
     let project = Arc::new(project);
     let mut sup = Supervisor::start(project.clone(), Some(engine.clone()), host_processes, None);
     // Subscribed before anything starts: host processes print while containers converge.

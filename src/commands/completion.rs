@@ -11,7 +11,6 @@ use crate::cli::{Cli, CompletionArgs, ManArgs};
 /// the binary in use. `--static`: clap's self-contained script (no services).
 pub fn completion(a: &CompletionArgs) -> anyhow::Result<u8> {
     use clap_complete::env::EnvCompleter;
-    use std::io::Write;
     // Generated into memory: the generator panics on a write error (`| head`), devstack must not.
     let mut buf = Vec::new();
     if a.static_script {
@@ -27,7 +26,7 @@ pub fn completion(a: &CompletionArgs) -> anyhow::Result<u8> {
         };
         shell.write_registration("COMPLETE", "devstack", "devstack", "devstack", &mut buf)?;
     }
-    std::io::stdout().write_all(&buf)?;
+    crate::ui::out::write_bytes(&buf)?;
     Ok(0)
 }
 
@@ -81,10 +80,9 @@ pub fn man(a: &ManArgs) -> anyhow::Result<u8> {
     let cmd = Cli::command();
     match &a.out {
         None => {
-            use std::io::Write;
             let mut buf = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut buf)?;
-            std::io::stdout().write_all(&buf)?;
+            crate::ui::out::write_bytes(&buf)?;
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -106,7 +104,7 @@ pub fn man(a: &ManArgs) -> anyhow::Result<u8> {
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                 written.push(path);
             }
-            eprintln!("wrote {} man pages to {}", written.len(), dir.display());
+            crate::say!("wrote {} man pages to {}", written.len(), dir.display());
         }
     }
     Ok(0)

@@ -498,8 +498,7 @@ impl Sources {
                 let state = match (&node.disabled, h.state.as_str()) {
                     (Some(why), _) => format!("disabled: {why}"),
                     (None, "") => "not started".into(),
-                    (None, "running") if !supervised => "unsupervised".into(),
-                    (None, s) => s.to_string(),
+                    (None, _) => h.shown_state(supervised),
                 };
                 rows.push(NodeRow {
                     name: name.clone(),

@@ -18,7 +18,12 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
     let env = source
         .as_ref()
         .map(|s| s.env.clone())
-        .unwrap_or_else(|_| std::env::vars().collect());
+        // A variable whose name or value is not UTF-8 is left out, as the project leaves it.
+        .unwrap_or_else(|_| {
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect()
+        });
     let facts = Facts {
         root: root.clone(),
         user: User::current(),
@@ -97,9 +102,9 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
         stack::models(&facts, &project),
     ];
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&checks)?)?;
     } else {
-        print!("{}", doctor::render(&checks));
+        crate::out!("{}", doctor::render(&checks))?;
     }
     Ok(u8::from(doctor::any_failed(&checks)))
 }

@@ -47,10 +47,10 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     };
     let said: converge::Reporter = Arc::new(|ev| {
         if let Event::Stopped(n) = &ev {
-            eprintln!("{} {n} stopped", color::ok("✓"));
+            crate::say!("{} {n} stopped", color::ok("✓"));
         }
         if let Event::Removed(n) = &ev {
-            eprintln!("{} container {n} removed", color::ok("✓"));
+            crate::say!("{} container {n} removed", color::ok("✓"));
         }
     });
     let ctx = Ctx::new(&engine, &project, hosts, said);
@@ -61,23 +61,23 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         .filter(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n))
         .collect();
     if a.dry_run {
-        println!(
+        crate::outln!(
             "devstack down --dry-run: the plan for project {}; nothing is changed",
             source.name
-        );
+        )?;
         // The reverse walk's order, one node after another (the walk runs independent
         // nodes at once).
         for n in nodes.iter().rev() {
             if project.graph.is_host(n) {
-                println!("  host process {n}: would be stopped");
+                crate::outln!("  host process {n}: would be stopped")?;
             }
             for c in containers.iter().filter(|c| &c.service == n) {
-                println!("  container  {}: would be stopped and removed", c.name);
+                crate::outln!("  container  {}: would be stopped and removed", c.name)?;
             }
         }
         let (networks, volumes) = lifecycle::resources(&engine, &source.name).await?;
         for n in networks {
-            println!("  network    {n}: would be removed");
+            crate::outln!("  network    {n}: would be removed")?;
         }
         for v in volumes {
             let what = if a.volumes {
@@ -85,7 +85,7 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             } else {
                 "kept (`--volumes` removes it)"
             };
-            println!("  volume     {v}: {what}");
+            crate::outln!("  volume     {v}: {what}")?;
         }
         return Ok(0);
     }
@@ -118,26 +118,26 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     }
     crate::supervisor::forget_autoheal(&source);
     for n in &report.networks {
-        eprintln!("{} network {n} removed", color::ok("✓"));
+        crate::say!("{} network {n} removed", color::ok("✓"));
     }
     for v in &report.volumes_removed {
-        eprintln!("{} volume {v} removed", color::ok("✓"));
+        crate::say!("{} volume {v} removed", color::ok("✓"));
     }
     for i in &report.images_removed {
-        eprintln!("{} image {i} removed", color::ok("✓"));
+        crate::say!("{} image {i} removed", color::ok("✓"));
     }
     for (i, why) in &report.images_kept {
-        eprintln!("{} kept image {i}: {why}", color::warn("!"));
+        crate::say!("{} kept image {i}: {why}", color::warn("!"));
     }
     if !report.volumes_kept.is_empty() {
-        eprintln!(
+        crate::say!(
             "{} kept volumes {} (data is safe; `devstack down --volumes` removes them)",
             color::dim("•"),
             report.volumes_kept.join(", ")
         );
     }
     if removed.is_empty() && report.networks.is_empty() && report.images_removed.is_empty() {
-        eprintln!("nothing to remove for project {}", source.name);
+        crate::say!("nothing to remove for project {}", source.name);
     }
     Ok(0)
 }

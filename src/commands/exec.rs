@@ -207,8 +207,9 @@ where
                 }
                 Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
                     let mut out = std::io::stdout().lock();
-                    out.write_all(&message)?;
-                    out.flush()?;
+                    out.write_all(&message)
+                        .and_then(|_| out.flush())
+                        .map_err(crate::ui::out::stdout_err)?;
                 }
                 Some(Ok(LogOutput::StdIn { .. })) => {}
                 Some(Err(e)) => return Err(e).context("the container's output stream broke"),

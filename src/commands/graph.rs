@@ -36,7 +36,7 @@ pub async fn run(g: &GlobalOpts, a: &GraphArgs) -> anyhow::Result<u8> {
         GraphFormat::Dot => dot(&project.name, &project.graph, &states),
         GraphFormat::Mermaid => mermaid(&project.graph, &states),
     };
-    print!("{out}");
+    crate::out!("{out}")?;
     Ok(0)
 }
 
@@ -64,9 +64,13 @@ async fn states(project: &crate::project::Project) -> HashMap<String, NodeState>
     let paths = project.paths();
     let supervised = crate::supervisor::any_running(&paths);
     for (name, h) in State::load(&paths).host {
+        let shown = h.shown_state(supervised);
         let (text, tone) = match (h.state.as_str(), h.health.as_deref()) {
             ("disabled", _) => ("disabled".to_string(), Tone::Off),
-            ("running", _) if !supervised => ("unsupervised".to_string(), Tone::Bad),
+            // What the processes say when no supervisor keeps the file true.
+            _ if shown.contains('(') || (h.state == "running" && shown != "running") => {
+                (shown, Tone::Bad)
+            }
             ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
             ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
             ("running", Some(h)) => (h.to_string(), Tone::Pending),
@@ -212,31 +216,52 @@ fn tone_colour(t: Tone) -> &'static str {
     }
 }
 
+/// A Graphviz quoted string: `"` and `\\` escaped, line breaks as `\\n`, so no name or state
+/// can end the string early and break the file.
+fn dq(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn dot(project: &str, graph: &Graph, states: &HashMap<String, NodeState>) -> String {
-    let mut out = format!("digraph \"{project}\" {{\n  rankdir=LR;\n  node [style=filled];\n");
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=LR;\n  node [style=filled];\n",
+        dq(project)
+    );
     for n in graph.nodes() {
         let st = state_of(states, &n.name);
         let shape = match n.kind {
             Kind::Container => "box",
             Kind::Host => "ellipse",
         };
+        let label = format!("{}\n{} · {}", n.name, n.kind.as_str(), st.text);
         let _ = writeln!(
             out,
-            "  \"{}\" [shape={shape}, fillcolor=\"{}\", label=\"{}\\n{} · {}\"];",
-            n.name,
+            "  {} [shape={shape}, fillcolor=\"{}\", label={}];",
+            dq(&n.name),
             tone_colour(st.tone),
-            n.name,
-            n.kind.as_str(),
-            st.text.replace('"', "'")
+            dq(&label)
         );
     }
     for n in graph.nodes() {
         for (dep, d) in &n.deps {
             let _ = writeln!(
                 out,
-                "  \"{}\" -> \"{dep}\" [label=\"{}\"];",
-                n.name,
-                edge_label(d)
+                "  {} -> {} [label={}];",
+                dq(&n.name),
+                dq(dep),
+                dq(&edge_label(d))
             );
         }
     }
@@ -245,17 +270,18 @@ fn dot(project: &str, graph: &Graph, states: &HashMap<String, NodeState>) -> Str
 }
 
 fn mermaid(graph: &Graph, states: &HashMap<String, NodeState>) -> String {
-    // Mermaid ids cannot hold '-' or '.' reliably.
-    let id = |n: &str| n.replace(['-', '.'], "_");
+    // Mermaid ids hold letters, digits and `_` reliably; labels no `"`.
+    let id = |n: &str| -> String {
+        n.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
+    };
     let mut out = String::from("flowchart LR\n");
     for n in graph.nodes() {
         let st = state_of(states, &n.name);
-        let label = format!(
-            "{} ({}): {}",
-            n.name,
-            n.kind.as_str(),
-            st.text.replace('"', "'")
-        );
+        let label = format!("{} ({}): {}", n.name, n.kind.as_str(), st.text)
+            .replace('"', "'")
+            .replace(['\n', '\r'], " ");
         let shape = match n.kind {
             Kind::Container => format!("[\"{label}\"]"),
             Kind::Host => format!("([\"{label}\"])"),
@@ -328,5 +354,57 @@ mod tests {
         let m = mermaid(&g, &st);
         assert!(m.contains("consumer -->|service_healthy| redis"), "{m}");
         assert!(m.contains("class redis ok"), "{m}");
+    }
+
+    proptest::proptest! {
+        /// Any names and states: each node and edge is one line of the dot file, its quotes
+        /// balanced once escapes are taken out.
+        #[test]
+        fn any_names_make_a_well_formed_dot_file(
+            a in "\\PC{0,12}", b in "(\\PC|[\"\\\\\n\r])+", state in "(\\PC|[\"\n])*",
+        ) {
+            let labels = format!("{a}:service_started:false");
+            let g = Graph::from_labels([(a.as_str(), ""), (b.as_str(), labels.as_str())].into_iter());
+            let st = HashMap::from([(b.clone(), NodeState { text: state, tone: Tone::Ok })]);
+            let d = dot("p", &g, &st);
+            for line in d.lines() {
+                let bare = line.replace("\\\\", "").replace("\\\"", "");
+                proptest::prop_assert_eq!(bare.matches('"').count() % 2, 0, "{}", line);
+            }
+            // No name or state breaks a statement across lines.
+            proptest::prop_assert!(
+                d.lines().all(|l| l.starts_with("digraph ") || l.starts_with("  ") || l == "}"),
+                "{}", d
+            );
+        }
+    }
+
+    /// Whatever a name or state holds, every line of the dot file is one statement with its
+    /// quotes balanced.
+    #[test]
+    fn dot_output_stays_well_formed_for_any_name() {
+        let g = Graph::from_labels(
+            [("a\"b\\", ""), ("c\nd", "a\"b\\:service_started:false")].into_iter(),
+        );
+        let st = HashMap::from([(
+            "c\nd".to_string(),
+            NodeState {
+                text: "exited \"1\"\r\n".into(),
+                tone: Tone::Bad,
+            },
+        )]);
+        let d = dot("p\"q", &g, &st);
+        for line in d.lines() {
+            let unescaped = line
+                .replace("\\\\", "")
+                .replace("\\\"", "")
+                .matches('"')
+                .count();
+            assert_eq!(unescaped % 2, 0, "{line}");
+        }
+        assert_eq!(d.lines().count(), 3 + 2 + 1 + 1, "{d}");
+        assert!(d.contains(r#""c\nd" -> "a\"b\\""#), "{d}");
+        let m = mermaid(&g, &st);
+        assert!(m.lines().all(|l| l.matches('"').count() % 2 == 0), "{m}");
     }
 }

@@ -82,17 +82,17 @@ pub async fn run(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<u8> {
         let mut seen = std::collections::HashSet::new();
         for id in rows.iter().map(|r| short_id(&r.id)) {
             if seen.insert(id) {
-                println!("{id}");
+                crate::outln!("{id}")?;
             }
         }
         return Ok(0);
     }
     if a.format == ListFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     if rows.is_empty() {
-        eprintln!("no containers for project {}", source.name);
+        crate::say!("no containers for project {}", source.name);
         return Ok(0);
     }
     let cells: Vec<Vec<String>> = rows
@@ -107,13 +107,13 @@ pub async fn run(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         table::render(
             &["SERVICE", "CONTAINER", "IMAGE", "IMAGE ID", "SIZE"],
             &cells
         )
-    );
+    )?;
     Ok(0)
 }
 

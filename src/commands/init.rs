@@ -61,17 +61,17 @@ pub async fn run(g: &GlobalOpts, a: &InitArgs) -> anyhow::Result<u8> {
             Outcome::Skipped => skipped += 1,
             Outcome::Unchanged => {}
         }
-        println!("{label} {rel}");
+        crate::outln!("{label} {rel}")?;
     }
-    println!("{wrote} file(s) written to {}", dir.display());
+    crate::outln!("{wrote} file(s) written to {}", dir.display())?;
     if skipped > 0 {
-        println!(
+        crate::outln!(
             "{skipped} existing file(s) differ from the default stack and were kept; `devstack init --force` overwrites them"
-        );
+        )?;
     }
-    println!(
+    crate::outln!(
         "next: cp .env.example .env, put the SMPL model (basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) in data/smpl/, then `devstack up`"
-    );
+    )?;
     Ok(0)
 }
 

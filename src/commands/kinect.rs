@@ -268,9 +268,9 @@ pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
     }
     let device_failed = report.devices.iter().any(|d| d.error.is_some());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_info(&report);
+        print_info(&report)?;
     }
     if let Err(e) = load {
         return Err(e.into());
@@ -278,7 +278,7 @@ pub async fn info(_g: &GlobalOpts, a: &KinectInfoArgs) -> anyhow::Result<u8> {
     Ok(u8::from(device_failed))
 }
 
-fn print_info(r: &InfoReport) {
+fn print_info(r: &InfoReport) -> Result<(), crate::ui::out::StdoutError> {
     use console::style;
     if !r.usb.is_empty() {
         let rows: Vec<Vec<String>> = r
@@ -298,30 +298,30 @@ fn print_info(r: &InfoReport) {
                 ]
             })
             .collect();
-        print!(
+        crate::out!(
             "{}",
             crate::ui::table::render(&["USB PORT", "ID", "FUNCTION", "SPEED"], &rows)
-        );
+        )?;
     }
     for p in &r.problems {
-        println!("{} {p}", style("warning:").yellow().bold());
+        crate::outln!("{} {p}", style("warning:").yellow().bold())?;
     }
     if let Some(path) = &r.sdk.path {
-        println!("libk4a: {path}");
+        crate::outln!("libk4a: {path}")?;
     }
     if let Some(count) = r.installed_count {
-        println!("devices: {count}");
+        crate::outln!("devices: {count}")?;
     }
     for d in &r.devices {
         match (&d.error, &d.firmware) {
-            (Some(e), _) => println!("  #{}: {} {e}", d.index, style("error:").red().bold()),
-            (None, Some(f)) if d.camera == Some("orbbec") => println!(
+            (Some(e), _) => crate::outln!("  #{}: {} {e}", d.index, style("error:").red().bold())?,
+            (None, Some(f)) if d.camera == Some("orbbec") => crate::outln!(
                 "  #{}: Orbbec camera (through Orbbec's K4A wrapper), serial {}, firmware {}",
                 d.index,
                 d.serial.as_deref().unwrap_or("?"),
                 f.depth
-            ),
-            (None, Some(f)) => println!(
+            )?,
+            (None, Some(f)) => crate::outln!(
                 "  #{}: serial {}, firmware rgb {} depth {} audio {} sensor {} ({}, {})",
                 d.index,
                 d.serial.as_deref().unwrap_or("?"),
@@ -331,13 +331,14 @@ fn print_info(r: &InfoReport) {
                 f.depth_sensor,
                 f.build,
                 f.signature
-            ),
+            )?,
             (None, None) => {}
         }
         for w in &d.warnings {
-            println!("    {} {w}", style("warning:").yellow().bold());
+            crate::outln!("    {} {w}", style("warning:").yellow().bold())?;
         }
     }
+    Ok(())
 }
 
 /// `60s`, `5m`, `1h`, `250ms`, or plain seconds.
@@ -465,9 +466,9 @@ pub async fn record(_g: &GlobalOpts, a: &KinectRecordArgs) -> anyhow::Result<u8>
 fn recording_info(path: &Path, json: bool) -> anyhow::Result<u8> {
     let rec = Recording::open(path).map_err(|e| UsageError(e.to_string()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rec.summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rec.summary)?)?;
     } else {
-        print!("{}", describe_recording(&rec.summary));
+        crate::out!("{}", describe_recording(&rec.summary))?;
     }
     Ok(0)
 }
@@ -560,7 +561,7 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&a.target, std::fs::Permissions::from_mode(0o644))?;
     }
-    println!(
+    crate::outln!(
         "{} {}",
         a.target.display(),
         if unchanged {
@@ -568,7 +569,7 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
         } else {
             "installed"
         }
-    );
+    )?;
     // add events for the Azure Kinect's functions and Orbbec's cameras
     for args in [
         &["control", "--reload-rules"][..],
@@ -587,7 +588,7 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
     ] {
         let shown = format!("udevadm {}", args.join(" "));
         match std::process::Command::new("udevadm").args(args).output() {
-            Ok(out) if out.status.success() => println!("ran {shown}"),
+            Ok(out) if out.status.success() => crate::outln!("ran {shown}")?,
             Ok(out) => {
                 return Err(Failed(format!(
                     "{shown} failed ({}): {}; the rule is installed and applies after a replug \
@@ -598,18 +599,18 @@ pub async fn install_udev(_g: &GlobalOpts, a: &KinectInstallUdevArgs) -> anyhow:
                 .into())
             }
             Err(e) => {
-                println!(
+                crate::outln!(
                     "{} cannot run udevadm ({e}); the rule applies once udev reloads (reboot)",
                     console::style("warning:").yellow().bold()
-                );
+                )?;
                 return Ok(0);
             }
         }
     }
-    println!(
+    crate::outln!(
         "If the camera (Azure Kinect or Orbbec Femto) was plugged in, unplug and replug it so \
          the new permissions apply."
-    );
+    )?;
     Ok(0)
 }
 

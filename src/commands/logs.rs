@@ -70,7 +70,7 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     let engine = match crate::engine::Engine::connect().await {
         Ok(e) => Some(e),
         Err(e) if !copies.is_empty() => {
-            eprintln!(
+            crate::say!(
                 "{} {e}\n  showing devstack's own copies only (.devstack/logs/); lines the engine has but the supervisor did not copy are missing",
                 crate::ui::color::warn("warning:")
             );
@@ -84,7 +84,11 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     };
     // The rendered model, when it loads, adds aliases and, for `-f`, the services and host
     // processes that have not started yet (they are followed from their first line).
-    let model = super::load_project_quietly(&source).map(|p| p.model);
+    let loaded = super::load_source(source.clone(), super::FactsFrom::Cached);
+    let (model, load_error) = match loaded {
+        Ok(p) => (Some(p.model), None),
+        Err(e) => (None, Some(e)),
+    };
     let (model_services, model_hosts): (Vec<String>, Vec<String>) = match &model {
         Some(m) if a.follow => (
             m.services.keys().cloned().collect(),
@@ -120,12 +124,15 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
     let wanted: Vec<String> = if a.services.is_empty() {
         known.clone()
     } else if resolvable.is_empty() {
-        return Err(UsageError(format!(
-            "no such service: `{}`: project {} has no containers, no devstack log copies, and its \
-             configuration does not load (`devstack config` says why)",
+        let why = format!(
+            "no such service: `{}`: project {} has no containers and no devstack log copies, \
+             and its configuration does not load",
             a.services[0], source.name
-        ))
-        .into());
+        );
+        return Err(match load_error {
+            Some(e) => anyhow::Error::new(e).context(why),
+            None => UsageError(why).into(),
+        });
     } else {
         let aliases = model
             .as_ref()
@@ -171,12 +178,12 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             format!("no containers yet for {n}")
         };
         if a.follow {
-            eprintln!(
+            crate::say!(
                 "{} {what}: waiting for it (start it with `devstack up`)",
                 crate::ui::color::dim("note:")
             );
         } else {
-            eprintln!(
+            crate::say!(
                 "{} {what} (start it with `devstack up`)",
                 crate::ui::color::warn("note:")
             );
@@ -225,8 +232,19 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
         .collect();
     let mut printer = LogPrinter::new(opts, width);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let last_ts = history::merge(&mut sources, |l| printer.print(&mut out, l)).await?;
-    out.flush()?;
+    // A write error is stdout's (a closed pipe ends `logs | head` quietly), not the history's.
+    let mut write_err = None;
+    let merged = history::merge(&mut sources, |l| {
+        printer.print(&mut out, l).inspect_err(|e| {
+            write_err = Some(std::io::Error::new(e.kind(), e.to_string()));
+        })
+    })
+    .await;
+    if let Some(e) = write_err {
+        return Err(crate::ui::out::stdout_err(e).into());
+    }
+    let last_ts = merged?;
+    out.flush().map_err(crate::ui::out::stdout_err)?;
     drop(out);
     if !a.follow {
         return Ok(0);
@@ -249,8 +267,10 @@ pub async fn run(g: &GlobalOpts, a: &LogsArgs) -> anyhow::Result<u8> {
             line = rx.recv() => {
                 let Some(l) = line else { break };
                 let mut out = std::io::stdout().lock();
-                printer.print(&mut out, &l)?;
-                out.flush()?;
+                printer
+                    .print(&mut out, &l)
+                    .and_then(|_| out.flush())
+                    .map_err(crate::ui::out::stdout_err)?;
             }
             _ = tokio::signal::ctrl_c() => break,
         }

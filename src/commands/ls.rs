@@ -61,22 +61,22 @@ pub async fn run(_g: &GlobalOpts, a: &LsArgs) -> anyhow::Result<u8> {
         .collect();
     if a.quiet {
         for r in &rows {
-            println!("{}", r.name);
+            crate::outln!("{}", r.name)?;
         }
         return Ok(0);
     }
     if a.format == ListFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| vec![r.name.clone(), r.status.clone(), r.config_files.clone()])
         .collect();
-    print!(
+    crate::out!(
         "{}",
         table::render(&["NAME", "STATUS", "CONFIG FILES"], &cells)
-    );
+    )?;
     Ok(0)
 }
 

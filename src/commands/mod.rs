@@ -59,6 +59,11 @@ fn load(g: &GlobalOpts, from: FactsFrom) -> anyhow::Result<Project> {
 
 fn load_source(source: ProjectSource, from: FactsFrom) -> Result<Project, ProjectError> {
     let paths = source.paths();
+    // Before anything is written there; a directory that cannot be made fails where it is
+    // written, with that file's name.
+    if let Err(e) = paths.ensure_private() {
+        tracing::debug!("cannot make {} private: {e}", paths.root().display());
+    }
     let cached = match from {
         FactsFrom::Cached => host_facts::cached(&paths),
         FactsFrom::Probed => None,
@@ -100,7 +105,11 @@ pub(crate) fn load_project_quietly(source: &ProjectSource) -> Option<Project> {
 /// set), as Compose does on every command.
 fn announce_builtin(project: Project) -> anyhow::Result<Project> {
     for w in &project.warnings {
-        eprintln!("{} {w}", crate::ui::color::warn("warning:"));
+        crate::say!(
+            "{} {}",
+            crate::ui::color::warn("warning:"),
+            crate::ui::shown(w)
+        );
     }
     let builtin = project
         .files
@@ -108,9 +117,28 @@ fn announce_builtin(project: Project) -> anyhow::Result<Project> {
         .then(|| crate::project::template::builtin_note(&project.dir))
         .flatten();
     if let Some(note) = builtin {
-        eprintln!("{} {note}", crate::ui::color::warn("note:"));
+        crate::say!("{} {note}", crate::ui::color::warn("note:"));
     }
     Ok(project)
+}
+
+/// Whether a supervisor runs for the project. A command that finds none while host
+/// processes a killed one left behind still run starts one, which adopts them: they are
+/// supervised again, and no second copy starts.
+pub(crate) async fn supervised(project: &Project) -> anyhow::Result<bool> {
+    let paths = project.paths();
+    if crate::supervisor::any_running(&paths) {
+        return Ok(true);
+    }
+    if !crate::supervisor::orphans_running(&paths) {
+        return Ok(false);
+    }
+    crate::supervisor::ensure_background(project).await?;
+    crate::say!(
+        "{} no supervisor ran: started one, which adopted the host processes still running",
+        crate::ui::color::dim("•")
+    );
+    Ok(true)
 }
 
 /// Connects to the engine (exit 1 with the precise cause when it cannot).
@@ -126,7 +154,11 @@ pub(crate) fn report_not_acted_on(project: &Project) {
         return;
     }
     for n in &project.model.not_acted_on {
-        eprintln!("{} {n}", crate::ui::color::warn("note:"));
+        crate::say!(
+            "{} {}",
+            crate::ui::color::warn("note:"),
+            crate::ui::shown(n)
+        );
     }
     let _ = std::fs::write(stamp, notes);
 }

@@ -15,7 +15,7 @@ pub async fn run(g: &GlobalOpts, a: &PortArgs) -> anyhow::Result<u8> {
     let st = observed::inspect(&engine, &c.id).await?;
     match published(&st.ports, port, &proto) {
         Some(addr) => {
-            println!("{}", engine.site.reachable(&addr));
+            crate::outln!("{}", engine.site.reachable(&addr))?;
             Ok(0)
         }
         None => anyhow::bail!(

@@ -36,20 +36,16 @@ struct Row {
 
 pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     let source = ProjectSource::resolve(&g.into())?;
-    // The file's view (names, aliases) when it renders; `ps` works without it too.
-    let project = super::load_project_quietly(&source);
     if a.services_only {
-        let Some(p) = &project else {
-            return Err(crate::exit::UsageError(
-                "--services needs the project's templates to render: run `devstack config` to see why they do not".into(),
-            )
-            .into());
-        };
+        // The names come from the file: when it does not load, that is the error to show.
+        let p = super::load_source(source.clone(), super::FactsFrom::Cached)?;
         for n in p.graph.order() {
-            println!("{n}");
+            crate::outln!("{n}")?;
         }
         return Ok(0);
     }
+    // The file's view (names, aliases) when it renders; `ps` works without it too.
+    let project = super::load_project_quietly(&source);
     let wanted: Vec<String> = match &project {
         Some(p) => p.resolve_services(&a.services)?,
         None => a.services.clone(),
@@ -129,27 +125,13 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         }
     }
     for (name, h) in &sup.host {
-        let pid_alive = h
-            .pid
-            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
-        let was_up = matches!(h.state.as_str(), "running" | "backoff" | "waiting");
-        // Nothing restarts or heals without a supervisor: say so rather than "running".
-        let state = if was_up && !sup_alive && pid_alive {
-            "running (unsupervised)".to_string()
-        } else if was_up && !sup_alive {
-            "stopped (no supervisor)".to_string()
-        } else if h.state == "disabled" {
-            format!(
-                "disabled: {}",
-                h.disabled_reason.clone().unwrap_or_default()
-            )
-        } else {
-            h.state.clone()
-        };
+        // A zombie or dead pid is not running; "unsupervised" only while it really runs.
+        let pid_alive = h.command_alive();
+        let state = h.shown_state(sup_alive);
         let uptime = h
             .started_at
             .as_deref()
-            .filter(|_| h.state == "running")
+            .filter(|_| h.state == "running" && pid_alive)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
         rows.push(Row {
@@ -193,27 +175,27 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
     if a.quiet {
         for r in &rows {
             match (&r.id, r.pid) {
-                (Some(id), _) => println!("{id}"),
-                (None, Some(pid)) => println!("{pid}"),
+                (Some(id), _) => crate::outln!("{id}")?,
+                (None, Some(pid)) => crate::outln!("{pid}")?,
                 _ => {}
             }
         }
         return Ok(0);
     }
     if a.json || a.format == PsFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(0);
     }
     let heals = sup.autoheal.len() + rows.iter().filter(|r| r.kind == "container").count();
     if !sup_alive && (!sup.host.is_empty() || (heals > 0 && !sup.config_hash.is_empty())) {
-        eprintln!(
+        crate::say!(
             "{} no supervisor runs for project {}: host processes are not restarted and unhealthy containers are not healed (`devstack up -d` starts one)",
             color::warn("!"),
             source.name
         );
     }
     if rows.is_empty() {
-        eprintln!(
+        crate::say!(
             "no containers for project {} (start them with `devstack up`)",
             source.name
         );
@@ -262,7 +244,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    print!(
+    crate::out!(
         "{}",
         table::render(
             &[
@@ -271,6 +253,6 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             ],
             &table_rows
         )
-    );
+    )?;
     Ok(0)
 }

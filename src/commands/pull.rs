@@ -31,7 +31,7 @@ pub async fn run(g: &GlobalOpts, a: &PullArgs) -> anyhow::Result<u8> {
     for name in &candidates {
         let Some(svc) = project.model.services.get(name) else {
             if named.contains(name) {
-                eprintln!(
+                crate::say!(
                     "{} {name} is a host process: it has no image",
                     color::dim("•")
                 );
@@ -53,9 +53,9 @@ pub async fn run(g: &GlobalOpts, a: &PullArgs) -> anyhow::Result<u8> {
             ("are", "their", "s")
         };
         if built.is_empty() {
-            eprintln!("nothing to pull: no service runs a registry image");
+            crate::say!("nothing to pull: no service runs a registry image");
         } else {
-            eprintln!(
+            crate::say!(
                 "nothing to pull: {} {verb} built from {whose} build: section{s} (`devstack build`)",
                 built.join(", ")
             );
@@ -63,7 +63,7 @@ pub async fn run(g: &GlobalOpts, a: &PullArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if !built.is_empty() && !named.is_empty() {
-        eprintln!(
+        crate::say!(
             "{} not pulled, built from their build: section (`devstack build`): {}",
             color::dim("•"),
             built.join(", ")
@@ -185,7 +185,7 @@ impl View {
             }
         } else {
             for (image, services) in images {
-                eprintln!(
+                crate::say!(
                     "{} {image} pulling (for {})",
                     color::dim("•"),
                     services.join(", ")
@@ -203,7 +203,7 @@ impl View {
         let Some(bar) = self.bars.get(image) else {
             // Plain: the image's own lines (`Digest: …`, `Status: …`), not each layer's.
             if layer.is_none() && !status.is_empty() && !status.starts_with("Pulling from") {
-                eprintln!("{} {image} {status}", color::dim("•"));
+                crate::say!("{} {image} {status}", color::dim("•"));
             }
             return;
         };
@@ -247,7 +247,7 @@ impl View {
                 }
                 bar.finish_with_message(what);
             }
-            None => eprintln!("{mark} {image} {what}"),
+            None => crate::say!("{mark} {image} {what}"),
         }
     }
 }

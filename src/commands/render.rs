@@ -1,7 +1,6 @@
 //! `devstack config` (also `render`): the rendered compose file, its service or volume names,
 //! or a validation only (`-q`).
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{ConfigArgs, GlobalOpts};
@@ -39,7 +38,7 @@ pub async fn run(g: &GlobalOpts, a: &ConfigArgs) -> anyhow::Result<u8> {
     };
     match a.output.as_deref() {
         Some(path) if path != Path::new("-") => write_output(path, &text)?,
-        _ => std::io::stdout().write_all(text.as_bytes())?,
+        _ => crate::ui::out::write_bytes(text.as_bytes())?,
     }
     Ok(0)
 }

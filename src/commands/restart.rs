@@ -16,19 +16,11 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
     let names = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
     let paths = project.paths();
-    let hosts = if crate::supervisor::any_running(&paths) {
-        Hosts::Socket(paths.clone())
-    } else {
-        Hosts::Absent(
-            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
-                .into(),
-        )
-    };
     if a.dry_run {
-        println!(
+        crate::outln!(
             "devstack restart --dry-run: the plan for project {}; nothing is changed",
             project.name
-        );
+        )?;
         // The cascade as `restart` walks it: each node, then its `restart: true` dependents.
         let mut queue: std::collections::VecDeque<(String, Option<String>)> =
             names.iter().map(|n| (n.clone(), None)).collect();
@@ -45,13 +37,21 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
             let why = because
                 .map(|b| format!(" (declares restart: true on {b})"))
                 .unwrap_or_default();
-            println!("  {kind:<12} {n}: would be restarted, then waited on{why}");
+            crate::outln!("  {kind:<12} {n}: would be restarted, then waited on{why}")?;
             for d in project.graph.direct_restart_dependents(&n) {
                 queue.push_back((d, Some(n.clone())));
             }
         }
         return Ok(0);
     }
+    let hosts = if super::supervised(&project).await? {
+        Hosts::Socket(paths.clone())
+    } else {
+        Hosts::Absent(
+            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
+                .into(),
+        )
+    };
     let ctx = Ctx::new(&engine, &project, hosts, Arc::new(|_| {}));
     let print = |r: &Restarted| {
         let why = r
@@ -60,7 +60,8 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
             .map(|d| format!(" (depends on {d} with restart: true)"))
             .unwrap_or_default();
         if r.skipped {
-            println!("{} {} {}{why}", color::warn("!"), r.service, r.state);
+            // The restart goes on whether or not anyone reads its report.
+            let _ = crate::outln!("{} {} {}{why}", color::warn("!"), r.service, r.state);
             return;
         }
         let how = match (r.kind, r.recreated) {
@@ -73,7 +74,7 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
         } else {
             format!(", {} after {:.1}s", r.state, r.took.as_secs_f64())
         };
-        println!("{} {} {how}{state}{why}", color::ok("✓"), r.service);
+        let _ = crate::outln!("{} {} {how}{state}{why}", color::ok("✓"), r.service);
     };
     executor::restart(
         &ctx,

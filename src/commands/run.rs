@@ -55,7 +55,7 @@ pub async fn run(g: &GlobalOpts, a: &RunArgs) -> anyhow::Result<u8> {
     let outcome = attach_start_wait(&engine, svc, &id, tty).await;
     if a.rm {
         if let Err(e) = container::remove(&engine, &id).await {
-            eprintln!(
+            crate::say!(
                 "{} could not remove the one-off container: {}",
                 color::warn("!"),
                 container::docker_message(&e)
@@ -189,9 +189,9 @@ async fn start_dependencies(
 /// volumes; its published ports are not checked, since a one-off does not publish them.
 async fn own_image(engine: &Engine, project: &Project, service: &str) -> anyhow::Result<String> {
     let report: Reporter = Arc::new(|ev: Event| match ev {
-        Event::Image(s, ImageAction::Built) => eprintln!("{} {s} image built", color::ok("✓")),
-        Event::Image(s, ImageAction::Pulled) => eprintln!("{} {s} image pulled", color::ok("✓")),
-        Event::Note(n) => eprintln!("{} {n}", color::warn("note:")),
+        Event::Image(s, ImageAction::Built) => crate::say!("{} {s} image built", color::ok("✓")),
+        Event::Image(s, ImageAction::Pulled) => crate::say!("{} {s} image pulled", color::ok("✓")),
+        Event::Note(n) => crate::say!("{} {n}", color::warn("note:")),
         _ => {}
     });
     let opts = UpOptions {

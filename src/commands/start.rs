@@ -21,13 +21,13 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
     let engine = super::connect().await?;
     let existing = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
-    let supervised = crate::supervisor::any_running(&paths);
     let mut nodes = super::stop::selection(&project, &named);
     let host_nodes: Vec<String> = nodes
         .iter()
         .filter(|n| project.graph.is_host(n))
         .cloned()
         .collect();
+    let supervised = super::supervised(&project).await?;
     if !supervised && !host_nodes.is_empty() {
         let msg = format!(
             "host process{} {} cannot start: no supervisor runs for project {}; host processes \
@@ -39,7 +39,7 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
         if host_nodes.iter().any(|h| named.contains(h)) {
             anyhow::bail!(msg);
         }
-        eprintln!("{} {msg}", color::warn("note:"));
+        crate::say!("{} {msg}", color::warn("note:"));
         nodes.retain(|n| !project.graph.is_host(n));
     }
     let missing: Vec<&String> = nodes

@@ -21,7 +21,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     let engine = super::connect().await?;
     let containers = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
-    let supervised = crate::supervisor::any_running(&paths);
+    let supervised = super::supervised(&project).await?;
     let mut nodes = selection(&project, &named);
     if !supervised {
         let hosts: Vec<String> = nodes
@@ -30,7 +30,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
             .cloned()
             .collect();
         if !hosts.is_empty() {
-            eprintln!(
+            crate::say!(
                 "{} no supervisor runs for project {}, so host process{} {} {} not running: nothing to stop",
                 color::dim("•"),
                 project.name,
@@ -44,7 +44,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     // Containers that exist; a service without one has nothing to stop.
     nodes.retain(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n));
     if nodes.is_empty() {
-        eprintln!("nothing to stop for project {}", project.name);
+        crate::say!("nothing to stop for project {}", project.name);
         return Ok(0);
     }
     let hosts = if supervised {
@@ -54,7 +54,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     };
     let said: Reporter = Arc::new(|ev| {
         if let Event::Stopped(n) = &ev {
-            eprintln!("{} {n} stopped", color::ok("✓"));
+            crate::say!("{} {n} stopped", color::ok("✓"));
         }
     });
     let ctx = Ctx::new(&engine, &project, hosts, said);

@@ -1,6 +1,7 @@
 use crate::cli::{GlobalOpts, SuperviseArgs};
 
-/// The background supervisor's entry point (`up -d` starts it daemonised).
+/// The background supervisor's entry point (`up -d` starts it daemonised). The relay mode of
+/// the same subcommand (`--relay-log`) is run by `lib.rs` before any runtime starts.
 pub async fn run(g: &GlobalOpts, _a: &SuperviseArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
     crate::supervisor::serve(project).await?;

@@ -38,7 +38,7 @@ pub async fn run(g: &GlobalOpts, a: &TopArgs) -> anyhow::Result<u8> {
         {
             Ok(d) => d,
             Err(why) => {
-                eprintln!(
+                crate::say!(
                     "{} no GPU to show: {why}\n  (install the NVIDIA driver; `devstack doctor` checks the whole chain)",
                     color::bad("error:")
                 );
@@ -54,13 +54,13 @@ pub async fn run(g: &GlobalOpts, a: &TopArgs) -> anyhow::Result<u8> {
             containers,
         };
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&snap)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&snap)?)?;
             return Ok(0);
         }
         if !a.once && crate::ui::stdout_is_tty() {
-            print!("\x1b[2J\x1b[H");
+            crate::out!("\x1b[2J\x1b[H")?;
         }
-        print!("{}", render(&snap));
+        crate::out!("{}", render(&snap))?;
         if a.once {
             return Ok(0);
         }

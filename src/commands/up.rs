@@ -65,12 +65,12 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     );
     if a.dry_run {
         let steps = plan_up(&engine, &project, &plan.nodes, &plan.opts).await?;
-        println!(
+        crate::outln!(
             "devstack up --dry-run: the plan for project {}; nothing is changed",
             project.name
-        );
+        )?;
         for l in steps.lines() {
-            println!("  {l}");
+            crate::outln!("  {l}")?;
         }
         return Ok(0);
     }
@@ -122,11 +122,11 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     };
     plan.finish(&actions);
     match running {
-        Some(Running::Background(pid)) => eprintln!(
+        Some(Running::Background(pid)) => crate::say!(
             "{} supervisor running in the background (pid {pid})",
             color::ok("✓")
         ),
-        Some(Running::Attached(pid)) => eprintln!(
+        Some(Running::Attached(pid)) => crate::say!(
             "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
              restart it to apply changes to x-devstack",
             color::ok("✓")
@@ -228,7 +228,7 @@ fn selection(project: &Project, named: &[String], no_host: bool, no_deps: bool) 
                 continue;
             };
             for dep in node.deps.keys().filter(|d| project.graph.is_host(d)) {
-                eprintln!(
+                crate::say!(
                     "{} {n} depends on host process {dep}, which --no-host leaves out: {n} starts without waiting for it",
                     color::warn("note:")
                 );

@@ -161,7 +161,7 @@ pub async fn watch_until<F: Future>(
         &project.compose_file.display().to_string(),
     )?;
     for n in &config.notes {
-        eprintln!("{} {n}", color::warn("note:"));
+        crate::say!("{} {n}", color::warn("note:"));
     }
     let watched = select(project, &config, services, opts.strict, engine.site.remote)?;
     let out = Printer::new(project);

@@ -315,6 +315,10 @@ fn process_env() -> IndexMap<String, String> {
 fn name_in_files(files: &[PathBuf], env: &IndexMap<String, String>) -> Option<String> {
     let mut name = None;
     for f in files {
+        // A pipe (`-f <(cat c.yaml)`) can be read once, and the loader reads it.
+        if !f.is_file() {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(f) else {
             continue;
         };
@@ -412,7 +416,17 @@ impl Project {
         }
         // A bad value that came from a variable is reported against the variable's .env line.
         let blame = |at: &str| origins.blame_in(at, &source.env, &source.env_files);
-        let file = compose_file.display().to_string();
+        // An error with no place of its own (no `services:` at all) names the user's files,
+        // not the generated one.
+        let file = sources
+            .iter()
+            .map(|s| match s.name.split_once("/.devstack/rendered/") {
+                Some((_, stem)) => source.dir.join("templates").join(format!("{stem}.j2")),
+                None => PathBuf::from(&s.name),
+            })
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let model = model::parse_placed(
             &document,
             &file,

@@ -18,6 +18,19 @@ impl Paths {
         &self.root
     }
 
+    /// Makes `.devstack/` the user's alone (0700): it holds the supervisor's state, its logs
+    /// and its control socket. One made by an older devstack or under a loose umask (0775
+    /// under umask 002) is tightened when it is the user's.
+    pub fn ensure_private(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        create_private_dir(&self.root)?;
+        let meta = std::fs::metadata(&self.root)?;
+        if meta.mode() & 0o077 != 0 && meta.uid() == nix::unistd::geteuid().as_raw() {
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+
     /// The rendered compose file, plain compose-spec.
     pub fn compose_file(&self) -> PathBuf {
         self.root.join("compose.yaml")
@@ -67,6 +80,11 @@ impl Paths {
         self.root.join("supervisor.pid")
     }
 
+    /// Held (flock) by the project's one supervisor for its life.
+    pub fn supervisor_lock(&self) -> PathBuf {
+        self.root.join("supervisor.lock")
+    }
+
     /// The control socket of whichever supervisor runs (background or attached `up`).
     pub fn socket(&self) -> PathBuf {
         self.root.join("supervisor.sock")
@@ -86,11 +104,21 @@ pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(path: &Pat
         .unwrap_or_default()
 }
 
+/// Creates `dir` and any missing parent 0700 (whatever the umask allows of it): devstack's
+/// own directories are the user's alone.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
 /// Writes `value` as JSON to a temp file beside `path` and renames it, so readers never see
 /// half a file; creates the directory first.
 pub fn write_json_atomically<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let tmp = path.with_extension(format!("json.{}", std::process::id()));
     std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;

@@ -15,6 +15,20 @@ pub fn render(templates_dir: &Path, context: &impl Serialize) -> Result<String, 
     render_named(templates_dir, ENTRY, context)
 }
 
+/// The fuel a render may burn (minijinja counts one unit per instruction and one per 64 bytes
+/// of text or data): the default stack's template takes about 300; a loop that would run for
+/// hours or build gigabytes stops here, in a second or two, with a message.
+pub const FUEL: u64 = 2_000_000;
+/// minijinja's runtime recursion limit (macros, includes, nested loops); its own default and
+/// its maximum without stack growth.
+pub const RECURSION: usize = 500;
+/// The most operators (`-`, `|filter`, `.attr`, `+`, `and`…) one `{{ }}` or `{% %}` tag may
+/// hold: minijinja builds such an expression as a tree as deep as it is long, and walks it
+/// recursively, so a 20,000-operator line would overflow the stack.
+pub const MAX_OPERATORS: usize = 1000;
+/// The render runs on a thread with this stack: room for the recursion the limits above allow.
+const STACK: usize = 64 * 1024 * 1024;
+
 /// Renders template `name` of `templates_dir` (an override file, a `-f` template); includes
 /// resolve in that directory, then among the embedded copies.
 pub fn render_named(
@@ -22,9 +36,37 @@ pub fn render_named(
     name: &str,
     context: &impl Serialize,
 ) -> Result<String, ProjectError> {
+    let context = serde_json::to_value(context)
+        .map_err(|e| ProjectError(format!("cannot build the template context: {e}")))?;
+    let dir = templates_dir.to_path_buf();
+    let name = name.to_string();
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("template".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || render_here(&dir, &name, &context, FUEL))
+            .map_err(|e| ProjectError(format!("cannot start the template renderer: {e}")))?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ProjectError(format!(
+                    "template error in {}: the renderer failed",
+                    dir.join(&name).display()
+                )))
+            })
+    })
+}
+
+fn render_here(
+    templates_dir: &Path,
+    name: &str,
+    context: &serde_json::Value,
+    fuel: u64,
+) -> Result<String, ProjectError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(fuel));
+    env.set_recursion_limit(RECURSION);
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -33,51 +75,157 @@ pub fn render_named(
             .build()
             .expect("default delimiters are valid"),
     );
+    // A template refused before parsing (too long an expression) says why here: the loader
+    // can only hand minijinja a bare error.
+    let refused: std::sync::Arc<std::sync::Mutex<Option<ProjectError>>> = Default::default();
     let dir = templates_dir.to_path_buf();
+    let refused_in_loader = refused.clone();
     env.set_loader(move |name| {
         let on_disk = dir.join(name);
         if name.split('/').any(|p| p == ".." || p.starts_with('.')) {
             return Ok(None);
         }
-        match std::fs::read_to_string(&on_disk) {
-            Ok(s) => Ok(Some(s)),
+        let text = match std::fs::read_to_string(&on_disk) {
+            Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(crate::embedded::template(name).map(str::to_string))
+                match crate::embedded::template(name) {
+                    Some(t) => t.to_string(),
+                    None => return Ok(None),
+                }
             }
-            Err(e) => Err(minijinja::Error::new(
+            Err(e) => {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("cannot read {}: {e}", on_disk.display()),
+                ))
+            }
+        };
+        if let Err(e) = check_expressions(&shown(&dir, name), &text) {
+            let msg = e.0.clone();
+            *refused_in_loader.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            return Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
-                format!("cannot read {}: {e}", on_disk.display()),
-            )),
+                msg,
+            ));
         }
+        Ok(Some(text))
     });
-    let describe = |e: minijinja::Error| template_error(templates_dir, e);
+    let describe = |e: minijinja::Error| {
+        let stashed = refused.lock().unwrap_or_else(|p| p.into_inner()).take();
+        stashed.unwrap_or_else(|| template_error(templates_dir, e, context))
+    };
     let tmpl = env.get_template(name).map_err(describe)?;
     tmpl.render(minijinja::value::Serde(context))
         .map_err(describe)
 }
 
-fn template_error(dir: &Path, e: minijinja::Error) -> ProjectError {
+/// Refuses a tag with more than [`MAX_OPERATORS`] operators, naming its line (see there why).
+/// Counts outside string literals; comments are skipped.
+fn check_expressions(shown: &str, src: &str) -> Result<(), ProjectError> {
+    let b = src.as_bytes();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let open = (b[i], b[i + 1]);
+        let close = match open {
+            (b'{', b'{') => b'}',
+            (b'{', b'%') => b'%',
+            (b'{', b'#') => {
+                i = src[i..].find("#}").map_or(b.len(), |e| i + e + 2);
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let start = i;
+        let (end, operators) = scan_tag(b, i + 2, close);
+        if operators > MAX_OPERATORS {
+            let line = 1 + src[..start].matches('\n').count();
+            return Err(ProjectError(format!(
+                "template error at {shown}:{line}: an expression with {operators} operators \
+                 (devstack's limit for one tag is {MAX_OPERATORS}, so that rendering cannot \
+                 overflow the stack): split it into steps with `{{% set x = … %}}`"
+            )));
+        }
+        i = end;
+    }
+    Ok(())
+}
+
+/// Scans one tag from `i` to its closing `close` + `}`: where it ends and how many operators
+/// it holds.
+fn scan_tag(b: &[u8], mut i: usize, close: u8) -> (usize, usize) {
+    let mut operators = 0;
+    let mut word = 0usize;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            word += 1;
+            i += 1;
+            continue;
+        }
+        if word > 0 {
+            let w = &b[i - word..i];
+            if matches!(w, b"not" | b"and" | b"or" | b"is" | b"in" | b"if") {
+                operators += 1;
+            }
+            word = 0;
+        }
+        match c {
+            b'\'' | b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            _ if c == close && b.get(i + 1) == Some(&b'}') => return (i + 2, operators),
+            b'-' | b'+' | b'*' | b'/' | b'%' | b'~' | b'|' | b'.' | b'(' | b'[' | b'<' | b'>'
+            | b'=' | b'!' => operators += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    (b.len(), operators)
+}
+
+fn template_error(dir: &Path, e: minijinja::Error, context: &serde_json::Value) -> ProjectError {
     let name = e.name().unwrap_or(ENTRY).to_string();
-    let shown = if dir.join(&name).exists() {
-        dir.join(&name).display().to_string()
-    } else {
-        format!("{name} (embedded default)")
-    };
+    let shown_name = shown_file(dir, &name);
     let at = match e.line() {
-        Some(l) => format!("{shown}:{l}"),
-        None => shown,
+        Some(l) => format!("{shown_name}:{l}"),
+        None => shown_name,
     };
     if e.kind() == minijinja::ErrorKind::UndefinedError {
-        return undefined_error(dir, &name, &at, &e);
+        return undefined_error(dir, &name, &at, &e, context);
     }
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
     let hint = match e.kind() {
+        minijinja::ErrorKind::SyntaxError if detail.contains("maximum recursion") => {
+            " (blocks, brackets or parentheses nested deeper than minijinja's parser allows, \
+             150: flatten them)"
+        }
         minijinja::ErrorKind::SyntaxError => " (fix the template syntax at that line)",
         minijinja::ErrorKind::TemplateNotFound => {
             " (add it under templates/ or remove the include)"
         }
+        minijinja::ErrorKind::OutOfFuel => {
+            return ProjectError(format!(
+                "template error at {at}: the template ran out of fuel: it did more than \
+                 devstack's limit of {FUEL} steps (or built more than about {} MB of text), \
+                 so a loop there runs too long or builds too much: make it smaller",
+                FUEL * 64 / 1_000_000
+            ))
+        }
+        minijinja::ErrorKind::InvalidOperation if detail.contains("recursion limit") => {
+            return ProjectError(format!(
+                "template error at {at}: recursion limit exceeded: macros, includes or loops \
+                 nest deeper than devstack's limit of {RECURSION}: a macro that calls itself \
+                 without end, or an include of itself"
+            ))
+        }
         _ => "",
     };
-    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
     ProjectError(format!(
         "template error at {at}: {}{detail}{hint}",
         e.kind()
@@ -91,8 +239,25 @@ fn source_of(dir: &Path, name: &str) -> Option<String> {
         .or_else(|| crate::embedded::template(name).map(str::to_string))
 }
 
-/// "`env.X` is undefined": names the expression and the variable, and the two fixes.
-fn undefined_error(dir: &Path, name: &str, at: &str, e: &minijinja::Error) -> ProjectError {
+/// A template's name in messages: its path, or that it is the embedded copy.
+fn shown_file(dir: &Path, name: &str) -> String {
+    if dir.join(name).exists() {
+        dir.join(name).display().to_string()
+    } else {
+        format!("{name} (embedded default)")
+    }
+}
+
+/// "`env.X` is undefined": names the expression and the variable, and a fix that renders: set
+/// the variable or give it a default when it is not set; when it is set, the expression asks
+/// a plain string for an attribute or item, so the fix is the variable itself.
+fn undefined_error(
+    dir: &Path,
+    name: &str,
+    at: &str,
+    e: &minijinja::Error,
+    context: &serde_json::Value,
+) -> ProjectError {
     // minijinja's detail is "`env.X` is undefined"; without it, the expression's own text.
     let expr = e
         .detail()
@@ -100,21 +265,31 @@ fn undefined_error(dir: &Path, name: &str, at: &str, e: &minijinja::Error) -> Pr
         .or_else(|| {
             let src = source_of(dir, name)?;
             src.get(e.range()?).map(|s| s.trim().to_string())
-        });
+        })
+        .map(|x| crate::ui::shown(&x));
     let var = expr.as_deref().and_then(env_variable);
+    let set = var
+        .as_deref()
+        .and_then(|v| context.get("env")?.get(v)?.as_str().map(str::to_string));
     let what = match &expr {
         Some(x) => format!("`{x}` is undefined"),
         None => "a value is undefined".to_string(),
     };
-    let fix = match (&var, &expr) {
-        (Some(v), _) => format!(
+    let fix = match (&var, &expr, set) {
+        (Some(v), _, Some(value)) => format!(
+            "{v} is set (to {:?}), but every `env` value is a plain string, with no \
+             attributes or items: write `{{{{ env.{v} }}}}`, or split it with a filter \
+             (`{{{{ env.{v} | split(',') }}}}`)",
+            crate::ui::shown(&value)
+        ),
+        (Some(v), _, None) => format!(
             "set {v} in .env (or the environment), or give it a default in the template: \
              `{{{{ env.{v} | default('…') }}}}`"
         ),
-        (None, Some(x)) => format!(
+        (None, Some(x), _) => format!(
             "define `{x}` before this line, or give it a default: `{{{{ {x} | default('…') }}}}`"
         ),
-        (None, None) => "give the value a default with `| default('…')`".to_string(),
+        (None, None, _) => "give the value a default with `| default('…')`".to_string(),
     };
     ProjectError(format!("template error at {at}: {what}: {fix}"))
 }
@@ -401,6 +576,124 @@ mod tests {
         serde_json::json!({"env": {"A": "1"}, "project": {"name": "p", "dir": "/p"}})
     }
 
+    /// The default stack's template renders with a thousandth of the fuel devstack allows.
+    #[test]
+    fn the_default_template_needs_little_fuel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = serde_json::json!({
+            "env": {"KINECT_SOURCE": "synthetic", "POSE_GPU_MEMORY_FRACTION": "0.5"},
+            "project": {"name": "p", "dir": "/p"},
+            "gpu": {"available": true, "devices": [{"index": 0, "uuid": "GPU-0", "name": "RTX", "memory_mib": 1024}], "selected": ["0"], "request": "all"},
+            "host": {"wsl": false, "kinect": true, "display": ":0"},
+            "engine": {"host": "127.0.0.1", "remote": false},
+        });
+        let needed = |ctx: &serde_json::Value| {
+            let (mut lo, mut hi) = (1u64, FUEL);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                match render_here(dir.path(), ENTRY, ctx, mid) {
+                    Ok(_) => hi = mid,
+                    Err(e) => {
+                        assert!(e.0.contains("ran out of fuel"), "{e}");
+                        lo = mid + 1;
+                    }
+                }
+            }
+            lo
+        };
+        let with_gpu = needed(&ctx);
+        ctx["gpu"]["request"] = "none".into();
+        ctx["host"]["kinect"] = false.into();
+        let without = needed(&ctx);
+        eprintln!("fuel: {with_gpu} with a GPU and camera, {without} without");
+        assert!(with_gpu.max(without) * 1000 < FUEL, "{with_gpu} {without}");
+    }
+
+    /// Each kind of operator, as many as one tag may hold, renders on the renderer's stack (a
+    /// debug build's frames are the largest); one more is refused with the line.
+    #[test]
+    fn expressions_at_the_operator_limit_render_and_longer_ones_are_refused() {
+        let n = MAX_OPERATORS;
+        let cases = [
+            format!("{}1", "-".repeat(n)),
+            format!("1{}", "|abs".repeat(n)),
+            format!("1{}", "+1".repeat(n)),
+            format!("'a'{}", "~'a'".repeat(n)),
+            format!("{}true", "not ".repeat(n)),
+            format!("{}1", "1 if true else ".repeat(n)),
+            format!("1{}", "<2".repeat(n)),
+        ];
+        for expr in cases {
+            let dir = with_template(&format!("x: {{{{ {expr} }}}}\n"));
+            let r = render(dir.path(), &ctx());
+            assert!(r.is_ok(), "{}: {r:?}", &expr[..20]);
+            let dir = with_template(&format!("\nx: {{{{ {expr}+1 }}}}\n"));
+            let e = render(dir.path(), &ctx()).unwrap_err().0;
+            assert!(
+                e.contains(&format!("{ENTRY}:2: an expression with"))
+                    && e.contains("limit for one tag is 1000"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn runaway_templates_stop_at_a_named_limit() {
+        for (t, limit) in [
+            (
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                "ran out of fuel",
+            ),
+            (
+                "{% for i in range(100000) %}{{ 'x' * 100000 }}{% endfor %}",
+                "ran out of fuel",
+            ),
+            ("{{ 'x' | indent(99999999999) }}", "ran out of fuel"),
+            (
+                "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}",
+                "recursion limit exceeded",
+            ),
+            ("{% if true %}{% if true %}", "syntax error"),
+        ] {
+            let dir = with_template(t);
+            let e = render(dir.path(), &ctx()).unwrap_err().0;
+            assert!(
+                e.contains(limit) && e.contains(&format!("{ENTRY}:1")),
+                "{t}: {e}"
+            );
+        }
+        let deep = format!(
+            "{}x{}",
+            "{% if true %}".repeat(200),
+            "{% endif %}".repeat(200)
+        );
+        let dir = with_template(&deep);
+        let e = render(dir.path(), &ctx()).unwrap_err().0;
+        assert!(
+            e.contains("nested deeper than minijinja's parser allows"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_attribute_of_a_set_variable_is_not_called_unset() {
+        let dir = with_template("a:\n  b: {{ env.A.x }}\n");
+        let e = render(dir.path(), &ctx()).unwrap_err().0;
+        assert!(e.contains("A is set (to \"1\")"), "{e}");
+        assert!(!e.contains("set A in .env"), "{e}");
+        // The fix it gives renders.
+        let fix = e
+            .split("write `")
+            .nth(1)
+            .unwrap()
+            .split('`')
+            .next()
+            .unwrap();
+        assert_eq!(fix, "{{ env.A }}");
+        let dir = with_template(fix);
+        assert_eq!(render(dir.path(), &ctx()).unwrap(), "1");
+    }
+
     #[test]
     fn an_undefined_variable_is_named_with_both_fixes() {
         let dir = with_template("services:\n  a:\n    image: {{ env.NO_SUCH_X }}\n");
@@ -519,6 +812,59 @@ mod tests {
         );
         std::fs::create_dir(dir.path().join("services")).unwrap();
         assert_eq!(builtin_note(dir.path()), None);
+    }
+
+    /// The issue's generated template cases, as a strategy: operator chains of any length,
+    /// loops of any size, huge filter arguments, deep nesting, undefined attributes.
+    fn issue_shapes() -> impl Strategy<Value = String> {
+        let n = prop_oneof![0usize..20, 990usize..1010, 1000usize..30_000];
+        let small = 0u64..200_000;
+        prop_oneof![
+            n.clone()
+                .prop_map(|n| format!("{{{{ {}1 }}}}", "-".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ 1{} }}}}", "|abs".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ 1{} }}}}", "+1".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ {}true }}}}", "not ".repeat(n))),
+            n.clone()
+                .prop_map(|n| format!("{{{{ env{} }}}}", ".A".repeat(n))),
+            n.prop_map(|n| format!(
+                "{}x{}",
+                "{% if true %}".repeat(n.min(400)),
+                "{% endif %}".repeat(n.min(400))
+            )),
+            (small.clone(), small.clone()).prop_map(|(a, b)| format!(
+                "{{% for i in range({a}) %}}{{% for j in range({b}) %}}{{% endfor %}}{{% endfor %}}"
+            )),
+            (small.clone(), small.clone()).prop_map(|(a, b)| format!(
+                "{{% for i in range({a}) %}}{{{{ 'x' * {b} }}}}{{% endfor %}}"
+            )),
+            (0u64..u64::MAX).prop_map(|w| format!("{{{{ 'x\ny' | indent({w}) }}}}")),
+            small.prop_map(|n| format!("{{{{ range({n}) | list | join(',') }}}}")),
+            Just("{{ env.A.x }}".to_string()),
+            Just("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Every shape renders or fails with a template error at a line, in bounded time: no
+        /// stack overflow, no allocation failure, no hang.
+        #[test]
+        fn the_issues_template_shapes_render_or_name_a_limit(t in issue_shapes(), line in 1usize..4) {
+            let dir = with_template(&format!("{}{t}\n", "\n".repeat(line - 1)));
+            let started = std::time::Instant::now();
+            match render(dir.path(), &ctx()) {
+                Ok(out) => prop_assert!(out.len() < 200 * 1024 * 1024),
+                Err(e) => prop_assert!(
+                    e.0.starts_with("template error at ") && e.0.contains(&format!("{ENTRY}:")),
+                    "{}", e
+                ),
+            }
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        }
     }
 
     proptest! {

@@ -1,19 +1,23 @@
-//! One host process: started when the executor says so (once its `depends_on` hold), in its
-//! own process group, with its declared environment on top of the user's; output captured
-//! line by line; restarted per policy with exponential backoff (1 s doubling to a cap, reset
+//! One host process: started when the executor says so (once its `depends_on` hold), under
+//! its relay (`relay.rs`) in its own process group, with its declared environment on top of
+//! the user's; restarted per policy with exponential backoff (1 s doubling to a cap, reset
 //! after a stable minute); stopped and started on request; optional healthcheck (command or
-//! HTTP).
+//! HTTP). Its output goes to its log file through the relay, not through the supervisor, so
+//! it outlives a killed supervisor; the next supervisor adopts it (pid and start time)
+//! instead of starting a second copy, and hands it over in turn when it is replaced.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::logfile::LogFile;
+use super::logfile::Follower;
+use super::process;
+use super::relay::{self, RelayStatus};
 use super::{Shared, SupEvent};
 use crate::project::model::{Healthcheck, HostProcess};
 
@@ -30,8 +34,11 @@ pub enum Control {
     Stop(oneshot::Sender<()>),
     /// Stop it and start it again; answered once the new process has been spawned.
     Restart(Reply),
-    /// The supervisor is going away.
+    /// The supervisor is going away: stop it.
     Shutdown,
+    /// The supervisor is being replaced (a new configuration): leave it running for the next
+    /// one to adopt.
+    HandOver,
 }
 
 pub type Reply = oneshot::Sender<Result<HostAction, String>>;
@@ -68,6 +75,16 @@ pub struct HostStatus {
     pub spawns: u64,
 }
 
+/// A host process that a previous supervisor left running (its relay and command), to be
+/// adopted rather than started again.
+#[derive(Debug, Clone)]
+pub struct Adopt {
+    pub pgid: i32,
+    pub pgid_start: Option<u64>,
+    pub pid: Option<i32>,
+    pub pid_start: Option<u64>,
+}
+
 /// Kills a whole process group: SIGTERM, then SIGKILL after `grace`.
 pub async fn kill_group(pgid: i32, grace: Duration) {
     let pg = Pid::from_raw(pgid);
@@ -90,315 +107,515 @@ enum Outcome {
     Stop(oneshot::Sender<()>),
     Restart(Reply),
     Shutdown,
+    HandOver,
 }
 
-/// One host process for the supervisor's lifetime: idle until the executor starts it (once
-/// its dependencies hold), then running, restarted per policy with backoff, stopped and
-/// started again on request.
-pub async fn run(
-    spec: HostProcess,
-    shared: Arc<Shared>,
-    mut control: mpsc::Receiver<Control>,
-    status: watch::Sender<HostStatus>,
-) {
-    let name = spec.name.clone();
-    let set = |phase: Phase, health: Option<String>| {
-        status.send_modify(|st| {
+/// The relay that runs the command: started by this supervisor (its child, waited on), or
+/// adopted from a previous one (polled: it is not our child).
+enum Relay {
+    Child(tokio::process::Child),
+    Adopted { pid: i32, start: Option<u64> },
+}
+
+/// The running host process.
+struct Running {
+    relay: Relay,
+    /// The relay's pid, which leads the process group.
+    pgid: i32,
+    pgid_start: Option<u64>,
+    /// The command's pid, when the relay has said it.
+    pid: Option<i32>,
+    status_file: PathBuf,
+}
+
+impl Running {
+    /// Waits until it has ended; its exit code (cancel-safe: a `select!` may drop it).
+    async fn wait(&mut self) -> i32 {
+        match &mut self.relay {
+            Relay::Child(c) => match c.wait().await {
+                Ok(st) => relay::exit_code(st),
+                Err(_) => -1,
+            },
+            Relay::Adopted { pid, start } => {
+                while process::same_process(*pid, *start) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                RelayStatus::read(&self.status_file)
+                    .filter(|s| s.relay_pid == self.pgid)
+                    .and_then(|s| s.exit_code)
+                    .unwrap_or(-1)
+            }
+        }
+    }
+}
+
+/// Starts the relay for `spec` (a new process group; no parent-death signal: it must outlive
+/// us) and waits until it has started the command, or says why it could not.
+async fn spawn(
+    spec: &HostProcess,
+    shared: &Shared,
+    cwd: &std::path::Path,
+) -> Result<Running, String> {
+    let status_file = relay::status_file(&shared.paths, &spec.name);
+    let _ = std::fs::remove_file(&status_file);
+    let exe = relay::devstack_exe().map_err(|e| format!("cannot find devstack itself: {e}"))?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("supervise")
+        .arg("--relay-log")
+        .arg(shared.paths.log(&spec.name))
+        .arg("--status")
+        .arg(&status_file)
+        .arg("--")
+        .args(&spec.command)
+        .envs(&spec.environment)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", spec.command.join(" ")))?;
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let pgid_start = process::start_time(pgid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut pid = None;
+    while Instant::now() < deadline {
+        if let Some(st) = RelayStatus::read(&status_file).filter(|s| s.relay_pid == pgid) {
+            if let Some(e) = st.error {
+                let _ = child.wait().await;
+                return Err(e);
+            }
+            pid = st.pid;
+            break;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            return Err(format!(
+                "the relay of `{}` exited with code {} before starting it",
+                spec.command.join(" "),
+                relay::exit_code(st)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(Running {
+        relay: Relay::Child(child),
+        pgid,
+        pgid_start,
+        pid,
+        status_file,
+    })
+}
+
+/// Hash of one host process's configuration (see [`Adopt`]).
+pub fn spec_hash(spec: &HostProcess) -> String {
+    crate::engine::labels::hash_json(&serde_json::to_value(spec).unwrap_or_default())
+}
+
+/// The status the executor waits on.
+struct StatusTx(watch::Sender<HostStatus>);
+
+impl StatusTx {
+    fn set(&self, phase: Phase, health: Option<String>) {
+        self.0.send_modify(|st| {
             if phase == Phase::Running {
                 st.spawns += 1;
             }
             st.phase = phase;
             st.health = health;
         });
-    };
-    if !spec.enabled {
-        let reason = spec
-            .disabled_reason
-            .clone()
-            .unwrap_or_else(|| "enabled: false".into());
-        shared.update_host(&name, |h| {
-            h.state = "disabled".into();
-            h.disabled_reason = Some(reason.clone());
-        });
-        set(Phase::Disabled(reason.clone()), None);
-        while let Some(c) = control.recv().await {
-            match c {
-                Control::Start(reply) | Control::Restart(reply) => {
-                    let _ = reply.send(Ok(HostAction::Disabled(reason.clone())));
-                }
-                Control::Stop(reply) => {
-                    let _ = reply.send(());
-                }
-                Control::Shutdown => return,
-            }
-        }
-        return;
     }
-    shared.update_host(&name, |h| {
-        h.state = "waiting".into();
-        h.pid = None;
-        h.pgid = None;
+}
+
+/// A disabled host process (no camera): answers every request with why, until shutdown.
+async fn run_disabled(
+    spec: &HostProcess,
+    shared: &Shared,
+    control: &mut mpsc::Receiver<Control>,
+    status: &StatusTx,
+) {
+    let reason = spec
+        .disabled_reason
+        .clone()
+        .unwrap_or_else(|| "enabled: false".into());
+    shared.update_host(&spec.name, |h| {
+        h.state = "disabled".into();
+        h.disabled_reason = Some(reason.clone());
     });
-    let log_path = shared.paths.log(&name);
-    let mut log = match LogFile::open(&log_path) {
-        Ok(l) => l,
-        Err(e) => {
-            let msg = format!("cannot open {}: {e}", log_path.display());
-            shared.emit(SupEvent::Note(name.clone(), msg.clone()));
-            set(Phase::Failed(msg.clone()), None);
-            while let Some(c) = control.recv().await {
-                match c {
-                    Control::Start(r) | Control::Restart(r) => {
-                        let _ = r.send(Err(msg.clone()));
-                    }
-                    Control::Stop(r) => {
-                        let _ = r.send(());
-                    }
-                    Control::Shutdown => return,
-                }
+    status.set(Phase::Disabled(reason.clone()), None);
+    while let Some(c) = control.recv().await {
+        match c {
+            Control::Start(reply) | Control::Restart(reply) => {
+                let _ = reply.send(Ok(HostAction::Disabled(reason.clone())));
             }
-            return;
-        }
-    };
-    let mut backoff = Duration::from_secs(1);
-    // Who waits for the next spawn: a start or restart request.
-    let mut pending: Option<Reply> = None;
-    let mut restart_requested = false;
-    loop {
-        if pending.is_none() {
-            // Stopped, exited or not started yet: wait to be asked.
-            match control.recv().await {
-                Some(Control::Start(r)) => pending = Some(r),
-                Some(Control::Restart(r)) => {
-                    restart_requested = true;
-                    pending = Some(r);
-                }
-                Some(Control::Stop(r)) => {
-                    let _ = r.send(());
-                    continue;
-                }
-                Some(Control::Shutdown) | None => return,
+            Control::Stop(reply) => {
+                let _ = reply.send(());
             }
+            Control::Shutdown | Control::HandOver => return,
         }
-        let cwd = spec
+    }
+}
+
+/// One host process for the supervisor's lifetime: idle until the executor starts it (once
+/// its dependencies hold) or running from the start when adopted; restarted per policy with
+/// backoff; stopped and started again on request; handed over when the supervisor is replaced.
+/// `stale` is a group a previous supervisor left running under another configuration: it is
+/// stopped first.
+pub async fn run(
+    spec: HostProcess,
+    shared: Arc<Shared>,
+    control: mpsc::Receiver<Control>,
+    status: watch::Sender<HostStatus>,
+    adopt: Option<Adopt>,
+    stale: Option<i32>,
+) {
+    if let Some(pgid) = stale {
+        kill_group(pgid, GRACE).await;
+    }
+    let mut life = Life {
+        cwd: spec
             .working_dir
             .clone()
-            .unwrap_or_else(|| shared.project_dir.clone());
-        let mut cmd = tokio::process::Command::new(&spec.command[0]);
-        cmd.args(&spec.command[1..])
-            .envs(&spec.environment)
-            .current_dir(&cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // SAFETY: prctl in the forked child before exec; async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
-            });
-        }
-        let started = Instant::now();
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                let msg = format!("cannot start `{}`: {e}", spec.command.join(" "));
-                let _ = log.write_line("stderr", &msg);
-                shared.emit(SupEvent::Note(name.clone(), msg.clone()));
-                shared.update_host(&name, |h| h.state = "failed".into());
-                set(Phase::Failed(msg.clone()), None);
-                if let Some(r) = pending.take() {
-                    let _ = r.send(Err(msg));
-                }
-                if spec.restart == "no" {
-                    continue;
-                }
-                match sleep_or_control(&mut control, backoff).await {
-                    Some(Control::Shutdown) => return,
-                    Some(Control::Stop(r)) => {
-                        let _ = r.send(());
-                        continue;
-                    }
-                    Some(Control::Start(r)) | Some(Control::Restart(r)) => pending = Some(r),
-                    None => pending = None,
-                }
-                backoff = (backoff * 2).min(BACKOFF_CAP);
-                // Policy retries spawn again without a requester.
-                if pending.is_none() {
-                    let (tx, _rx) = oneshot::channel();
-                    pending = Some(tx);
-                }
-                continue;
-            }
-        };
-        let pid = child.id().map(|p| p as i32);
-        let health = spec.healthcheck.as_ref().map(|_| "starting".to_string());
-        shared.update_host(&name, |h| {
-            h.state = "running".into();
-            h.pid = pid;
-            h.pgid = pid;
-            h.started_at = Some(chrono::Utc::now().to_rfc3339());
-            h.health = health.clone();
-            if std::mem::take(&mut restart_requested) {
-                h.restarts += 1;
-            }
+            .unwrap_or_else(|| shared.project_dir.clone()),
+        hash: spec_hash(&spec),
+        spec,
+        shared,
+        control,
+        status: StatusTx(status),
+        backoff: Duration::from_secs(1),
+        pending: None,
+        restart_requested: false,
+    };
+    if !life.spec.enabled {
+        return run_disabled(&life.spec, &life.shared, &mut life.control, &life.status).await;
+    }
+    if adopt.is_none() {
+        life.shared.update_host(&life.spec.name, |h| {
+            h.state = "waiting".into();
+            h.pid = None;
+            h.pgid = None;
+            h.pgid_start = None;
+            h.pid_start = None;
         });
-        set(Phase::Running, health);
-        shared.emit(SupEvent::Started(name.clone(), pid.unwrap_or(0)));
-        if let Some(r) = pending.take() {
-            let _ = r.send(Ok(HostAction::Started));
+    }
+    let mut adopt = adopt;
+    loop {
+        let adopted = adopt.take();
+        if adopted.is_none() && life.pending.is_none() {
+            match life.wait_for_request().await {
+                Step::Go => {}
+                Step::Again => continue,
+                Step::Return => return,
+            }
         }
-        let (line_tx, mut line_rx) = mpsc::channel::<(&'static str, String)>(256);
-        for (stream, reader) in [
-            (
-                "stdout",
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-            (
-                "stderr",
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            ),
-        ] {
-            let Some(reader) = reader else { continue };
-            let tx = line_tx.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(reader).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    if tx.send((stream, l)).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(line_tx);
-        let health_task = spec.healthcheck.clone().map(|hc| {
+        // Its output is followed from here: lines written from now on become events.
+        let mut follower = Follower::at_end(&life.shared.paths.log(&life.spec.name));
+        let started = Instant::now();
+        let mut running = match life.obtain(adopted).await {
+            Ok(r) => r,
+            Err(Step::Return) => return,
+            Err(_) => continue,
+        };
+        life.mark_running(&running);
+        let health_task = life.spec.healthcheck.clone().map(|hc| {
             tokio::spawn(health_loop(
-                name.clone(),
+                life.spec.name.clone(),
                 hc,
-                cwd.clone(),
-                shared.clone(),
-                status.clone(),
+                life.cwd.clone(),
+                life.shared.clone(),
+                life.status.0.clone(),
             ))
         });
-        let outcome = loop {
-            tokio::select! {
-                Some((stream, line)) = line_rx.recv() => {
-                    if let Ok(ts) = log.write_line(stream, &line) {
-                        shared.emit(SupEvent::Line(name.clone(), ts, line));
-                    }
-                }
-                st = child.wait() => break Outcome::Exited(st.ok().and_then(|s| s.code()).unwrap_or(-1)),
-                c = control.recv() => match c {
-                    Some(Control::Start(r)) => {
-                        let _ = r.send(Ok(HostAction::AlreadyRunning));
-                    }
-                    Some(Control::Stop(r)) => break Outcome::Stop(r),
-                    Some(Control::Restart(r)) => break Outcome::Restart(r),
-                    Some(Control::Shutdown) | None => break Outcome::Shutdown,
-                },
-            }
-        };
+        let outcome = watch_running(&mut life, &mut running, &mut follower).await;
         if let Some(t) = health_task {
             t.abort();
         }
-        // The leader is gone or going; take its whole group (grandchildren included) with it.
-        if let Some(pgid) = pid {
-            kill_group(pgid, GRACE).await;
-        }
-        let _ = child.wait().await;
-        // The group is gone, so the pipes reach EOF: collect the last lines (bounded wait).
-        let drain_until = tokio::time::Instant::now() + Duration::from_secs(1);
-        while let Ok(Some((stream, line))) =
-            tokio::time::timeout_at(drain_until, line_rx.recv()).await
+        match life
+            .after_run(outcome, &mut running, &mut follower, started)
+            .await
         {
-            if let Ok(ts) = log.write_line(stream, &line) {
-                shared.emit(SupEvent::Line(name.clone(), ts, line));
-            }
+            Step::Return => return,
+            Step::Go | Step::Again => {}
         }
-        let stopped = |shared: &Shared| {
+    }
+}
+
+/// What the loop of [`run`] does next.
+enum Step {
+    /// Start (or adopt) it now.
+    Go,
+    /// Back to waiting for a request.
+    Again,
+    /// The supervisor is going.
+    Return,
+}
+
+/// One host process's task and what it carries from one run to the next.
+struct Life {
+    spec: HostProcess,
+    shared: Arc<Shared>,
+    control: mpsc::Receiver<Control>,
+    status: StatusTx,
+    cwd: PathBuf,
+    hash: String,
+    backoff: Duration,
+    /// Who waits for the next spawn: a start or restart request.
+    pending: Option<Reply>,
+    restart_requested: bool,
+}
+
+impl Life {
+    /// Stopped, exited or not started yet: waits to be asked.
+    async fn wait_for_request(&mut self) -> Step {
+        match self.control.recv().await {
+            Some(Control::Start(r)) => self.pending = Some(r),
+            Some(Control::Restart(r)) => {
+                self.restart_requested = true;
+                self.pending = Some(r);
+            }
+            Some(Control::Stop(r)) => {
+                let _ = r.send(());
+                return Step::Again;
+            }
+            Some(Control::Shutdown | Control::HandOver) | None => return Step::Return,
+        }
+        Step::Go
+    }
+
+    /// The running process: the adopted one, or a new one. A spawn that fails is reported
+    /// and, by its policy, retried after a backoff (`Err(Again)` either way).
+    async fn obtain(&mut self, adopted: Option<Adopt>) -> Result<Running, Step> {
+        if let Some(a) = adopted {
+            return Ok(Running {
+                relay: Relay::Adopted {
+                    pid: a.pgid,
+                    start: a.pgid_start,
+                },
+                pgid: a.pgid,
+                pgid_start: a.pgid_start,
+                pid: a.pid,
+                status_file: relay::status_file(&self.shared.paths, &self.spec.name),
+            });
+        }
+        let msg = match spawn(&self.spec, &self.shared, &self.cwd).await {
+            Ok(r) => return Ok(r),
+            Err(msg) => msg,
+        };
+        let name = self.spec.name.clone();
+        self.shared.emit(SupEvent::Note(name.clone(), msg.clone()));
+        self.shared
+            .update_host(&name, |h| h.state = "failed".into());
+        self.status.set(Phase::Failed(msg.clone()), None);
+        if let Some(r) = self.pending.take() {
+            let _ = r.send(Err(msg));
+        }
+        if self.spec.restart == "no" {
+            return Err(Step::Again);
+        }
+        match sleep_or_control(&mut self.control, self.backoff).await {
+            Some(Control::Shutdown | Control::HandOver) => return Err(Step::Return),
+            Some(Control::Stop(r)) => {
+                let _ = r.send(());
+                return Err(Step::Again);
+            }
+            Some(Control::Start(r)) | Some(Control::Restart(r)) => self.pending = Some(r),
+            // Policy retries spawn again without a requester.
+            None => self.pending = Some(oneshot::channel().0),
+        }
+        self.backoff = (self.backoff * 2).min(BACKOFF_CAP);
+        Err(Step::Again)
+    }
+
+    /// Records it as running (state file, waiters, events) and answers who asked for it.
+    fn mark_running(&mut self, running: &Running) {
+        let name = self.spec.name.clone();
+        let adopted = matches!(running.relay, Relay::Adopted { .. });
+        let health = self
+            .spec
+            .healthcheck
+            .as_ref()
+            .map(|_| "starting".to_string());
+        let restarted = std::mem::take(&mut self.restart_requested);
+        self.shared.update_host(&name, |h| {
+            h.state = "running".into();
+            h.pid = running.pid;
+            h.pgid = Some(running.pgid);
+            h.pgid_start = running.pgid_start;
+            h.pid_start = running.pid.and_then(process::start_time);
+            h.spec_hash = Some(self.hash.clone());
+            h.health = health.clone();
+            if !adopted {
+                h.started_at = Some(chrono::Utc::now().to_rfc3339());
+            }
+            if restarted {
+                h.restarts += 1;
+            }
+        });
+        self.status.set(Phase::Running, health);
+        let shown_pid = running.pid.unwrap_or(running.pgid);
+        self.shared.emit(if adopted {
+            SupEvent::Note(
+                name,
+                format!(
+                    "adopted the running process (pid {shown_pid}) instead of starting a second copy"
+                ),
+            )
+        } else {
+            SupEvent::Started(name, shown_pid)
+        });
+        if let Some(r) = self.pending.take() {
+            let _ = r.send(Ok(HostAction::Started));
+        }
+    }
+
+    /// After a run: handed over (left running), or stopped, restarted or exited (its group
+    /// killed, its last lines read, the state recorded, the policy applied).
+    async fn after_run(
+        &mut self,
+        outcome: Outcome,
+        running: &mut Running,
+        follower: &mut Follower,
+        started: Instant,
+    ) -> Step {
+        let name = self.spec.name.clone();
+        if matches!(outcome, Outcome::HandOver) {
+            emit_lines(&name, &self.shared, follower);
+            return Step::Return;
+        }
+        // The relay is gone or going; take its whole group (grandchildren included) with it.
+        kill_group(running.pgid, GRACE).await;
+        let code = match outcome {
+            Outcome::Exited(code) => code,
+            _ => running.wait().await,
+        };
+        // The relay wrote the last lines before it exited.
+        emit_lines(&name, &self.shared, follower);
+        let stopped = |shared: &Shared, status: &StatusTx| {
             shared.update_host(&name, |h| {
                 h.state = "stopped".into();
                 h.pid = None;
                 h.pgid = None;
                 h.health = None;
             });
+            status.set(Phase::Stopped, None);
         };
         match outcome {
-            Outcome::Shutdown => {
-                stopped(&shared);
-                set(Phase::Stopped, None);
-                return;
+            Outcome::Shutdown | Outcome::HandOver => {
+                stopped(&self.shared, &self.status);
+                Step::Return
             }
             Outcome::Stop(r) => {
-                stopped(&shared);
-                set(Phase::Stopped, None);
-                shared.emit(SupEvent::Note(name.clone(), "stopped".into()));
+                stopped(&self.shared, &self.status);
+                self.shared
+                    .emit(SupEvent::Note(name.clone(), "stopped".into()));
                 let _ = r.send(());
+                Step::Again
             }
             Outcome::Restart(r) => {
-                shared.emit(SupEvent::Restarted(
+                self.shared.emit(SupEvent::Restarted(
                     name.clone(),
                     "restart requested".into(),
                 ));
-                restart_requested = true;
-                pending = Some(r);
-                backoff = Duration::from_secs(1);
+                self.restart_requested = true;
+                self.pending = Some(r);
+                self.backoff = Duration::from_secs(1);
+                Step::Go
             }
-            Outcome::Exited(code) => {
-                shared.update_host(&name, |h| {
-                    h.last_exit = Some(code);
-                    h.pid = None;
-                    h.pgid = None;
-                    h.health = None;
-                });
-                let restart = match spec.restart.as_str() {
-                    "always" => true,
-                    "on-failure" => code != 0,
-                    _ => false,
-                };
-                shared.emit(SupEvent::Exited(name.clone(), code, restart));
-                if !restart {
-                    shared.update_host(&name, |h| h.state = "exited".into());
-                    set(Phase::Exited(code), None);
-                    continue;
+            Outcome::Exited(_) => match after_exit(self, code, started).await {
+                Next::Return => Step::Return,
+                Next::Idle => Step::Again,
+                Next::Spawn(r) => {
+                    self.pending = Some(r);
+                    Step::Go
                 }
-                if started.elapsed() >= STABLE_AFTER {
-                    backoff = Duration::from_secs(1);
-                }
-                shared.update_host(&name, |h| {
-                    h.state = "backoff".into();
-                    h.restarts += 1;
-                });
-                set(Phase::Backoff, None);
-                match sleep_or_control(&mut control, backoff).await {
-                    Some(Control::Shutdown) => {
-                        stopped(&shared);
-                        set(Phase::Stopped, None);
-                        return;
-                    }
-                    Some(Control::Stop(r)) => {
-                        stopped(&shared);
-                        set(Phase::Stopped, None);
-                        let _ = r.send(());
-                        continue;
-                    }
-                    Some(Control::Start(r)) | Some(Control::Restart(r)) => pending = Some(r),
-                    None => {
-                        let (tx, _rx) = oneshot::channel();
-                        pending = Some(tx);
-                    }
-                }
-                backoff = (backoff * 2).min(BACKOFF_CAP);
-            }
+            },
         }
     }
+}
+
+/// Runs until it exits or a request ends its run; its lines become events meanwhile.
+async fn watch_running(life: &mut Life, running: &mut Running, follower: &mut Follower) -> Outcome {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => emit_lines(&life.spec.name, &life.shared, follower),
+            code = running.wait() => return Outcome::Exited(code),
+            c = life.control.recv() => match c {
+                Some(Control::Start(r)) => {
+                    let _ = r.send(Ok(HostAction::AlreadyRunning));
+                }
+                Some(Control::Stop(r)) => return Outcome::Stop(r),
+                Some(Control::Restart(r)) => return Outcome::Restart(r),
+                Some(Control::HandOver) => return Outcome::HandOver,
+                Some(Control::Shutdown) | None => return Outcome::Shutdown,
+            },
+        }
+    }
+}
+
+/// The lines its relay wrote since the last look, as events (attached `up`, `dash`).
+fn emit_lines(name: &str, shared: &Shared, follower: &mut Follower) {
+    for (ts, _, line) in follower.poll() {
+        shared.emit(SupEvent::Line(name.to_string(), ts, line));
+    }
+}
+
+/// What a host process does next after it exited.
+enum Next {
+    Return,
+    Idle,
+    Spawn(Reply),
+}
+
+/// Records the exit and applies the restart policy: waits out the backoff (a request may cut
+/// it short), then spawns again, or stays idle.
+async fn after_exit(life: &mut Life, code: i32, started: Instant) -> Next {
+    let (spec, shared, status) = (&life.spec, &life.shared, &life.status);
+    let name = &spec.name;
+    shared.update_host(name, |h| {
+        h.last_exit = Some(code);
+        h.pid = None;
+        h.pgid = None;
+        h.health = None;
+    });
+    let restart = match spec.restart.as_str() {
+        "always" => true,
+        "on-failure" => code != 0,
+        _ => false,
+    };
+    shared.emit(SupEvent::Exited(name.clone(), code, restart));
+    if !restart {
+        shared.update_host(name, |h| h.state = "exited".into());
+        status.set(Phase::Exited(code), None);
+        return Next::Idle;
+    }
+    if started.elapsed() >= STABLE_AFTER {
+        life.backoff = Duration::from_secs(1);
+    }
+    shared.update_host(name, |h| {
+        h.state = "backoff".into();
+        h.restarts += 1;
+    });
+    status.set(Phase::Backoff, None);
+    let stopped = || {
+        shared.update_host(name, |h| h.state = "stopped".into());
+        status.set(Phase::Stopped, None);
+    };
+    let next = match sleep_or_control(&mut life.control, life.backoff).await {
+        Some(Control::Shutdown | Control::HandOver) => {
+            stopped();
+            return Next::Return;
+        }
+        Some(Control::Stop(r)) => {
+            stopped();
+            let _ = r.send(());
+            return Next::Idle;
+        }
+        Some(Control::Start(r)) | Some(Control::Restart(r)) => Next::Spawn(r),
+        None => Next::Spawn(oneshot::channel().0),
+    };
+    life.backoff = (life.backoff * 2).min(BACKOFF_CAP);
+    next
 }
 
 /// Sleeps `d`, or returns early with a control message (`None` after the full sleep).

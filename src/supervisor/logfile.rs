@@ -16,7 +16,7 @@ pub struct LogFile {
 impl LogFile {
     pub fn open(path: &Path) -> std::io::Result<LogFile> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            crate::project::paths::create_private_dir(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let written = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -135,6 +135,17 @@ impl Follower {
         Follower {
             path: path.to_path_buf(),
             at: None,
+        }
+    }
+
+    /// A follower of what is written from now on (the file's current end; the start of a
+    /// file that does not exist yet).
+    pub fn at_end(path: &Path) -> Follower {
+        use std::os::unix::fs::MetadataExt;
+        let at = std::fs::metadata(path).ok().map(|m| (m.ino(), m.len()));
+        Follower {
+            path: path.to_path_buf(),
+            at,
         }
     }
 

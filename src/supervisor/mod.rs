@@ -7,11 +7,14 @@
 //! state file from which the next `up` or `down` finds and cleans its orphaned process groups.
 
 pub mod autoheal;
+pub mod control;
 pub mod host;
 pub mod hosts;
 pub mod logcopy;
 pub mod logfile;
+pub mod process;
 pub mod reconcile;
+pub mod relay;
 pub mod state;
 
 use std::collections::HashMap;
@@ -21,14 +24,14 @@ use std::time::Duration;
 
 use nix::sys::signal::killpg;
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::engine::Engine;
 use crate::project::model::Healthcheck;
 use crate::project::paths::Paths;
 use crate::project::{Project, ProjectSource};
-use host::{Control, HostAction, HostStatus, Phase};
+use host::{Adopt, Control, HostAction, HostStatus, Phase};
+use process::alive;
 use state::{HealState, HostState, State};
 
 /// What the supervisor reports (printed by attached `up`, logged by the background one,
@@ -283,13 +286,25 @@ impl Supervisor {
     ) -> Supervisor {
         let (events, _) = broadcast::channel(1024);
         let paths = project.paths();
+        let previous = State::load(&paths);
         let mut initial = State {
             pid,
             config_hash: config_hash(&project),
-            ..Default::default()
+            // Keep auto-heal history across supervisor restarts, and what the previous
+            // supervisor ran until each host process's task has taken it over.
+            autoheal: previous.autoheal.clone(),
+            host: previous.host.clone(),
         };
-        // Keep auto-heal history across supervisor restarts.
-        initial.autoheal = State::load(&paths).autoheal;
+        let specs = &project.model.x_devstack.host;
+        // Host processes the file no longer has: nobody would stop them.
+        for (name, h) in &previous.host {
+            if !specs.contains_key(name) || !host_processes {
+                if let Some(pgid) = h.pgid.filter(|_| h.group_alive()) {
+                    tokio::spawn(host::kill_group(pgid, Duration::from_secs(5)));
+                }
+                initial.host.remove(name);
+            }
+        }
         let shared = Arc::new(Shared {
             paths,
             project_dir: project.dir.clone(),
@@ -302,7 +317,7 @@ impl Supervisor {
         let mut controls = HashMap::new();
         let mut tasks = Vec::new();
         if host_processes {
-            for spec in project.model.x_devstack.host.values() {
+            for spec in specs.values() {
                 let (tx, rx) = mpsc::channel(4);
                 let (status_tx, status_rx) = watch::channel(HostStatus {
                     phase: Phase::Idle,
@@ -320,11 +335,14 @@ impl Supervisor {
                             .is_some_and(Healthcheck::enabled),
                     },
                 );
+                let (adopt, stale) = adoption(spec, previous.host.get(&spec.name));
                 tasks.push(tokio::spawn(host::run(
                     spec.clone(),
                     shared.clone(),
                     rx,
                     status_tx,
+                    adopt,
+                    stale,
                 )));
             }
         }
@@ -375,6 +393,24 @@ impl Supervisor {
         }
     }
 
+    /// Leaves every host process running for the next supervisor to adopt (a new
+    /// configuration replaces this one): their pids stay in the state file.
+    pub async fn hand_over(mut self) {
+        self.quiesce();
+        if let Some(c) = self.copy.take() {
+            c.abort();
+        }
+        for h in self.controls.hosts.values() {
+            let _ = h.tx.send(Control::HandOver).await;
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.pid = None;
+        let _ = st.save(&self.shared.paths);
+    }
+
     /// Stops auto-heal and every host process still running (their whole process groups).
     pub async fn shutdown(mut self) {
         self.quiesce();
@@ -395,21 +431,35 @@ impl Supervisor {
     }
 }
 
-/// Whether `pid` runs. A zombie (exited, not yet reaped by its parent) does not: signals
-/// still reach it, but it will never act on them.
-fn alive(pid: i32) -> bool {
-    if pid <= 1 || nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
-        return false;
+/// What a new supervisor does with what the previous one left of a host process: adopts it
+/// when it still runs (the same relay: pid and start time) under the same configuration;
+/// names its group to stop first when it runs under another one.
+fn adoption(
+    spec: &crate::project::model::HostProcess,
+    prev: Option<&HostState>,
+) -> (Option<Adopt>, Option<i32>) {
+    let Some(h) = prev.filter(|h| h.group_alive()) else {
+        return (None, None);
+    };
+    let Some(pgid) = h.pgid else {
+        return (None, None);
+    };
+    if !spec.enabled || h.spec_hash.as_deref() != Some(host::spec_hash(spec).as_str()) {
+        return (None, Some(pgid));
     }
-    // /proc/<pid>/stat: "pid (comm) S …"; comm may hold spaces and parentheses.
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|st| {
-            st.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false);
-    !zombie
+    let adopt = Adopt {
+        pgid,
+        pgid_start: h.pgid_start,
+        pid: h.pid,
+        pid_start: h.pid_start,
+    };
+    (Some(adopt), None)
+}
+
+/// Whether host processes a killed supervisor left behind still run (a command that finds no
+/// supervisor starts one, which adopts them).
+pub fn orphans_running(paths: &Paths) -> bool {
+    !any_running(paths) && State::load(paths).host.values().any(HostState::group_alive)
 }
 
 /// The background supervisor's pid, when one is alive.
@@ -436,7 +486,9 @@ pub enum Running {
 }
 
 /// Starts the background supervisor for `project` unless one with the same configuration
-/// runs already (single instance per project). Cleans what a killed one left first.
+/// runs already (single instance per project). One with another configuration hands over to
+/// the new one: host processes whose configuration is unchanged keep running and are adopted.
+/// Host processes a killed supervisor left running are adopted the same way.
 pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
     let paths = project.paths();
     // One supervisor per project: an attached `up` already is one.
@@ -447,10 +499,11 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
         if State::load(&paths).config_hash == config_hash(project) {
             return Ok(Running::Background(pid));
         }
+        hand_over_background(&paths).await;
     }
-    stop_background(&project.source).await?;
+    paths.ensure_private()?;
     let log = paths.supervisor_log();
-    std::fs::create_dir_all(paths.logs_dir())?;
+    crate::project::paths::create_private_dir(&paths.logs_dir())?;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -486,13 +539,14 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
         let mut child = child;
         let _ = child.wait();
     });
-    // Wait until it answers on its socket (or died).
+    // Wait until it answers on its socket (or died: another `up -d` may have started one at
+    // the same time, which then answers).
     let sock = paths.socket();
-    for _ in 0..200 {
+    for _ in 0..400 {
         if tokio::net::UnixStream::connect(&sock).await.is_ok() {
-            return Ok(Running::Background(pid));
+            return Ok(Running::Background(running_pid(&paths).unwrap_or(pid)));
         }
-        if !alive(pid) {
+        if !alive(pid) && running_pid(&paths).is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -503,6 +557,22 @@ pub async fn ensure_background(project: &Project) -> anyhow::Result<Running> {
     )
 }
 
+/// Asks the background supervisor to hand over (SIGUSR1): it exits leaving its host processes
+/// running, for the next supervisor to adopt. One that does not go within 30 s is stopped.
+pub async fn hand_over_background(paths: &Paths) {
+    let Some(pid) = running_pid(paths) else {
+        return;
+    };
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alive(pid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if alive(pid) {
+        host::kill_group(pid, Duration::from_secs(15)).await;
+    }
+}
+
 /// Stops the background supervisor (SIGTERM to its group, SIGKILL after a grace period) and
 /// any host process group a killed supervisor left behind; clears the pid file and socket.
 pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
@@ -510,14 +580,14 @@ pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
     if let Some(pid) = running_pid(&paths) {
         host::kill_group(pid, Duration::from_secs(15)).await;
     }
-    // Orphans: host process groups recorded by a supervisor that was killed.
+    // Orphans: host process groups recorded by a supervisor that was killed (only the very
+    // process recorded: a pid reused since is someone else's).
     let mut st = State::load(&paths);
     for h in st.host.values_mut() {
-        if let Some(pgid) = h.pgid.take() {
-            if killpg(Pid::from_raw(pgid), None).is_ok() {
-                host::kill_group(pgid, Duration::from_secs(5)).await;
-            }
+        if let Some(pgid) = h.pgid.filter(|_| h.group_alive()) {
+            host::kill_group(pgid, Duration::from_secs(5)).await;
         }
+        h.pgid = None;
         if matches!(h.state.as_str(), "running" | "backoff" | "waiting") {
             h.state = "stopped".into();
         }
@@ -535,7 +605,7 @@ pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
 /// SIGKILL to every host process group the state file names (a second Ctrl-C).
 pub fn kill_host_groups(paths: &Paths) {
     for h in State::load(paths).host.values() {
-        if let Some(pgid) = h.pgid {
+        if let Some(pgid) = h.pgid.filter(|_| h.group_alive()) {
             let _ = killpg(Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         }
     }
@@ -552,52 +622,31 @@ pub fn forget_autoheal(source: &ProjectSource) {
     }
 }
 
-/// Answers the control socket, one JSON request per connection (see [`hosts::Request`]);
-/// anything else is a ping, answered with the pid.
-pub async fn serve_control(listener: tokio::net::UnixListener, controls: Controls) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let controls = controls.clone();
-        tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
-            let mut line = String::new();
-            if BufReader::new(read).read_line(&mut line).await.is_err() {
-                return;
-            }
-            if let Some(mut events) = hosts::wants_events(line.trim())
-                .then(|| controls.subscribe())
-                .flatten()
-            {
-                // A subscriber (`devstack dash`): every event as a JSON line until it leaves.
-                loop {
-                    let ev = match events.recv().await {
-                        Ok(ev) => ev,
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return,
-                    };
-                    let Ok(json) = serde_json::to_string(&ev) else {
-                        continue;
-                    };
-                    if write
-                        .write_all(format!("{json}\n").as_bytes())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            let reply = hosts::answer(&controls, line.trim()).await;
-            let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
-        });
-    }
-}
-
 /// The pid of an attached `devstack up` of this project, when one is alive.
 pub fn attached_pid(paths: &Paths) -> Option<i32> {
     live_pid_in(&paths.attached_pid())
+}
+
+/// The project's one supervisor, whichever kind: an exclusive lock on
+/// `.devstack/supervisor.lock`, held for its life (the kernel drops it when it dies).
+pub struct SupervisorLock(#[allow(dead_code)] nix::fcntl::Flock<std::fs::File>);
+
+impl SupervisorLock {
+    pub fn take(paths: &Paths) -> anyhow::Result<SupervisorLock> {
+        paths.ensure_private()?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(paths.supervisor_lock())?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(SupervisorLock(lock)),
+            Err((_, e)) => anyhow::bail!(
+                "another supervisor runs for this project ({}: {e}); `devstack down` stops it",
+                paths.supervisor_lock().display()
+            ),
+        }
+    }
 }
 
 /// An attached `up` makes itself known like the background supervisor: its pid (so `up -d`
@@ -607,18 +656,18 @@ pub fn attached_pid(paths: &Paths) -> Option<i32> {
 pub struct AttachedRegistration {
     paths: Paths,
     control: tokio::task::JoinHandle<()>,
+    _lock: SupervisorLock,
 }
 
 impl AttachedRegistration {
-    pub fn register(paths: &Paths, sup: &Supervisor) -> std::io::Result<Self> {
-        std::fs::create_dir_all(paths.root())?;
+    pub fn register(paths: &Paths, sup: &Supervisor) -> anyhow::Result<Self> {
+        let lock = SupervisorLock::take(paths)?;
         std::fs::write(paths.attached_pid(), std::process::id().to_string())?;
-        let sock = paths.socket();
-        let _ = std::fs::remove_file(&sock);
-        let listener = tokio::net::UnixListener::bind(&sock)?;
+        let listener = control::bind(paths)?;
         Ok(AttachedRegistration {
             paths: paths.clone(),
-            control: tokio::spawn(serve_control(listener, sup.controls())),
+            control: tokio::spawn(control::serve(listener, sup.controls())),
+            _lock: lock,
         })
     }
 }
@@ -644,10 +693,13 @@ pub async fn stop_attached(paths: &Paths) {
     }
 }
 
-/// The background supervisor's main: pid file, control socket, events to its log, until
-/// SIGTERM/SIGINT. Host processes wait idle until `up -d` starts them in graph order.
+/// The background supervisor's main: lock, pid file, control socket, events to its log,
+/// until SIGTERM/SIGINT (stop everything) or SIGUSR1 (hand over to a new supervisor). Host
+/// processes a previous supervisor left running are adopted; the others wait idle until
+/// `up -d` starts them in graph order.
 pub async fn serve(project: Project) -> anyhow::Result<()> {
     let paths = project.paths();
+    let _lock = SupervisorLock::take(&paths)?;
     let pid = std::process::id() as i32;
     std::fs::write(paths.supervisor_pid(), pid.to_string())?;
     let engine = Engine::connect().await.ok();
@@ -659,7 +711,7 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
             match events.recv().await {
                 Ok(ev) => {
                     if let Some(line) = ev.describe() {
-                        println!("{} {line}", chrono::Utc::now().to_rfc3339());
+                        let _ = crate::outln!("{} {line}", chrono::Utc::now().to_rfc3339());
                     }
                 }
                 // Fell behind a burst of host-process lines: skip them, keep reporting.
@@ -668,22 +720,28 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
             }
         }
     });
-    let sock = paths.socket();
-    let _ = std::fs::remove_file(&sock);
-    let control = tokio::spawn(serve_control(
-        tokio::net::UnixListener::bind(&sock)?,
-        sup.controls(),
-    ));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    println!("{} supervisor stopping", chrono::Utc::now().to_rfc3339());
+    let control = tokio::spawn(control::serve(control::bind(&paths)?, sup.controls()));
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let hand_over = tokio::select! {
+        _ = term.recv() => false,
+        _ = int.recv() => false,
+        _ = usr1.recv() => true,
+    };
     control.abort();
-    sup.shutdown().await;
-    let _ = std::fs::remove_file(&sock);
+    if hand_over {
+        let _ = crate::outln!(
+            "{} supervisor handing over to a new one (host processes keep running)",
+            chrono::Utc::now().to_rfc3339()
+        );
+        sup.hand_over().await;
+    } else {
+        let _ = crate::outln!("{} supervisor stopping", chrono::Utc::now().to_rfc3339());
+        sup.shutdown().await;
+    }
+    let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.supervisor_pid());
     Ok(())
 }

@@ -20,9 +20,21 @@ pub struct State {
 pub struct HostState {
     /// running, starting, waiting, exited, backoff, stopped, disabled
     pub state: String,
+    /// The command's pid.
     pub pid: Option<i32>,
-    /// The process group to kill on `down` (== pid: each host process leads its own group).
+    /// The process group to kill on `down`: its relay's pid (the relay leads the group and
+    /// runs the command in it; see `relay.rs`).
     pub pgid: Option<i32>,
+    /// When the relay started (clock ticks since boot): with `pgid`, which process it is, so
+    /// a reused pid is never adopted or signalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid_start: Option<u64>,
+    /// When the command started (ticks), for the same reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    /// Hash of its configuration: a new supervisor adopts it only when that is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
     pub restarts: u32,
     pub started_at: Option<String>,
     pub last_exit: Option<i32>,
@@ -39,6 +51,44 @@ pub struct HealState {
     pub crash_looping: bool,
     pub last_exit_code: Option<i64>,
     pub oom_killed: bool,
+}
+
+impl HostState {
+    /// Whether its relay (and so the command) still runs: the recorded group leader, alive
+    /// and started when recorded.
+    pub fn group_alive(&self) -> bool {
+        self.pgid
+            .is_some_and(|g| super::process::same_process(g, self.pgid_start))
+    }
+
+    /// Whether the command itself still runs.
+    pub fn command_alive(&self) -> bool {
+        self.pid
+            .is_some_and(|p| super::process::same_process(p, self.pid_start))
+    }
+
+    /// Its state as `ps`, `graph` and `dash` show it: what the file says when a supervisor
+    /// keeps it true; without one, what the processes say (a dead or zombie pid is not
+    /// running; "unsupervised" only while it really runs).
+    pub fn shown_state(&self, supervised: bool) -> String {
+        let was_up = matches!(self.state.as_str(), "running" | "backoff" | "waiting");
+        match self.state.as_str() {
+            "disabled" => format!(
+                "disabled: {}",
+                self.disabled_reason.clone().unwrap_or_default()
+            ),
+            "running" if !self.command_alive() => {
+                if supervised {
+                    "exited".into()
+                } else {
+                    "exited (no supervisor)".into()
+                }
+            }
+            _ if was_up && !supervised && self.command_alive() => "running (unsupervised)".into(),
+            _ if was_up && !supervised => "stopped (no supervisor)".into(),
+            s => s.to_string(),
+        }
+    }
 }
 
 impl State {

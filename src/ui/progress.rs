@@ -115,7 +115,7 @@ impl Progress {
             } else {
                 color::dim("•")
             };
-            eprintln!("{mark} {service} {msg}");
+            crate::say!("{mark} {service} {msg}");
         }
     }
 
@@ -124,7 +124,7 @@ impl Progress {
             Some(m) => {
                 let _ = m.println(s);
             }
-            None => eprintln!("{s}"),
+            None => crate::say!("{s}"),
         }
     }
 
@@ -136,7 +136,7 @@ impl Progress {
             }
             let _ = m.clear();
         }
-        eprintln!(
+        crate::say!(
             "{} {ready} service{} ready in {:.1}s ({changed} changed)",
             color::ok("✓"),
             if ready == 1 { "" } else { "s" },

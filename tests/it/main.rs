@@ -1,7 +1,9 @@
 //! The one integration-test binary. Topic modules below; shared helpers in `common`.
 
+mod adoption;
 mod attached;
 mod buildkit;
+mod chaos;
 mod common;
 mod compose_cases;
 mod compose_spec;
@@ -11,6 +13,7 @@ mod doctor;
 mod engine;
 mod errors;
 mod flags;
+mod fuzz;
 mod gpu;
 mod graph;
 mod images;

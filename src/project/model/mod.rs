@@ -163,7 +163,12 @@ impl<'a> Ctx<'a> {
     /// An error about the document's shape: it names where the value was written (the
     /// user's file, line and column) or else the rendered file, and the path.
     fn err(&self, at: &str, msg: impl std::fmt::Display) -> ProjectError {
-        match self.places.and_then(|p| p.position(at)) {
+        // A top-level key is placed under its own name.
+        let placed = |p: &'a Places| {
+            p.position(at)
+                .or_else(|| p.position(at.strip_prefix("top level.")?))
+        };
+        match self.places.and_then(placed) {
             Some(pos) => ProjectError(format!("{pos}: {at}: {msg}")),
             None => ProjectError(format!("{}: {at}: {msg}", self.file)),
         }

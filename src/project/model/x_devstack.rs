@@ -110,6 +110,7 @@ pub(super) fn parse_x_devstack(
     }
     if let Some(Value::Object(hosts)) = raw.host.get() {
         for (name, spec) in hosts {
+            check_host_name(name, cx)?;
             x.host.insert(name.clone(), host_process(name, spec, cx)?);
         }
     }
@@ -154,6 +155,42 @@ fn autoheal(raw: RawAutoheal, cx: &Ctx) -> Result<Autoheal, ProjectError> {
     Ok(a)
 }
 
+/// Names that are files of the supervisor's own under `.devstack/logs/`.
+const RESERVED: &[&str] = &["supervisor"];
+
+/// A host process's name is a node of the graph, a log file's name and a word in `ps`,
+/// `graph --format dot` and the control socket's requests: the characters of a Compose
+/// service name (letters, digits, `.`, `_`, `-`, starting with a letter or digit).
+fn check_host_name(name: &str, cx: &Ctx) -> Result<(), ProjectError> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || !ok_first || !ok_rest || name.len() > 63 {
+        let shown = if name.is_empty() { "(empty)" } else { name };
+        return Err(cx.err(
+            "x-devstack.host",
+            format!(
+                "host process name {shown:?} is not a valid name: use letters, digits, `.`, `_` \
+                 and `-`, starting with a letter or digit, at most 63 characters (as for a \
+                 service), e.g. `kinect`"
+            ),
+        ));
+    }
+    if RESERVED.contains(&name) {
+        return Err(cx.err(
+            &format!("x-devstack.host.{name}"),
+            format!(
+                "`{name}` is reserved for devstack's own log: give the host process another name"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// One host process: a command is required; restart defaults to on-failure, enabled to true.
 fn host_process(name: &str, spec: &Value, cx: &Ctx) -> Result<HostProcess, ProjectError> {
     let at = format!("x-devstack.host.{name}");
@@ -164,6 +201,13 @@ fn host_process(name: &str, spec: &Value, cx: &Ctx) -> Result<HostProcess, Proje
         .get()
         .ok_or_else(|| cx.err(&at, "missing `command`"))?;
     let command = string_list(command, &field("command"), cx, true)?;
+    if command.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err(cx.err(
+            &field("command"),
+            "the command is empty: give the program to run and its arguments, e.g. \
+             `command: [\"devstack\", \"kinect\", \"capture\"]`",
+        ));
+    }
     let environment = match h.environment.get() {
         Some(e) => string_map(e, &field("environment"), cx)?
             .into_iter()
@@ -293,6 +337,75 @@ mod tests {
             e(json!({"host": {"cam": {"command": "x", "healthcheck": {"interval": "5s"}}}})),
             "f: x-devstack.host.cam.healthcheck: missing `test`: a host process has no image to take one from"
         );
+    }
+
+    #[test]
+    fn empty_commands_and_bad_names_are_refused() {
+        let e = |v| x(v).unwrap_err().0;
+        for cmd in [
+            json!([]),
+            json!(""),
+            json!("   "),
+            json!([""]),
+            json!(["", "x"]),
+        ] {
+            assert_eq!(
+                e(json!({"host": {"cam": {"command": cmd}}})),
+                "f: x-devstack.host.cam.command: the command is empty: give the program to run \
+                 and its arguments, e.g. `command: [\"devstack\", \"kinect\", \"capture\"]`"
+            );
+        }
+        for bad in [
+            "",
+            "a b",
+            "a\"b",
+            "a\nb",
+            "-a",
+            ".a",
+            "a/b",
+            "ä",
+            &"a".repeat(64),
+        ] {
+            let msg = e(json!({"host": {bad: {"command": "x"}}}));
+            assert!(
+                msg.starts_with("f: x-devstack.host: host process name "),
+                "{msg}"
+            );
+            assert!(msg.contains("use letters, digits"), "{msg}");
+            assert!(!msg.contains('\n'), "{msg}");
+        }
+        assert!(e(json!({"host": {"supervisor": {"command": "x"}}})).contains("is reserved"));
+        assert!(x(json!({"host": {"cam-2.x_y": {"command": "x"}}})).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any name: accepted exactly when it is a service-like name; refused with a one-line
+        /// message otherwise. Any command: refused when it has no program.
+        #[test]
+        fn any_host_name_or_command_is_accepted_or_refused_in_one_line(
+            name in "(\\PC|[\n\"' ]|[a-z0-9._-]){0,70}",
+            cmd in proptest::collection::vec("(\\PC| ){0,6}", 0..3),
+        ) {
+            let r = x(json!({"host": {name.clone(): {"command": cmd.clone()}}}));
+            let valid_name = name.len() <= 63
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                && name != "supervisor";
+            let valid_cmd = cmd.first().is_some_and(|p| !p.trim().is_empty());
+            match r {
+                Ok(x) => {
+                    proptest::prop_assert!(valid_name && valid_cmd);
+                    proptest::prop_assert!(!x.host[&name].command[0].trim().is_empty());
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!(valid_name && valid_cmd), "{}", e);
+                    if !valid_name {
+                        proptest::prop_assert!(!e.0.contains('\n'), "{:?}", e.0);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
