@@ -33,6 +33,16 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
         pull_always: a.pull,
         ..Default::default()
     };
+    // Host processes (the camera) run on the host: nothing to build for them.
+    let (names, host): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| project.model.services.contains_key(n));
+    for name in &host {
+        eprintln!(
+            "{} {name} is a host process: it runs on this machine, there is no image to build",
+            color::dim("-")
+        );
+    }
     let (buildable, image_only): (Vec<String>, Vec<String>) = names
         .into_iter()
         .partition(|n| project.model.services[n].build.is_some());
@@ -73,7 +83,7 @@ pub async fn run(g: &GlobalOpts, a: &BuildArgs) -> anyhow::Result<u8> {
                     } else {
                         "built"
                     },
-                    &id.trim_start_matches("sha256:")[..12.min(id.len())]
+                    short_id(&id)
                 ),
                 Err(e) => failures.push(e.into()),
             }
@@ -125,4 +135,10 @@ async fn build_one(
     };
     progress.event(&Event::Ready(name.to_string(), what, begin.elapsed()));
     Ok((id, action))
+}
+
+/// The first 12 characters of an image id, as `docker images` shows it.
+fn short_id(id: &str) -> &str {
+    let id = id.trim_start_matches("sha256:");
+    id.get(..12).unwrap_or(id)
 }

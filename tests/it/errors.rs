@@ -601,3 +601,26 @@ fn config_lists_services_and_volumes_and_validates_quietly() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(out.stdout.is_empty(), "{}", text(&out));
 }
+
+#[test]
+fn building_a_host_process_says_it_has_no_image() {
+    if !docker_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["kinect", "kin"] {
+        let out = std::process::Command::new(crate::common::bin())
+            .arg("-C")
+            .arg(dir.path())
+            .args(["build", name])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(0), "build {name}:\n{t}");
+        assert!(
+            t.contains("kinect is a host process") && t.contains("no image to build"),
+            "build {name}:\n{t}"
+        );
+    }
+}
