@@ -15,6 +15,7 @@ pub mod gpu;
 pub mod history;
 pub mod host_facts;
 pub mod kinect;
+pub mod ops;
 pub mod project;
 pub mod supervisor;
 pub mod ui;
