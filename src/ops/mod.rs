@@ -6,7 +6,7 @@
 //!
 //! - `commands/`: one thin file per verb. It reads its flags, calls one operation and prints
 //!   its result. No command file imports another.
-//! - `ops/`: the operations. A [`Session`](session) is built in one place; the status of a node,
+//! - `ops/`: the operations. A `Session` is built in one place; the status of a node,
 //!   the log stream and `watch` are each written once here and shared by every verb that shows
 //!   them.
 //! - `executor/`: the one walker of the dependency graph (forward for up, reverse for stop),
