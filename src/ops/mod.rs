@@ -13,3 +13,4 @@
 //!   node selection an option of the walk.
 //! - `engine/` (Docker objects), `supervisor/` (host processes), `project/` (the configuration,
 //!   reading no environment of the engine): the primitives.
+pub mod session;
