@@ -23,10 +23,10 @@ use crate::engine::logs::Line;
 use crate::engine::{health, labels, observed, Engine};
 use crate::errors::UsageError;
 use crate::executor::{self, Ctx, StopHow, UpWalk};
+use crate::ops::status::{self, Look, NodeStatus};
 use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
-use crate::supervisor::state::State;
 use crate::supervisor::SupEvent;
 use crate::ui::dash::{self, CameraView, DashState, GpuView, Intent, KeyCode, NodeRow};
 
@@ -471,105 +471,77 @@ async fn sample_usage(
 }
 
 impl Sources {
-    /// One row per service and host process, in dependency order. `stats`: sample CPU and
-    /// memory too (on the tick, not on every event).
+    /// One row per service and host process, in dependency order, from the one status of the
+    /// stack (`ops::status`); CPU and memory from the sampler.
     async fn rows(&mut self, engine: &Engine, project: &Project) -> Vec<NodeRow> {
-        let listed = observed::list(engine, &project.name)
+        let snap = status::collect(engine, &project.name, &project.paths(), Look::default())
             .await
             .unwrap_or_default();
-        // Inspected all at once: one round trip's time, not one per container.
-        let inspected: HashMap<String, observed::ContainerState> =
-            futures_util::future::join_all(listed.iter().map(|c| observed::inspect(engine, &c.id)))
-                .await
-                .into_iter()
-                .flatten()
-                .map(|st| (st.id.clone(), st))
-                .collect();
-        let now = chrono::Utc::now();
-        let sup = State::load(&project.paths());
-        let supervised = crate::supervisor::any_running(&project.paths());
         let mut rows = Vec::new();
         for name in project.graph.order() {
             let Some(node) = project.graph.get(&name) else {
                 continue;
             };
-            if node.kind == Kind::Host {
-                let h = sup.host.get(&name).cloned().unwrap_or_default();
-                let state = match (&node.disabled, h.state.as_str()) {
-                    (Some(why), _) => format!("disabled: {why}"),
-                    (None, "") => "not started".into(),
-                    (None, _) => h.shown_state(supervised),
-                };
-                rows.push(NodeRow {
-                    name: name.clone(),
-                    kind: "host",
-                    state,
-                    health: h.health.clone(),
-                    uptime_secs: uptime(h.started_at.as_deref(), now)
-                        .filter(|_| h.state == "running"),
-                    restarts: i64::from(h.restarts),
-                    ports: "-".into(),
-                    gpu: "-".into(),
-                    ..Default::default()
-                });
-                continue;
-            }
-            let wanted = project.container_name(&name, 1);
-            let Some(c) = listed.iter().find(|c| c.name == wanted) else {
-                rows.push(NodeRow {
-                    name: name.clone(),
-                    kind: "container",
+            let row = match (node.kind, snap.node(&name, 1)) {
+                (Kind::Host, _) if node.disabled.is_some() => NodeRow {
+                    state: format!("disabled: {}", node.disabled.clone().unwrap_or_default()),
+                    ..absent(&name, "host")
+                },
+                (Kind::Host, None) => NodeRow {
+                    state: "not started".into(),
+                    ..absent(&name, "host")
+                },
+                (Kind::Container, None) => NodeRow {
                     state: "not created".into(),
-                    ports: "-".into(),
-                    gpu: "-".into(),
-                    ..Default::default()
-                });
-                continue;
+                    ..absent(&name, "container")
+                },
+                (_, Some(st)) => self.row(&name, st),
             };
-            let st = inspected.get(&c.id).cloned().unwrap_or_else(|| c.clone());
-            let heal = sup.autoheal.get(&name);
-            let state = if heal.is_some_and(|h| h.crash_looping) {
-                "crash-looping".to_string()
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// A node's row from its status.
+    fn row(&self, name: &str, st: &NodeStatus) -> NodeRow {
+        let id = st.full_id.as_deref().unwrap_or_default();
+        let usage = self
+            .usage
+            .borrow()
+            .get(id)
+            .copied()
+            .filter(|_| st.state == "running");
+        let gpu = match (&st.gpu, self.gpu_mem.get(id)) {
+            // Compact: the column is narrow beside the GPU and camera panes.
+            (Some(g), Some(m)) => format!("{g} {m}M"),
+            (Some(g), None) => g.clone(),
+            (None, Some(m)) => format!("{m}M"),
+            (None, None) => "-".into(),
+        };
+        NodeRow {
+            name: name.to_string(),
+            kind: st.kind.as_str(),
+            state: st.state.clone(),
+            health: st.health.clone(),
+            health_output: st.health_output.clone(),
+            uptime_secs: st.uptime_secs,
+            restarts: st.restarts,
+            heal: st.last_reason.clone(),
+            ports: if st.ports.is_empty() {
+                "-".into()
             } else {
-                st.status.clone()
-            };
-            let usage = self
-                .usage
-                .borrow()
-                .get(&st.id)
-                .copied()
-                .filter(|_| st.running());
-            let gpu = match (&st.gpu_request, self.gpu_mem.get(&st.id)) {
-                // Compact: the column is narrow beside the GPU and camera panes.
-                (Some(g), Some(m)) => format!("{g} {m}M"),
-                (Some(g), None) => g.clone(),
-                (None, Some(m)) => format!("{m}M"),
-                (None, None) => "-".into(),
-            };
-            rows.push(NodeRow {
-                name: name.clone(),
-                kind: "container",
-                state,
-                health: st.health.clone(),
-                health_output: st.last_health_output.clone(),
-                uptime_secs: uptime(st.started_at.as_deref(), now).filter(|_| st.running()),
-                restarts: st.restart_count + heal.map_or(0, |h| i64::from(h.restarts)),
-                heal: heal.and_then(|h| h.last_reason.clone()),
-                ports: st
-                    .ports
+                st.ports
                     .iter()
-                    .filter(|p| p.contains("->"))
                     .filter_map(|p| p.split("->").next())
                     .map(|p| p.rsplit(':').next().unwrap_or(p).to_string())
                     .collect::<Vec<_>>()
-                    .join(","),
-                cpu_pct: usage.map(|u| u.0),
-                mem_mib: usage.map(|u| u.1),
-                gpu,
-                busy: None,
-            });
+                    .join(",")
+            },
+            cpu_pct: usage.map(|u| u.0),
+            mem_mib: usage.map(|u| u.1),
+            gpu,
+            busy: None,
         }
-        rows
     }
 
     /// GPU (NVML: "no GPU" without a driver, never an error) and the camera's rates.
@@ -611,10 +583,15 @@ impl Sources {
     }
 }
 
-fn uptime(started_at: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
-    started_at
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0))
+/// A node with no container or process (yet).
+fn absent(name: &str, kind: &'static str) -> NodeRow {
+    NodeRow {
+        name: name.to_string(),
+        kind,
+        ports: "-".into(),
+        gpu: "-".into(),
+        ..Default::default()
+    }
 }
 
 /// The Kinect capture's rates from its stats file (`kinect capture --health-file`), when the

@@ -14,3 +14,4 @@
 //! - `engine/` (Docker objects), `supervisor/` (host processes), `project/` (the configuration,
 //!   reading no environment of the engine): the primitives.
 pub mod session;
+pub mod status;
