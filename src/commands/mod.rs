@@ -1,6 +1,5 @@
 //! One file per verb. Each `run` returns the process exit code or an error.
 
-mod attached;
 mod build;
 pub(crate) mod completion;
 mod dash;
@@ -57,6 +56,9 @@ pub(crate) fn load_project_probed(g: &GlobalOpts) -> anyhow::Result<Project> {
 pub(crate) fn validate_project(g: &GlobalOpts) -> anyhow::Result<()> {
     session::load(&g.into(), FactsFrom::Probed).map(drop)
 }
+
+/// `watch`'s loop, for the attached `up --watch` (until `watch` is an operation of its own).
+pub(crate) use watch::run_watch;
 
 pub(crate) use session::{
     connect, load_quietly as load_project_quietly, load_source, report_not_acted_on, supervised,

@@ -112,7 +112,7 @@ pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
             return Ok(code);
         }
     }
-    let mut signals = super::attached::StopSignals::new()?;
+    let mut signals = crate::ops::signals::StopSignals::new()?;
     let why = watch_until(&engine, &project, &named, &opts, signals.next()).await?;
     crate::ui::attached::say(&format!("{why}: watch stopped"));
     Ok(0)
