@@ -164,16 +164,29 @@ pub async fn collect(
         })
         .collect();
     nodes.sort_by(|x, y| (&x.service, x.number).cmp(&(&y.service, y.number)));
+    let mut snap = hosts_of(paths, &sup, now);
+    nodes.append(&mut snap.nodes);
+    snap.nodes = nodes;
+    Ok(snap)
+}
+
+/// The host processes only, from the supervisor's state and the process table (no engine).
+pub fn hosts(paths: &Paths) -> Snapshot {
+    hosts_of(paths, &State::load(paths), chrono::Utc::now())
+}
+
+fn hosts_of(paths: &Paths, sup: &State, now: chrono::DateTime<chrono::Utc>) -> Snapshot {
     let supervised = crate::supervisor::any_running(paths);
-    for (name, h) in &sup.host {
-        nodes.push(host(name, h, supervised, now));
-    }
-    Ok(Snapshot {
-        nodes,
+    Snapshot {
+        nodes: sup
+            .host
+            .iter()
+            .map(|(name, h)| host(name, h, supervised, now))
+            .collect(),
         supervised,
         heals: sup.autoheal.len(),
         had_supervisor: !sup.config_hash.is_empty(),
-    })
+    }
 }
 
 /// GPU memory per container id: NVML's processes → /proc/<pid>/cgroup → container id. By
