@@ -57,51 +57,8 @@ pub async fn dash_loop(
     mut events: Option<mpsc::Receiver<SupEvent>>,
     quit_stops: bool,
 ) -> anyhow::Result<()> {
-    terminal::enable_raw_mode()?;
-    execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-    let _guard = TermGuard;
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
-    }));
-    let mut term =
-        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
-
-    // Keys on a thread of their own: crossterm's reads block.
-    let (key_tx, mut keys) = mpsc::channel::<Input>(64);
-    let stop_keys = Arc::new(AtomicBool::new(false));
-    let stop = stop_keys.clone();
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            if !event::poll(Duration::from_millis(100)).unwrap_or(false) {
-                continue;
-            }
-            let input = match event::read() {
-                Ok(TermEvent::Key(k)) => match (k.code, k.modifiers) {
-                    (TKey::Char('c'), m) if m.contains(KeyModifiers::CONTROL) => {
-                        Input::Key(KeyCode::CtrlC)
-                    }
-                    (TKey::Char(c), _) => Input::Key(KeyCode::Char(c)),
-                    (TKey::Up, _) => Input::Key(KeyCode::Up),
-                    (TKey::Down, _) => Input::Key(KeyCode::Down),
-                    (TKey::Enter, _) => Input::Key(KeyCode::Enter),
-                    (TKey::Esc, _) => Input::Key(KeyCode::Esc),
-                    (TKey::Backspace, _) => Input::Key(KeyCode::Backspace),
-                    (TKey::PageUp, _) => Input::Key(KeyCode::PageUp),
-                    (TKey::PageDown, _) => Input::Key(KeyCode::PageDown),
-                    (TKey::End, _) => Input::Key(KeyCode::End),
-                    _ => continue,
-                },
-                Ok(TermEvent::Resize(..)) => Input::Resize,
-                Ok(_) => continue,
-                Err(_) => break,
-            };
-            if key_tx.blocking_send(input).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut term, _guard) = enter_terminal()?;
+    let (mut keys, stop_keys) = read_keys();
 
     let mut st = DashState::new(&project.name, console::colors_enabled(), quit_stops);
     st.pose_budget = project
@@ -239,6 +196,67 @@ pub async fn dash_loop(
     }
     drop(term);
     Ok(())
+}
+
+/// The alternate screen in raw mode, restored when the guard drops (or on a panic).
+fn enter_terminal() -> anyhow::Result<(
+    ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
+    TermGuard,
+)> {
+    terminal::enable_raw_mode()?;
+    execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    let guard = TermGuard;
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    let term = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+    Ok((term, guard))
+}
+
+/// Keys and resizes, read on a thread of their own (crossterm's reads block) until the flag
+/// is set.
+fn read_keys() -> (mpsc::Receiver<Input>, Arc<AtomicBool>) {
+    let (key_tx, keys) = mpsc::channel::<Input>(64);
+    let stop_keys = Arc::new(AtomicBool::new(false));
+    let stop = stop_keys.clone();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if !event::poll(Duration::from_millis(100)).unwrap_or(false) {
+                continue;
+            }
+            let input = match event::read() {
+                Ok(TermEvent::Key(k)) => match key_code(k.code, k.modifiers) {
+                    Some(code) => Input::Key(code),
+                    None => continue,
+                },
+                Ok(TermEvent::Resize(..)) => Input::Resize,
+                Ok(_) => continue,
+                Err(_) => break,
+            };
+            if key_tx.blocking_send(input).is_err() {
+                break;
+            }
+        }
+    });
+    (keys, stop_keys)
+}
+
+fn key_code(code: TKey, modifiers: KeyModifiers) -> Option<KeyCode> {
+    Some(match (code, modifiers) {
+        (TKey::Char('c'), m) if m.contains(KeyModifiers::CONTROL) => KeyCode::CtrlC,
+        (TKey::Char(c), _) => KeyCode::Char(c),
+        (TKey::Up, _) => KeyCode::Up,
+        (TKey::Down, _) => KeyCode::Down,
+        (TKey::Enter, _) => KeyCode::Enter,
+        (TKey::Esc, _) => KeyCode::Esc,
+        (TKey::Backspace, _) => KeyCode::Backspace,
+        (TKey::PageUp, _) => KeyCode::PageUp,
+        (TKey::PageDown, _) => KeyCode::PageDown,
+        (TKey::End, _) => KeyCode::End,
+        _ => return None,
+    })
 }
 
 async fn sleep_until(at: Option<Instant>) {
