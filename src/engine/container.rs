@@ -304,7 +304,10 @@ async fn start_only(engine: &Engine, svc: &Service, id: &str) -> Result<(), Conv
         if msg.contains("port is already allocated") || msg.contains("address already in use") {
             return ConvergeError::Start {
                 service: svc.name.clone(),
-                detail: format!("a published port is already in use on the host ({msg}): free it or change the port in .env"),
+                detail: format!(
+                    "a published port is already in use on the host ({msg}): free it or {}",
+                    crate::project::model::busy_port_hint(&svc.ports, &msg)
+                ),
             };
         }
         ConvergeError::Start { service: svc.name.clone(), detail: format!("cannot start: {msg}") }

@@ -275,7 +275,7 @@ pub(super) fn strings(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<Strin
 
 /// A size as Docker reads one (go-units' `RAMInBytes`): a number with an optional unit
 /// `b`, `k`, `m`, `g`, `t`, `p` (binary multiples; `kb`, `KiB` and the like too).
-pub fn parse_bytes(s: &str) -> Result<i64, String> {
+pub fn parse_bytes(s: &str) -> Result<i64, SizeError> {
     let t = s.trim().to_ascii_lowercase();
     let unit_at = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (num, unit) = t.split_at(unit_at);
@@ -286,13 +286,18 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         "g" | "gb" | "gib" => 1024f64.powi(3),
         "t" | "tb" | "tib" => 1024f64.powi(4),
         "p" | "pb" | "pib" => 1024f64.powi(5),
-        _ => return Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+        _ => return Err(SizeError(s.into())),
     };
     match num.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 && n * mult < i64::MAX as f64 => Ok((n * mult) as i64),
-        _ => Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+        _ => Err(SizeError(s.into())),
     }
 }
+
+/// A size that is not a number with a known unit, or out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size {0:?}: use e.g. 512m or 2g")]
+pub struct SizeError(pub String);
 
 /// The closest of `known` to `key`, for "did you mean".
 pub(super) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
