@@ -146,10 +146,10 @@ fn repository_and_tag(created_from: &str, tags: &[String]) -> (String, String) {
         tags.first().cloned()
     };
     match reference.as_deref().map(ImageRef::parse) {
-        Some(Ok(r)) => match r.tag {
-            Some(t) => (r.repository(), t),
-            None => (r.repository(), "<none>".to_string()),
-        },
+        Some(Ok(r)) => (
+            r.repository(),
+            r.tag.unwrap_or_else(|| "<none>".to_string()),
+        ),
         _ => ("<none>".to_string(), "<none>".to_string()),
     }
 }
