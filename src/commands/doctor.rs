@@ -61,9 +61,7 @@ pub async fn run(g: &GlobalOpts, a: &DoctorArgs) -> anyhow::Result<u8> {
 }
 
 /// The project's environment (.env and the process), else the process's alone.
-fn environment(
-    source: &Result<ProjectSource, ProjectError>,
-) -> indexmap::IndexMap<String, String> {
+fn environment(source: &Result<ProjectSource, ProjectError>) -> indexmap::IndexMap<String, String> {
     source
         .as_ref()
         .map(|s| s.env.clone())
@@ -100,9 +98,7 @@ fn load(
     inventory: &GpuInventory,
     root: &Sysroot,
 ) -> Result<Project, ProjectError> {
-    let s = source
-        .as_ref()
-        .map_err(|e| ProjectError(e.to_string()))?;
+    let s = source.as_ref().map_err(|e| ProjectError(e.to_string()))?;
     let facts = crate::host_facts::probe_with_gpu(&s.env, inventory.clone());
     let project = Project::load(s.clone(), &facts, &Site::current());
     // Under --sysroot NVML was not asked: keep those facts out of the cache.

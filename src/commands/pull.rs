@@ -266,10 +266,14 @@ mod tests {
 
     #[test]
     fn references_split_into_name_and_tag() {
-        assert_eq!(split_reference("redis"),
-            ("redis".to_string(), "latest".to_string()));
-        assert_eq!(split_reference("redis:7"),
-            ("redis".to_string(), "7".to_string()));
+        assert_eq!(
+            split_reference("redis"),
+            ("redis".to_string(), "latest".to_string())
+        );
+        assert_eq!(
+            split_reference("redis:7"),
+            ("redis".to_string(), "7".to_string())
+        );
         assert_eq!(
             split_reference("127.0.0.1:5000/team/api"),
             ("127.0.0.1:5000/team/api".to_string(), "latest".to_string())

@@ -122,12 +122,18 @@ pub fn ports(
             Status::Fail,
             format!(
                 "in use by something else: {}",
-                busy.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ")
+                busy.iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
         .fix(format!(
             "stop what holds them (`ss -ltnp`), or {}",
-            busy.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>().join("; ")
+            busy.iter()
+                .map(|(_, h)| h.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     }
 }
@@ -373,11 +379,15 @@ pub fn models_with(
     let container = project.container_name("pose-service", 1);
     let (state, mount, files) = match cache {
         ModelCache::Unknown(why) => {
-            found.parts.push(format!("weights in {volume}: unknown ({why}); {from}"));
+            found
+                .parts
+                .push(format!("weights in {volume}: unknown ({why}); {from}"));
             ("unknown", None, Vec::new())
         }
         ModelCache::Unreadable { why, mountpoint } => {
-            found.parts.push(format!("weights in {volume}: unknown ({why}); {from}"));
+            found
+                .parts
+                .push(format!("weights in {volume}: unknown ({why}); {from}"));
             ("unknown", Some(mountpoint.clone()), Vec::new())
         }
         ModelCache::NotCreated => {
@@ -389,7 +399,12 @@ pub fn models_with(
             ("not created", None, Vec::new())
         }
         ModelCache::Readable(dir) => {
-            let what = Cached { dir, volume: &volume, container: &container, from: &from };
+            let what = Cached {
+                dir,
+                volume: &volume,
+                container: &container,
+                from: &from,
+            };
             let (state, files) = what.report(&downloads, &mut found);
             (state, Some(dir.display().to_string()), files)
         }

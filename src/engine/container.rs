@@ -299,7 +299,9 @@ async fn start_only(engine: &Engine, svc: &Service, id: &str) -> Result<(), Conv
     engine.docker.start_container(id, None).await.map_err(|e| {
         let msg = docker_message(&e);
         if msg.contains("could not select device driver") {
-            return ConvergeError::NoGpuRuntime { service: svc.name.clone() };
+            return ConvergeError::NoGpuRuntime {
+                service: svc.name.clone(),
+            };
         }
         if msg.contains("port is already allocated") || msg.contains("address already in use") {
             return ConvergeError::Start {
@@ -310,7 +312,10 @@ async fn start_only(engine: &Engine, svc: &Service, id: &str) -> Result<(), Conv
                 ),
             };
         }
-        ConvergeError::Start { service: svc.name.clone(), detail: format!("cannot start: {msg}") }
+        ConvergeError::Start {
+            service: svc.name.clone(),
+            detail: format!("cannot start: {msg}"),
+        }
     })
 }
 

@@ -82,9 +82,7 @@ pub async fn run(opts: CaptureOptions) -> anyhow::Result<u8> {
     };
     run.reporter.mark_stopped();
     let writer_result = run.drain(writer).await;
-    let outcome = camera_result
-        .and(writer_result)
-        .and(run.publish_outcome());
+    let outcome = camera_result.and(writer_result).and(run.publish_outcome());
     run.finish(&outcome, started);
     outcome?;
     Ok(0)

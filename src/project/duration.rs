@@ -147,7 +147,10 @@ mod tests {
             "5 s",
         ] {
             let e = parse(bad).expect_err(bad);
-            assert!(e.to_string().contains(bad) || bad.trim().is_empty(), "{bad}: {e}");
+            assert!(
+                e.to_string().contains(bad) || bad.trim().is_empty(),
+                "{bad}: {e}"
+            );
         }
         assert!(parse("1e30").unwrap_err().to_string().contains("too long"));
         assert_eq!(

@@ -170,8 +170,7 @@ impl<'a> Loader<'a> {
             ));
         };
         for item in items {
-            let entry =
-                IncludeEntry::read(item, &src.dir).map_err(|m| at(item, &m.to_string()))?;
+            let entry = IncludeEntry::read(item, &src.dir).map_err(|m| at(item, &m.to_string()))?;
             let imported = self.load_included(&entry, item, included)?;
             import_resources(doc, imported).map_err(|e| ProjectError(e.to_string()))?;
         }

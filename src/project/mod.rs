@@ -25,8 +25,8 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::errors::ProjectError;
 use crate::engine::remote::Site;
+pub use crate::errors::ProjectError;
 use crate::errors::UsageError;
 use crate::gpu::GpuSelection;
 use host::HostFacts;

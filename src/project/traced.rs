@@ -181,7 +181,10 @@ mod tests {
             r#"      - "127.0.0.1:{{ env.API_PORT }}:80""#,
             r#"      - "127.0.0.1:abc:80""#
         ));
-        assert!(matches_with_holes("    image: {{ env.IMG }}", "    image: x"));
+        assert!(matches_with_holes(
+            "    image: {{ env.IMG }}",
+            "    image: x"
+        ));
         assert!(!matches_with_holes(
             r#"      - "{{ env.A }}:80""#,
             r#"      - "abc:81""#
@@ -207,7 +210,10 @@ mod tests {
         assert_eq!(variables_of_line(t, "  q: \"x:1\""), vec!["C".to_string()]);
         let literal = "a:\n  p: \"8080\"\nb:\n  p: \"{{ env.B }}\"\n";
         assert!(variables_of_line(literal, "  p: \"8080\"").is_empty());
-        assert_eq!(variables_of_line(literal, "  p: \"9\""), vec!["B".to_string()]);
+        assert_eq!(
+            variables_of_line(literal, "  p: \"9\""),
+            vec!["B".to_string()]
+        );
         let same = "a:\n  p: \"{{ env.A }}\"\nb:\n  p: \"{{ env.A }}\"\n";
         assert_eq!(variables_of_line(same, "  p: \"x\""), vec!["A".to_string()]);
     }

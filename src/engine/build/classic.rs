@@ -94,7 +94,10 @@ pub async fn build(
 
 async fn tag(engine: &Engine, image: &str, tag: &str) -> Result<(), bollard::errors::Error> {
     let (repo, t) = match crate::engine::image_ref::ImageRef::parse(tag) {
-        Ok(r) => (r.repository(), r.tag_or_latest().unwrap_or("latest").to_string()),
+        Ok(r) => (
+            r.repository(),
+            r.tag_or_latest().unwrap_or("latest").to_string(),
+        ),
         Err(_) => (tag.to_string(), "latest".to_string()),
     };
     let opts = bollard::query_parameters::TagImageOptionsBuilder::default()

@@ -125,12 +125,15 @@ fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, InputEr
     let mut other = HashMap::new();
     for (name, value) in &b.additional_contexts {
         if let Some(svc) = value.strip_prefix("service:") {
-            let s = project.model.services.get(svc).ok_or_else(|| {
-                InputError::NoContextService {
-                    name: name.clone(),
-                    service: svc.into(),
-                }
-            })?;
+            let s =
+                project
+                    .model
+                    .services
+                    .get(svc)
+                    .ok_or_else(|| InputError::NoContextService {
+                        name: name.clone(),
+                        service: svc.into(),
+                    })?;
             let image = crate::engine::spec::image_ref(&project.name, s);
             other.insert(name.clone(), format!("docker-image://{image}"));
         } else if value.contains("://") || value.starts_with("target:") {
@@ -176,9 +179,7 @@ fn secrets(project: &Project, b: &Build) -> Result<HashMap<String, Vec<u8>>, Inp
                 .clone()
                 .into_bytes(),
             FileSource::Content(c) => c.clone().into_bytes(),
-            FileSource::External => {
-                return Err(InputError::ExternalSecret(s.source.clone()))
-            }
+            FileSource::External => return Err(InputError::ExternalSecret(s.source.clone())),
         };
         out.insert(s.id.clone(), value);
     }
@@ -196,12 +197,11 @@ fn ssh_agents(project: &Project, b: &Build) -> Result<HashMap<String, PathBuf>, 
                 .map(PathBuf::from)
                 .ok_or_else(|| InputError::NoAgent(agent.id.clone()))?,
         };
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| InputError::AgentUnreadable {
-                id: agent.id.clone(),
-                path: path.clone(),
-                error: e.to_string(),
-            })?;
+        let meta = std::fs::metadata(&path).map_err(|e| InputError::AgentUnreadable {
+            id: agent.id.clone(),
+            path: path.clone(),
+            error: e.to_string(),
+        })?;
         if !meta.file_type().is_socket() {
             return Err(InputError::NotASocket {
                 id: agent.id.clone(),

@@ -551,7 +551,11 @@ volumes:
         let a = health_config(&h("a"), true);
         assert_eq!(
             (a.interval, a.start_period, a.start_interval),
-            (Some(5_000_000_000), Some(5_000_000_000), Some(1_000_000_000))
+            (
+                Some(5_000_000_000),
+                Some(5_000_000_000),
+                Some(1_000_000_000)
+            )
         );
         // The engine's own default interval (30 s) is the start period when none is set.
         let b = health_config(&h("b"), true);

@@ -587,12 +587,11 @@ enum PixelsError {
 fn pixels(t: &TrackInfo) -> Result<Pixels, PixelsError> {
     match t.codec.as_str() {
         "V_MS/VFW/FOURCC" => {
-            let (_, _, fourcc) = parse_bitmap_info_header(&t.codec_private).ok_or_else(|| {
-                PixelsError::Header {
+            let (_, _, fourcc) =
+                parse_bitmap_info_header(&t.codec_private).ok_or_else(|| PixelsError::Header {
                     track: t.name.clone(),
                     len: t.codec_private.len(),
-                }
-            })?;
+                })?;
             Pixels::from_fourcc(fourcc).ok_or_else(|| {
                 let cc: String = fourcc
                     .to_le_bytes()

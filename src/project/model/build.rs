@@ -115,12 +115,11 @@ impl CacheEntry {
                 }
             }
         }
-        let kind =
-            match (kind, attrs.get("ref")) {
-                (Some(k), _) => k,
-                (None, Some(_)) => "registry".to_string(),
-                (None, None) => return Err(CacheEntryError::NoType),
-            };
+        let kind = match (kind, attrs.get("ref")) {
+            (Some(k), _) => k,
+            (None, Some(_)) => "registry".to_string(),
+            (None, None) => return Err(CacheEntryError::NoType),
+        };
         Ok(CacheEntry { kind, attrs })
     }
 }

@@ -41,7 +41,8 @@ pub use deploy::GpuRequest;
 pub use files::{FileDef, FileKind, FileMount, FileSource};
 pub use health::Healthcheck;
 pub use networking::{
-    busy_port_hint, is_port_conflict, Attachment, Networking, PortMapping, PortSource, PORT_CONFLICT,
+    busy_port_hint, is_port_conflict, Attachment, Networking, PortMapping, PortSource,
+    PORT_CONFLICT,
 };
 pub use resources::{Blkio, Device, Resources};
 pub use security::{Security, Ulimit};

@@ -26,8 +26,12 @@ pub struct PortMapping {
 /// Where it was written is not part of what a port is: moving a line changes no container.
 impl PartialEq for PortMapping {
     fn eq(&self, o: &Self) -> bool {
-        (&self.host_ip, self.host_port, self.container_port, &self.protocol)
-            == (&o.host_ip, o.host_port, o.container_port, &o.protocol)
+        (
+            &self.host_ip,
+            self.host_port,
+            self.container_port,
+            &self.protocol,
+        ) == (&o.host_ip, o.host_port, o.container_port, &o.protocol)
     }
 }
 
@@ -74,7 +78,11 @@ pub fn busy_port_hint(ports: &[PortMapping], engine_message: &str) -> String {
             })
         })
     };
-    let mut hints: Vec<String> = ports.iter().filter(named).map(|p| p.source.change_hint()).collect();
+    let mut hints: Vec<String> = ports
+        .iter()
+        .filter(named)
+        .map(|p| p.source.change_hint())
+        .collect();
     if hints.is_empty() {
         hints = ports
             .iter()
@@ -559,7 +567,9 @@ mod tests {
         ] {
             assert!(parse_port_short(bad).is_err(), "{bad}");
         }
-        let e = parse_port_short("127.0.0.1:abc:5173").unwrap_err().to_string();
+        let e = parse_port_short("127.0.0.1:abc:5173")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("\"abc\" is not a port number: use a number 1-65535"),
             "{e}"

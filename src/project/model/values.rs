@@ -81,8 +81,17 @@ pub(super) fn string_list(
     }
 }
 
+/// A command string with a quote left open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unterminated single quote in command {0:?}")]
+    SingleQuote(String),
+    #[error("unterminated double quote in command {0:?}")]
+    DoubleQuote(String),
+}
+
 /// Splits a command string like a POSIX shell would (quotes and backslashes), as Compose does.
-pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+pub fn split_command(s: &str) -> Result<Vec<String>, CommandError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -95,7 +104,7 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated single quote in command {s:?}")),
+                        None => return Err(CommandError::SingleQuote(s.into())),
                     }
                 }
             }
@@ -110,12 +119,10 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
                                 cur.push('\\');
                                 cur.push(ch);
                             }
-                            None => {
-                                return Err(format!("unterminated double quote in command {s:?}"))
-                            }
+                            None => return Err(CommandError::DoubleQuote(s.into())),
                         },
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated double quote in command {s:?}")),
+                        None => return Err(CommandError::DoubleQuote(s.into())),
                     }
                 }
             }
