@@ -367,8 +367,8 @@ fn health_config(h: &Healthcheck, api_1_44: bool) -> HealthConfig {
     // every second there (unless the file says otherwise), the engine's own health turns
     // healthy as soon as the service is ready, as devstack's own probe says, instead of
     // one interval later. Without a start period of the file's, the first interval becomes
-    // one: the engine's first probe that counts still comes one interval after the start,
-    // as it would without it, so nothing turns unhealthy sooner.
+    // one: no probe counted before one interval after the start either way, so nothing turns
+    // unhealthy sooner (the first counted failure can come up to one interval later).
     let start_period = h
         .start_period
         .unwrap_or(h.interval.unwrap_or(ENGINE_DEFAULT_INTERVAL));
