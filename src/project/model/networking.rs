@@ -553,6 +553,39 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_port_is_to_be_changed_where_it_was_written() {
+        let mut web = parse_port_short("127.0.0.1:8080:80").unwrap();
+        web[0].source = PortSource::File {
+            file: "/p/templates/compose.yaml.j2".into(),
+            line: 7,
+        };
+        let mut api = parse_port_short("127.0.0.1:18080:80").unwrap();
+        api[0].source = PortSource::Variables {
+            names: vec!["API_PORT".into()],
+            text: "/p/.env:2: API_PORT=18080".into(),
+        };
+        let ports = [web[0].clone(), api[0].clone()];
+        // The engine's message names the port: only that one's place.
+        let msg = "Bind for 127.0.0.1:18080 failed: port is already allocated";
+        assert_eq!(
+            busy_port_hint(&ports, msg),
+            "set API_PORT to a free port (/p/.env:2: API_PORT=18080)"
+        );
+        let msg = "listen tcp4 127.0.0.1:8080: bind: address already in use";
+        assert_eq!(
+            busy_port_hint(&ports, msg),
+            "change the `ports:` entry at /p/templates/compose.yaml.j2:7"
+        );
+        // A message naming none of them: every published port's place.
+        let both = busy_port_hint(&ports, "port is already allocated");
+        assert!(
+            both.contains("compose.yaml.j2:7") && both.contains("API_PORT"),
+            "{both}"
+        );
+        assert_eq!(busy_port_hint(&[], "x"), "change the service's `ports:`");
+    }
+
+    #[test]
     fn bad_ports_are_errors_not_panics() {
         for bad in [
             "[::1]",
