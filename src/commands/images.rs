@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::cli::{GlobalOpts, ImagesArgs, ListFormat};
+use crate::engine::image_ref::{self, ImageRef};
 use crate::engine::observed;
 use crate::project::ProjectSource;
 use crate::ui::table;
@@ -50,20 +51,7 @@ pub async fn run(g: &GlobalOpts, a: &ImagesArgs) -> anyhow::Result<u8> {
             .and_then(|i| i.repo_tags.clone())
             .unwrap_or_default();
         // The reference it was created from while that still names this image, else a tag of it.
-        let with_tag = if created_from.contains(':') {
-            created_from.clone()
-        } else {
-            format!("{created_from}:latest")
-        };
-        let reference = if tags.contains(&with_tag) {
-            Some(with_tag)
-        } else {
-            tags.first().cloned()
-        };
-        let (repository, tag) = match reference.as_deref().and_then(|r| r.rsplit_once(':')) {
-            Some((r, t)) if !r.is_empty() && !t.contains('/') => (r.to_string(), t.to_string()),
-            _ => ("<none>".to_string(), "<none>".to_string()),
-        };
+        let (repository, tag) = repository_and_tag(&created_from, &tags);
         rows.push(Row {
             service: c.service.clone(),
             container: c.name.clone(),
@@ -148,9 +136,27 @@ pub(super) fn human_size(bytes: i64) -> String {
     format!("{s}{}", units[u])
 }
 
+/// The reference the container was created from while that still names this image, else the
+/// image's first tag, as (repository, tag); `<none>` for an untagged image.
+fn repository_and_tag(created_from: &str, tags: &[String]) -> (String, String) {
+    let with_tag = image_ref::with_default_tag(created_from);
+    let reference = if tags.contains(&with_tag) {
+        Some(with_tag)
+    } else {
+        tags.first().cloned()
+    };
+    match reference.as_deref().map(ImageRef::parse) {
+        Some(Ok(r)) => (
+            r.repository(),
+            r.tag.unwrap_or_else(|| "<none>".to_string()),
+        ),
+        _ => ("<none>".to_string(), "<none>".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{human_size, short_id};
+    use super::{human_size, repository_and_tag, short_id};
 
     #[test]
     fn sizes_read_like_dockers() {
@@ -166,5 +172,24 @@ mod tests {
     fn ids_are_shortened_to_twelve_digits() {
         assert_eq!(short_id("sha256:0af37d3326ea1234"), "0af37d3326ea");
         assert_eq!(short_id("abc"), "abc");
+    }
+
+    #[test]
+    fn a_registry_port_is_not_a_tag() {
+        let tags = vec!["localhost:5000/pose:latest".to_string()];
+        assert_eq!(
+            repository_and_tag("localhost:5000/pose", &tags),
+            ("localhost:5000/pose".to_string(), "latest".to_string())
+        );
+        // Created from a reference that no longer names the image: its first tag.
+        let tags = vec!["other:v2".to_string()];
+        assert_eq!(
+            repository_and_tag("localhost:5000/pose", &tags),
+            ("other".to_string(), "v2".to_string())
+        );
+        assert_eq!(
+            repository_and_tag("gone", &[]),
+            ("<none>".to_string(), "<none>".to_string())
+        );
     }
 }

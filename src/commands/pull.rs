@@ -14,6 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{GlobalOpts, PullArgs};
 use crate::engine::converge;
+use crate::engine::image_ref::ImageRef;
 use crate::engine::Engine;
 use crate::ui::color;
 
@@ -102,29 +103,34 @@ pub async fn run(g: &GlobalOpts, a: &PullArgs) -> anyhow::Result<u8> {
 
 /// `name[:tag]` or `name@digest` → (name, tag or digest). Without either, `latest`: the
 /// engine would pull every tag of the repository for an empty one.
-fn split_reference(image: &str) -> (&str, &str) {
-    if let Some((name, digest)) = image.split_once('@') {
-        return (name, digest);
-    }
-    let last_slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[last_slash..].rfind(':') {
-        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
-        None => (image, "latest"),
+fn split_reference(image: &str) -> (String, String) {
+    match ImageRef::parse(image) {
+        Ok(r) => r.pull_parts(),
+        Err(_) => (image.to_string(), "latest".to_string()),
     }
 }
 
-async fn pull_one(engine: &Engine, image: &str, view: &View) -> Result<(), String> {
+/// Why the engine did not pull an image: what its registry said, or what failed on the way.
+#[derive(Debug, thiserror::Error)]
+enum PullError {
+    #[error("{0}")]
+    Registry(String),
+    #[error("{0}")]
+    Engine(String),
+}
+
+async fn pull_one(engine: &Engine, image: &str, view: &View) -> Result<(), PullError> {
     let (name, tag) = split_reference(image);
     let opts = CreateImageOptionsBuilder::default()
-        .from_image(name)
-        .tag(tag)
+        .from_image(&name)
+        .tag(&tag)
         .build();
     let mut stream = engine.docker.create_image(Some(opts), None, None);
     while let Some(item) = stream.next().await {
         match item {
             Ok(info) => {
                 if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                    return Err(e);
+                    return Err(PullError::Registry(e));
                 }
                 let (current, total) = info
                     .progress_detail
@@ -140,8 +146,10 @@ async fn pull_one(engine: &Engine, image: &str, view: &View) -> Result<(), Strin
             }
             Err(e) => {
                 return Err(match e {
-                    bollard::errors::Error::DockerStreamError { error } => error,
-                    other => crate::engine::container::docker_message(&other),
+                    bollard::errors::Error::DockerStreamError { error } => {
+                        PullError::Registry(error)
+                    }
+                    other => PullError::Engine(crate::engine::container::docker_message(&other)),
                 })
             }
         }
@@ -258,19 +266,25 @@ mod tests {
 
     #[test]
     fn references_split_into_name_and_tag() {
-        assert_eq!(split_reference("redis"), ("redis", "latest"));
-        assert_eq!(split_reference("redis:7"), ("redis", "7"));
+        assert_eq!(
+            split_reference("redis"),
+            ("redis".to_string(), "latest".to_string())
+        );
+        assert_eq!(
+            split_reference("redis:7"),
+            ("redis".to_string(), "7".to_string())
+        );
         assert_eq!(
             split_reference("127.0.0.1:5000/team/api"),
-            ("127.0.0.1:5000/team/api", "latest")
+            ("127.0.0.1:5000/team/api".to_string(), "latest".to_string())
         );
         assert_eq!(
             split_reference("127.0.0.1:5000/team/api:v2"),
-            ("127.0.0.1:5000/team/api", "v2")
+            ("127.0.0.1:5000/team/api".to_string(), "v2".to_string())
         );
         assert_eq!(
             split_reference("mongo@sha256:abcd"),
-            ("mongo", "sha256:abcd")
+            ("mongo".to_string(), "sha256:abcd".to_string())
         );
     }
 }

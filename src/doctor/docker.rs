@@ -98,27 +98,7 @@ pub async fn remote(
         )
         .details(json!({ "remote": false, "host": site.host, "reason": site.reason }));
     }
-    let mut copies = Vec::new();
-    let mut theirs = Vec::new();
-    if let Some(p) = project {
-        for svc in p.model.services.values() {
-            let (left, copied) = crate::engine::remote::without_project_binds(svc, &p.dir);
-            for c in copied {
-                copies.push((svc.name.clone(), rel(&c.host, &p.dir), c.target));
-            }
-            for m in left
-                .volumes
-                .iter()
-                .filter(|m| m.kind == crate::project::model::MountKind::Bind)
-            {
-                theirs.push((
-                    svc.name.clone(),
-                    m.source.clone().unwrap_or_default(),
-                    m.target.clone(),
-                ));
-            }
-        }
-    }
+    let binds = project.map(Binds::of).unwrap_or_default();
     let latency_ms = match engine {
         Some(e) => Some(median_ping_ms(e).await),
         None => None,
@@ -128,16 +108,84 @@ pub async fn remote(
         "host": site.host,
         "reason": site.reason,
         "latency_ms": latency_ms,
-        "copies": copies.iter().map(|(s, h, t)| json!({"service": s, "host": h, "target": t})).collect::<Vec<_>>(),
-        "engine_machine_binds": theirs.iter().map(|(s, h, t)| json!({"service": s, "source": h, "target": t})).collect::<Vec<_>>(),
+        "copies": binds.copies.iter().map(|(s, h, t)| json!({"service": s, "host": h, "target": t})).collect::<Vec<_>>(),
+        "engine_machine_binds": binds.theirs.iter().map(|(s, h, t)| json!({"service": s, "source": h, "target": t})).collect::<Vec<_>>(),
     });
-    let list = |items: &[(String, String, String)]| {
-        items
-            .iter()
-            .map(|(s, h, t)| format!("{s} {h} → {t}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let summary = remote_summary(site, latency_ms, &binds.copies);
+    let check = if !binds.theirs.is_empty() {
+        Check::new(
+            "docker.remote",
+            Status::Warn,
+            format!(
+                "{summary}; these binds are outside the project, so they mount paths on {}: {}",
+                site.host,
+                listed(&binds.theirs)
+            ),
+        )
+        .fix(format!(
+            "make sure those paths exist on {} (or move the files into the project directory to have them copied)",
+            site.host
+        ))
+    } else if latency_ms.flatten().is_some_and(|ms| ms > 100.0) {
+        Check::new(
+            "docker.remote",
+            Status::Warn,
+            format!("{summary}: a slow link (syncs and logs lag)"),
+        )
+        .fix("use a closer engine, or a wired link to it")
+    } else {
+        Check::new("docker.remote", Status::Ok, summary)
     };
+    check.details(details)
+}
+
+/// A remote engine's bind mounts, each as (service, source, target): those inside the
+/// project become copies; the others mount the engine machine's paths.
+#[derive(Default)]
+struct Binds {
+    copies: Vec<(String, String, String)>,
+    theirs: Vec<(String, String, String)>,
+}
+
+impl Binds {
+    fn of(p: &crate::project::Project) -> Binds {
+        let mut b = Binds::default();
+        for svc in p.model.services.values() {
+            let (left, copied) = crate::engine::remote::without_project_binds(svc, &p.dir);
+            for c in copied {
+                b.copies
+                    .push((svc.name.clone(), rel(&c.host, &p.dir), c.target));
+            }
+            for m in left
+                .volumes
+                .iter()
+                .filter(|m| m.kind == crate::project::model::MountKind::Bind)
+            {
+                b.theirs.push((
+                    svc.name.clone(),
+                    m.source.clone().unwrap_or_default(),
+                    m.target.clone(),
+                ));
+            }
+        }
+        b
+    }
+}
+
+fn listed(items: &[(String, String, String)]) -> String {
+    items
+        .iter()
+        .map(|(s, h, t)| format!("{s} {h} → {t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the engine is, how far, where its ports and GPUs are, and which binds become copies.
+fn remote_summary(
+    site: &crate::engine::remote::Site,
+    latency_ms: Option<Option<f64>>,
+    copies: &[(String, String, String)],
+) -> String {
     let mut summary = format!("the engine is on {} ({})", site.host, site.reason);
     match latency_ms {
         Some(Some(ms)) => summary.push_str(&format!(", round trip {ms:.1} ms")),
@@ -161,34 +209,10 @@ pub async fn remote(
         };
         summary.push_str(&format!(
             "; {what} (uploaded before start, kept in sync by `devstack watch` / `up --watch`): {}",
-            list(&copies)
+            listed(copies)
         ));
     }
-    let check = if !theirs.is_empty() {
-        Check::new(
-            "docker.remote",
-            Status::Warn,
-            format!(
-                "{summary}; these binds are outside the project, so they mount paths on {}: {}",
-                site.host,
-                list(&theirs)
-            ),
-        )
-        .fix(format!(
-            "make sure those paths exist on {} (or move the files into the project directory to have them copied)",
-            site.host
-        ))
-    } else if latency_ms.flatten().is_some_and(|ms| ms > 100.0) {
-        Check::new(
-            "docker.remote",
-            Status::Warn,
-            format!("{summary}: a slow link (syncs and logs lag)"),
-        )
-        .fix("use a closer engine, or a wired link to it")
-    } else {
-        Check::new("docker.remote", Status::Ok, summary)
-    };
-    check.details(details)
+    summary
 }
 
 /// Median of five `GET /_ping` round trips, in milliseconds (`None` when none answered).

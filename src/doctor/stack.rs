@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{Check, Facts, Status, Sysroot};
 use crate::engine::observed::ContainerState;
 use crate::engine::Engine;
-use crate::project::model::MountKind;
+use crate::project::model::{MountKind, Service};
 use crate::project::{Project, ProjectError, ProjectSource};
 
 /// `.env` parses, the template renders, and `.env` has no keys `.env.example` does not know.
@@ -66,7 +66,7 @@ pub fn ports(
         // Two services on one host port: the project does not load, and it is a port problem.
         Err(e) if crate::project::model::is_port_conflict(e) => {
             return Check::new("stack.ports", Status::Fail, e.to_string())
-                .fix("give each service its own host port (the variable named above, in .env)")
+                .fix("give each service its own host port, where the message above says")
         }
         Err(_) => {
             return Check::new(
@@ -106,7 +106,7 @@ pub fn ports(
             if std::net::TcpListener::bind(&addr)
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
             {
-                busy.push(format!("{addr} ({})", svc.name));
+                busy.push((format!("{addr} ({})", svc.name), p.source.change_hint()));
             }
         }
     }
@@ -120,9 +120,21 @@ pub fn ports(
         Check::new(
             "stack.ports",
             Status::Fail,
-            format!("in use by something else: {}", busy.join(", ")),
+            format!(
+                "in use by something else: {}",
+                busy.iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         )
-        .fix("stop what holds them (`ss -ltnp`), or change the ports in .env")
+        .fix(format!(
+            "stop what holds them (`ss -ltnp`), or {}",
+            busy.iter()
+                .map(|(_, h)| h.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
     }
 }
 
@@ -349,21 +361,86 @@ pub fn models_with(
             "no pose-service in this stack",
         );
     };
-    let mut warn = false;
-    let mut parts = Vec::new();
-    let mut fixes = Vec::new();
+    let mut found = Findings::default();
     match smpl(f, project, cache) {
-        Ok(s) => parts.push(s),
-        Err((s, fix)) => {
-            warn = true;
-            parts.push(s);
-            fixes.push(fix);
+        Ok(s) => found.parts.push(s),
+        Err((s, fix)) => found.warn(s, fix),
+    }
+    let (url, url_from) = download_source(f, project, svc);
+    let downloads = downloads(svc, &url);
+    let from = format!("HMR2 data from {url} ({url_from})");
+    let Some(volume) = model_cache_volume(project) else {
+        found.warn(
+            format!("pose-service mounts no named volume at {CACHE_TARGET}: every new container downloads the weights again (~6 GB), {from}"),
+            format!("mount a named volume at {CACHE_TARGET} (the template's `model-cache`)"),
+        );
+        return found.finish(json!({ "hmr2_data_url": url, "url_from": url_from, "volume": null }));
+    };
+    let container = project.container_name("pose-service", 1);
+    let (state, mount, files) = match cache {
+        ModelCache::Unknown(why) => {
+            found
+                .parts
+                .push(format!("weights in {volume}: unknown ({why}); {from}"));
+            ("unknown", None, Vec::new())
         }
+        ModelCache::Unreadable { why, mountpoint } => {
+            found
+                .parts
+                .push(format!("weights in {volume}: unknown ({why}); {from}"));
+            ("unknown", Some(mountpoint.clone()), Vec::new())
+        }
+        ModelCache::NotCreated => {
+            let all: Vec<&Download> = downloads.iter().collect();
+            found.warn(
+                format!("model-cache volume {volume} not created yet: the first `devstack up` downloads the weights (~6 GB), {from}"),
+                by_hand(&container, &all, " (`docker cp` needs the container, which `devstack up` creates)"),
+            );
+            ("not created", None, Vec::new())
+        }
+        ModelCache::Readable(dir) => {
+            let what = Cached {
+                dir,
+                volume: &volume,
+                container: &container,
+                from: &from,
+            };
+            let (state, files) = what.report(&downloads, &mut found);
+            (state, Some(dir.display().to_string()), files)
+        }
+    };
+    found.finish(json!({ "hmr2_data_url": url, "url_from": url_from, "volume": volume, "mountpoint": mount, "cache": state, "files": files }))
+}
+
+/// What the check found: its parts, whether any warns, and the fixes.
+#[derive(Default)]
+struct Findings {
+    warn: bool,
+    parts: Vec<String>,
+    fixes: Vec<String>,
+}
+
+impl Findings {
+    fn warn(&mut self, part: String, fix: String) {
+        self.warn = true;
+        self.parts.push(part);
+        self.fixes.push(fix);
     }
 
-    // Where the service downloads from: its rendered environment (.env, then the process
-    // environment, then the template's default).
-    let (url, url_from) = match svc
+    fn finish(self, details: serde_json::Value) -> Check {
+        let status = if self.warn { Status::Warn } else { Status::Ok };
+        let mut c = Check::new("stack.models", status, self.parts.join("; ")).details(details);
+        if !self.fixes.is_empty() {
+            c = c.fix(self.fixes.join("\n"));
+        }
+        c
+    }
+}
+
+/// Where the service downloads from, and who said so: its rendered environment (.env, then
+/// the process environment, then the template's default).
+fn download_source(f: &Facts, project: &Project, svc: &Service) -> (String, &'static str) {
+    match svc
         .environment
         .get("HMR2_DATA_URL")
         .filter(|u| !u.is_empty())
@@ -379,7 +456,11 @@ pub fn models_with(
         Some(u) if u == DEFAULT_HMR2_DATA_URL => (u.clone(), "the template's default"),
         Some(u) => (u.clone(), "set in the template"),
         None => (DEFAULT_HMR2_DATA_URL.to_string(), "the service's default"),
-    };
+    }
+}
+
+/// The weights the service downloads: HMR2's data, and the ViTDet detector when it uses it.
+fn downloads(svc: &Service, url: &str) -> Vec<Download> {
     let detector = svc
         .environment
         .get("POSE_DETECTOR")
@@ -388,7 +469,7 @@ pub fn models_with(
         .unwrap_or_else(|| "vitdet".into());
     let mut downloads = vec![Download {
         name: "hmr2_data.tar.gz",
-        url: url.clone(),
+        url: url.to_string(),
         rel: "4DHumans/hmr2_data.tar.gz".into(),
         size: "2.7 GB",
         setting: Some("HMR2_DATA_URL"),
@@ -405,111 +486,80 @@ pub fn models_with(
             setting: None,
         });
     }
-    let from = format!("HMR2 data from {url} ({url_from})");
-    let container = project.container_name("pose-service", 1);
-    let volume = model_cache_volume(project);
-    let by_hand = |missing: &[&Download], note: &str| -> String {
-        let mut lines = vec![format!(
-            "`devstack up` downloads them; to place them by hand instead{note}, as the service's /health says:"
-        )];
-        for d in missing {
-            lines.push(format!("{}: {}", d.name, d.by_hand(&container)));
-        }
-        lines.join("\n")
-    };
-    let mut files = Vec::new();
-    let mut mount = None;
-    let Some(volume) = volume else {
-        warn = true;
-        parts.push(format!("pose-service mounts no named volume at {CACHE_TARGET}: every new container downloads the weights again (~6 GB), {from}"));
-        fixes.push(format!(
-            "mount a named volume at {CACHE_TARGET} (the template's `model-cache`)"
-        ));
-        return finish(
-            warn,
-            parts,
-            fixes,
-            json!({ "hmr2_data_url": url, "url_from": url_from, "volume": null }),
-        );
-    };
-    let cache_state = match cache {
-        ModelCache::Unknown(why) => {
-            parts.push(format!("weights in {volume}: unknown ({why}); {from}"));
-            "unknown"
-        }
-        ModelCache::Unreadable { why, mountpoint } => {
-            parts.push(format!("weights in {volume}: unknown ({why}); {from}"));
-            mount = Some(mountpoint.clone());
-            "unknown"
-        }
-        ModelCache::NotCreated => {
-            warn = true;
-            parts.push(format!("model-cache volume {volume} not created yet: the first `devstack up` downloads the weights (~6 GB), {from}"));
-            let all: Vec<&Download> = downloads.iter().collect();
-            fixes.push(by_hand(
-                &all,
-                " (`docker cp` needs the container, which `devstack up` creates)",
-            ));
-            "not created"
-        }
-        ModelCache::Readable(dir) => {
-            mount = Some(dir.display().to_string());
-            let mut missing = Vec::new();
-            for d in &downloads {
-                let p = dir.join(&d.rel);
-                let bytes = std::fs::metadata(&p)
-                    .ok()
-                    .filter(|m| m.is_file() && m.len() > 0)
-                    .map(|m| m.len());
-                let part = std::fs::metadata(p.with_file_name(format!("{}.part", d.file_name())))
-                    .ok()
-                    .map(|m| m.len());
-                files.push(json!({ "file": d.name, "url": d.url, "path": format!("{CACHE_TARGET}/{}", d.rel), "present": bytes.is_some(), "bytes": bytes, "downloaded_bytes": part }));
-                if bytes.is_none() {
-                    missing.push((d, part));
-                }
-            }
-            if missing.is_empty() {
-                let names: Vec<&str> = downloads.iter().map(|d| d.name).collect();
-                parts.push(format!("weights in {volume}: {}; {from}", names.join(", ")));
-                "present"
-            } else {
-                warn = true;
-                let what: Vec<String> = missing
-                    .iter()
-                    .map(|(d, part)| match part {
-                        Some(b) => format!("{} ({} of ~{} downloaded)", d.name, gb(*b), d.size),
-                        None => format!("{} (~{})", d.name, d.size),
-                    })
-                    .collect();
-                let how_much = if missing.len() == downloads.len() {
-                    "the first `devstack up` downloads ~6 GB".to_string()
-                } else {
-                    "`devstack up` downloads them".to_string()
-                };
-                parts.push(format!(
-                    "weights not in {volume} yet: {}; {how_much}, {from}",
-                    what.join(", ")
-                ));
-                let ds: Vec<&Download> = missing.iter().map(|(d, _)| *d).collect();
-                fixes.push(by_hand(&ds, ""));
-                "absent"
-            }
-        }
-    };
-    finish(
-        warn,
-        parts,
-        fixes,
-        json!({ "hmr2_data_url": url, "url_from": url_from, "volume": volume, "mountpoint": mount, "cache": cache_state, "files": files }),
-    )
+    downloads
 }
 
-fn finish(warn: bool, parts: Vec<String>, fixes: Vec<String>, details: serde_json::Value) -> Check {
-    let status = if warn { Status::Warn } else { Status::Ok };
-    let mut c = Check::new("stack.models", status, parts.join("; ")).details(details);
-    if !fixes.is_empty() {
-        c = c.fix(fixes.join("\n"));
+/// How to place `missing` by hand, as the service's /health says.
+fn by_hand(container: &str, missing: &[&Download], note: &str) -> String {
+    let mut lines = vec![format!(
+        "`devstack up` downloads them; to place them by hand instead{note}, as the service's /health says:"
+    )];
+    for d in missing {
+        lines.push(format!("{}: {}", d.name, d.by_hand(container)));
     }
-    c
+    lines.join("\n")
+}
+
+/// A model cache whose files can be read (at `dir`, the volume's mountpoint).
+struct Cached<'a> {
+    dir: &'a Path,
+    volume: &'a str,
+    container: &'a str,
+    from: &'a str,
+}
+
+impl Cached<'_> {
+    /// Which downloads are there ("present") or not ("absent", with how much of each a
+    /// download in progress has), and each file's details.
+    fn report(
+        &self,
+        downloads: &[Download],
+        found: &mut Findings,
+    ) -> (&'static str, Vec<serde_json::Value>) {
+        let (volume, from) = (self.volume, self.from);
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for d in downloads {
+            let p = self.dir.join(&d.rel);
+            let bytes = std::fs::metadata(&p)
+                .ok()
+                .filter(|m| m.is_file() && m.len() > 0)
+                .map(|m| m.len());
+            let part = std::fs::metadata(p.with_file_name(format!("{}.part", d.file_name())))
+                .ok()
+                .map(|m| m.len());
+            files.push(json!({ "file": d.name, "url": d.url, "path": format!("{CACHE_TARGET}/{}", d.rel), "present": bytes.is_some(), "bytes": bytes, "downloaded_bytes": part }));
+            if bytes.is_none() {
+                missing.push((d, part));
+            }
+        }
+        if missing.is_empty() {
+            let names: Vec<&str> = downloads.iter().map(|d| d.name).collect();
+            found
+                .parts
+                .push(format!("weights in {volume}: {}; {from}", names.join(", ")));
+            return ("present", files);
+        }
+        let what: Vec<String> = missing
+            .iter()
+            .map(|(d, part)| match part {
+                Some(b) => format!("{} ({} of ~{} downloaded)", d.name, gb(*b), d.size),
+                None => format!("{} (~{})", d.name, d.size),
+            })
+            .collect();
+        let how_much = if missing.len() == downloads.len() {
+            "the first `devstack up` downloads ~6 GB"
+        } else {
+            "`devstack up` downloads them"
+        };
+        let ds: Vec<&Download> = missing.iter().map(|(d, _)| *d).collect();
+        found.warn(
+            format!(
+                "weights not in {volume} yet: {}; {how_much}, {from}",
+                what.join(", ")
+            ),
+            by_hand(self.container, &ds, ""),
+        );
+        ("absent", files)
+    }
 }

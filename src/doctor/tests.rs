@@ -448,7 +448,12 @@ fn pose_project(
         profiles: Vec::new(),
         files: Vec::new(),
     };
-    let project = Project::load(source, &Default::default());
+    let here = crate::engine::remote::Site {
+        host: "127.0.0.1".into(),
+        remote: false,
+        reason: "a test".into(),
+    };
+    let project = Project::load(source, &Default::default(), &here);
     assert!(project.is_ok(), "{:?}", project.err());
     (dir, project)
 }

@@ -78,12 +78,7 @@ impl BuildRecord {
 
 /// A tag as the engine lists it: `name` means `name:latest`.
 fn full(tag: &str) -> String {
-    let last = tag.rsplit('/').next().unwrap_or(tag);
-    if last.contains(':') || last.contains('@') {
-        tag.to_string()
-    } else {
-        format!("{tag}:latest")
-    }
+    super::image_ref::with_default_tag(tag)
 }
 
 #[cfg(test)]

@@ -299,15 +299,23 @@ async fn start_only(engine: &Engine, svc: &Service, id: &str) -> Result<(), Conv
     engine.docker.start_container(id, None).await.map_err(|e| {
         let msg = docker_message(&e);
         if msg.contains("could not select device driver") {
-            return ConvergeError::NoGpuRuntime { service: svc.name.clone() };
+            return ConvergeError::NoGpuRuntime {
+                service: svc.name.clone(),
+            };
         }
         if msg.contains("port is already allocated") || msg.contains("address already in use") {
             return ConvergeError::Start {
                 service: svc.name.clone(),
-                detail: format!("a published port is already in use on the host ({msg}): free it or change the port in .env"),
+                detail: format!(
+                    "a published port is already in use on the host ({msg}): free it or {}",
+                    crate::project::model::busy_port_hint(&svc.ports, &msg)
+                ),
             };
         }
-        ConvergeError::Start { service: svc.name.clone(), detail: format!("cannot start: {msg}") }
+        ConvergeError::Start {
+            service: svc.name.clone(),
+            detail: format!("cannot start: {msg}"),
+        }
     })
 }
 

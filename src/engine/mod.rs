@@ -6,6 +6,7 @@ pub mod build_record;
 pub mod container;
 pub mod converge;
 pub mod health;
+pub mod image_ref;
 pub mod labels;
 pub mod lifecycle;
 pub mod logs;
@@ -79,7 +80,7 @@ impl Engine {
                 )
             }
             (_, h) if h.starts_with("ssh://") => {
-                let t = ssh::start(h).map_err(&bad)?;
+                let t = ssh::start(h).map_err(|e| bad(e.to_string()))?;
                 let socket = format!("unix://{}", t.socket.display());
                 tunnel = Some(std::sync::Arc::new(t));
                 Docker::connect_with_unix(&socket, 120, bollard::API_DEFAULT_VERSION)

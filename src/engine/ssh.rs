@@ -12,6 +12,35 @@ use std::sync::{Arc, Mutex};
 use tokio::net::UnixListener;
 use tokio::process::{Child, Command};
 
+/// Why an `ssh://` engine cannot be reached through ssh.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("{0} is not an ssh:// address")]
+    NotSsh(String),
+    #[error("{0}: a path after the host is not supported (the engine's socket on that machine is the docker CLI's default there)")]
+    Path(String),
+    #[error("{0}: unclosed [ in the host")]
+    UnclosedBracket(String),
+    #[error("{0} names no host")]
+    NoHost(String),
+    #[error("{url}: port `{port}` is not a number")]
+    Port { url: String, port: String },
+    #[error("cannot make a socket directory: {0}")]
+    SocketDir(std::io::Error),
+    #[error("cannot listen on {}: {error}", .socket.display())]
+    Listen {
+        socket: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("cannot run ssh: {0} (install openssh-client)")]
+    Spawn(std::io::Error),
+    #[error("ssh started without its pipes")]
+    NoPipes,
+    /// ssh failed; its last line on stderr.
+    #[error("{0}")]
+    Said(String),
+}
+
 /// A running bridge: the socket the API client connects to, and the last words of ssh.
 pub struct Tunnel {
     dir: PathBuf,
@@ -46,15 +75,13 @@ impl Tunnel {
 }
 
 /// `ssh://user@host:port` → the ssh arguments before the command (`-l user -p port host`).
-pub fn ssh_args(url: &str) -> Result<Vec<String>, String> {
+pub fn ssh_args(url: &str) -> Result<Vec<String>, SshError> {
     let rest = url
         .strip_prefix("ssh://")
-        .ok_or_else(|| format!("{url} is not an ssh:// address"))?;
+        .ok_or_else(|| SshError::NotSsh(url.into()))?;
     let authority = rest.split('/').next().unwrap_or_default();
     if rest.len() > authority.len() && rest[authority.len()..] != *"/" {
-        return Err(format!(
-            "{url}: a path after the host is not supported (the engine's socket on that machine is the docker CLI's default there)"
-        ));
+        return Err(SshError::Path(url.into()));
     }
     let (user, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
@@ -63,7 +90,7 @@ pub fn ssh_args(url: &str) -> Result<Vec<String>, String> {
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
-            .ok_or_else(|| format!("{url}: unclosed [ in the host"))?;
+            .ok_or_else(|| SshError::UnclosedBracket(url.into()))?;
         (h, after.strip_prefix(':'))
     } else {
         match hostport.rsplit_once(':') {
@@ -72,15 +99,17 @@ pub fn ssh_args(url: &str) -> Result<Vec<String>, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("{url} names no host"));
+        return Err(SshError::NoHost(url.into()));
     }
     let mut args = Vec::new();
     if let Some(u) = user.filter(|u| !u.is_empty()) {
         args.extend(["-l".to_string(), u.to_string()]);
     }
     if let Some(p) = port {
-        p.parse::<u16>()
-            .map_err(|_| format!("{url}: port `{p}` is not a number"))?;
+        p.parse::<u16>().map_err(|_| SshError::Port {
+            url: url.into(),
+            port: p.into(),
+        })?;
         args.extend(["-p".to_string(), p.to_string()]);
     }
     args.push("--".into());
@@ -104,12 +133,14 @@ pub fn check_command(url: &str) -> String {
 }
 
 /// Starts the bridge for `url` (an `ssh://` address) on this runtime.
-pub fn start(url: &str) -> Result<Tunnel, String> {
+pub fn start(url: &str) -> Result<Tunnel, SshError> {
     let args = ssh_args(url)?;
-    let dir = private_dir().map_err(|e| format!("cannot make a socket directory: {e}"))?;
+    let dir = private_dir().map_err(SshError::SocketDir)?;
     let socket = dir.join("docker.sock");
-    let listener = UnixListener::bind(&socket)
-        .map_err(|e| format!("cannot listen on {}: {e}", socket.display()))?;
+    let listener = UnixListener::bind(&socket).map_err(|error| SshError::Listen {
+        socket: socket.clone(),
+        error,
+    })?;
     let last_error = Arc::new(Mutex::new(None));
     let errors = last_error.clone();
     let control = dir.join("cm").display().to_string();
@@ -128,7 +159,7 @@ pub fn start(url: &str) -> Result<Tunnel, String> {
                     Err(e) => Err(e),
                 };
                 if let Err(e) = done {
-                    *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    *errors.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                 }
             });
         }
@@ -143,7 +174,7 @@ pub fn start(url: &str) -> Result<Tunnel, String> {
 /// An ssh running `docker system dial-stdio` on the engine's machine. Sessions share one ssh
 /// connection (a handshake is ~0.4 s, a session over the shared one ~20 ms), which ends 30 s
 /// after the last session.
-fn session(control: &str, args: &[String]) -> Result<Child, String> {
+fn session(control: &str, args: &[String]) -> Result<Child, SshError> {
     Command::new("ssh")
         .args(["-o", "BatchMode=yes", "-T"])
         .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=30"])
@@ -156,15 +187,15 @@ fn session(control: &str, args: &[String]) -> Result<Child, String> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot run ssh: {e} (install openssh-client)"))
+        .map_err(SshError::Spawn)
 }
 
 /// One connection: the session's stdio copied both ways; what ssh said when it failed.
-async fn bridge(conn: tokio::net::UnixStream, mut child: Child) -> Result<(), String> {
+async fn bridge(conn: tokio::net::UnixStream, mut child: Child) -> Result<(), SshError> {
     let (mut stdin, mut stdout, stderr) =
         match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
             (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => return Err("ssh started without its pipes".into()),
+            _ => return Err(SshError::NoPipes),
         };
     let (mut from_client, mut to_client) = conn.into_split();
     let upstream = async {
@@ -190,7 +221,7 @@ async fn bridge(conn: tokio::net::UnixStream, mut child: Child) -> Result<(), St
     // A line from an ssh that worked ("Permanently added … to the list of known hosts") is
     // not an error.
     match (child.wait().await, last) {
-        (Ok(status), Some(line)) if !status.success() => Err(line),
+        (Ok(status), Some(line)) if !status.success() => Err(SshError::Said(line)),
         _ => Ok(()),
     }
 }

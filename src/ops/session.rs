@@ -69,7 +69,7 @@ pub fn load_source(source: ProjectSource, from: FactsFrom) -> Result<Project, Pr
     };
     let probed = cached.is_none();
     let facts = cached.unwrap_or_else(|| host_facts::probe(&source.env));
-    let project = Project::load(source, &facts)?;
+    let project = Project::load(source, &facts, &crate::engine::remote::Site::current())?;
     // Cached once the render used them, so the cache always matches `.devstack/compose.yaml`.
     if probed {
         host_facts::cache(&paths, &facts);

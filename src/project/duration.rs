@@ -9,23 +9,44 @@ use std::time::Duration;
 /// Go's `time.Duration` maximum: i64::MAX nanoseconds (2562047h47m16.854775807s).
 pub const MAX: Duration = Duration::new(9_223_372_036, 854_775_807);
 
-pub fn parse(s: &str) -> Result<Duration, String> {
+/// Why a duration was refused; each says what is accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration: use e.g. 30s, 5m or 1h30m")]
+    Empty,
+    #[error("invalid duration {0:?}: a duration cannot be negative (use e.g. 30s, 5m or 1h30m)")]
+    Negative(String),
+    #[error("invalid duration {0:?}: not a finite number (use e.g. 30s, 5m or 1h30m)")]
+    NotFinite(String),
+    #[error("invalid duration {input:?}: expected a number at {at:?} (use e.g. 30s, 5m or 1h30m)")]
+    NumberExpected { input: String, at: String },
+    #[error("invalid duration {input:?}: {number:?} is not a number")]
+    NotANumber { input: String, number: String },
+    #[error(
+        "invalid duration {input:?}: a unit is missing after {value} (use ns, us, ms, s, m, h or d)"
+    )]
+    MissingUnit { input: String, value: f64 },
+    #[error("invalid duration {input:?}: unknown unit {unit:?} (use ns, us, ms, s, m, h or d)")]
+    UnknownUnit { input: String, unit: String },
+    #[error("invalid duration {0:?}: too long (at most 2562047h, about 292 years)")]
+    TooLong(String),
+    #[error("invalid duration {input:?}: {reason}")]
+    Invalid { input: String, reason: String },
+}
+
+pub fn parse(s: &str) -> Result<Duration, DurationError> {
     let t = s.trim();
     if t.is_empty() {
-        return Err("empty duration: use e.g. 30s, 5m or 1h30m".into());
+        return Err(DurationError::Empty);
     }
     if t.starts_with('-') {
-        return Err(format!(
-            "invalid duration {s:?}: a duration cannot be negative (use e.g. 30s, 5m or 1h30m)"
-        ));
+        return Err(DurationError::Negative(s.into()));
     }
     // A bare number: seconds (Compose accepts integers as seconds in some places). Rust's f64
     // parser also takes "inf", "NaN" and "1e30": the first two are no durations, the last too long.
     if let Ok(secs) = t.parse::<f64>() {
         if !secs.is_finite() {
-            return Err(format!(
-                "invalid duration {s:?}: not a finite number (use e.g. 30s, 5m or 1h30m)"
-            ));
+            return Err(DurationError::NotFinite(s.into()));
         }
         return from_secs(secs, s);
     }
@@ -36,16 +57,17 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_end == 0 {
-            return Err(format!(
-                "invalid duration {s:?}: expected a number at {rest:?} (use e.g. 30s, 5m or 1h30m)"
-            ));
+            return Err(DurationError::NumberExpected {
+                input: s.into(),
+                at: rest.into(),
+            });
         }
-        let value: f64 = rest[..num_end].parse().map_err(|_| {
-            format!(
-                "invalid duration {s:?}: {:?} is not a number",
-                &rest[..num_end]
-            )
-        })?;
+        let value: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| DurationError::NotANumber {
+                input: s.into(),
+                number: rest[..num_end].into(),
+            })?;
         rest = &rest[num_end..];
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -59,14 +81,16 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "" => {
-                return Err(format!(
-                    "invalid duration {s:?}: a unit is missing after {value} (use ns, us, ms, s, m, h or d)"
-                ))
+                return Err(DurationError::MissingUnit {
+                    input: s.into(),
+                    value,
+                })
             }
             other => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {other:?} (use ns, us, ms, s, m, h or d)"
-                ))
+                return Err(DurationError::UnknownUnit {
+                    input: s.into(),
+                    unit: other.into(),
+                })
             }
         };
         total += value * factor;
@@ -75,15 +99,16 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     from_secs(total, s)
 }
 
-fn from_secs(secs: f64, s: &str) -> Result<Duration, String> {
+fn from_secs(secs: f64, s: &str) -> Result<Duration, DurationError> {
     if !secs.is_finite() || secs > MAX.as_secs_f64() {
-        return Err(format!(
-            "invalid duration {s:?}: too long (at most 2562047h, about 292 years)"
-        ));
+        return Err(DurationError::TooLong(s.into()));
     }
     Duration::try_from_secs_f64(secs)
         .map(|d| d.min(MAX))
-        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+        .map_err(|e| DurationError::Invalid {
+            input: s.into(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -122,9 +147,12 @@ mod tests {
             "5 s",
         ] {
             let e = parse(bad).expect_err(bad);
-            assert!(e.contains(bad) || bad.trim().is_empty(), "{bad}: {e}");
+            assert!(
+                e.to_string().contains(bad) || bad.trim().is_empty(),
+                "{bad}: {e}"
+            );
         }
-        assert!(parse("1e30").unwrap_err().contains("too long"));
+        assert!(parse("1e30").unwrap_err().to_string().contains("too long"));
         assert_eq!(
             parse("2562047h").unwrap(),
             Duration::from_secs(2562047 * 3600)

@@ -232,6 +232,12 @@ pub fn validate(model: &ComposeModel) -> Result<(), ProjectError> {
         }
     }
     let graph = Graph::new(model);
+    check_references(model, &graph)?;
+    check_acyclic(&graph)
+}
+
+/// Every dependency names a known service or host process.
+fn check_references(model: &ComposeModel, graph: &Graph) -> Result<(), ProjectError> {
     let known = || {
         graph
             .nodes
@@ -283,7 +289,11 @@ pub fn validate(model: &ComposeModel) -> Result<(), ProjectError> {
             }
         }
     }
-    // Depth-first search with a stack, so a cycle is printed as its path.
+    Ok(())
+}
+
+/// No dependency cycle: a depth-first search with a stack, so a cycle is named by its path.
+fn check_acyclic(graph: &Graph) -> Result<(), ProjectError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -331,7 +341,7 @@ pub fn validate(model: &ComposeModel) -> Result<(), ProjectError> {
         Ok(())
     }
     for name in graph.nodes.keys() {
-        visit(name, &graph, &mut marks, &mut Vec::new())?;
+        visit(name, graph, &mut marks, &mut Vec::new())?;
     }
     Ok(())
 }

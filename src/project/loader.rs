@@ -170,7 +170,7 @@ impl<'a> Loader<'a> {
             ));
         };
         for item in items {
-            let entry = IncludeEntry::read(item, &src.dir).map_err(|m| at(item, &m))?;
+            let entry = IncludeEntry::read(item, &src.dir).map_err(|m| at(item, &m.to_string()))?;
             let imported = self.load_included(&entry, item, included)?;
             import_resources(doc, imported).map_err(|e| ProjectError(e.to_string()))?;
         }
@@ -362,6 +362,17 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// Why an `include:` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum IncludeError {
+    #[error("each entry is a path or {{path, project_directory, env_file}}")]
+    Shape,
+    #[error("an entry needs `path`: the compose file to include")]
+    NoPath,
+    #[error("{}: no such file", .0.display())]
+    NoSuchFile(PathBuf),
+}
+
 /// `include:` entry: a path, or `{path: one or several, project_directory, env_file}`.
 struct IncludeEntry {
     paths: Vec<PathBuf>,
@@ -370,7 +381,7 @@ struct IncludeEntry {
 }
 
 impl IncludeEntry {
-    fn read(item: &Node, dir: &Path) -> Result<IncludeEntry, String> {
+    fn read(item: &Node, dir: &Path) -> Result<IncludeEntry, IncludeError> {
         let strings = |n: Option<&Node>| -> Vec<String> {
             match n.map(|n| &n.value) {
                 Some(Value::Seq(items)) => items.iter().filter_map(Node::scalar_text).collect(),
@@ -385,10 +396,10 @@ impl IncludeEntry {
                 item.get("project_directory").and_then(Node::scalar_text),
                 strings(item.get("env_file")),
             ),
-            _ => return Err("each entry is a path or {path, project_directory, env_file}".into()),
+            _ => return Err(IncludeError::Shape),
         };
         if paths.is_empty() {
-            return Err("an entry needs `path`: the compose file to include".into());
+            return Err(IncludeError::NoPath);
         }
         let paths: Vec<PathBuf> = paths
             .iter()
@@ -396,7 +407,7 @@ impl IncludeEntry {
             .collect();
         for p in &paths {
             if !p.is_file() {
-                return Err(format!("{}: no such file", p.display()));
+                return Err(IncludeError::NoSuchFile(p.clone()));
             }
         }
         let project_dir = match project_dir {
@@ -489,7 +500,18 @@ fn dotted(path: &[String]) -> String {
     out
 }
 
-type Cast = fn(&str) -> Result<Value, String>;
+/// What an interpolated value had to be, and was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum CastError {
+    #[error("expected a whole number")]
+    Integer,
+    #[error("expected a number")]
+    Number,
+    #[error("expected true or false")]
+    Boolean,
+}
+
+type Cast = fn(&str) -> Result<Value, CastError>;
 
 /// The values compose-go types after interpolation (`interpolateTypeCastMapping`): a
 /// `"${REPLICAS}"` becomes the number the engine needs.
@@ -498,18 +520,18 @@ fn cast_for(path: &[String]) -> Option<Cast> {
         s.trim()
             .parse::<i64>()
             .map(Value::Int)
-            .map_err(|_| "expected a whole number".into())
+            .map_err(|_| CastError::Integer)
     };
     const FLOAT: Cast = |s| {
         s.trim()
             .parse::<f64>()
             .map(Value::Float)
-            .map_err(|_| "expected a number".into())
+            .map_err(|_| CastError::Number)
     };
     const BOOL: Cast = |s| match s.to_ascii_lowercase().as_str() {
         "true" | "y" | "yes" | "on" => Ok(Value::Bool(true)),
         "false" | "n" | "no" | "off" => Ok(Value::Bool(false)),
-        _ => Err("expected true or false".into()),
+        _ => Err(CastError::Boolean),
     };
     const SERVICE: &[(&[&str], Cast)] = &[
         (&["cpu_count"], INT),

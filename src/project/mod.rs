@@ -15,6 +15,7 @@ pub mod model;
 pub mod normalize;
 pub mod paths;
 pub mod template;
+pub mod traced;
 pub mod watch;
 pub mod yaml;
 
@@ -24,6 +25,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::remote::Site;
 pub use crate::errors::ProjectError;
 use crate::errors::UsageError;
 use crate::gpu::GpuSelection;
@@ -336,12 +338,14 @@ fn name_in_files(files: &[PathBuf], env: &IndexMap<String, String>) -> Option<St
 }
 
 impl Project {
-    /// Renders with the host facts the caller passes (see `crate::host_facts` for which verbs
-    /// probe), writes `.devstack/compose.yaml` and parses the model.
-    pub fn load(source: ProjectSource, facts: &HostFacts) -> Result<Project, ProjectError> {
-        // Where the engine is comes from the environment (DOCKER_HOST, the docker context,
-        // DEVSTACK_REMOTE), not from probing: cheap, and the same for every verb.
-        let site = crate::engine::remote::Site::current();
+    /// Renders with the host facts and the engine's site the caller passes (see
+    /// `crate::host_facts` for which verbs probe; the site comes from DOCKER_HOST, the docker
+    /// context and DEVSTACK_REMOTE), writes `.devstack/compose.yaml` and parses the model.
+    pub fn load(
+        source: ProjectSource,
+        facts: &HostFacts,
+        site: &Site,
+    ) -> Result<Project, ProjectError> {
         // This machine's GPUs say nothing of a remote engine's: ask for that machine's (up's
         // preflight asks its engine whether it can serve GPU requests) unless DEVSTACK_GPU says.
         let there = crate::gpu::GpuInventory {
@@ -350,97 +354,17 @@ impl Project {
         };
         let inventory = if site.remote { &there } else { &facts.gpu };
         let gpu = GpuSelection::from_env(|k| source.env.get(k).cloned(), inventory);
-        let ctx = RenderContext {
-            env: &source.env,
-            project: ProjectCtx {
-                name: &source.name,
-                dir: source.dir.display().to_string(),
-            },
-            gpu: GpuCtx {
-                available: inventory.available,
-                devices: &inventory.devices,
-                selected: gpu.ids(),
-                request: gpu.mode(),
-            },
-            host: HostCtx {
-                wsl: facts.wsl,
-                kinect: facts.kinect,
-                display: &facts.display,
-            },
-            engine: EngineCtx {
-                // Ready for a URL: an IPv6 address in brackets.
-                host: if site.host.contains(':') {
-                    format!("[{}]", site.host)
-                } else {
-                    site.host.clone()
-                },
-                remote: site.remote,
-            },
-        };
-        if source.files.is_empty() {
-            template::check_env_values(
-                &source.dir.join("templates"),
-                &source.env,
-                source.env_file.as_deref(),
-            )?;
-        }
-        let compose_file = source.compose_file();
-        std::fs::create_dir_all(source.devstack_dir()).map_err(|e| {
-            ProjectError(format!(
-                "cannot create {}: {e}",
-                source.devstack_dir().display()
-            ))
-        })?;
-        let sources = compose_sources(&source, &ctx)?;
-        // Compose gives the files the project's name as ${COMPOSE_PROJECT_NAME}.
-        let mut env = source.env.clone();
-        env.insert("COMPOSE_PROJECT_NAME".into(), source.name.clone());
-        let mut loader = loader::Loader::new(&env);
-        let loaded = loader
-            .load(&sources)
-            .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
-        let Some(mut doc) = loaded else {
-            let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-            return Err(ProjectError(format!(
-                "{}: empty compose file: define `services:`",
-                names.join(", ")
-            )));
-        };
-        normalize::resolve_paths(&mut doc, &source.dir);
-        normalize::resolve_environment(&mut doc, &source.env);
-        normalize::bind_ports(&mut doc, if site.remote { "0.0.0.0" } else { "127.0.0.1" });
-        let (document, places) = doc.to_json();
-        let mut origins = interpolate::Origins::default();
-        for (path, names) in &places.vars {
-            origins.record(path, names.clone());
-        }
-        // A bad value that came from a variable is reported against the variable's .env line.
-        let blame = |at: &str| origins.blame_in(at, &source.env, &source.env_files);
-        // An error with no place of its own (no `services:` at all) names the user's files,
-        // not the generated one.
-        let file = sources
-            .iter()
-            .map(|s| match s.name.split_once("/.devstack/rendered/") {
-                Some((_, stem)) => source.dir.join("templates").join(format!("{stem}.j2")),
-                None => PathBuf::from(&s.name),
-            })
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let model = model::parse_placed(
-            &document,
-            &file,
-            &places,
-            &source.env,
-            &source.name,
-            Some(&blame),
-        )
-        .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
+        let ctx = render_context(&source, facts, site, inventory, &gpu);
+        let sources = read_sources(&source, &ctx)?;
+        let (document, places, loader_warnings) = merged_document(&source, &sources, site)?;
+        let mut model = parse_model(&source, &sources, &document, &places)?;
+        place_ports_in_templates(&mut model, &sources);
         graph::validate(&model)?;
         let graph = graph::Graph::new(&model);
         let mut warnings = source.env_warnings.clone();
-        warnings.extend(loader.warnings);
-        let header = header(&sources, source.env_file.as_deref());
+        warnings.extend(loader_warnings);
+        let compose_file = source.compose_file();
+        let header = header(&sources, &source);
         write_if_changed(
             &compose_file,
             &format!("{header}{}", compose_text(&document)?),
@@ -583,6 +507,149 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// What the templates see: `env`, `project`, `gpu`, `host` and `engine`.
+fn render_context<'a>(
+    source: &'a ProjectSource,
+    facts: &'a HostFacts,
+    site: &Site,
+    inventory: &'a crate::gpu::GpuInventory,
+    gpu: &GpuSelection,
+) -> RenderContext<'a> {
+    RenderContext {
+        env: &source.env,
+        project: ProjectCtx {
+            name: &source.name,
+            dir: source.dir.display().to_string(),
+        },
+        gpu: GpuCtx {
+            available: inventory.available,
+            devices: &inventory.devices,
+            selected: gpu.ids(),
+            request: gpu.mode(),
+        },
+        host: HostCtx {
+            wsl: facts.wsl,
+            kinect: facts.kinect,
+            display: &facts.display,
+        },
+        engine: EngineCtx {
+            // Ready for a URL: an IPv6 address in brackets.
+            host: if site.host.contains(':') {
+                format!("[{}]", site.host)
+            } else {
+                site.host.clone()
+            },
+            remote: site.remote,
+        },
+    }
+}
+
+/// The compose files as read, templates rendered (after the documented enumerations of the
+/// entry template's variables are checked).
+fn read_sources(
+    source: &ProjectSource,
+    ctx: &impl Serialize,
+) -> Result<Vec<loader::Source>, ProjectError> {
+    if source.files.is_empty() {
+        template::check_env_values(
+            &source.dir.join("templates"),
+            &source.env,
+            source.env_file.as_deref(),
+        )?;
+    }
+    std::fs::create_dir_all(source.devstack_dir()).map_err(|e| {
+        ProjectError(format!(
+            "cannot create {}: {e}",
+            source.devstack_dir().display()
+        ))
+    })?;
+    compose_sources(source, ctx)
+}
+
+/// The sources merged and interpolated, paths made absolute and ports bound (loopback on a
+/// local engine), as JSON with the places of its values; and the loader's warnings.
+fn merged_document(
+    source: &ProjectSource,
+    sources: &[loader::Source],
+    site: &Site,
+) -> Result<(Value, yaml::Places, Vec<String>), ProjectError> {
+    // Compose gives the files the project's name as ${COMPOSE_PROJECT_NAME}.
+    let mut env = source.env.clone();
+    env.insert("COMPOSE_PROJECT_NAME".into(), source.name.clone());
+    let mut loader = loader::Loader::new(&env);
+    let loaded = loader
+        .load(sources)
+        .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))?;
+    let Some(mut doc) = loaded else {
+        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        return Err(ProjectError(format!(
+            "{}: empty compose file: define `services:`",
+            names.join(", ")
+        )));
+    };
+    normalize::resolve_paths(&mut doc, &source.dir);
+    normalize::resolve_environment(&mut doc, &source.env);
+    normalize::bind_ports(&mut doc, if site.remote { "0.0.0.0" } else { "127.0.0.1" });
+    let (document, places) = doc.to_json();
+    Ok((document, places, loader.warnings))
+}
+
+/// The typed model; a bad value that came from a variable (`${VAR}`, or `{{ env.VAR }}` in a
+/// template) is reported against the variable's .env line.
+fn parse_model(
+    source: &ProjectSource,
+    sources: &[loader::Source],
+    document: &Value,
+    places: &yaml::Places,
+) -> Result<ComposeModel, ProjectError> {
+    let mut origins = interpolate::Origins::default();
+    for (path, names) in &places.vars {
+        origins.record(path, names.clone());
+    }
+    for (path, names) in traced::template_variables(places, sources) {
+        origins.record(&path, names);
+    }
+    let blame = |at: &str| origins.blame_in(at, &source.env, &source.env_files);
+    // An error with no place of its own (no `services:` at all) names the user's files,
+    // not the generated one.
+    let file = sources
+        .iter()
+        .map(|s| user_file(s).display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    model::parse_placed(
+        document,
+        &file,
+        places,
+        &source.env,
+        &source.name,
+        Some(&blame),
+    )
+    .map_err(|e| template::point_into_templates(e, &source.dir.join("templates")))
+}
+
+/// A port written in a template is named by the template's line, not its rendering's.
+fn place_ports_in_templates(model: &mut ComposeModel, sources: &[loader::Source]) {
+    for svc in model.services.values_mut() {
+        for p in &mut svc.ports {
+            let model::PortSource::File { file, line } = &p.source else {
+                continue;
+            };
+            if let Some((file, line)) = traced::template_place(file, *line, sources) {
+                p.source = model::PortSource::File { file, line };
+            }
+        }
+    }
+}
+
+/// The file the user wrote for a source: a rendering's template, else the file itself.
+fn user_file(s: &loader::Source) -> PathBuf {
+    match s.name.split_once("/.devstack/rendered/") {
+        Some((_, stem)) => s.dir.join(format!("{stem}.j2")),
+        None => PathBuf::from(&s.name),
+    }
+}
+
 /// The compose sources in merge order: the entry template's rendering and the override
 /// beside it, or the `-f` files; a `.j2` file is rendered with the project's context and its
 /// rendering kept under `.devstack/rendered/`, so positions in messages can be read.
@@ -639,20 +706,42 @@ fn compose_source(
     })
 }
 
-/// The rendered file's first lines: what it was made from, and that Compose reads it.
-fn header(sources: &[loader::Source], env_file: Option<&Path>) -> String {
+/// The rendered file's first lines: what it was made from (the files the user wrote, as they
+/// are named from the project directory, and every env file read), and that Compose reads it.
+fn header(sources: &[loader::Source], source: &ProjectSource) -> String {
     let from: Vec<String> = sources
         .iter()
-        .map(|s| template::source_name(&s.name))
+        .map(|s| {
+            let file = user_file(s);
+            let shown = shown_from(&source.dir, &file);
+            if file.exists() {
+                shown
+            } else {
+                format!("{shown} (embedded default)")
+            }
+        })
         .collect();
-    let env = env_file
-        .map(|f| format!(" and {}", f.display()))
-        .unwrap_or_default();
+    let env = if source.env_files.is_empty() {
+        String::new()
+    } else {
+        let files: Vec<String> = source
+            .env_files
+            .iter()
+            .map(|f| shown_from(&source.dir, f))
+            .collect();
+        format!(" and {}", files.join(", "))
+    };
     format!(
         "# Rendered by devstack from {}{env}; do not edit.\n\
          # Plain compose-spec: docker compose -f .devstack/compose.yaml -p NAME ps|logs|config\n",
         from.join(", ")
     )
+}
+
+/// A path as named from the project directory when it is inside it, else in full.
+fn shown_from(dir: &Path, file: &Path) -> String {
+    file.strip_prefix(dir)
+        .map_or_else(|_| file.display().to_string(), |r| r.display().to_string())
 }
 
 /// Where an error message names a position, the position as "file:line:col: ".

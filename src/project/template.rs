@@ -233,7 +233,7 @@ fn template_error(dir: &Path, e: minijinja::Error, context: &serde_json::Value) 
 }
 
 /// The source of a template as rendering saw it: `templates/NAME`, else the embedded copy.
-fn source_of(dir: &Path, name: &str) -> Option<String> {
+pub(crate) fn source_of(dir: &Path, name: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(name))
         .ok()
         .or_else(|| crate::embedded::template(name).map(str::to_string))
@@ -295,7 +295,7 @@ fn undefined_error(
 }
 
 /// `env.X` or `env['X']` / `env["X"]` → `X`.
-fn env_variable(expr: &str) -> Option<String> {
+pub(crate) fn env_variable(expr: &str) -> Option<String> {
     let rest = expr.trim().strip_prefix("env")?;
     let name = if let Some(r) = rest.strip_prefix('.') {
         r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -357,16 +357,7 @@ pub fn point_into_templates(e: ProjectError, templates_dir: &Path) -> ProjectErr
     ))
 }
 
-/// A source's name for the rendered file's header: a template's rendering is named by its
-/// template (`templates/compose.yaml.j2`).
-pub fn source_name(name: &str) -> String {
-    match name.split_once("/.devstack/rendered/") {
-        Some((_, stem)) => format!("templates/{stem}.j2"),
-        None => name.to_string(),
-    }
-}
-
-fn shown(dir: &Path, name: &str) -> String {
+pub(crate) fn shown(dir: &Path, name: &str) -> String {
     if dir.join(name).exists() {
         dir.join(name).display().to_string()
     } else {
@@ -377,7 +368,7 @@ fn shown(dir: &Path, name: &str) -> String {
 /// The template line a rendered line came from, when it can be told: the k-th rendered line
 /// with this text (or, for a key, this indentation and key) is the k-th such template line
 /// when both have the same number of them.
-fn template_line_of(
+pub(crate) fn template_line_of(
     rendered: &str,
     template: &str,
     line: usize,

@@ -467,7 +467,7 @@ impl<'a> Builder<'a> {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.as_deref();
                 let (value, merge_tag) =
-                    scalar(&text, style, tag).map_err(|m| self.syntax(&span, m))?;
+                    scalar(&text, style, tag).map_err(|m| self.syntax(&span, m.to_string()))?;
                 let mut n = Node::at(value, pos);
                 n.tag = merge_tag;
                 (n, anchor)
@@ -596,28 +596,35 @@ fn merge_tag(tag: Option<&RawTag>) -> Option<Tag> {
     }
 }
 
+/// A scalar whose core tag (`!!int`, `!!float`, `!!bool`) its text does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagError {
+    #[error("{0:?} is not an integer (!!int)")]
+    Integer(String),
+    #[error("{0:?} is not a number (!!float)")]
+    Float(String),
+    #[error("{0:?} is not a boolean (!!bool)")]
+    Boolean(String),
+}
+
 /// A scalar's value: quoted and block scalars are strings; plain ones are resolved by the
 /// core schema; `!!str`, `!!int`, `!!float`, `!!bool`, `!!null` force a type.
 fn scalar(
     text: &str,
     style: ScalarStyle,
     tag: Option<&RawTag>,
-) -> Result<(Value, Option<Tag>), String> {
+) -> Result<(Value, Option<Tag>), TagError> {
     let reset_or_override = merge_tag(tag);
     if let Some(core) = tag.and_then(RawTag::core_suffix) {
         let v = match core {
             "str" => Value::Str(text.to_string()),
-            "int" => Value::Int(
-                go_int(text).ok_or_else(|| format!("{text:?} is not an integer (!!int)"))?,
-            ),
+            "int" => Value::Int(go_int(text).ok_or_else(|| TagError::Integer(text.into()))?),
             "float" => Value::Float(
                 go_float_parse(text)
                     .or_else(|| go_int(text).map(|i| i as f64))
-                    .ok_or_else(|| format!("{text:?} is not a number (!!float)"))?,
+                    .ok_or_else(|| TagError::Float(text.into()))?,
             ),
-            "bool" => Value::Bool(
-                core_bool(text).ok_or_else(|| format!("{text:?} is not a boolean (!!bool)"))?,
-            ),
+            "bool" => Value::Bool(core_bool(text).ok_or_else(|| TagError::Boolean(text.into()))?),
             "null" => Value::Null,
             _ => Value::Str(text.to_string()),
         };

@@ -624,3 +624,127 @@ fn building_a_host_process_says_it_has_no_image() {
         );
     }
 }
+
+#[test]
+fn a_bad_port_from_a_template_expression_is_reported_against_the_env_line() {
+    let s = stack_with_template(
+        "services:\n  api:\n    image: devstack-test-bb:latest\n    ports:\n      - \"{{ env.API_PORT }}:80\"\n",
+    );
+    let env_file = s.path().join(".env");
+    std::fs::write(&env_file, "# the api\nAPI_PORT=abc\n").unwrap();
+    let env = env_file.display().to_string();
+    for verb in [&["config"][..], &["up", "-d"]] {
+        let t = text(&s.run(verb));
+        assert!(!t.contains(".devstack/"), "blames a generated file:\n{t}");
+        assert_fails(
+            &s,
+            verb,
+            2,
+            &[
+                &format!("{env}:2: API_PORT=abc: services.api.ports: invalid port \"127.0.0.1:abc:80\": \"abc\" is not a port number"),
+                &format!("fix API_PORT in {env}"),
+            ],
+        );
+    }
+}
+
+/// A service publishing `port`, written in the template itself (line 5).
+fn literal_port_stack(port: u16) -> Stack {
+    stack_with_template(&format!(
+        "services:\n  web:\n    image: devstack-test-bb:latest\n    command: [\"sleep\", \"100000\"]\n    ports: [\"127.0.0.1:{port}:8080\"]\n"
+    ))
+}
+
+fn stack_ports_check(s: &Stack) -> serde_json::Value {
+    let out = s.run(&["doctor", "--json"]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "stack.ports")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_busy_port_written_in_the_template_is_to_be_changed_there() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let s = literal_port_stack(port);
+    let template = s.path().join("templates/compose.yaml.j2");
+    let there = format!("change the `ports:` entry at {}:5", template.display());
+    // doctor: the port is busy, and the fix names the template's line, not .env.
+    let c = stack_ports_check(&s);
+    assert_eq!(c["status"], "fail", "{c}");
+    let fix = c["fix"].as_str().unwrap();
+    assert!(fix.contains(&there), "{c}");
+    assert!(!fix.contains(".env"), "{c}");
+    if !docker_available() {
+        return;
+    }
+    // The engine refuses the port (preflight skipped): the same place is named.
+    let out = s.run(&["up", "-d", "--skip-preflight", "--wait-timeout", "60"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("service web: a published port is already in use on the host"),
+        "{t}"
+    );
+    assert!(t.contains(&there), "{t}");
+    assert!(!t.contains("change the port in .env"), "{t}");
+    drop(holder);
+}
+
+#[test]
+fn a_busy_port_from_env_names_the_variable_and_its_line() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let s = stack_with_template(
+        "services:\n  web:\n    image: devstack-test-bb:latest\n    ports: [\"127.0.0.1:${API_PORT}:8080\"]\n",
+    );
+    let env_file = s.path().join(".env");
+    std::fs::write(&env_file, format!("API_PORT={port}\n")).unwrap();
+    let c = stack_ports_check(&s);
+    assert_eq!(c["status"], "fail", "{c}");
+    let want = format!(
+        "set API_PORT to a free port ({}:1: API_PORT={port})",
+        env_file.display()
+    );
+    assert!(c["fix"].as_str().unwrap().contains(&want), "{c}");
+    drop(holder);
+}
+
+#[test]
+fn the_rendered_files_header_names_the_files_it_came_from() {
+    let s = Stack::new("stack5");
+    let header = |s: &Stack| {
+        let text = std::fs::read_to_string(s.path().join(".devstack/compose.yaml")).unwrap();
+        text.lines().next().unwrap().to_string()
+    };
+    std::fs::write(s.path().join(".env"), "A=1\n").unwrap();
+    s.ok(&["config", "-q"]);
+    assert_eq!(
+        header(&s),
+        "# Rendered by devstack from templates/compose.yaml.j2 and .env; do not edit."
+    );
+    let plain = s.path().join("compose.yaml");
+    std::fs::write(&plain, "services:\n  a: {image: x}\n").unwrap();
+    s.ok(&["-f", plain.to_str().unwrap(), "config", "-q"]);
+    assert_eq!(
+        header(&s),
+        "# Rendered by devstack from compose.yaml and .env; do not edit."
+    );
+    // A template given with -f, outside templates/: named where it is.
+    let other = tempfile::tempdir().unwrap();
+    let j2 = other.path().join("c.yaml.j2");
+    std::fs::write(&j2, "services:\n  a: {image: \"{{ env.A }}x\"}\n").unwrap();
+    s.ok(&["-f", j2.to_str().unwrap(), "config", "-q"]);
+    assert_eq!(
+        header(&s),
+        format!(
+            "# Rendered by devstack from {} and .env; do not edit.",
+            j2.display()
+        )
+    );
+}

@@ -494,3 +494,36 @@ mod tests {
         assert!(reported.iter().any(|&f| f >= 25), "{logs}");
     }
 }
+
+/// `devstack images`: the reference a container was created from, read by one parser.
+mod verb {
+    use crate::common::{docker, docker_available, Stack};
+
+    /// A registry's port is not a tag: a container created from `localhost:5000/NAME` runs
+    /// `localhost:5000/NAME:latest`, even when the image has another tag that sorts first.
+    #[test]
+    fn an_image_of_a_registry_with_a_port_is_listed_by_its_reference() {
+        if !docker_available() {
+            return;
+        }
+        let s = Stack::new("stack5");
+        let repo = format!("localhost:5000/{}", s.name);
+        let alias = format!("{}-alias:v9", s.name);
+        for tag in [repo.as_str(), alias.as_str()] {
+            docker(&["tag", "devstack-test-bb:latest", tag]);
+        }
+        s.set_template(&format!(
+            "services:\n  app:\n    image: {repo}\n    command: [\"sleep\", \"100000\"]\n"
+        ));
+        let up = s.run(&["up", "-d"]);
+        let out = s.run(&["images", "--format", "json"]);
+        for tag in [repo.as_str(), alias.as_str()] {
+            docker(&["rmi", tag]);
+        }
+        assert!(up.status.success(), "{}", crate::common::text(&up));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let app = &rows.as_array().unwrap()[0];
+        assert_eq!(app["Repository"], repo.as_str(), "{rows}");
+        assert_eq!(app["Tag"], "latest", "{rows}");
+    }
+}

@@ -93,13 +93,16 @@ pub async fn build(
 }
 
 async fn tag(engine: &Engine, image: &str, tag: &str) -> Result<(), bollard::errors::Error> {
-    let (repo, t) = match tag.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-        Some((r, t)) => (r, t),
-        None => (tag, "latest"),
+    let (repo, t) = match crate::engine::image_ref::ImageRef::parse(tag) {
+        Ok(r) => (
+            r.repository(),
+            r.tag_or_latest().unwrap_or("latest").to_string(),
+        ),
+        Err(_) => (tag.to_string(), "latest".to_string()),
     };
     let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
-        .repo(repo)
-        .tag(t)
+        .repo(&repo)
+        .tag(&t)
         .build();
     engine.docker.tag_image(image, Some(opts)).await
 }

@@ -14,6 +14,41 @@ use crate::engine::Engine;
 use crate::project::model::{Build, CacheEntry, FileSource, Service};
 use crate::project::Project;
 
+/// What a build needs from this machine and could not have, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot write the inline Dockerfile under {}: {error}", .dir.display())]
+    InlineDockerfile { dir: PathBuf, error: String },
+    #[error("Dockerfile {} does not exist: fix `build.dockerfile` (relative to the context {})", .path.display(), .context.display())]
+    NoDockerfile { path: PathBuf, context: PathBuf },
+    #[error("build.additional_contexts.{name}: service {service} does not exist")]
+    NoContextService { name: String, service: String },
+    #[error("build.additional_contexts.{name}: {} is not a directory", .dir.display())]
+    ContextNotADirectory { name: String, dir: PathBuf },
+    #[error("build secret `{0}` is not defined")]
+    UndefinedSecret(String),
+    #[error("build secret `{secret}`: cannot read {}: {error}", .path.display())]
+    UnreadableSecret {
+        secret: String,
+        path: PathBuf,
+        error: String,
+    },
+    #[error("build secret `{secret}` is read from the variable {var}, which is not set: set it in .env or the environment")]
+    UnsetSecretVariable { secret: String, var: String },
+    #[error("build secret `{0}` is external (Swarm's)")]
+    ExternalSecret(String),
+    #[error("build.ssh `{0}` means the agent of $SSH_AUTH_SOCK, which is not set: start one (`eval $(ssh-agent) && ssh-add`) or give `{0}=/path/to/agent.sock`")]
+    NoAgent(String),
+    #[error("build.ssh `{id}`: {}: {error}", .path.display())]
+    AgentUnreadable {
+        id: String,
+        path: PathBuf,
+        error: String,
+    },
+    #[error("build.ssh `{id}`: {} is not an agent socket: devstack forwards SSH agents; load the key into one (`ssh-add {}`) and use `default`, or give the agent's socket", .path.display(), .path.display())]
+    NotASocket { id: String, path: PathBuf },
+}
+
 pub fn job<'a>(
     engine: &Engine,
     project: &Project,
@@ -23,9 +58,9 @@ pub fn job<'a>(
     no_cache: bool,
     pull: bool,
 ) -> Result<Job<'a>, BuildError> {
-    let input = |detail: String| BuildError::Input {
+    let input = |e: InputError| BuildError::Input {
         service: svc.name.clone(),
-        detail,
+        detail: e.to_string(),
     };
     let (dockerfile_dir, dockerfile_name) = dockerfile(project, svc, build).map_err(input)?;
     check_buildkit(engine, svc, build, &dockerfile_dir.join(&dockerfile_name))?;
@@ -50,26 +85,27 @@ pub fn job<'a>(
 
 /// The Dockerfile's directory and name: `dockerfile` against the context, or the inline text
 /// written to `.devstack/build/<service>/Dockerfile`.
-fn dockerfile(project: &Project, svc: &Service, b: &Build) -> Result<(PathBuf, String), String> {
+fn dockerfile(
+    project: &Project,
+    svc: &Service,
+    b: &Build,
+) -> Result<(PathBuf, String), InputError> {
     if let Some(text) = &b.dockerfile_inline {
         let dir = project.paths().root().join("build").join(&svc.name);
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("Dockerfile"), text))
-            .map_err(|e| {
-                format!(
-                    "cannot write the inline Dockerfile under {}: {e}",
-                    dir.display()
-                )
+            .map_err(|e| InputError::InlineDockerfile {
+                dir: dir.clone(),
+                error: e.to_string(),
             })?;
         return Ok((dir, "Dockerfile".into()));
     }
     let path = b.context.join(&b.dockerfile);
     if !path.is_file() {
-        return Err(format!(
-            "Dockerfile {} does not exist: fix `build.dockerfile` (relative to the context {})",
-            path.display(),
-            b.context.display()
-        ));
+        return Err(InputError::NoDockerfile {
+            path,
+            context: b.context.clone(),
+        });
     }
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     let name = path
@@ -84,14 +120,20 @@ type NamedContexts = (HashMap<String, PathBuf>, HashMap<String, String>);
 
 /// Named contexts: directories (served by the session), and the rest by their reference:
 /// `docker-image://…` and URLs as written, `service:NAME` as that service's image.
-fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, String> {
+fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, InputError> {
     let mut local = HashMap::new();
     let mut other = HashMap::new();
     for (name, value) in &b.additional_contexts {
         if let Some(svc) = value.strip_prefix("service:") {
-            let s = project.model.services.get(svc).ok_or_else(|| {
-                format!("build.additional_contexts.{name}: service {svc} does not exist")
-            })?;
+            let s =
+                project
+                    .model
+                    .services
+                    .get(svc)
+                    .ok_or_else(|| InputError::NoContextService {
+                        name: name.clone(),
+                        service: svc.into(),
+                    })?;
             let image = crate::engine::spec::image_ref(&project.name, s);
             other.insert(name.clone(), format!("docker-image://{image}"));
         } else if value.contains("://") || value.starts_with("target:") {
@@ -99,10 +141,10 @@ fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, String>
         } else {
             let dir = project.dir.join(value);
             if !dir.is_dir() {
-                return Err(format!(
-                    "build.additional_contexts.{name}: {} is not a directory",
-                    dir.display()
-                ));
+                return Err(InputError::ContextNotADirectory {
+                    name: name.clone(),
+                    dir,
+                });
             }
             local.insert(name.clone(), dir);
         }
@@ -111,28 +153,33 @@ fn named_contexts(project: &Project, b: &Build) -> Result<NamedContexts, String>
 }
 
 /// The values of the build's secrets, read now (held in memory for the build only).
-fn secrets(project: &Project, b: &Build) -> Result<HashMap<String, Vec<u8>>, String> {
+fn secrets(project: &Project, b: &Build) -> Result<HashMap<String, Vec<u8>>, InputError> {
     let mut out = HashMap::new();
     for s in &b.secrets {
         let def = project
             .model
             .secrets
             .get(&s.source)
-            .ok_or_else(|| format!("build secret `{}` is not defined", s.source))?;
+            .ok_or_else(|| InputError::UndefinedSecret(s.source.clone()))?;
         let value = match &def.source {
-            FileSource::File(path) => std::fs::read(path).map_err(|e| {
-                format!("build secret `{}`: cannot read {}: {e}", s.source, path.display())
-            })?,
+            FileSource::File(path) => {
+                std::fs::read(path).map_err(|e| InputError::UnreadableSecret {
+                    secret: s.source.clone(),
+                    path: path.clone(),
+                    error: e.to_string(),
+                })?
+            }
             FileSource::Environment(var) => project
                 .env
                 .get(var)
-                .ok_or_else(|| format!("build secret `{}` is read from the variable {var}, which is not set: set it in .env or the environment", s.source))?
+                .ok_or_else(|| InputError::UnsetSecretVariable {
+                    secret: s.source.clone(),
+                    var: var.clone(),
+                })?
                 .clone()
                 .into_bytes(),
             FileSource::Content(c) => c.clone().into_bytes(),
-            FileSource::External => {
-                return Err(format!("build secret `{}` is external (Swarm's)", s.source))
-            }
+            FileSource::External => return Err(InputError::ExternalSecret(s.source.clone())),
         };
         out.insert(s.id.clone(), value);
     }
@@ -140,7 +187,7 @@ fn secrets(project: &Project, b: &Build) -> Result<HashMap<String, Vec<u8>>, Str
 }
 
 /// The agent socket of each `build.ssh` entry: `default` is `$SSH_AUTH_SOCK`.
-fn ssh_agents(project: &Project, b: &Build) -> Result<HashMap<String, PathBuf>, String> {
+fn ssh_agents(project: &Project, b: &Build) -> Result<HashMap<String, PathBuf>, InputError> {
     use std::os::unix::fs::FileTypeExt;
     let mut out = HashMap::new();
     for agent in &b.ssh {
@@ -148,17 +195,18 @@ fn ssh_agents(project: &Project, b: &Build) -> Result<HashMap<String, PathBuf>, 
             Some(p) => project.dir.join(p),
             None => std::env::var_os("SSH_AUTH_SOCK")
                 .map(PathBuf::from)
-                .ok_or_else(|| format!("build.ssh `{}` means the agent of $SSH_AUTH_SOCK, which is not set: start one (`eval $(ssh-agent) && ssh-add`) or give `{}=/path/to/agent.sock`", agent.id, agent.id))?,
+                .ok_or_else(|| InputError::NoAgent(agent.id.clone()))?,
         };
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| format!("build.ssh `{}`: {}: {e}", agent.id, path.display()))?;
+        let meta = std::fs::metadata(&path).map_err(|e| InputError::AgentUnreadable {
+            id: agent.id.clone(),
+            path: path.clone(),
+            error: e.to_string(),
+        })?;
         if !meta.file_type().is_socket() {
-            return Err(format!(
-                "build.ssh `{}`: {} is not an agent socket: devstack forwards SSH agents; load the key into one (`ssh-add {}`) and use `default`, or give the agent's socket",
-                agent.id,
-                path.display(),
-                path.display()
-            ));
+            return Err(InputError::NotASocket {
+                id: agent.id.clone(),
+                path,
+            });
         }
         out.insert(agent.id.clone(), path);
     }

@@ -110,7 +110,7 @@ async fn probe(engine: &Engine) -> Builder {
     }
     let target = match Target::of(engine) {
         Ok(t) => t,
-        Err(why) => return Builder::Classic(why),
+        Err(why) => return Builder::Classic(why.to_string()),
     };
     match buildkit::dial::upgrade(&target, "/grpc", &[]).await {
         Ok(_) => Builder::BuildKit(target),
@@ -395,12 +395,7 @@ async fn pull(
     on: &(dyn Fn(&BuildUpdate) + Sync),
 ) -> Result<(String, ImageAction), BuildError> {
     // Without a tag the engine would pull every tag of the repository: Compose means latest.
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let image_tagged = if last.contains(':') || last.contains('@') {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
-    };
+    let image_tagged = crate::engine::image_ref::with_default_tag(image);
     let image = image_tagged.as_str();
     let opts = CreateImageOptionsBuilder::default()
         .from_image(image)

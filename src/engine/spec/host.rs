@@ -18,21 +18,55 @@ use crate::project::Project;
 /// Everything of the host config but ports, mounts and the network mode, which the caller
 /// adds.
 pub fn host_config(project: &Project, svc: &Service, refs: &Refs) -> HostConfig {
-    let r = &svc.resources;
-    let sec = &svc.security;
     let c = &svc.container;
-    let blk = &r.blkio;
-    let map = |m: &indexmap::IndexMap<String, String>| -> Option<HashMap<String, String>> {
-        (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-    };
-    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-    let device_requests = device_requests(&svc.gpus, &r.cdi_devices);
     HostConfig {
         restart_policy: svc.restart.as_deref().map(restart_policy),
         log_config: svc.logging.as_ref().map(log_config),
         init: svc.init,
         extra_hosts: list(&svc.extra_hosts),
-        // Resources.
+        // Namespaces and the rest of the container.
+        ipc_mode: resolve_shared(project, c.ipc.as_deref(), refs),
+        pid_mode: resolve_shared(project, c.pid.as_deref(), refs),
+        uts_mode: c.uts.clone(),
+        cgroupns_mode: c.cgroup.as_deref().and_then(|m| match m {
+            "host" => Some(HostConfigCgroupnsModeEnum::HOST),
+            "private" => Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            _ => None,
+        }),
+        runtime: c.runtime.clone(),
+        isolation: c.isolation.as_deref().and_then(|i| match i {
+            "default" => Some(HostConfigIsolationEnum::DEFAULT),
+            "process" => Some(HostConfigIsolationEnum::PROCESS),
+            "hyperv" => Some(HostConfigIsolationEnum::HYPERV),
+            _ => None,
+        }),
+        annotations: map(&c.annotations),
+        dns: list(&svc.networking.dns),
+        dns_search: list(&svc.networking.dns_search),
+        dns_options: list(&svc.networking.dns_opt),
+        volume_driver: svc.storage.volume_driver.clone(),
+        volumes_from: (!svc.storage.volumes_from.is_empty())
+            .then(|| volumes_from(project, &svc.storage.volumes_from, refs)),
+        tmpfs: super::mounts::tmpfs(svc),
+        ..with_security(svc, resources(svc))
+    }
+}
+
+/// An empty map or list is left out, as Compose leaves it.
+fn map(m: &indexmap::IndexMap<String, String>) -> Option<HashMap<String, String>> {
+    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+fn list(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// Memory, CPU, processes, block I/O, devices, device requests (GPUs) and ulimits.
+fn resources(svc: &Service) -> HostConfig {
+    let r = &svc.resources;
+    let blk = &r.blkio;
+    let device_requests = device_requests(&svc.gpus, &r.cdi_devices);
+    HostConfig {
         memory: r.memory,
         memory_swap: r.memory_swap,
         memory_reservation: r.memory_reservation,
@@ -78,8 +112,9 @@ pub fn host_config(project: &Project, svc: &Service, refs: &Refs) -> HostConfig 
         }),
         device_cgroup_rules: list(&r.device_cgroup_rules),
         device_requests: (!device_requests.is_empty()).then_some(device_requests),
-        ulimits: (!sec.ulimits.is_empty()).then(|| {
-            sec.ulimits
+        ulimits: (!svc.security.ulimits.is_empty()).then(|| {
+            svc.security
+                .ulimits
                 .iter()
                 .map(|u| ResourcesUlimits {
                     name: Some(u.name.clone()),
@@ -88,7 +123,15 @@ pub fn host_config(project: &Project, svc: &Service, refs: &Refs) -> HostConfig 
                 })
                 .collect()
         }),
-        // Security.
+        ..Default::default()
+    }
+}
+
+/// `base` with the security keys: capabilities, privileged, read-only root, security
+/// options, user namespace, groups and sysctls.
+fn with_security(svc: &Service, base: HostConfig) -> HostConfig {
+    let sec = &svc.security;
+    HostConfig {
         cap_add: list(&sec.cap_add),
         cap_drop: list(&sec.cap_drop),
         privileged: sec.privileged,
@@ -99,31 +142,7 @@ pub fn host_config(project: &Project, svc: &Service, refs: &Refs) -> HostConfig 
         userns_mode: sec.userns_mode.clone(),
         group_add: list(&sec.group_add),
         sysctls: map(&sec.sysctls),
-        // Namespaces and the rest of the container.
-        ipc_mode: resolve_shared(project, c.ipc.as_deref(), refs),
-        pid_mode: resolve_shared(project, c.pid.as_deref(), refs),
-        uts_mode: c.uts.clone(),
-        cgroupns_mode: c.cgroup.as_deref().and_then(|m| match m {
-            "host" => Some(HostConfigCgroupnsModeEnum::HOST),
-            "private" => Some(HostConfigCgroupnsModeEnum::PRIVATE),
-            _ => None,
-        }),
-        runtime: c.runtime.clone(),
-        isolation: c.isolation.as_deref().and_then(|i| match i {
-            "default" => Some(HostConfigIsolationEnum::DEFAULT),
-            "process" => Some(HostConfigIsolationEnum::PROCESS),
-            "hyperv" => Some(HostConfigIsolationEnum::HYPERV),
-            _ => None,
-        }),
-        annotations: map(&c.annotations),
-        dns: list(&svc.networking.dns),
-        dns_search: list(&svc.networking.dns_search),
-        dns_options: list(&svc.networking.dns_opt),
-        volume_driver: svc.storage.volume_driver.clone(),
-        volumes_from: (!svc.storage.volumes_from.is_empty())
-            .then(|| volumes_from(project, &svc.storage.volumes_from, refs)),
-        tmpfs: super::mounts::tmpfs(svc),
-        ..Default::default()
+        ..base
     }
 }
 

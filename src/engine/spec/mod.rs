@@ -345,25 +345,36 @@ fn port_bindings(ports: &[PortMapping], expose: &[String]) -> (Vec<String>, Port
     (exposed, bindings)
 }
 
+/// The engine's default healthcheck interval (when the file sets none).
+const ENGINE_DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// How often engines with API ≥ 1.44 probe during the start period, unless the file says.
+const START_INTERVAL: Duration = Duration::from_secs(1);
+
 fn health_config(h: &Healthcheck, api_1_44: bool) -> HealthConfig {
-    HealthConfig {
+    let mut config = HealthConfig {
         test: Some(h.test.clone()),
         interval: nanos(h.interval),
         timeout: nanos(h.timeout),
         retries: h.retries,
         start_period: nanos(h.start_period),
-        // Engines with API ≥ 1.44 probe at `start_interval` during the start period: use it
-        // (1 s unless the template says otherwise) so the engine's own status turns healthy as
-        // soon as the service is ready. Older engines do not know the field.
-        start_interval: if api_1_44 {
-            nanos(
-                h.start_interval
-                    .or(h.start_period.map(|_| Duration::from_secs(1))),
-            )
-        } else {
-            None
-        },
+        start_interval: None,
+    };
+    // Older engines do not know `start_interval`; a disabled check has no timings.
+    if !api_1_44 || !h.enabled() {
+        return config;
     }
+    // Engines with API ≥ 1.44 probe at `start_interval` during the start period: probing
+    // every second there (unless the file says otherwise), the engine's own health turns
+    // healthy as soon as the service is ready, as devstack's own probe says, instead of
+    // one interval later. Without a start period of the file's, the first interval becomes
+    // one: no probe counted before one interval after the start either way, so nothing turns
+    // unhealthy sooner (the first counted failure can come up to one interval later).
+    let start_period = h
+        .start_period
+        .unwrap_or(h.interval.unwrap_or(ENGINE_DEFAULT_INTERVAL));
+    config.start_period = nanos(Some(start_period));
+    config.start_interval = nanos(Some(h.start_interval.unwrap_or(START_INTERVAL)));
+    config
 }
 
 #[cfg(test)]
@@ -529,6 +540,37 @@ volumes:
         );
         let h = p.model.services["a"].healthcheck.as_ref().unwrap();
         assert_eq!(health_config(h, true).start_interval, Some(3_000_000_000));
+    }
+
+    #[test]
+    fn without_a_start_period_the_first_interval_is_probed_every_second() {
+        let p = project(
+            "services:\n  a: {image: x, healthcheck: {test: [CMD, x], interval: 5s}}\n  b: {image: x, healthcheck: {test: [CMD, x]}}\n  c: {image: x, healthcheck: {disable: true}}\n",
+        );
+        let h = |s: &str| p.model.services[s].healthcheck.clone().unwrap();
+        let a = health_config(&h("a"), true);
+        assert_eq!(
+            (a.interval, a.start_period, a.start_interval),
+            (
+                Some(5_000_000_000),
+                Some(5_000_000_000),
+                Some(1_000_000_000)
+            )
+        );
+        // The engine's own default interval (30 s) is the start period when none is set.
+        let b = health_config(&h("b"), true);
+        assert_eq!(
+            (b.interval, b.start_period, b.start_interval),
+            (None, Some(30_000_000_000), Some(1_000_000_000))
+        );
+        // Older engines get the file's timings as they are; a disabled check gets none.
+        let old = health_config(&h("a"), false);
+        assert_eq!((old.start_period, old.start_interval), (None, None));
+        let c = health_config(&h("c"), true);
+        assert_eq!((c.start_period, c.start_interval), (None, None));
+        // Nothing the engine would refuse: `unsupported` gates only a start_interval the
+        // file sets, and this one goes only to engines that have it.
+        assert!(unsupported(&p.model.services["a"], OLD).is_empty());
     }
 
     #[test]

@@ -573,16 +573,25 @@ fn find_track(tracks: &[TrackInfo], tags: &[Tag], role: Role) -> Option<usize> {
 }
 
 /// The pixel format of a built-in video track, from its codec and BITMAPINFOHEADER.
-fn pixels(t: &TrackInfo) -> Result<Pixels, String> {
+/// Why a video track's pixels cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum PixelsError {
+    #[error("track {track} has a {len}-byte CodecPrivate, not a 40-byte BITMAPINFOHEADER")]
+    Header { track: String, len: usize },
+    #[error("track {track} has FOURCC {fourcc:?}, not MJPG, NV12, YUY2, BGRA or b16g")]
+    Fourcc { track: String, fourcc: String },
+    #[error("track {track} has codec {codec:?}; Azure Kinect recordings use V_MS/VFW/FOURCC")]
+    Codec { track: String, codec: String },
+}
+
+fn pixels(t: &TrackInfo) -> Result<Pixels, PixelsError> {
     match t.codec.as_str() {
         "V_MS/VFW/FOURCC" => {
-            let (_, _, fourcc) = parse_bitmap_info_header(&t.codec_private).ok_or_else(|| {
-                format!(
-                    "track {} has a {}-byte CodecPrivate, not a 40-byte BITMAPINFOHEADER",
-                    t.name,
-                    t.codec_private.len()
-                )
-            })?;
+            let (_, _, fourcc) =
+                parse_bitmap_info_header(&t.codec_private).ok_or_else(|| PixelsError::Header {
+                    track: t.name.clone(),
+                    len: t.codec_private.len(),
+                })?;
             Pixels::from_fourcc(fourcc).ok_or_else(|| {
                 let cc: String = fourcc
                     .to_le_bytes()
@@ -595,18 +604,18 @@ fn pixels(t: &TrackInfo) -> Result<Pixels, String> {
                         }
                     })
                     .collect();
-                format!(
-                    "track {} has FOURCC {cc:?}, not MJPG, NV12, YUY2, BGRA or b16g",
-                    t.name
-                )
+                PixelsError::Fourcc {
+                    track: t.name.clone(),
+                    fourcc: cc,
+                }
             })
         }
         // ffmpeg/mkvmerge remuxes store MJPEG color under its own codec id
         "V_MJPEG" => Ok(Pixels::Color(ColorFormat::Mjpg)),
-        other => Err(format!(
-            "track {} has codec {other:?}; Azure Kinect recordings use V_MS/VFW/FOURCC",
-            t.name
-        )),
+        other => Err(PixelsError::Codec {
+            track: t.name.clone(),
+            codec: other.into(),
+        }),
     }
 }
 
@@ -692,7 +701,7 @@ fn build(path: &Path, reader: Reader, mut walk: Walk) -> Result<Recording, ReadE
         let Some(role @ (Role::Color | Role::Depth | Role::Ir)) = t.role else {
             continue;
         };
-        let p = pixels(t).map_err(unsupported)?;
+        let p = pixels(t).map_err(|e| unsupported(e.to_string()))?;
         let wrong = match role {
             Role::Color => matches!(p, Pixels::Gray16Be),
             _ => !matches!(p, Pixels::Gray16Be),

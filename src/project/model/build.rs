@@ -74,6 +74,15 @@ pub struct SshAgent {
     pub paths: Vec<String>,
 }
 
+/// Why a `cache_from`/`cache_to` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheEntryError {
+    #[error("{0:?} is not key=value")]
+    NotKeyValue(String),
+    #[error("no `type=`: give type=local,src=DIR, type=inline or type=registry,ref=IMAGE")]
+    NoType,
+}
+
 /// A `cache_from`/`cache_to` entry: `type=local,src=DIR`, `type=inline`, or an image
 /// reference (a `registry` cache).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,7 +93,7 @@ pub struct CacheEntry {
 
 impl CacheEntry {
     /// As written in a compose file (buildx's CSV of `key=value`).
-    pub fn parse(s: &str) -> Result<CacheEntry, String> {
+    pub fn parse(s: &str) -> Result<CacheEntry, CacheEntryError> {
         if !s.contains('=') {
             let attrs = IndexMap::from([("ref".to_string(), s.to_string())]);
             return Ok(CacheEntry {
@@ -97,7 +106,7 @@ impl CacheEntry {
         for field in s.split(',') {
             let (k, v) = field
                 .split_once('=')
-                .ok_or_else(|| format!("{field:?} is not key=value"))?;
+                .ok_or_else(|| CacheEntryError::NotKeyValue(field.into()))?;
             let v = v.trim_matches('"').to_string();
             match k.trim() {
                 "type" => kind = Some(v),
@@ -106,15 +115,11 @@ impl CacheEntry {
                 }
             }
         }
-        let kind =
-            match (kind, attrs.get("ref")) {
-                (Some(k), _) => k,
-                (None, Some(_)) => "registry".to_string(),
-                (None, None) => return Err(
-                    "no `type=`: give type=local,src=DIR, type=inline or type=registry,ref=IMAGE"
-                        .into(),
-                ),
-            };
+        let kind = match (kind, attrs.get("ref")) {
+            (Some(k), _) => k,
+            (None, Some(_)) => "registry".to_string(),
+            (None, None) => return Err(CacheEntryError::NoType),
+        };
         Ok(CacheEntry { kind, attrs })
     }
 }

@@ -40,7 +40,10 @@ pub use depends::{Condition, Dependency};
 pub use deploy::GpuRequest;
 pub use files::{FileDef, FileKind, FileMount, FileSource};
 pub use health::Healthcheck;
-pub use networking::{is_port_conflict, Attachment, Networking, PortMapping, PORT_CONFLICT};
+pub use networking::{
+    busy_port_hint, is_port_conflict, Attachment, Networking, PortMapping, PortSource,
+    PORT_CONFLICT,
+};
 pub use resources::{Blkio, Device, Resources};
 pub use security::{Security, Ulimit};
 pub use service::{Logging, Service, SERVICE_KEYS};

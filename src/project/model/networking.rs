@@ -12,12 +12,89 @@ use super::values::{
 use super::{ComposeModel, Ctx};
 use crate::errors::ProjectError;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PortMapping {
     pub host_ip: String,
     pub host_port: Option<u16>,
     pub container_port: u16,
     pub protocol: String,
+    /// Where the user wrote it, for "change it there" when the port is taken.
+    #[serde(skip)]
+    pub source: PortSource,
+}
+
+/// Where it was written is not part of what a port is: moving a line changes no container.
+impl PartialEq for PortMapping {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            &self.host_ip,
+            self.host_port,
+            self.container_port,
+            &self.protocol,
+        ) == (&o.host_ip, o.host_port, o.container_port, &o.protocol)
+    }
+}
+
+/// Where a published port was written: by variables (their `.env` line), or in a compose
+/// file or template (its line).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PortSource {
+    #[default]
+    Unknown,
+    /// `names` set it; `text` says where (`/p/.env:3: WEB_PORT=8080`, or `WEB_PORT=8080 (from
+    /// the environment)`).
+    Variables { names: Vec<String>, text: String },
+    /// Written literally at `file:line` (a template's line once the rendering is traced back).
+    File { file: String, line: usize },
+}
+
+impl PortSource {
+    /// The fix for a taken port, naming where to change it.
+    pub fn change_hint(&self) -> String {
+        match self {
+            PortSource::Variables { names, text } => {
+                format!("set {} to a free port ({text})", names.join(", "))
+            }
+            PortSource::File { file, line } => {
+                format!("change the `ports:` entry at {file}:{line}")
+            }
+            PortSource::Unknown => "change the service's `ports:`".to_string(),
+        }
+    }
+}
+
+/// The fix for an engine's "port is already allocated" on `ports` of one service: where the
+/// port it names was written (each of the service's published ports' places when the message
+/// names none of them).
+pub fn busy_port_hint(ports: &[PortMapping], engine_message: &str) -> String {
+    let named = |p: &&PortMapping| {
+        p.host_port.is_some_and(|n| {
+            let n = format!(":{n}");
+            engine_message.match_indices(&n).any(|(i, _)| {
+                !engine_message[i + n.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit())
+            })
+        })
+    };
+    let mut hints: Vec<String> = ports
+        .iter()
+        .filter(named)
+        .map(|p| p.source.change_hint())
+        .collect();
+    if hints.is_empty() {
+        hints = ports
+            .iter()
+            .filter(|p| p.host_port.is_some())
+            .map(|p| p.source.change_hint())
+            .collect();
+    }
+    hints.dedup();
+    if hints.is_empty() {
+        return PortSource::Unknown.change_hint();
+    }
+    hints.join(", or ")
 }
 
 /// The long syntax of a port.
@@ -41,17 +118,39 @@ pub fn is_port_conflict(e: &ProjectError) -> bool {
 pub(super) fn parse_ports(v: &Value, at: &str, cx: &Ctx) -> Result<Vec<PortMapping>, ProjectError> {
     let items = v.as_array().ok_or_else(|| cx.err(at, "expected a list"))?;
     let mut out = Vec::new();
-    for item in items {
-        match item {
-            Value::Object(_) => out.push(long_port(item, at, cx)?),
+    for (i, item) in items.iter().enumerate() {
+        let mut ports = match item {
+            Value::Object(_) => vec![long_port(item, at, cx)?],
             other => {
                 let s =
                     scalar(other).ok_or_else(|| cx.err(at, "expected a port string or mapping"))?;
-                out.extend(parse_port_short(&s).map_err(|e| cx.bad_value(at, e))?);
+                parse_port_short(&s).map_err(|e| cx.bad_value(at, e))?
             }
+        };
+        let source = port_source(&format!("{at}[{i}]"), cx);
+        for p in &mut ports {
+            p.source = source.clone();
         }
+        out.extend(ports);
     }
     Ok(out)
+}
+
+/// Where the port at `at` was written: the variables it came from, else its file and line.
+fn port_source(at: &str, cx: &Ctx) -> PortSource {
+    if let Some(b) = cx.blame.and_then(|b| b(at)) {
+        return PortSource::Variables {
+            names: b.names,
+            text: b.text,
+        };
+    }
+    match cx.places.and_then(|p| p.positions.get(at)) {
+        Some(pos) => PortSource::File {
+            file: pos.file.to_string(),
+            line: pos.line,
+        },
+        None => PortSource::Unknown,
+    }
 }
 
 /// `{target, published, host_ip, protocol}`; no `host_ip` means 127.0.0.1.
@@ -85,11 +184,29 @@ fn long_port(item: &Value, at: &str, cx: &Ctx) -> Result<PortMapping, ProjectErr
             .get()
             .and_then(scalar)
             .unwrap_or_else(|| "tcp".into()),
+        source: PortSource::Unknown,
     })
 }
 
+/// Why a short port (`[IP:][HOST:]CONTAINER[/PROTO]`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("invalid port {0:?}: missing ']' after the IPv6 address")]
+    UnclosedIpv6(String),
+    #[error("invalid port {0:?}: expected ':' after ']'")]
+    ColonAfterIpv6(String),
+    #[error("invalid port {0:?}: use [IP:][HOST:]CONTAINER[/PROTO]")]
+    Shape(String),
+    #[error("invalid port {0:?}: host and container ranges differ in length")]
+    RangeLengths(String),
+    #[error("invalid port {spec:?}: {number:?} is not a port number: use a number 1-65535")]
+    NotANumber { spec: String, number: String },
+    #[error("invalid port {spec:?}: the range {range:?} runs backwards: write it low-high")]
+    Backwards { spec: String, range: String },
+}
+
 /// `[ip:][host[-host]:]container[-container][/proto]`; no ip means 127.0.0.1 (devstack's default).
-pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
+pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, PortError> {
     let (spec, protocol) = match s.rsplit_once('/') {
         Some((a, p)) => (a, p.to_string()),
         None => (s, "tcp".to_string()),
@@ -98,10 +215,10 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
         // [::1]:8080:80
         let close = spec
             .find(']')
-            .ok_or_else(|| format!("invalid port {s:?}: missing ']' after the IPv6 address"))?;
+            .ok_or_else(|| PortError::UnclosedIpv6(s.into()))?;
         let rest = spec[close + 1..]
             .strip_prefix(':')
-            .ok_or_else(|| format!("invalid port {s:?}: expected ':' after ']'"))?;
+            .ok_or_else(|| PortError::ColonAfterIpv6(s.into()))?;
         let mut v = vec![&spec[1..close]];
         v.extend(rest.split(':'));
         v
@@ -112,11 +229,7 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
         [c] => ("127.0.0.1", "", *c),
         [h, c] => ("127.0.0.1", *h, *c),
         [ip, h, c] => (*ip, *h, *c),
-        _ => {
-            return Err(format!(
-                "invalid port {s:?}: use [IP:][HOST:]CONTAINER[/PROTO]"
-            ))
-        }
+        _ => return Err(PortError::Shape(s.into())),
     };
     let (c0, c1) = port_range(s, container)?;
     let host_range = if host.is_empty() {
@@ -126,9 +239,7 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
     };
     if let Some((h0, h1)) = host_range {
         if h1 - h0 != c1 - c0 {
-            return Err(format!(
-                "invalid port {s:?}: host and container ranges differ in length"
-            ));
+            return Err(PortError::RangeLengths(s.into()));
         }
     }
     Ok((0..=(c1 - c0))
@@ -141,23 +252,26 @@ pub fn parse_port_short(s: &str) -> Result<Vec<PortMapping>, String> {
             host_port: host_range.map(|(h0, _)| h0 + i),
             container_port: c0 + i,
             protocol: protocol.clone(),
+            source: PortSource::Unknown,
         })
         .collect())
 }
 
 /// `80` or `9000-9001` of the port spec `s`, low to high.
-fn port_range(s: &str, r: &str) -> Result<(u16, u16), String> {
+fn port_range(s: &str, r: &str) -> Result<(u16, u16), PortError> {
     let (a, b) = r.split_once('-').unwrap_or((r, r));
-    let num = |x: &str| -> Result<u16, String> {
-        x.parse().map_err(|_| {
-            format!("invalid port {s:?}: {x:?} is not a port number: use a number 1-65535")
+    let num = |x: &str| -> Result<u16, PortError> {
+        x.parse().map_err(|_| PortError::NotANumber {
+            spec: s.into(),
+            number: x.into(),
         })
     };
     let (a, b) = (num(a)?, num(b)?);
     if b < a {
-        return Err(format!(
-            "invalid port {s:?}: the range {r:?} runs backwards: write it low-high"
-        ));
+        return Err(PortError::Backwards {
+            spec: s.into(),
+            range: r.into(),
+        });
     }
     Ok((a, b))
 }
@@ -423,7 +537,8 @@ mod tests {
                 host_ip: "127.0.0.1".into(),
                 host_port: Some(8080),
                 container_port: 80,
-                protocol: "tcp".into()
+                protocol: "tcp".into(),
+                source: PortSource::Unknown,
             }
         );
         let p = parse_port_short("0.0.0.0:53:53/udp").unwrap();
@@ -435,6 +550,39 @@ mod tests {
         assert_eq!(parse_port_short("80").unwrap()[0].host_port, None);
         assert_eq!(parse_port_short("[::1]:8080:80").unwrap()[0].host_ip, "::1");
         assert!(parse_port_short("x:80").is_err());
+    }
+
+    #[test]
+    fn a_busy_port_is_to_be_changed_where_it_was_written() {
+        let mut web = parse_port_short("127.0.0.1:8080:80").unwrap();
+        web[0].source = PortSource::File {
+            file: "/p/templates/compose.yaml.j2".into(),
+            line: 7,
+        };
+        let mut api = parse_port_short("127.0.0.1:18080:80").unwrap();
+        api[0].source = PortSource::Variables {
+            names: vec!["API_PORT".into()],
+            text: "/p/.env:2: API_PORT=18080".into(),
+        };
+        let ports = [web[0].clone(), api[0].clone()];
+        // The engine's message names the port: only that one's place.
+        let msg = "Bind for 127.0.0.1:18080 failed: port is already allocated";
+        assert_eq!(
+            busy_port_hint(&ports, msg),
+            "set API_PORT to a free port (/p/.env:2: API_PORT=18080)"
+        );
+        let msg = "listen tcp4 127.0.0.1:8080: bind: address already in use";
+        assert_eq!(
+            busy_port_hint(&ports, msg),
+            "change the `ports:` entry at /p/templates/compose.yaml.j2:7"
+        );
+        // A message naming none of them: every published port's place.
+        let both = busy_port_hint(&ports, "port is already allocated");
+        assert!(
+            both.contains("compose.yaml.j2:7") && both.contains("API_PORT"),
+            "{both}"
+        );
+        assert_eq!(busy_port_hint(&[], "x"), "change the service's `ports:`");
     }
 
     #[test]
@@ -452,7 +600,9 @@ mod tests {
         ] {
             assert!(parse_port_short(bad).is_err(), "{bad}");
         }
-        let e = parse_port_short("127.0.0.1:abc:5173").unwrap_err();
+        let e = parse_port_short("127.0.0.1:abc:5173")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("\"abc\" is not a port number: use a number 1-65535"),
             "{e}"
@@ -474,7 +624,8 @@ mod tests {
                 host_ip: "127.0.0.1".into(),
                 host_port: Some(8080),
                 container_port: 80,
-                protocol: "udp".into()
+                protocol: "udp".into(),
+                source: PortSource::Unknown,
             }
         );
         assert_eq!((p[1].container_port, p[1].host_port), (81, None));

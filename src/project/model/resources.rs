@@ -192,15 +192,24 @@ fn is_cdi_name(s: &str) -> bool {
     !vendor.is_empty() && !class.is_empty() && !name.is_empty() && !s.starts_with('/')
 }
 
-fn short_device(s: &str) -> Result<Device, String> {
+/// Why a short device (`HOST[:CONTAINER[:PERMISSIONS]]`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("invalid device {0:?}: permissions are r, w and m (e.g. rwm)")]
+    Permissions(String),
+    #[error("invalid device {0:?}: write HOST[:CONTAINER[:PERMISSIONS]]")]
+    Shape(String),
+    #[error("invalid device {0:?}: the host path is empty")]
+    EmptyHostPath(String),
+}
+
+fn short_device(s: &str) -> Result<Device, DeviceError> {
     let parts: Vec<&str> = s.split(':').collect();
     let perms = |p: &str| {
         if !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
             Ok(p.to_string())
         } else {
-            Err(format!(
-                "invalid device {s:?}: permissions are r, w and m (e.g. rwm)"
-            ))
+            Err(DeviceError::Permissions(s.into()))
         }
     };
     let (source, target, permissions) = match parts.as_slice() {
@@ -208,14 +217,10 @@ fn short_device(s: &str) -> Result<Device, String> {
         [src, p] if !p.starts_with('/') => (*src, *src, perms(p)?),
         [src, dst] => (*src, *dst, "rwm".to_string()),
         [src, dst, p] => (*src, *dst, perms(p)?),
-        _ => {
-            return Err(format!(
-                "invalid device {s:?}: write HOST[:CONTAINER[:PERMISSIONS]]"
-            ))
-        }
+        _ => return Err(DeviceError::Shape(s.into())),
     };
     if source.is_empty() {
-        return Err(format!("invalid device {s:?}: the host path is empty"));
+        return Err(DeviceError::EmptyHostPath(s.into()));
     }
     Ok(Device {
         source: source.into(),

@@ -197,11 +197,65 @@ pub(super) fn parse_service(
     model: &ComposeModel,
     cx: &mut Ctx,
 ) -> Result<Service, ProjectError> {
-    let at = |k: &str| format!("services.{name}.{k}");
     let m: &Map<String, Value> = spec
         .as_object()
         .ok_or_else(|| cx.err(&format!("services.{name}"), "expected a mapping"))?;
     check_keys(m, SERVICE_KEYS, &format!("services.{name}"), cx)?;
+    note_keys_not_acted_on(m, name, cx);
+    let mut s = Service {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    what_runs(&mut s, m, model, cx)?;
+    connections(&mut s, m, model, cx)?;
+    lifecycle(&mut s, m, cx)?;
+    let d = deploy::parse_deploy(m.get("deploy"), name, cx)?;
+    s.gpus = d.devices.clone();
+    s.gpus
+        .extend(deploy::parse_gpus(m.get("gpus"), &at(name, "gpus"), cx)?);
+    s.labels = labels(m, name, cx)?;
+    s.logging = logging(m, &at(name, "logging"), cx)?;
+    s.working_dir = m.get("working_dir").and_then(scalar);
+    s.user = m.get("user").and_then(scalar);
+    if let Some(p) = m.get("profiles").filter(|p| !p.is_null()) {
+        s.profiles = string_list(p, &at(name, "profiles"), cx, false)?;
+    }
+    s.tty = super::values::boolean(m.get("tty"), &at(name, "tty"), cx)?.unwrap_or(false);
+    s.init = m.get("init").map(truthy);
+    s.container = container::parse_container(m, name, cx)?;
+    s.security = security::parse_security(m, name, cx)?;
+    s.resources = resources::parse_resources(m, name, cx)?;
+    apply_deploy(&mut s, d.clone());
+    s.storage = storage::parse_storage(m, name, cx)?;
+    s.files = files::parse_mounts(m, files::FileKind::Secret, name, &model.secrets, cx)?;
+    s.files.extend(files::parse_mounts(
+        m,
+        files::FileKind::Config,
+        name,
+        &model.configs,
+        cx,
+    )?);
+    s.replicas = replicas(m, &d, name, cx)?;
+    if s.replicas > 1 && s.container.container_name.is_some() {
+        return Err(cx.err(
+            &at(name, "container_name"),
+            format!(
+                "{} containers cannot share one `container_name`; remove it, or run one replica",
+                s.replicas
+            ),
+        ));
+    }
+    implicit_dependencies(&mut s);
+    Ok(s)
+}
+
+/// `services.NAME.KEY`.
+fn at(name: &str, key: &str) -> String {
+    format!("services.{name}.{key}")
+}
+
+/// Keys Compose knows that devstack reads but does not act on, each with why.
+fn note_keys_not_acted_on(m: &Map<String, Value>, name: &str, cx: &mut Ctx) {
     for (key, why) in [
         (
             "models",
@@ -223,12 +277,19 @@ pub(super) fn parse_service(
             ));
         }
     }
-    let mut s = Service {
-        name: name.to_string(),
-        ..Default::default()
-    };
+}
+
+/// What the container runs: its image (or build, or provider), command, entrypoint and
+/// environment.
+fn what_runs(
+    s: &mut Service,
+    m: &Map<String, Value>,
+    model: &ComposeModel,
+    cx: &mut Ctx,
+) -> Result<(), ProjectError> {
+    let name = s.name.clone();
     s.image = m.get("image").and_then(scalar);
-    s.build = build::parse_build(m.get("build"), name, &model.secrets, cx)?;
+    s.build = build::parse_build(m.get("build"), &name, &model.secrets, cx)?;
     s.provider = m
         .get("provider")
         .map(|p| p.get("type").and_then(scalar).unwrap_or_default());
@@ -239,74 +300,60 @@ pub(super) fn parse_service(
             "has neither `image:` nor `build:`; add one of them",
         ));
     }
-    s.command = command(m.get("command"), &at("command"), cx)?;
-    s.entrypoint = command(m.get("entrypoint"), &at("entrypoint"), cx)?;
-    s.environment = environment(m, name, cx)?;
+    s.command = command(m.get("command"), &at(&name, "command"), cx)?;
+    s.entrypoint = command(m.get("entrypoint"), &at(&name, "entrypoint"), cx)?;
+    s.environment = environment(m, &name, cx)?;
+    Ok(())
+}
+
+/// What the container is connected to: published ports, volumes, its network mode and
+/// networks, extra hosts.
+fn connections(
+    s: &mut Service,
+    m: &Map<String, Value>,
+    model: &ComposeModel,
+    cx: &mut Ctx,
+) -> Result<(), ProjectError> {
+    let name = s.name.clone();
     if let Some(ports) = m.get("ports").filter(|p| !p.is_null()) {
-        s.ports = networking::parse_ports(ports, &at("ports"), cx)?;
+        s.ports = networking::parse_ports(ports, &at(&name, "ports"), cx)?;
     }
     if let Some(vols) = m.get("volumes").filter(|v| !v.is_null()) {
-        s.volumes = storage::parse_mounts(vols, &at("volumes"), model, cx)?;
+        s.volumes = storage::parse_mounts(vols, &at(&name, "volumes"), model, cx)?;
     }
     let mut with_net = m.clone();
     if let Some(legacy) = m.get("net").filter(|_| !m.contains_key("network_mode")) {
         with_net.insert("network_mode".into(), legacy.clone());
     }
-    s.networking = networking::parse_networking(&with_net, name, cx)?;
+    s.networking = networking::parse_networking(&with_net, &name, cx)?;
     if s.networking.network_mode.is_none() {
-        s.networks = networking::service_networks(m.get("networks"), &at("networks"), model, cx)?;
+        s.networks =
+            networking::service_networks(m.get("networks"), &at(&name, "networks"), model, cx)?;
     }
-    if let Some(dep) = m.get("depends_on") {
-        s.depends_on = depends::parse_depends(dep, &at("depends_on"), cx)?;
-    }
-    s.host_depends_on = x_devstack::service_extension(m.get("x-devstack"), name, cx)?;
-    if let Some(hc) = m.get("healthcheck") {
-        s.healthcheck = health::parse_healthcheck(hc, &at("healthcheck"), cx)?;
-    }
-    s.restart = restart_policy(m.get("restart"), &at("restart"), cx)?;
-    let d = deploy::parse_deploy(m.get("deploy"), name, cx)?;
-    s.gpus = d.devices.clone();
-    s.gpus
-        .extend(deploy::parse_gpus(m.get("gpus"), &at("gpus"), cx)?);
-    s.labels = labels(m, name, cx)?;
-    s.logging = logging(m, &at("logging"), cx)?;
-    s.working_dir = m.get("working_dir").and_then(scalar);
-    s.user = m.get("user").and_then(scalar);
-    s.stop_grace_period = dur(m.get("stop_grace_period"), &at("stop_grace_period"), cx)?;
-    s.stop_signal = m.get("stop_signal").and_then(scalar);
-    if let Some(p) = m.get("profiles").filter(|p| !p.is_null()) {
-        s.profiles = string_list(p, &at("profiles"), cx, false)?;
-    }
-    s.tty = super::values::boolean(m.get("tty"), &at("tty"), cx)?.unwrap_or(false);
-    s.init = m.get("init").map(truthy);
     if let Some(h) = m.get("extra_hosts").filter(|h| !h.is_null()) {
-        s.extra_hosts = networking::extra_hosts(h, &at("extra_hosts"), cx)?;
+        s.extra_hosts = networking::extra_hosts(h, &at(&name, "extra_hosts"), cx)?;
     }
-    s.container = container::parse_container(m, name, cx)?;
-    s.security = security::parse_security(m, name, cx)?;
-    s.resources = resources::parse_resources(m, name, cx)?;
-    apply_deploy(&mut s, d.clone());
-    s.storage = storage::parse_storage(m, name, cx)?;
-    s.files = files::parse_mounts(m, files::FileKind::Secret, name, &model.secrets, cx)?;
-    s.files.extend(files::parse_mounts(
-        m,
-        files::FileKind::Config,
-        name,
-        &model.configs,
+    Ok(())
+}
+
+/// When it starts and stops: dependencies, healthcheck, restart policy, stop signal and grace.
+fn lifecycle(s: &mut Service, m: &Map<String, Value>, cx: &mut Ctx) -> Result<(), ProjectError> {
+    let name = s.name.clone();
+    if let Some(dep) = m.get("depends_on") {
+        s.depends_on = depends::parse_depends(dep, &at(&name, "depends_on"), cx)?;
+    }
+    s.host_depends_on = x_devstack::service_extension(m.get("x-devstack"), &name, cx)?;
+    if let Some(hc) = m.get("healthcheck") {
+        s.healthcheck = health::parse_healthcheck(hc, &at(&name, "healthcheck"), cx)?;
+    }
+    s.restart = restart_policy(m.get("restart"), &at(&name, "restart"), cx)?;
+    s.stop_grace_period = dur(
+        m.get("stop_grace_period"),
+        &at(&name, "stop_grace_period"),
         cx,
-    )?);
-    s.replicas = replicas(m, &d, name, cx)?;
-    if s.replicas > 1 && s.container.container_name.is_some() {
-        return Err(cx.err(
-            &at("container_name"),
-            format!(
-                "{} containers cannot share one `container_name`; remove it, or run one replica",
-                s.replicas
-            ),
-        ));
-    }
-    implicit_dependencies(&mut s);
-    Ok(s)
+    )?;
+    s.stop_signal = m.get("stop_signal").and_then(scalar);
+    Ok(())
 }
 
 /// `deploy.resources` on top of the service's own keys, and `deploy.restart_policy` over

@@ -262,25 +262,30 @@ pub(super) fn mode(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Option<u32>,
     }
 }
 
+/// Why a short volume (`SOURCE:TARGET[:OPTIONS]`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume {0:?}: an empty section between colons")]
+    EmptySection(String),
+    #[error("invalid volume {0:?}: too many colons; use SOURCE:TARGET[:ro]")]
+    TooManyColons(String),
+    #[error("invalid volume {volume:?}: unknown option {option:?} (use ro, rw, nocopy, z, Z or a propagation mode)")]
+    UnknownOption { volume: String, option: String },
+}
+
 /// compose-go's `ParseVolume`: `TARGET`, `SOURCE:TARGET`, `SOURCE:TARGET:OPTIONS` (ro, rw,
 /// nocopy, z, Z, and bind propagation); a source that starts with `.`, `/` or `~` is a bind
 /// mount (its host path is created when missing), any other a named volume.
-fn short_mount(s: &str) -> Result<Mount, String> {
+fn short_mount(s: &str) -> Result<Mount, VolumeError> {
     let parts: Vec<&str> = s.split(':').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(format!(
-            "invalid volume {s:?}: an empty section between colons"
-        ));
+        return Err(VolumeError::EmptySection(s.into()));
     }
     let (source, target, options) = match parts.as_slice() {
         [t] => (None, t.to_string(), ""),
         [src, t] => (Some(src.to_string()), t.to_string(), ""),
         [src, t, opts] => (Some(src.to_string()), t.to_string(), *opts),
-        _ => {
-            return Err(format!(
-                "invalid volume {s:?}: too many colons; use SOURCE:TARGET[:ro]"
-            ))
-        }
+        _ => return Err(VolumeError::TooManyColons(s.into())),
     };
     let is_path = source
         .as_deref()
@@ -305,9 +310,10 @@ fn short_mount(s: &str) -> Result<Mount, String> {
             }
             "cached" | "delegated" | "consistent" => m.consistency = Some(opt.into()),
             other => {
-                return Err(format!(
-                    "invalid volume {s:?}: unknown option {other:?} (use ro, rw, nocopy, z, Z or a propagation mode)"
-                ))
+                return Err(VolumeError::UnknownOption {
+                    volume: s.into(),
+                    option: other.into(),
+                })
             }
         }
     }

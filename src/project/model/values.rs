@@ -81,8 +81,17 @@ pub(super) fn string_list(
     }
 }
 
+/// A command string with a quote left open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unterminated single quote in command {0:?}")]
+    SingleQuote(String),
+    #[error("unterminated double quote in command {0:?}")]
+    DoubleQuote(String),
+}
+
 /// Splits a command string like a POSIX shell would (quotes and backslashes), as Compose does.
-pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+pub fn split_command(s: &str) -> Result<Vec<String>, CommandError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -95,7 +104,7 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated single quote in command {s:?}")),
+                        None => return Err(CommandError::SingleQuote(s.into())),
                     }
                 }
             }
@@ -110,12 +119,10 @@ pub fn split_command(s: &str) -> Result<Vec<String>, String> {
                                 cur.push('\\');
                                 cur.push(ch);
                             }
-                            None => {
-                                return Err(format!("unterminated double quote in command {s:?}"))
-                            }
+                            None => return Err(CommandError::DoubleQuote(s.into())),
                         },
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated double quote in command {s:?}")),
+                        None => return Err(CommandError::DoubleQuote(s.into())),
                     }
                 }
             }
@@ -275,7 +282,7 @@ pub(super) fn strings(v: Option<&Value>, at: &str, cx: &Ctx) -> Result<Vec<Strin
 
 /// A size as Docker reads one (go-units' `RAMInBytes`): a number with an optional unit
 /// `b`, `k`, `m`, `g`, `t`, `p` (binary multiples; `kb`, `KiB` and the like too).
-pub fn parse_bytes(s: &str) -> Result<i64, String> {
+pub fn parse_bytes(s: &str) -> Result<i64, SizeError> {
     let t = s.trim().to_ascii_lowercase();
     let unit_at = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (num, unit) = t.split_at(unit_at);
@@ -286,13 +293,18 @@ pub fn parse_bytes(s: &str) -> Result<i64, String> {
         "g" | "gb" | "gib" => 1024f64.powi(3),
         "t" | "tb" | "tib" => 1024f64.powi(4),
         "p" | "pb" | "pib" => 1024f64.powi(5),
-        _ => return Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+        _ => return Err(SizeError(s.into())),
     };
     match num.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 0.0 && n * mult < i64::MAX as f64 => Ok((n * mult) as i64),
-        _ => Err(format!("invalid size {s:?}: use e.g. 512m or 2g")),
+        _ => Err(SizeError(s.into())),
     }
 }
+
+/// A size that is not a number with a known unit, or out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid size {0:?}: use e.g. 512m or 2g")]
+pub struct SizeError(pub String);
 
 /// The closest of `known` to `key`, for "did you mean".
 pub(super) fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {

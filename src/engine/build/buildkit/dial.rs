@@ -27,6 +27,10 @@ pub enum Target {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
+    /// The engine is reached over something BuildKit's session cannot ride (ssh:// without
+    /// a tunnel, a named pipe).
+    #[error("no BuildKit session over {0}")]
+    NoSession(String),
     #[error("cannot connect to the engine at {0}: {1}")]
     Connect(String, std::io::Error),
     #[error("TLS to the engine: {0}")]
@@ -43,7 +47,7 @@ pub enum DialError {
 }
 
 impl Target {
-    pub fn of(engine: &Engine) -> Result<Target, String> {
+    pub fn of(engine: &Engine) -> Result<Target, DialError> {
         if let Some(sock) = engine.tunnel_socket() {
             return Ok(Target::Unix(sock));
         }
@@ -55,7 +59,7 @@ impl Target {
             .strip_prefix("tcp://")
             .or_else(|| host.strip_prefix("https://"))
             .or_else(|| host.strip_prefix("http://"))
-            .ok_or_else(|| format!("no BuildKit session over {host}"))?
+            .ok_or_else(|| DialError::NoSession(host.to_string()))?
             .trim_end_matches('/')
             .to_string();
         let ep = crate::engine::endpoint();
@@ -130,7 +134,7 @@ async fn connect(target: &Target) -> Result<Box<dyn Io>, DialError> {
         )),
         Target::Tls { addr, host, certs } => {
             let tcp = tokio::net::TcpStream::connect(addr).await.map_err(fail)?;
-            let config = tls_config(certs).map_err(DialError::Tls)?;
+            let config = tls_config(certs)?;
             let name = rustls_pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| DialError::Tls(format!("{host}: {e}")))?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -143,29 +147,31 @@ async fn connect(target: &Target) -> Result<Box<dyn Io>, DialError> {
 }
 
 /// The docker CLI's TLS: the engine's CA, and this client's certificate and key.
-fn tls_config(dir: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+fn tls_config(dir: &std::path::Path) -> Result<rustls::ClientConfig, DialError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let read =
-        |f: &str| std::fs::read(dir.join(f)).map_err(|e| format!("{}: {e}", dir.join(f).display()));
+    let tls = |what: &str, e: &dyn std::fmt::Display| DialError::Tls(format!("{what}: {e}"));
+    let read = |f: &str| {
+        let path = dir.join(f);
+        std::fs::read(&path).map_err(|e| tls(&path.display().to_string(), &e))
+    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&read("ca.pem")?) {
         roots
-            .add(cert.map_err(|e| format!("ca.pem: {e}"))?)
-            .map_err(|e| format!("ca.pem: {e}"))?;
+            .add(cert.map_err(|e| tls("ca.pem", &e))?)
+            .map_err(|e| tls("ca.pem", &e))?;
     }
     let chain = CertificateDer::pem_slice_iter(&read("cert.pem")?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cert.pem: {e}"))?;
-    let key =
-        PrivateKeyDer::from_pem_slice(&read("key.pem")?).map_err(|e| format!("key.pem: {e}"))?;
+        .map_err(|e| tls("cert.pem", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(&read("key.pem")?).map_err(|e| tls("key.pem", &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| DialError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
-        .map_err(|e| e.to_string())
+        .map_err(|e| DialError::Tls(e.to_string()))
 }
 
 /// `POST path` with `Upgrade: h2c` and `headers`; the stream once the engine switched.
