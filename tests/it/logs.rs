@@ -368,3 +368,36 @@ fn a_container_and_a_host_process_interleave_in_time_and_are_both_followed() {
         assert!(line.contains("\"message\""), "{line}");
     }
 }
+
+#[test]
+fn follow_picks_up_a_replica_that_appears() {
+    use std::time::Duration;
+
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    let template = |n: u32| {
+        format!(
+            "services:\n  alpha:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    scale: {n}\n    command: [\"sh\", \"-c\", \"echo hello; exec sleep 1000\"]\n"
+        )
+    };
+    s.set_template(&template(1));
+    s.ok(&["up", "-d"]);
+    let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--json"]));
+    let from = |node: &'static str| {
+        move |l: &str| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["service"] == node && v["message"] == "hello")
+        }
+    };
+    follow.next_matching("alpha's line", Duration::from_secs(30), from("alpha"));
+    // Scaled up while following: the new replica is followed by its log name.
+    s.set_template(&template(2));
+    s.ok(&["up", "-d"]);
+    follow.next_matching(
+        "the new replica's line",
+        Duration::from_secs(30),
+        from("alpha-2"),
+    );
+}
