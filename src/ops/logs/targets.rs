@@ -204,3 +204,107 @@ pub fn copies(paths: &Paths) -> Vec<String> {
 fn sorted(names: impl Iterator<Item = String>) -> Vec<String> {
     names.collect::<BTreeSet<_>>().into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(service: &str, number: u32) -> ContainerState {
+        ContainerState {
+            service: service.into(),
+            number,
+            name: format!("p-{service}-{number}"),
+            ..Default::default()
+        }
+    }
+
+    /// A project directory whose `.devstack/logs/` holds copies of `copies`.
+    fn project_with_copies(tag: &str, copies: &[&str]) -> (std::path::PathBuf, Paths) {
+        let dir =
+            std::env::temp_dir().join(format!("devstack-targets-{tag}-{}", std::process::id()));
+        let paths = Paths::new(&dir);
+        std::fs::create_dir_all(paths.logs_dir()).unwrap();
+        for c in copies {
+            std::fs::write(paths.log(c), "").unwrap();
+        }
+        (dir, paths)
+    }
+
+    fn known(containers: &[ContainerState]) -> Known<'_> {
+        Known {
+            containers,
+            model: None,
+            load_error: None,
+        }
+    }
+
+    #[test]
+    fn every_replica_once_and_gone_services_by_their_copy() {
+        let (dir, paths) = project_with_copies("all", &["api", "api-2", "old", "supervisor"]);
+        let containers = [container("api", 1), container("api", 2)];
+        let t = Targets::resolve("p", &paths, known(&containers), &[], false).unwrap();
+        let keys: Vec<&str> = t.nodes.iter().map(Node::key).collect();
+        // `api-2`'s copy is read with its container, not a second time; `old` has only its copy.
+        assert_eq!(keys, ["api", "api-2", "old"]);
+        assert_eq!(t.nodes[2], Node::Gone { key: "old".into() });
+        assert_eq!(t.pick_up, PickUp::All);
+        assert!(t.missing.is_empty() && !t.nothing_to_show());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn names_resolve_by_prefix_and_unknown_ones_are_usage_errors() {
+        let (dir, paths) = project_with_copies("names", &["worker"]);
+        let containers = [container("api", 1)];
+        let t = Targets::resolve("p", &paths, known(&containers), &["wor".into()], true).unwrap();
+        assert_eq!(
+            t.nodes,
+            [Node::Gone {
+                key: "worker".into()
+            }]
+        );
+        assert_eq!(t.pick_up, PickUp::Services(["worker".to_string()].into()));
+        let err = Targets::resolve("p", &paths, known(&containers), &["nope".into()], false);
+        assert!(matches!(err, Err(TargetsError::Usage(_))), "{err:?}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_host_process_of_the_model_that_has_not_run_is_missing() {
+        let (dir, paths) = project_with_copies("missing", &[]);
+        let mut model = ComposeModel::default();
+        let camera = crate::project::model::HostProcess {
+            name: "camera".into(),
+            command: vec!["capture".into()],
+            environment: Default::default(),
+            working_dir: None,
+            depends_on: Default::default(),
+            restart: "no".into(),
+            healthcheck: None,
+            enabled: true,
+            disabled_reason: None,
+        };
+        model.x_devstack.host.insert("camera".into(), camera);
+        let k = Known {
+            containers: &[],
+            model: Some(&model),
+            load_error: None,
+        };
+        let t = Targets::resolve("p", &paths, k, &["camera".into()], false).unwrap();
+        assert_eq!(
+            t.nodes,
+            [Node::Host {
+                name: "camera".into()
+            }]
+        );
+        assert_eq!(
+            t.missing,
+            [Missing {
+                name: "camera".into(),
+                host: true
+            }]
+        );
+        assert!(t.nothing_to_show());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
