@@ -241,3 +241,76 @@ fn now_stamp() -> String {
         .format("%Y-%m-%dT%H:%M:%S%.9fZ")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::logfile::LogFile;
+
+    fn stream_of_hosts(
+        tag: &str,
+        names: &[&str],
+        window: Window,
+    ) -> (std::path::PathBuf, LogStream) {
+        let dir =
+            std::env::temp_dir().join(format!("devstack-stream-{tag}-{}", std::process::id()));
+        let paths = Paths::new(&dir);
+        let nodes = names
+            .iter()
+            .map(|n| Node::Host {
+                name: n.to_string(),
+            })
+            .collect();
+        (dir, LogStream::new(None, "p", paths, nodes, window))
+    }
+
+    #[tokio::test]
+    async fn host_processes_history_in_time_order_then_only_their_new_lines() {
+        let (dir, mut stream) = stream_of_hosts("hosts", &["cam", "ticker"], Window::default());
+        let mut cam = LogFile::open(&stream.paths.log("cam")).unwrap();
+        let mut ticker = LogFile::open(&stream.paths.log("ticker")).unwrap();
+        cam.write_line("stdout", "c1").unwrap();
+        ticker.write_line("stdout", "t1").unwrap();
+        cam.write_line("stderr", "c2").unwrap();
+        let mut shown = Vec::new();
+        stream
+            .history(|l| {
+                shown.push(format!("{} {}", l.service, l.text));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(shown, ["cam c1", "ticker t1", "cam c2"]);
+
+        let mut live = stream.follow();
+        ticker.write_line("stdout", "t2").unwrap();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), live.next()).await;
+        let line = next.unwrap().unwrap();
+        assert_eq!(
+            (line.service.as_str(), line.text.as_str()),
+            ("ticker", "t2")
+        );
+        drop(live);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_is_followed_after_what_its_history_showed() {
+        let window = Window {
+            tail: None,
+            since: Some(10),
+            until: None,
+        };
+        let (_, mut stream) = stream_of_hosts("after", &["cam"], window);
+        stream
+            .shown
+            .insert("cam".into(), "2026-01-01T00:00:01.000000000Z".into());
+        assert_eq!(stream.follow_after("cam"), "2026-01-01T00:00:01.000000000Z");
+        // Nothing shown: from the window's start.
+        assert_eq!(stream.follow_after("new"), history::stamp(10));
+        // A history cut short (`--tail 0`): from when it was read, not from its start.
+        stream.window.tail = Some(0);
+        stream.read_at = Some("2026-01-01T00:00:09.000000000Z".into());
+        assert_eq!(stream.follow_after("new"), "2026-01-01T00:00:09.000000000Z");
+    }
+}
