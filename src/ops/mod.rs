@@ -16,6 +16,7 @@
 pub mod attached;
 pub mod dash;
 pub mod exec;
+pub mod logs;
 pub mod run;
 pub mod session;
 pub mod signals;

@@ -1,4 +1,5 @@
-//! `devstack logs`: merged order, level filter, grep, tail, JSON output.
+//! `devstack logs`: merged order (containers and host processes), level filter, grep, tail,
+//! JSON output, follow.
 
 use crate::common::{docker_available, text, Stack, Streaming};
 
@@ -263,5 +264,140 @@ fn without_the_engine_logs_shows_devstacks_copies_and_says_so() {
     assert!(
         err.contains("/nonexistent/docker.sock") && err.contains("devstack's own copies only"),
         "{err}"
+    );
+}
+
+/// A container and a host process that print a numbered line every 0.2 s, side by side.
+const MIXED: &str = r#"
+services:
+  alpha:
+    image: devstack-test-bb:latest
+    build: ./services/bb
+    init: true
+    stop_grace_period: 1s
+    command: ["sh", "-c", "i=0; while [ $$i -lt 600 ]; do i=$$((i+1)); echo c$$i; sleep 0.2; done; exec sleep 1000"]
+x-devstack:
+  host:
+    ticker:
+      command: ["sh", "-c", "i=0; while [ $$i -lt 600 ]; do i=$$((i+1)); echo h$$i; sleep 0.2; done; exec sleep 1000"]
+"#;
+
+/// `logs --json` lines as (node, timestamp, message).
+fn json_lines(out: &str) -> Vec<(String, String, String)> {
+    out.lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"));
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("service"), s("timestamp"), s("message"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_container_and_a_host_process_interleave_in_time_and_are_both_followed() {
+    use std::time::{Duration, Instant};
+
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    s.set_template(MIXED);
+    s.ok(&["up", "-d"]);
+    let count = |lines: &[(String, String, String)], node: &str| {
+        lines.iter().filter(|l| l.0 == node).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let history = loop {
+        let lines = json_lines(&s.ok(&["logs", "--json"]));
+        if count(&lines, "alpha") >= 8 && count(&lines, "ticker") >= 8 {
+            break lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both never printed 8 lines: {lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // One history, in time order across the container and the host process...
+    let stamps: Vec<&str> = history.iter().map(|l| l.1.as_str()).collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {history:?}"
+    );
+    // ...interleaved, not one node after the other (both print every 0.2 s).
+    let switches = history.windows(2).filter(|w| w[0].0 != w[1].0).count();
+    assert!(
+        switches >= 4,
+        "not interleaved ({switches} switches): {history:?}"
+    );
+    // Each node in its own order.
+    for (node, letter) in [("alpha", 'c'), ("ticker", 'h')] {
+        let numbers: Vec<u32> = history
+            .iter()
+            .filter(|l| l.0 == node)
+            .map(|l| l.2.trim_start_matches(letter).parse().unwrap())
+            .collect();
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "{node}: {numbers:?}"
+        );
+    }
+
+    // --tail is per node, for the host process as for the container.
+    let tail = json_lines(&s.ok(&["logs", "--json", "--tail", "2"]));
+    assert_eq!(count(&tail, "alpha"), 2, "{tail:?}");
+    assert_eq!(count(&tail, "ticker"), 2, "{tail:?}");
+    assert!(tail.windows(2).all(|w| w[0].1 <= w[1].1), "{tail:?}");
+
+    // Follow: the history, then new lines of both.
+    let begun = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string();
+    let follow = Streaming::start(s.command(&["logs", "-f", "--json", "--tail", "1"]));
+    for node in ["alpha", "ticker"] {
+        let line = follow.next_matching(
+            &format!("a new line of {node}"),
+            Duration::from_secs(30),
+            |l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                    v["service"] == node && v["timestamp"].as_str() > Some(begun.as_str())
+                })
+            },
+        );
+        assert!(line.contains("\"message\""), "{line}");
+    }
+}
+
+#[test]
+fn follow_picks_up_a_replica_that_appears() {
+    use std::time::Duration;
+
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("stack5");
+    let template = |n: u32| {
+        format!(
+            "services:\n  alpha:\n    image: devstack-test-bb:latest\n    build: ./services/bb\n    init: true\n    stop_grace_period: 1s\n    scale: {n}\n    command: [\"sh\", \"-c\", \"echo hello; exec sleep 1000\"]\n"
+        )
+    };
+    s.set_template(&template(1));
+    s.ok(&["up", "-d"]);
+    let follow = Streaming::start(s.command(&["logs", "-f", "alpha", "--json"]));
+    let from = |node: &'static str| {
+        move |l: &str| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["service"] == node && v["message"] == "hello")
+        }
+    };
+    follow.next_matching("alpha's line", Duration::from_secs(30), from("alpha"));
+    // Scaled up while following: the new replica is followed by its log name.
+    s.set_template(&template(2));
+    s.ok(&["up", "-d"]);
+    follow.next_matching(
+        "the new replica's line",
+        Duration::from_secs(30),
+        from("alpha-2"),
     );
 }
