@@ -12,7 +12,6 @@ pub mod errors;
 pub mod executor;
 pub mod exit;
 pub mod gpu;
-pub mod history;
 pub mod host_facts;
 pub mod kinect;
 pub mod ops;

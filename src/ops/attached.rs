@@ -8,13 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::logs;
 use super::signals::StopSignals;
 use super::up::Plan;
 use crate::engine::converge::{self, Event};
-use crate::engine::logs::{EngineLines, Line};
 use crate::engine::{container, observed, Engine};
 use crate::executor::{self, Ctx, StopHow};
-use crate::history::{self, History, TimeRange};
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
 use crate::supervisor::{AttachedRegistration, Supervisor};
@@ -122,7 +121,6 @@ pub async fn run(
         return Ok(0);
     }
 
-    let containers = observed::list(engine, &project.name).await?;
     // One prefix width for containers and host processes, so the columns line up.
     let width = project
         .graph
@@ -131,61 +129,34 @@ pub async fn run(
         .max()
         .unwrap_or(0);
     let mut printer = LogPrinter::new(PrintOptions::default(), width);
-
+    // `attach: false`: the service runs, its output stays out of this terminal.
+    let shown: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| {
+            project
+                .model
+                .services
+                .get(n.as_str())
+                .is_none_or(|s| s.container.attach)
+        })
+        .cloned()
+        .collect();
     // What the services and host processes printed since this `up` began, merged by
-    // timestamp...
-    let range = TimeRange::new(Some(since), None);
-    let mut targets = Vec::new();
-    let mut sources = Vec::new();
-    for name in &plan.nodes {
-        if project.graph.is_host(name) {
-            sources.push(History::copy_only(&paths.log(name), name, None, &range));
-            continue;
-        }
-        // `attach: false`: the service runs, its output stays out of this terminal.
-        if project
-            .model
-            .services
-            .get(name)
-            .is_some_and(|s| !s.container.attach)
-        {
-            continue;
-        }
-        for c in containers.iter().filter(|c| &c.service == name) {
-            let key = crate::engine::labels::log_name(name, c.number);
-            let copy = paths.log(&key);
-            let lines = EngineLines::open(engine, &key, &c.name, None, Some(since), None);
-            sources.push(History::container(lines, &copy, &key, None, &range).await?);
-            targets.push((key, c.name.clone()));
-        }
-    }
-    let last_ts = history::merge(&mut sources, |l| {
-        print_quietly(&mut printer, l);
-        Ok(())
-    })
-    .await?;
-    // ...then followed live, across restarts (auto-heal) and recreations, by container name;
-    // host processes' lines come with the supervisor's events (those already shown skipped).
-    let start = chrono::DateTime::from_timestamp(since, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S.000000000Z").to_string())
-        .unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Line>(1024);
-    let mut followers = Vec::new();
-    for (service, name) in targets {
-        let after = last_ts
-            .get(&service)
-            .cloned()
-            .unwrap_or_else(|| start.clone());
-        followers.push(tokio::spawn(crate::engine::logs::follow(
-            engine.clone(),
-            service,
-            name,
-            after,
-            tx.clone(),
-        )));
-    }
-    drop(tx);
-    let live = tokio::spawn(print_live(printer, rx, events, last_ts));
+    // timestamp, then followed live (containers across restarts and recreations).
+    let window = logs::Window {
+        since: Some(since),
+        ..Default::default()
+    };
+    let mut stream = logs::LogStream::of_project(engine, &project, &shown, window).await?;
+    stream
+        .history(|l| {
+            print_quietly(&mut printer, l);
+            Ok(())
+        })
+        .await?;
+    let (rx, followers) = stream.follow().split();
+    let live = tokio::spawn(print_live(printer, rx, events));
 
     // With --watch, the develop.watch rules act while the logs stream, until the signal.
     let why = if watch {
@@ -199,9 +170,7 @@ pub async fn run(
     drop(registration);
     sup.shutdown().await;
     live.abort();
-    for f in followers {
-        f.abort();
-    }
+    drop(followers);
     Ok(0)
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::engine::converge::{Prepared, Reporter};
 use crate::engine::logs::Line;
-use crate::engine::{health, labels, observed, Engine};
+use crate::engine::{health, observed, Engine};
 use crate::executor::{self, Ctx, StopHow, UpWalk};
 use crate::ops::status::{self, Look, NodeStatus};
 use crate::project::graph::Kind;
@@ -74,24 +74,21 @@ pub async fn dash_loop(
     st.rows = source.rows(engine, &project).await;
     source.refresh_slow(&project, &mut st).await;
 
-    // Every container's log, from a few minutes back, following restarts and recreations.
-    let (log_tx, mut logs) = mpsc::channel::<Line>(1024);
-    let after = (chrono::Utc::now() - chrono::Duration::minutes(5))
-        .format("%Y-%m-%dT%H:%M:%S.000000000Z")
-        .to_string();
-    let mut followers = Vec::new();
-    for n in project.graph.nodes().filter(|n| n.kind == Kind::Container) {
-        for i in 1..=project.replicas(&n.name) {
-            followers.push(tokio::spawn(crate::engine::logs::follow(
-                engine.clone(),
-                labels::log_name(&n.name, i),
-                project.container_name(&n.name, i),
-                after.clone(),
-                log_tx.clone(),
-            )));
-        }
-    }
-    drop(log_tx);
+    // Every node's log (containers and host processes), from a few minutes back, in time
+    // order; then followed, across restarts and recreations.
+    let window = super::logs::Window {
+        since: Some(chrono::Utc::now().timestamp() - 300),
+        ..Default::default()
+    };
+    let names: Vec<String> = project.graph.nodes().map(|n| n.name.clone()).collect();
+    let mut stream = super::logs::LogStream::of_project(engine, &project, &names, window).await?;
+    stream
+        .history(|l| {
+            st.push_log(l.clone());
+            Ok(())
+        })
+        .await?;
+    let (mut logs, followers) = stream.follow().split();
 
     let mut monitor = health::Monitor::start(engine, &project.name);
     let (done_tx, mut done) = mpsc::channel::<(String, String)>(16);
@@ -149,10 +146,8 @@ pub async fn dash_loop(
                 dirty = true;
             }
             ev = recv_event(&mut events) => match ev {
-                Some(SupEvent::Line(service, ts, text)) => {
-                    st.push_log(Line { ts, service, stream: "stdout", text });
-                    dirty = true;
-                }
+                // Host processes' lines come with the log stream.
+                Some(SupEvent::Line(..)) => {}
                 Some(other) => {
                     // Health transitions, restarts, heals: in the log, as attached `up` shows them.
                     if let Some(d) = other.describe() {
@@ -191,9 +186,7 @@ pub async fn dash_loop(
     }
     stop_keys.store(true, Ordering::Relaxed);
     sampler.abort();
-    for f in followers {
-        f.abort();
-    }
+    drop(followers);
     drop(term);
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! lines and the supervisor's events (health transitions, restarts), as one story. The
 //! orchestration (walk, follow, stop) is `commands::attached`'s; this only prints.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use tokio::sync::broadcast::error::RecvError;
@@ -17,15 +16,13 @@ pub async fn print_live(
     mut printer: LogPrinter,
     mut lines: tokio::sync::mpsc::Receiver<Line>,
     mut events: tokio::sync::broadcast::Receiver<SupEvent>,
-    shown: HashMap<String, String>,
 ) {
     let (mut events_open, mut lines_open) = (true, true);
     while events_open || lines_open {
         let line = tokio::select! {
             ev = events.recv(), if events_open => match ev {
-                // Lines already shown from the history (host processes started early).
-                Ok(SupEvent::Line(service, ts, _)) if shown.get(&service).is_some_and(|last| ts <= *last) => continue,
-                Ok(SupEvent::Line(service, ts, text)) => Line { ts, service, stream: "stdout", text },
+                // Host processes' lines come with the log stream.
+                Ok(SupEvent::Line(..)) => continue,
                 Ok(other) => {
                     if let Some(d) = other.describe() {
                         say(&d);

@@ -262,6 +262,10 @@ impl Soak<'_> {
                 found.push(pid);
             }
         }
+        // A supervisor's child between fork and exec (a host healthcheck, a relay being
+        // spawned) still shows the supervisor's command line for a moment: not a second one.
+        let parents = found.clone();
+        found.retain(|pid| !parent_of(*pid).is_some_and(|pp| parents.contains(&pp)));
         found
     }
 
@@ -652,4 +656,11 @@ fn soak_clean(s: &Stack) -> bool {
         let cmd = String::from_utf8_lossy(&cmd);
         !(cmd.contains(&dir) || (cmd.contains("supervise") && cmd.contains(&s.name)))
     })
+}
+
+/// A process's parent pid, from /proc/PID/stat (after the command name's closing paren).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
