@@ -26,6 +26,7 @@ use crate::executor::{self, Ctx, StopHow, UpWalk};
 use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
+use crate::supervisor::state::HostPhase;
 use crate::supervisor::state::State;
 use crate::supervisor::SupEvent;
 use crate::ui::dash::{self, CameraView, DashState, GpuView, Intent, KeyCode, NodeRow};
@@ -494,11 +495,12 @@ impl Sources {
                 continue;
             };
             if node.kind == Kind::Host {
-                let h = sup.host.get(&name).cloned().unwrap_or_default();
-                let state = match (&node.disabled, h.state.as_str()) {
+                let known = sup.host.get(&name).cloned();
+                let h = known.clone().unwrap_or_default();
+                let state = match (&node.disabled, known) {
                     (Some(why), _) => format!("disabled: {why}"),
-                    (None, "") => "not started".into(),
-                    (None, _) => h.shown_state(supervised),
+                    (None, None) => "not started".into(),
+                    (None, Some(_)) => h.shown_state(supervised),
                 };
                 rows.push(NodeRow {
                     name: name.clone(),
@@ -506,7 +508,7 @@ impl Sources {
                     state,
                     health: h.health.clone(),
                     uptime_secs: uptime(h.started_at.as_deref(), now)
-                        .filter(|_| h.state == "running"),
+                        .filter(|_| h.state == HostPhase::Running),
                     restarts: i64::from(h.restarts),
                     ports: "-".into(),
                     gpu: "-".into(),

@@ -68,14 +68,14 @@ async fn states(project: &crate::project::Project) -> HashMap<String, NodeState>
         let (text, tone) = match (h.state.as_str(), h.health.as_deref()) {
             ("disabled", _) => ("disabled".to_string(), Tone::Off),
             // What the processes say when no supervisor keeps the file true.
-            _ if shown.contains('(') || (h.state == "running" && shown != "running") => {
+            _ if shown.contains('(') || (h.state.as_str() == "running" && shown != "running") => {
                 (shown, Tone::Bad)
             }
             ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
             ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
             ("running", Some(h)) => (h.to_string(), Tone::Pending),
             ("running", None) => ("running".to_string(), Tone::Ok),
-            ("backoff" | "failed", _) => (h.state.clone(), Tone::Bad),
+            ("backoff" | "failed", _) => (h.state.to_string(), Tone::Bad),
             ("exited", _) if h.last_exit.is_some_and(|c| c != 0) => (
                 format!("exited ({})", h.last_exit.unwrap_or_default()),
                 Tone::Bad,

@@ -3,6 +3,7 @@ use serde::Serialize;
 use crate::cli::{GlobalOpts, PsArgs, PsFormat};
 use crate::engine::observed;
 use crate::project::ProjectSource;
+use crate::supervisor::state::HostPhase;
 use crate::ui::{color, table};
 
 #[derive(Serialize)]
@@ -131,7 +132,7 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
         let uptime = h
             .started_at
             .as_deref()
-            .filter(|_| h.state == "running" && pid_alive)
+            .filter(|_| h.state == HostPhase::Running && pid_alive)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
         rows.push(Row {
@@ -142,7 +143,10 @@ pub async fn run(g: &GlobalOpts, a: &PsArgs) -> anyhow::Result<u8> {
             kind: "host",
             state,
             health: h.health.clone(),
-            exit_code: h.last_exit.map(i64::from).filter(|_| h.state != "running"),
+            exit_code: h
+                .last_exit
+                .map(i64::from)
+                .filter(|_| h.state != HostPhase::Running),
             restarts: i64::from(h.restarts),
             uptime_secs: uptime,
             ports: vec![],

@@ -220,7 +220,7 @@ fn selection(project: &Project, named: &[String], no_host: bool, no_deps: bool) 
         // Only what was named (Compose's --no-deps); dependencies are not waited on.
         named.to_vec()
     } else {
-        converge::selected_nodes(project, named)
+        executor::Selection::with_dependencies(named).nodes(project)
     };
     if no_host {
         for n in &nodes {

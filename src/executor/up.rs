@@ -14,6 +14,7 @@ use crate::engine::observed::ContainerState;
 use crate::project::graph::{Kind, Node};
 use crate::project::model::{Condition, Dependency};
 use crate::supervisor::host::HostAction;
+use crate::supervisor::HostError;
 
 /// How `up` treats the containers it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,9 +330,9 @@ async fn up_host(
     deadline: Instant,
 ) -> Result<Option<Action>, ConvergeError> {
     let name = &node.name;
-    let fail = |reason: String| ConvergeError::Host {
+    let fail = |e: HostError| ConvergeError::Host {
         name: name.clone(),
-        reason,
+        reason: e.to_string(),
         last_logs: ctx.host_log_tail(name, 20),
     };
     let action = match ctx.hosts.start(name).await.map_err(fail)? {
@@ -352,9 +353,10 @@ async fn up_host(
         .await
         .map_err(|e| ConvergeError::Host {
             name: name.clone(),
-            reason: e,
+            reason: e.to_string(),
             last_logs: ctx.host_log_tail(name, 20),
-        })?;
+        })?
+        .to_string();
     (ctx.report)(Event::Ready(name.clone(), what, since.elapsed()));
     gate.ready();
     Ok(Some(action))
