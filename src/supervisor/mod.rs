@@ -342,38 +342,11 @@ impl Supervisor {
             events,
         });
         let _ = shared.state.lock().map(|s| s.save(&shared.paths));
-        let mut controls = HashMap::new();
-        let mut tasks = Vec::new();
-        if host_processes {
-            for spec in specs.values() {
-                let (tx, rx) = mpsc::channel(4);
-                let (status_tx, status_rx) = watch::channel(HostStatus {
-                    phase: Phase::Idle,
-                    health: None,
-                    spawns: 0,
-                });
-                controls.insert(
-                    spec.name.clone(),
-                    HostHandle {
-                        tx,
-                        status: status_rx,
-                        has_healthcheck: spec
-                            .healthcheck
-                            .as_ref()
-                            .is_some_and(Healthcheck::enabled),
-                    },
-                );
-                let (adopt, stale) = adoption(spec, previous.host.get(&spec.name));
-                tasks.push(tokio::spawn(host::run(
-                    spec.clone(),
-                    shared.clone(),
-                    rx,
-                    status_tx,
-                    adopt,
-                    stale,
-                )));
-            }
-        }
+        let (controls, tasks) = if host_processes {
+            spawn_hosts(&project, &shared, &previous)
+        } else {
+            Default::default()
+        };
         let controls = Controls {
             hosts: Arc::new(controls),
             events: Some(shared.events.clone()),
@@ -459,6 +432,47 @@ impl Supervisor {
         st.pid = None;
         let _ = st.save(&self.shared.paths);
     }
+}
+
+/// One idle task per host process (adopting what the previous supervisor left running), and
+/// the handles that reach them.
+fn spawn_hosts(
+    project: &Project,
+    shared: &Arc<Shared>,
+    previous: &State,
+) -> (HashMap<String, HostHandle>, Vec<tokio::task::JoinHandle<()>>) {
+    let mut controls = HashMap::new();
+    let mut tasks = Vec::new();
+    for spec in project.model.x_devstack.host.values() {
+        let (tx, rx) = mpsc::channel(4);
+        let (status_tx, status_rx) = watch::channel(HostStatus {
+            phase: Phase::Idle,
+            health: None,
+            spawns: 0,
+        });
+        let has_healthcheck = spec
+            .healthcheck
+            .as_ref()
+            .is_some_and(Healthcheck::enabled);
+        controls.insert(
+            spec.name.clone(),
+            HostHandle {
+                tx,
+                status: status_rx,
+                has_healthcheck,
+            },
+        );
+        let (adopt, stale) = adoption(spec, previous.host.get(&spec.name));
+        tasks.push(tokio::spawn(host::run(
+            spec.clone(),
+            shared.clone(),
+            rx,
+            status_tx,
+            adopt,
+            stale,
+        )));
+    }
+    (controls, tasks)
 }
 
 /// What a new supervisor does with what the previous one left of a host process: adopts it
