@@ -169,9 +169,9 @@ pub async fn wait_watching(
     on_state: &(dyn Fn(&ContainerState) + Sync),
 ) -> Result<ContainerState, WaitFailure> {
     let mut monitor = monitor.clone();
-    let want = resolve(want, healthcheck).map_err(|reason| WaitFailure {
+    let want = resolve(want, healthcheck).ok_or_else(|| WaitFailure {
         service: service.into(),
-        reason,
+        reason: "a dependent waits for it to be healthy, but it has no healthcheck: add one, or use condition: service_started".into(),
         state: None,
         last_logs: vec![],
     })?;
@@ -224,14 +224,15 @@ pub async fn wait_watching(
 /// within this (plus the exec's own time).
 const PROBE_EVERY: Duration = Duration::from_millis(50);
 
-/// `Ready` made precise by the healthcheck; `Healthy` without one cannot be waited for.
-fn resolve(want: Want, healthcheck: Option<&Healthcheck>) -> Result<Want, String> {
+/// `Ready` made precise by the healthcheck; `None`: `Healthy` without one, which cannot be
+/// waited for.
+fn resolve(want: Want, healthcheck: Option<&Healthcheck>) -> Option<Want> {
     let has_hc = healthcheck.is_some_and(Healthcheck::enabled);
     match want {
-        Want::Ready if has_hc => Ok(Want::Healthy),
-        Want::Ready => Ok(Want::Running),
-        Want::Healthy if !has_hc => Err("a dependent waits for it to be healthy, but it has no healthcheck: add one, or use condition: service_started".into()),
-        w => Ok(w),
+        Want::Ready if has_hc => Some(Want::Healthy),
+        Want::Ready => Some(Want::Running),
+        Want::Healthy if !has_hc => None,
+        w => Some(w),
     }
 }
 
@@ -306,11 +307,11 @@ mod tests {
 
     #[test]
     fn ready_means_healthy_with_a_healthcheck_and_running_without() {
-        assert_eq!(resolve(Want::Ready, Some(&hc())), Ok(Want::Healthy));
-        assert_eq!(resolve(Want::Ready, None), Ok(Want::Running));
-        assert_eq!(resolve(Want::Completed, None), Ok(Want::Completed));
-        let err = resolve(Want::Healthy, None).unwrap_err();
-        assert!(err.contains("has no healthcheck"), "{err}");
+        assert_eq!(resolve(Want::Ready, Some(&hc())), Some(Want::Healthy));
+        assert_eq!(resolve(Want::Ready, None), Some(Want::Running));
+        assert_eq!(resolve(Want::Completed, None), Some(Want::Completed));
+        assert_eq!(resolve(Want::Healthy, None), None);
+        assert_eq!(resolve(Want::Healthy, Some(&hc())), Some(Want::Healthy));
     }
 
     #[test]

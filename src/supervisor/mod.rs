@@ -440,7 +440,10 @@ fn spawn_hosts(
     project: &Project,
     shared: &Arc<Shared>,
     previous: &State,
-) -> (HashMap<String, HostHandle>, Vec<tokio::task::JoinHandle<()>>) {
+) -> (
+    HashMap<String, HostHandle>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
     let mut controls = HashMap::new();
     let mut tasks = Vec::new();
     for spec in project.model.x_devstack.host.values() {
@@ -450,10 +453,7 @@ fn spawn_hosts(
             health: None,
             spawns: 0,
         });
-        let has_healthcheck = spec
-            .healthcheck
-            .as_ref()
-            .is_some_and(Healthcheck::enabled);
+        let has_healthcheck = spec.healthcheck.as_ref().is_some_and(Healthcheck::enabled);
         controls.insert(
             spec.name.clone(),
             HostHandle {
