@@ -10,7 +10,7 @@ use crate::engine::build_record::BuildRecord;
 use crate::engine::converge::{self, Event};
 use crate::engine::lifecycle::{self, RemoveImages};
 use crate::engine::observed;
-use crate::executor::{self, Ctx, StopHow};
+use crate::executor::{self, Ctx, Selection, StopHow, StopStep};
 use crate::project::graph::{Graph, Kind};
 use crate::project::{Project, ProjectSource};
 use crate::supervisor::hosts::Hosts;
@@ -21,8 +21,10 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     // Only the name is needed: `down` works even when the templates no longer render.
     let source = ProjectSource::resolve(&g.into())?;
     let paths = source.paths();
-    // An attached `up` in another terminal stops as on Ctrl-C (the graph in reverse order).
-    crate::supervisor::stop_attached(&paths).await;
+    if !a.dry_run {
+        // An attached `up` in another terminal stops as on Ctrl-C (the graph in reverse order).
+        crate::supervisor::stop_attached(&paths).await;
+    }
     let engine = super::connect().await?;
     // One-off containers of `devstack run` (kept without --rm) go with --remove-orphans.
     let containers = if a.remove_orphans {
@@ -30,16 +32,7 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
     } else {
         observed::list(&engine, &source.name).await?
     };
-    let project = match super::load_project_quietly(&source) {
-        Some(p) => p,
-        None => fallback_project(&source, &containers),
-    };
-    // Containers that are not nodes (leftovers of an interrupted recreate, an older
-    // configuration's services) stop with no order among them.
-    let mut project = project;
-    for c in &containers {
-        project.graph.add_leaf(&c.service, Kind::Container);
-    }
+    let project = project_of(&source, &containers);
     let hosts = if crate::supervisor::running_pid(&paths).is_some() {
         Hosts::Socket(paths.clone())
     } else {
@@ -54,39 +47,13 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         }
     });
     let ctx = Ctx::new(&engine, &project, hosts, said);
-    let nodes: Vec<String> = project
-        .graph
-        .order()
-        .into_iter()
-        .filter(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n))
-        .collect();
+    let nodes = executor::present(
+        &project.graph,
+        Selection::exactly(&[]).nodes_of(&project.graph),
+        &containers,
+    );
     if a.dry_run {
-        crate::outln!(
-            "devstack down --dry-run: the plan for project {}; nothing is changed",
-            source.name
-        )?;
-        // The reverse walk's order, one node after another (the walk runs independent
-        // nodes at once).
-        for n in nodes.iter().rev() {
-            if project.graph.is_host(n) {
-                crate::outln!("  host process {n}: would be stopped")?;
-            }
-            for c in containers.iter().filter(|c| &c.service == n) {
-                crate::outln!("  container  {}: would be stopped and removed", c.name)?;
-            }
-        }
-        let (networks, volumes) = lifecycle::resources(&engine, &source.name).await?;
-        for n in networks {
-            crate::outln!("  network    {n}: would be removed")?;
-        }
-        for v in volumes {
-            let what = if a.volumes {
-                "would be removed"
-            } else {
-                "kept (`--volumes` removes it)"
-            };
-            crate::outln!("  volume     {v}: {what}")?;
-        }
+        print_plan(&engine, &project, &nodes, &containers, a).await?;
         return Ok(0);
     }
     let removed = executor::stop(
@@ -117,6 +84,61 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
         tracing::warn!("cannot update the build record: {e}");
     }
     crate::supervisor::forget_autoheal(&source);
+    print_removed(&report, removed.is_empty(), &source.name);
+    Ok(0)
+}
+
+/// The project as far as it loads, with every listed container as a node: those that are
+/// not in its graph (leftovers of an interrupted recreate, an older configuration's
+/// services) stop with no order among them.
+fn project_of(source: &ProjectSource, containers: &[observed::ContainerState]) -> Project {
+    let mut project = match super::load_project_quietly(source) {
+        Some(p) => p,
+        None => fallback_project(source, containers),
+    };
+    for c in containers {
+        project.graph.add_leaf(&c.service, Kind::Container);
+    }
+    project
+}
+
+/// `--dry-run`: the stop walk's steps in its order (one node after another; the walk runs
+/// independent nodes at once), then the networks and volumes.
+async fn print_plan(
+    engine: &crate::engine::Engine,
+    project: &Project,
+    nodes: &[String],
+    containers: &[observed::ContainerState],
+    a: &DownArgs,
+) -> anyhow::Result<()> {
+    crate::outln!(
+        "devstack down --dry-run: the plan for project {}; nothing is changed",
+        project.name
+    )?;
+    for step in executor::stop_plan(&project.graph, nodes, containers).await {
+        match step {
+            StopStep::Host(n) => crate::outln!("  host process {n}: would be stopped")?,
+            StopStep::Container(c) => {
+                crate::outln!("  container  {c}: would be stopped and removed")?
+            }
+        }
+    }
+    let (networks, volumes) = lifecycle::resources(engine, &project.name).await?;
+    for n in networks {
+        crate::outln!("  network    {n}: would be removed")?;
+    }
+    for v in volumes {
+        let what = if a.volumes {
+            "would be removed"
+        } else {
+            "kept (`--volumes` removes it)"
+        };
+        crate::outln!("  volume     {v}: {what}")?;
+    }
+    Ok(())
+}
+
+fn print_removed(report: &lifecycle::DownReport, no_containers: bool, project: &str) {
     for n in &report.networks {
         crate::say!("{} network {n} removed", color::ok("✓"));
     }
@@ -136,10 +158,9 @@ pub async fn run(g: &GlobalOpts, a: &DownArgs) -> anyhow::Result<u8> {
             report.volumes_kept.join(", ")
         );
     }
-    if removed.is_empty() && report.networks.is_empty() && report.images_removed.is_empty() {
-        crate::say!("nothing to remove for project {}", source.name);
+    if no_containers && report.networks.is_empty() && report.images_removed.is_empty() {
+        crate::say!("nothing to remove for project {project}");
     }
-    Ok(0)
 }
 
 /// The templates do not render: the containers' `depends_on` labels give the order, and the

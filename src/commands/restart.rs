@@ -22,25 +22,21 @@ pub async fn run(g: &GlobalOpts, a: &RestartArgs) -> anyhow::Result<u8> {
             project.name
         )?;
         // The cascade as `restart` walks it: each node, then its `restart: true` dependents.
-        let mut queue: std::collections::VecDeque<(String, Option<String>)> =
+        let start: Vec<(String, Option<String>)> =
             names.iter().map(|n| (n.clone(), None)).collect();
-        let mut seen = std::collections::HashSet::new();
-        while let Some((n, because)) = queue.pop_front() {
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            let kind = if project.graph.is_host(&n) {
-                "host process"
-            } else {
-                "container"
+        for w in executor::restart_plan(&project.graph, &start).await {
+            let kind = match w.kind {
+                Kind::Host => "host process",
+                Kind::Container => "container",
             };
-            let why = because
+            let why = w
+                .as_dependent_of
                 .map(|b| format!(" (declares restart: true on {b})"))
                 .unwrap_or_default();
-            crate::outln!("  {kind:<12} {n}: would be restarted, then waited on{why}")?;
-            for d in project.graph.direct_restart_dependents(&n) {
-                queue.push_back((d, Some(n.clone())));
-            }
+            crate::outln!(
+                "  {kind:<12} {}: would be restarted, then waited on{why}",
+                w.service
+            )?;
         }
         return Ok(0);
     }

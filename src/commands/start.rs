@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{GlobalOpts, StartArgs};
 use crate::engine::converge::{Event, Prepared, Reporter};
 use crate::engine::observed;
-use crate::executor::{self, Ctx, UpWalk};
+use crate::executor::{self, Ctx, Selection, UpWalk};
 use crate::supervisor::hosts::Hosts;
 use crate::ui::color;
 use crate::ui::progress::Progress;
@@ -21,7 +21,7 @@ pub async fn run(g: &GlobalOpts, a: &StartArgs) -> anyhow::Result<u8> {
     let engine = super::connect().await?;
     let existing = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
-    let mut nodes = super::stop::selection(&project, &named);
+    let mut nodes = Selection::exactly(&named).nodes(&project);
     let host_nodes: Vec<String> = nodes
         .iter()
         .filter(|n| project.graph.is_host(n))

@@ -10,8 +10,7 @@ use std::time::Duration;
 use crate::cli::{GlobalOpts, StopArgs};
 use crate::engine::converge::{ConvergeError, Event, Reporter};
 use crate::engine::observed;
-use crate::executor::{self, Ctx, StopHow};
-use crate::project::Project;
+use crate::executor::{self, Ctx, Selection, StopHow};
 use crate::supervisor::hosts::Hosts;
 use crate::ui::color;
 
@@ -22,7 +21,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     let containers = observed::list(&engine, &project.name).await?;
     let paths = project.paths();
     let supervised = super::supervised(&project).await?;
-    let mut nodes = selection(&project, &named);
+    let mut nodes = Selection::exactly(&named).nodes(&project);
     if !supervised {
         let hosts: Vec<String> = nodes
             .iter()
@@ -42,7 +41,7 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
         nodes.retain(|n| !project.graph.is_host(n));
     }
     // Containers that exist; a service without one has nothing to stop.
-    nodes.retain(|n| project.graph.is_host(n) || containers.iter().any(|c| &c.service == n));
+    let nodes = executor::present(&project.graph, nodes, &containers);
     if nodes.is_empty() {
         crate::say!("nothing to stop for project {}", project.name);
         return Ok(0);
@@ -68,14 +67,4 @@ pub async fn run(g: &GlobalOpts, a: &StopArgs) -> anyhow::Result<u8> {
     .await
     .map_err(ConvergeError::from)?;
     Ok(0)
-}
-
-/// The named nodes, or every node of the graph, in dependency order.
-pub(super) fn selection(project: &Project, named: &[String]) -> Vec<String> {
-    project
-        .graph
-        .order()
-        .into_iter()
-        .filter(|n| named.is_empty() || named.contains(n))
-        .collect()
 }

@@ -141,17 +141,6 @@ pub fn active_services(project: &Project) -> Vec<String> {
         .collect()
 }
 
-/// What `up [NAME…]` acts on: the named services and host processes, or every active one,
-/// with everything they depend on (of either kind), dependencies first.
-pub fn selected_nodes(project: &Project, named: &[String]) -> Vec<String> {
-    let roots = if named.is_empty() {
-        active_services(project)
-    } else {
-        named.to_vec()
-    };
-    project.graph.with_dependencies(&roots)
-}
-
 /// Steps 1–4: nothing starts here, and nothing is created when a preflight or a build fails.
 pub async fn prepare(
     engine: &Engine,
@@ -172,8 +161,40 @@ pub async fn prepare_planned(
     to_build: Option<&HashSet<String>>,
 ) -> Result<Prepared, ConvergeError> {
     let selected = &opts.services;
-
     // 1. Observe and repair; orphans (services no longer in the file) go when asked.
+    let existing = observe(engine, project, opts, report).await?;
+    if engine.site.remote {
+        note_remote_copies(engine, project, selected, report);
+    }
+    // 2. Preflight: nothing is created when these fail.
+    preflight_spec(engine, project, selected)?;
+    if !opts.skip_preflight {
+        // A remote engine's ports are its machine's: the engine itself says when one is taken.
+        if !engine.site.remote {
+            preflight_ports(project, selected, &existing)?;
+        }
+        preflight_gpu(engine, project, selected).await?;
+    }
+    // 3. Images.
+    let images = ensure_images(engine, project, opts, report, to_build).await?;
+    // 4. Networks and volumes (after the images, so a failed build or pull creates nothing).
+    ensure_networks(engine, project, selected).await?;
+    ensure_volumes(engine, project, selected).await?;
+    Ok(Prepared {
+        existing,
+        images,
+        recreate: HashMap::new(),
+    })
+}
+
+/// The project's containers after repair; orphans removed with `--remove-orphans`, else
+/// named.
+async fn observe(
+    engine: &Engine,
+    project: &Project,
+    opts: &UpOptions,
+    report: &Reporter,
+) -> Result<Vec<ContainerState>, ConvergeError> {
     let mut existing = repair(engine, project, report).await?;
     let orphans = orphans(project, &existing);
     if !orphans.is_empty() && opts.remove_orphans {
@@ -190,35 +211,37 @@ pub async fn prepare_planned(
             names.join(", ")
         )));
     }
+    Ok(existing)
+}
 
-    if engine.site.remote {
-        let copied: Vec<String> = selected
-            .iter()
-            .filter_map(|n| project.model.services.get(n))
-            .filter(|s| !super::remote::project_binds(s, &project.dir).is_empty())
-            .map(|s| s.name.clone())
-            .collect();
-        if !copied.is_empty() {
-            report(Event::Note(format!(
-                "the engine is on {} ({}): bind mounts inside the project are copied into {} before it starts; `devstack watch` (or `up --watch`) keeps them in sync",
-                engine.site.host,
-                engine.site.reason,
-                copied.join(", ")
-            )));
-        }
+/// A remote engine: says which services' bind mounts are copied to it.
+fn note_remote_copies(engine: &Engine, project: &Project, selected: &[String], report: &Reporter) {
+    let copied: Vec<String> = selected
+        .iter()
+        .filter_map(|n| project.model.services.get(n))
+        .filter(|s| !super::remote::project_binds(s, &project.dir).is_empty())
+        .map(|s| s.name.clone())
+        .collect();
+    if !copied.is_empty() {
+        report(Event::Note(format!(
+            "the engine is on {} ({}): bind mounts inside the project are copied into {} before it starts; `devstack watch` (or `up --watch`) keeps them in sync",
+            engine.site.host,
+            engine.site.reason,
+            copied.join(", ")
+        )));
     }
+}
 
-    // 2. Preflight: nothing is created when these fail.
-    preflight_spec(engine, project, selected)?;
-    if !opts.skip_preflight {
-        // A remote engine's ports are its machine's: the engine itself says when one is taken.
-        if !engine.site.remote {
-            preflight_ports(project, selected, &existing)?;
-        }
-        preflight_gpu(engine, project, selected).await?;
-    }
-
-    // 3. Images, concurrently, once per distinct image (services may share one).
+/// Each selected service's image id: built or pulled concurrently, once per distinct image
+/// (services may share one); with the plan's `to_build`, only those it found out of date.
+async fn ensure_images(
+    engine: &Engine,
+    project: &Project,
+    opts: &UpOptions,
+    report: &Reporter,
+    to_build: Option<&HashSet<String>>,
+) -> Result<HashMap<String, String>, ConvergeError> {
+    let selected = &opts.services;
     let mut by_image: Vec<(String, &Service)> = Vec::new();
     for name in selected {
         let svc = &project.model.services[name];
@@ -228,49 +251,21 @@ pub async fn prepare_planned(
         }
     }
     let built = join_all(by_image.iter().map(|(image, svc)| {
-        let report = report.clone();
-        async move {
-            if svc.build.is_some() && !opts.image.no_build {
-                report(Event::Building(svc.name.clone()));
-            }
-            let line_report = report.clone();
-            let svc_name = svc.name.clone();
-            let on_line = move |u: &build::BuildUpdate| {
-                let name = svc_name.clone();
-                line_report(match *u {
-                    build::BuildUpdate::Step(s) => Event::BuildStep(name, s.to_string()),
-                    build::BuildUpdate::Log(l) => Event::BuildLine(name, l.to_string()),
-                    build::BuildUpdate::Note(n) => Event::Note(n.to_string()),
-                    build::BuildUpdate::Done { steps, cached } => {
-                        Event::BuildStep(name, format!("built: {steps} steps, {cached} cached"))
-                    }
-                })
-            };
-            let planned_ready = to_build.is_some_and(|b| !b.contains(&svc.name));
-            let ready_image = if planned_ready {
-                engine
-                    .docker
-                    .inspect_image(image)
-                    .await
-                    .ok()
-                    .and_then(|i| i.id)
-            } else {
-                None
-            };
-            let (id, action) = match ready_image {
-                Some(id) => (id, ImageAction::UpToDate),
-                None => {
-                    build::ensure_image_with(engine, project, svc, &opts.image, &on_line).await?
-                }
-            };
-            report(Event::Image(svc.name.clone(), action));
-            Ok::<_, ConvergeError>((image.clone(), id))
-        }
+        let planned_ready = to_build.is_some_and(|b| !b.contains(&svc.name));
+        ensure_image(
+            engine,
+            project,
+            &opts.image,
+            report,
+            image,
+            svc,
+            planned_ready,
+        )
     }))
     .await
     .into_iter()
     .collect::<Result<HashMap<String, String>, _>>()?;
-    let images: HashMap<String, String> = selected
+    Ok(selected
         .iter()
         .map(|n| {
             (
@@ -278,16 +273,52 @@ pub async fn prepare_planned(
                 built[&spec::image_ref(&project.name, &project.model.services[n])].clone(),
             )
         })
-        .collect();
+        .collect())
+}
 
-    // 4. Networks and volumes (after the images, so a failed build or pull creates nothing).
-    ensure_networks(engine, project, selected).await?;
-    ensure_volumes(engine, project, selected).await?;
-    Ok(Prepared {
-        existing,
-        images,
-        recreate: HashMap::new(),
-    })
+/// One image: taken as it is when the plan found it ready, else built or pulled with its
+/// progress reported. Returns (reference, id).
+async fn ensure_image(
+    engine: &Engine,
+    project: &Project,
+    image_opts: &build::ImageOptions,
+    report: &Reporter,
+    image: &str,
+    svc: &Service,
+    planned_ready: bool,
+) -> Result<(String, String), ConvergeError> {
+    if svc.build.is_some() && !image_opts.no_build {
+        report(Event::Building(svc.name.clone()));
+    }
+    let line_report = report.clone();
+    let svc_name = svc.name.clone();
+    let on_line = move |u: &build::BuildUpdate| {
+        let name = svc_name.clone();
+        line_report(match *u {
+            build::BuildUpdate::Step(s) => Event::BuildStep(name, s.to_string()),
+            build::BuildUpdate::Log(l) => Event::BuildLine(name, l.to_string()),
+            build::BuildUpdate::Note(n) => Event::Note(n.to_string()),
+            build::BuildUpdate::Done { steps, cached } => {
+                Event::BuildStep(name, format!("built: {steps} steps, {cached} cached"))
+            }
+        })
+    };
+    let ready_image = if planned_ready {
+        engine
+            .docker
+            .inspect_image(image)
+            .await
+            .ok()
+            .and_then(|i| i.id)
+    } else {
+        None
+    };
+    let (id, action) = match ready_image {
+        Some(id) => (id, ImageAction::UpToDate),
+        None => build::ensure_image_with(engine, project, svc, image_opts, &on_line).await?,
+    };
+    report(Event::Image(svc.name.clone(), action));
+    Ok((image.to_string(), id))
 }
 
 /// The networks and named volumes (engine-side names) that `selected` use and that do not

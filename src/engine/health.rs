@@ -169,84 +169,41 @@ pub async fn wait_watching(
     on_state: &(dyn Fn(&ContainerState) + Sync),
 ) -> Result<ContainerState, WaitFailure> {
     let mut monitor = monitor.clone();
-    let has_hc = healthcheck.is_some_and(Healthcheck::enabled);
-    let want = match want {
-        Want::Ready if has_hc => Want::Healthy,
-        Want::Ready => Want::Running,
-        w => w,
-    };
-    if want == Want::Healthy && !has_hc {
-        return Err(WaitFailure {
-            service: service.into(),
-            reason: "a dependent waits for it to be healthy, but it has no healthcheck: add one, or use condition: service_started".into(),
-            state: None,
-            last_logs: vec![],
-        });
-    }
-    let probe_every = Duration::from_millis(100);
+    let want = resolve(want, healthcheck).ok_or_else(|| WaitFailure {
+        service: service.into(),
+        reason: "a dependent waits for it to be healthy, but it has no healthcheck: add one, or use condition: service_started".into(),
+        state: None,
+        last_logs: vec![],
+    })?;
+    let probe_every = PROBE_EVERY;
     let mut last_probe = Instant::now() - probe_every;
+    let fast = healthcheck.filter(|_| fast_ready_enabled());
     loop {
-        let st = match observed::inspect(engine, id).await {
-            Ok(st) => {
-                on_state(&st);
-                st
-            }
-            Err(e) => {
+        let st = observed::inspect(engine, id)
+            .await
+            .map_err(|e| WaitFailure {
+                service: service.into(),
+                reason: format!("its container disappeared: {e}"),
+                state: None,
+                last_logs: vec![],
+            })?;
+        on_state(&st);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match judge(want, &st, left.is_zero(), fast.is_some()) {
+            Verdict::Ready => return Ok(st),
+            Verdict::Failed(reason) => {
+                let last_logs = last_log_lines(engine, &st.id, 20).await;
                 return Err(WaitFailure {
                     service: service.into(),
-                    reason: format!("its container disappeared: {e}"),
-                    state: None,
-                    last_logs: vec![],
-                })
+                    reason,
+                    state: Some(st),
+                    last_logs,
+                });
             }
-        };
-        let fail = |reason: String, st: ContainerState| async move {
-            let last_logs = last_log_lines(engine, &st.id, 20).await;
-            Err(WaitFailure {
-                service: service.into(),
-                reason,
-                state: Some(st),
-                last_logs,
-            })
-        };
-        match want {
-            Want::Running if st.running() => return Ok(st),
-            Want::Healthy if st.health.as_deref() == Some("healthy") => return Ok(st),
-            Want::Completed if st.exited() && st.exit_code == Some(0) => return Ok(st),
-            Want::Completed if st.exited() => {
-                let code = st.exit_code.unwrap_or(-1);
-                return fail(
-                    format!("exited with code {code}; dependents need it to complete successfully"),
-                    st,
-                )
-                .await;
-            }
-            Want::Running | Want::Healthy if st.exited() => {
-                let code = st.exit_code.unwrap_or(-1);
-                return fail(format!("exited with code {code} before it was ready"), st).await;
-            }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            let what = match want {
-                Want::Healthy => "healthy",
-                Want::Completed => "completed",
-                _ => "running",
-            };
-            return fail(
-                format!("not {what} within the timeout (raise it with --wait-timeout)"),
-                st,
-            )
-            .await;
-        }
-        // Fast readiness: run the test ourselves while the engine still says "starting".
-        if want == Want::Healthy
-            && st.running()
-            && st.health.as_deref() == Some("starting")
-            && fast_ready_enabled()
-        {
-            if let Some(hc) = healthcheck {
-                if last_probe.elapsed() >= probe_every {
+            // Fast readiness: run the test ourselves while the engine still says "starting".
+            // Probes start `probe_every` apart (the exec's own time counts toward the wait).
+            Verdict::Probe => {
+                if let Some(hc) = fast.filter(|_| last_probe.elapsed() >= probe_every) {
                     last_probe = Instant::now();
                     if super::container::exec_probe(engine, id, hc).await {
                         return Ok(ContainerState {
@@ -255,13 +212,150 @@ pub async fn wait_watching(
                         });
                     }
                 }
-                monitor
-                    .next(probe_every.min(deadline.saturating_duration_since(Instant::now())))
-                    .await;
-                continue;
+                let next_probe = probe_every.saturating_sub(last_probe.elapsed());
+                monitor.next(next_probe.min(left)).await;
             }
+            Verdict::Wait => monitor.next(Duration::from_secs(1).min(left)).await,
         }
-        let wait = Duration::from_secs(1).min(deadline.saturating_duration_since(Instant::now()));
-        monitor.next(wait).await;
+    }
+}
+
+/// How often devstack runs a starting service's healthcheck itself: a ready service is seen
+/// within this (plus the exec's own time).
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+
+/// `Ready` made precise by the healthcheck; `None`: `Healthy` without one, which cannot be
+/// waited for.
+fn resolve(want: Want, healthcheck: Option<&Healthcheck>) -> Option<Want> {
+    let has_hc = healthcheck.is_some_and(Healthcheck::enabled);
+    match want {
+        Want::Ready if has_hc => Some(Want::Healthy),
+        Want::Ready => Some(Want::Running),
+        Want::Healthy if !has_hc => None,
+        w => Some(w),
+    }
+}
+
+/// What one look at a container tells a waiter.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Ready,
+    Failed(String),
+    /// Running and starting under its healthcheck: devstack may run the test itself.
+    Probe,
+    /// Not yet: look again after the next event (or a second).
+    Wait,
+}
+
+/// The waiter's state machine: `want` against one inspect, `timed_out` when the deadline
+/// passed, `fast` when devstack runs the healthcheck itself during start-up.
+fn judge(want: Want, st: &ContainerState, timed_out: bool, fast: bool) -> Verdict {
+    let code = st.exit_code.unwrap_or(-1);
+    match want {
+        Want::Running if st.running() => return Verdict::Ready,
+        Want::Healthy if st.health.as_deref() == Some("healthy") => return Verdict::Ready,
+        Want::Completed if st.exited() && st.exit_code == Some(0) => return Verdict::Ready,
+        Want::Completed if st.exited() => {
+            return Verdict::Failed(format!(
+                "exited with code {code}; dependents need it to complete successfully"
+            ))
+        }
+        Want::Running | Want::Healthy if st.exited() => {
+            return Verdict::Failed(format!("exited with code {code} before it was ready"))
+        }
+        _ => {}
+    }
+    if timed_out {
+        let what = match want {
+            Want::Healthy => "healthy",
+            Want::Completed => "completed",
+            _ => "running",
+        };
+        return Verdict::Failed(format!(
+            "not {what} within the timeout (raise it with --wait-timeout)"
+        ));
+    }
+    if want == Want::Healthy && fast && st.running() && st.health.as_deref() == Some("starting") {
+        return Verdict::Probe;
+    }
+    Verdict::Wait
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(status: &str, health: Option<&str>, exit: Option<i64>) -> ContainerState {
+        ContainerState {
+            status: status.into(),
+            health: health.map(str::to_string),
+            exit_code: exit,
+            ..Default::default()
+        }
+    }
+
+    fn hc() -> Healthcheck {
+        Healthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+            start_interval: None,
+        }
+    }
+
+    #[test]
+    fn ready_means_healthy_with_a_healthcheck_and_running_without() {
+        assert_eq!(resolve(Want::Ready, Some(&hc())), Some(Want::Healthy));
+        assert_eq!(resolve(Want::Ready, None), Some(Want::Running));
+        assert_eq!(resolve(Want::Completed, None), Some(Want::Completed));
+        assert_eq!(resolve(Want::Healthy, None), None);
+        assert_eq!(resolve(Want::Healthy, Some(&hc())), Some(Want::Healthy));
+    }
+
+    #[test]
+    fn a_waiter_answers_on_the_state_it_wants() {
+        let running = state("running", None, None);
+        assert_eq!(judge(Want::Running, &running, false, true), Verdict::Ready);
+        let healthy = state("running", Some("healthy"), None);
+        assert_eq!(judge(Want::Healthy, &healthy, false, true), Verdict::Ready);
+        let done = state("exited", None, Some(0));
+        assert_eq!(judge(Want::Completed, &done, false, false), Verdict::Ready);
+        // A job still running is not done, and not late before the deadline.
+        assert_eq!(
+            judge(Want::Completed, &running, false, false),
+            Verdict::Wait
+        );
+    }
+
+    #[test]
+    fn an_exit_fails_the_wait_with_its_code() {
+        let crashed = state("exited", None, Some(3));
+        for want in [Want::Running, Want::Healthy] {
+            assert_eq!(
+                judge(want, &crashed, false, true),
+                Verdict::Failed("exited with code 3 before it was ready".into())
+            );
+        }
+        assert_eq!(
+            judge(Want::Completed, &crashed, false, true),
+            Verdict::Failed(
+                "exited with code 3; dependents need it to complete successfully".into()
+            )
+        );
+    }
+
+    #[test]
+    fn starting_is_probed_when_fast_readiness_is_on_and_times_out_at_the_deadline() {
+        let starting = state("running", Some("starting"), None);
+        assert_eq!(judge(Want::Healthy, &starting, false, true), Verdict::Probe);
+        assert_eq!(judge(Want::Healthy, &starting, false, false), Verdict::Wait);
+        assert_eq!(
+            judge(Want::Healthy, &starting, true, true),
+            Verdict::Failed("not healthy within the timeout (raise it with --wait-timeout)".into())
+        );
+        let unhealthy = state("running", Some("unhealthy"), None);
+        assert_eq!(judge(Want::Healthy, &unhealthy, false, true), Verdict::Wait);
     }
 }

@@ -7,12 +7,18 @@
 //! - [`reverse`]: a node is visited once every node that depends on it is done, so stopping is
 //!   the exact reverse, in parallel where the graph allows. `down`, `stop` and the attached
 //!   stop use it.
-//! - `restart` restarts nodes, waits until each is ready, then restarts its `restart: true`
-//!   dependents of either kind (the `restart` verb and auto-heal).
+//! - [`restart`]: the forward walk over the named nodes and their `restart: true` dependents
+//!   ([`Spread::RestartDependents`]): each is restarted once the nodes it follows are ready
+//!   (the `restart` verb, auto-heal, `watch`).
+//!
+//! Which nodes a walk visits is its [`Selection`]; `--dry-run`s visit the same walk without
+//! acting ([`restart_plan`], [`stop_plan`], [`plan::plan_up`]).
 
 pub mod plan;
 mod restart;
+mod select;
 mod stop;
+mod supervised;
 mod up;
 
 use std::collections::HashMap;
@@ -22,8 +28,12 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use tokio::sync::watch;
 
-pub use restart::{restart, Restarted};
-pub use stop::{stop, StopHow};
+pub use restart::{
+    plan as restart_plan, restart, walk as restart_walk, Restarted, Visited, WouldRestart,
+};
+pub use select::{present, Selection, Spread};
+pub use stop::{plan as stop_plan, stop, StopHow, StopStep};
+pub use supervised::Walker;
 pub use up::{up, UpWalk};
 
 use crate::engine::converge::Reporter;

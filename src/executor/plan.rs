@@ -11,14 +11,54 @@ use crate::engine::converge::{self, ConvergeError, UpOptions};
 use crate::engine::{observed, spec, Engine};
 use crate::project::graph::Kind;
 use crate::project::Project;
-use crate::supervisor::state::State;
+use crate::supervisor::state::{HostPhase, State};
+
+/// Why a container is recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// `--force-recreate`.
+    Forced,
+    /// Its image is rebuilt (or pulled again, with `--pull always`).
+    ImageRebuilt { pulled: bool },
+    /// Its image is not in the engine.
+    ImageMissing,
+    /// Its image is another than the one it runs.
+    ImageChanged,
+    /// Its configuration hash changed.
+    ConfigChanged,
+}
+
+impl Why {
+    /// The recreate policy the walk follows for it.
+    pub fn policy(self) -> Recreate {
+        match self {
+            // An image still to be built or pulled may come out as the one it runs: the walk
+            // compares after the build.
+            Why::ImageRebuilt { .. } | Why::ImageMissing | Why::ImageChanged => Recreate::IfChanged,
+            Why::Forced | Why::ConfigChanged => Recreate::Always,
+        }
+    }
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Why::Forced => "--force-recreate",
+            Why::ImageRebuilt { pulled: true } => "its image is pulled again (--pull always)",
+            Why::ImageRebuilt { pulled: false } => "its image is rebuilt",
+            Why::ImageMissing => "its image is missing",
+            Why::ImageChanged => "its image changed",
+            Why::ConfigChanged => "its configuration changed",
+        })
+    }
+}
 
 /// What happens to one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Create,
     /// Recreated, and why.
-    Recreate(String),
+    Recreate(Why),
     /// Exists but is stopped: started.
     Start,
     /// Runs as configured.
@@ -50,9 +90,7 @@ impl UpPlan {
             .filter_map(|(n, s)| {
                 let p = match s {
                     Step::Create => Recreate::IfChanged,
-                    // A rebuilt image may come out the same: the walk compares after the build.
-                    Step::Recreate(why) if why.starts_with("its image") => Recreate::IfChanged,
-                    Step::Recreate(_) => Recreate::Always,
+                    Step::Recreate(why) => why.policy(),
                     Step::Start | Step::UpToDate => Recreate::Never,
                     _ => return None,
                 };
@@ -135,7 +173,10 @@ pub async fn plan_up(
             Kind::Host => match &node.disabled {
                 Some(why) => Step::Disabled(why.clone()),
                 None if supervised
-                    && state.host.get(name).is_some_and(|h| h.state == "running") =>
+                    && state
+                        .host
+                        .get(name)
+                        .is_some_and(|h| h.state == HostPhase::Running) =>
                 {
                     Step::HostRunning
                 }
@@ -178,17 +219,14 @@ async fn container_step(
         Step::Start
     };
     match recreate {
-        Recreate::Always => return Step::Recreate("--force-recreate".into()),
+        Recreate::Always => return Step::Recreate(Why::Forced),
         Recreate::Never => return stopped_or_ok,
         Recreate::IfChanged => {}
     }
     if rebuilt.iter().any(|r| r == name) {
-        let why = if image.pull_always {
-            "its image is pulled again (--pull always)"
-        } else {
-            "its image is rebuilt"
-        };
-        return Step::Recreate(why.into());
+        return Step::Recreate(Why::ImageRebuilt {
+            pulled: image.pull_always,
+        });
     }
     let svc = &project.model.services[name];
     let tag = spec::image_ref(&project.name, svc);
@@ -199,16 +237,88 @@ async fn container_step(
         .ok()
         .and_then(|i| i.id)
     else {
-        return Step::Recreate("its image is missing".into());
+        return Step::Recreate(Why::ImageMissing);
     };
     let spec = crate::engine::remote::container_spec(engine, project, svc, &image_id).await;
     if container::changed(cur, &spec) {
         let why = if cur.image_label.as_deref() != Some(image_id.as_str()) {
-            "its image changed"
+            Why::ImageChanged
         } else {
-            "its configuration changed"
+            Why::ConfigChanged
         };
-        return Step::Recreate(why.into());
+        return Step::Recreate(why);
     }
     stopped_or_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(nodes: Vec<(&str, Step)>) -> UpPlan {
+        UpPlan {
+            nodes: nodes.into_iter().map(|(n, s)| (n.to_string(), s)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_walk_compares_again_only_where_the_image_may_come_out_the_same() {
+        let p = plan(vec![
+            ("new", Step::Create),
+            ("forced", Step::Recreate(Why::Forced)),
+            ("conf", Step::Recreate(Why::ConfigChanged)),
+            ("built", Step::Recreate(Why::ImageRebuilt { pulled: false })),
+            ("pulled", Step::Recreate(Why::ImageRebuilt { pulled: true })),
+            ("gone", Step::Recreate(Why::ImageMissing)),
+            ("other", Step::Recreate(Why::ImageChanged)),
+            ("stopped", Step::Start),
+            ("fine", Step::UpToDate),
+            ("cam", Step::StartHost),
+            ("off", Step::Disabled("no camera".into())),
+        ]);
+        let p = p.recreate_policies();
+        let want = [
+            ("new", Recreate::IfChanged),
+            ("forced", Recreate::Always),
+            ("conf", Recreate::Always),
+            ("built", Recreate::IfChanged),
+            ("pulled", Recreate::IfChanged),
+            ("gone", Recreate::IfChanged),
+            ("other", Recreate::IfChanged),
+            ("stopped", Recreate::Never),
+            ("fine", Recreate::Never),
+        ];
+        for (n, policy) in want {
+            assert_eq!(p.get(n), Some(&policy), "{n}");
+        }
+        assert!(
+            !p.contains_key("cam") && !p.contains_key("off"),
+            "host processes"
+        );
+    }
+
+    #[test]
+    fn lines_say_each_decision_and_its_reason() {
+        let mut p = plan(vec![
+            ("api", Step::Recreate(Why::ImageRebuilt { pulled: true })),
+            ("db", Step::UpToDate),
+            ("cam", Step::Disabled("no camera".into())),
+        ]);
+        p.orphans = vec!["old".into()];
+        p.networks = vec!["proj_default".into()];
+        let lines = p.lines();
+        assert_eq!(
+            lines,
+            vec![
+                "orphan     old: left alone (`--remove-orphans` removes it)",
+                "network    proj_default: would be created",
+                "node       api: would be recreated: its image is pulled again (--pull always)",
+                "node       db: up to date: left as it is",
+                "node       cam: host process: disabled (no camera)",
+            ]
+        );
+        p.remove_orphans = true;
+        assert_eq!(p.lines()[0], "orphan     old: would be stopped and removed");
+    }
 }

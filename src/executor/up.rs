@@ -14,6 +14,7 @@ use crate::engine::observed::ContainerState;
 use crate::project::graph::{Kind, Node};
 use crate::project::model::{Condition, Dependency};
 use crate::supervisor::host::HostAction;
+use crate::supervisor::HostError;
 
 /// How `up` treats the containers it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +37,15 @@ pub async fn up(
 ) -> Result<Vec<(String, Action)>, ConvergeError> {
     let results = forward(nodes, |name, gate| async move {
         let node = ctx.graph().get(&name).expect("selected from the graph");
+        let made = match (node.kind, how) {
+            (Kind::Container, UpWalk::Converge(_)) => {
+                create_early(ctx, node, &gate, prepared).await?
+            }
+            _ => Vec::new(),
+        };
         wait_dependencies(ctx, node, &gate, deadline).await?;
         match node.kind {
-            Kind::Container => up_container(ctx, node, &gate, prepared, how, deadline).await,
+            Kind::Container => up_container(ctx, node, &gate, prepared, how, deadline, &made).await,
             Kind::Host => up_host(ctx, node, &gate, deadline).await,
         }
     })
@@ -62,6 +69,37 @@ pub async fn up(
         return Err(e);
     }
     Ok(actions)
+}
+
+/// A new container is created once its dependencies have started, and started once they
+/// hold: creating it overlaps their start-up instead of following it (Compose, too, creates
+/// before it starts). Nothing is created for a node whose dependency failed to start.
+/// Returns the containers made, by replica number.
+async fn create_early(
+    ctx: &Ctx<'_>,
+    node: &Node,
+    gate: &Gate,
+    prepared: &Prepared,
+) -> Result<Vec<(u32, String)>, ConvergeError> {
+    for dep in node.deps.keys() {
+        if gate.reached(dep, Stage::Started).await == Some(false) {
+            return Ok(Vec::new());
+        }
+    }
+    let svc = &ctx.project.model.services[&node.name];
+    let mut made = Vec::new();
+    for n in 1..=svc.replicas {
+        let name = ctx.project.container_name(&svc.name, n);
+        if prepared.existing.iter().any(|c| c.name == name) {
+            continue;
+        }
+        let image = &prepared.images[&svc.name];
+        let spec =
+            crate::engine::remote::container_spec_n(ctx.engine, ctx.project, svc, n, image).await;
+        // Created under the spec's own name, as `ensure_with` would, not started.
+        made.push((n, container::create_oneoff(ctx.engine, svc, spec).await?));
+    }
+    Ok(made)
 }
 
 /// Holds until every dependency meets its condition.
@@ -186,6 +224,7 @@ async fn up_container(
     prepared: &Prepared,
     how: UpWalk,
     deadline: Instant,
+    made: &[(u32, String)],
 ) -> Result<Option<Action>, ConvergeError> {
     let name = &node.name;
     let svc = &ctx.project.model.services[name];
@@ -193,7 +232,11 @@ async fn up_container(
     let mut ids = Vec::new();
     let mut action: Option<Action> = None;
     for n in 1..=svc.replicas {
-        if let Some((id, a)) = up_replica(ctx, svc, n, one_shot, prepared, how).await? {
+        let early = made
+            .iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, id)| id.as_str());
+        if let Some((id, a)) = up_replica(ctx, svc, n, one_shot, prepared, how, early).await? {
             ids.push(id);
             action = Some(action.map_or(a.clone(), |b| strongest(b, a)));
         }
@@ -257,8 +300,8 @@ async fn up_container(
     Ok(Some(action))
 }
 
-/// Creates, recreates or starts the service's container number `n` (as the walk says); `None`
-/// when the engine's return finds none to start.
+/// Creates, recreates or starts the service's container number `n` (as the walk says), or
+/// starts the one made `early`; `None` when the engine's return finds none to start.
 async fn up_replica(
     ctx: &Ctx<'_>,
     svc: &crate::project::model::Service,
@@ -266,7 +309,12 @@ async fn up_replica(
     one_shot: bool,
     prepared: &Prepared,
     how: UpWalk,
+    early: Option<&str>,
 ) -> Result<Option<(String, Action)>, ConvergeError> {
+    if let Some(id) = early {
+        container::start(ctx.engine, svc, id).await?;
+        return Ok(Some((id.to_string(), Action::Created)));
+    }
     let spec_name = ctx.project.container_name(&svc.name, n);
     let current: Option<&ContainerState> = prepared.existing.iter().find(|c| c.name == spec_name);
     Ok(Some(match (how, current) {
@@ -331,9 +379,9 @@ async fn up_host(
     deadline: Instant,
 ) -> Result<Option<Action>, ConvergeError> {
     let name = &node.name;
-    let fail = |reason: String| ConvergeError::Host {
+    let fail = |e: HostError| ConvergeError::Host {
         name: name.clone(),
-        reason,
+        reason: e.to_string(),
         last_logs: ctx.host_log_tail(name, 20),
     };
     let action = match ctx.hosts.start(name).await.map_err(fail)? {
@@ -354,9 +402,10 @@ async fn up_host(
         .await
         .map_err(|e| ConvergeError::Host {
             name: name.clone(),
-            reason: e,
+            reason: e.to_string(),
             last_logs: ctx.host_log_tail(name, 20),
-        })?;
+        })?
+        .to_string();
     (ctx.report)(Event::Ready(name.clone(), what, since.elapsed()));
     gate.ready();
     Ok(Some(action))

@@ -53,7 +53,14 @@ pub async fn run(
     // its host processes over (this one adopts those whose configuration is unchanged).
     crate::supervisor::hand_over_background(&paths).await;
     let project = Arc::new(project);
-    let mut sup = Supervisor::start(project.clone(), Some(engine.clone()), host_processes, None);
+    let walks = Arc::new(executor::Walker);
+    let mut sup = Supervisor::start(
+        project.clone(),
+        Some(engine.clone()),
+        host_processes,
+        None,
+        walks,
+    );
     // Subscribed before anything starts: host processes print while containers converge.
     let events = sup.subscribe();
     let registration = AttachedRegistration::register(&paths, &sup)?;

@@ -14,7 +14,7 @@ use crate::engine::observed::{self, ContainerState};
 use crate::engine::readiness::{self, Readiness};
 use crate::engine::{labels, Engine};
 use crate::project::paths::Paths;
-use crate::supervisor::state::{HealState, HostState, State};
+use crate::supervisor::state::{HealState, HostPhase, HostState, State};
 
 /// A node of the stack: a container or a host process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -255,7 +255,7 @@ fn host(
     supervised: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> NodeStatus {
-    let runs = h.state == "running" && h.command_alive();
+    let runs = h.state == HostPhase::Running && h.command_alive();
     NodeStatus {
         name: name.to_string(),
         service: name.to_string(),
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn a_dead_host_process_is_not_running_and_has_no_uptime() {
         let h = HostState {
-            state: "running".into(),
+            state: HostPhase::Running,
             // No such process: pid_max is far below this.
             pid: Some(i32::MAX - 1),
             pgid: Some(i32::MAX - 1),

@@ -12,6 +12,7 @@ use crate::executor::{self, Ctx, UpWalk};
 use crate::project::graph::Kind;
 use crate::project::Project;
 use crate::supervisor::hosts::Hosts;
+use crate::supervisor::state::HostPhase;
 use crate::supervisor::Running;
 use crate::ui::color;
 use crate::ui::progress::Progress;
@@ -47,7 +48,7 @@ pub async fn detached(
             let hosts_run = crate::supervisor::state::State::load(&paths)
                 .host
                 .values()
-                .any(|h| matches!(h.state.as_str(), "running" | "backoff"));
+                .any(|h| matches!(h.state, HostPhase::Running | HostPhase::Backoff));
             if !had_supervisor && !hosts_run && matches!(running, Some(Running::Background(_))) {
                 crate::supervisor::stop_background(&project.source).await?;
             }
@@ -153,7 +154,7 @@ pub fn selection(project: &Project, named: &[String], no_host: bool, no_deps: bo
         // Only what was named (Compose's --no-deps); dependencies are not waited on.
         named.to_vec()
     } else {
-        converge::selected_nodes(project, named)
+        executor::Selection::with_dependencies(named).nodes(project)
     };
     if no_host {
         for n in &nodes {

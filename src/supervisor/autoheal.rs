@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::hosts::Hosts;
+use super::walks::Walks;
 use super::{Controls, Shared, SupEvent};
 use crate::engine::{build, container, health, observed, Engine};
-use crate::executor::Ctx;
 use crate::project::Project;
 
 pub const MAX_RESTARTS: u32 = 3;
@@ -28,137 +27,204 @@ struct Tracker {
     dependents_pending: bool,
 }
 
-pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, controls: Controls) {
-    let cfg = project.model.x_devstack.autoheal.clone();
-    let jobs = project.graph.one_shot_jobs();
+pub async fn run(
+    engine: Engine,
+    project: Arc<Project>,
+    shared: Arc<Shared>,
+    controls: Controls,
+    walks: Arc<dyn Walks>,
+) {
     let mut monitor = health::Monitor::start(&engine, &project.name);
-    let mut trackers: HashMap<String, Tracker> = HashMap::new();
-    // Services seen healthy by this supervisor: healing starts then (before, `up` waits on
-    // them and fails naming them), and only their later recoveries are news.
-    let mut ever_healthy: std::collections::HashSet<String> = Default::default();
-    // Health transitions are reported whether or not healing is enabled.
-    let mut last_health: HashMap<String, Option<String>> = HashMap::new();
-    // Containers started before us were reported ready by the `up` that started us (it
-    // trusts its own probe, and the engine catches up later): that is no news.
+    let mut healer = Healer {
+        cfg: project.model.x_devstack.autoheal.clone(),
+        jobs: project.graph.one_shot_jobs(),
+        engine,
+        project,
+        shared,
+        controls,
+        walks,
+        trackers: HashMap::new(),
+        ever_healthy: Default::default(),
+        last_health: HashMap::new(),
+    };
     loop {
         monitor.next(Duration::from_secs(2)).await;
-        let Ok(list) = observed::list(&engine, &project.name).await else {
+        let Ok(list) = observed::list(&healer.engine, &healer.project.name).await else {
             continue;
         };
         for c in list {
-            if !project.model.services.contains_key(&c.service) || jobs.contains(&c.service) {
-                continue;
-            }
-            let Ok(st) = observed::inspect(&engine, &c.id).await else {
-                continue;
-            };
-            let previous = last_health.insert(c.service.clone(), st.health.clone());
-            // A heal reports its own recovery (`healthy again`), once.
-            let healing = cfg.enabled && trackers.get(&c.service).is_some_and(|t| t.attempts > 0);
-            if previous.is_some() && previous.as_ref() != Some(&st.health) {
-                // A first starting → healthy is reported by whoever started it (`up`'s
-                // progress): the supervisor runs from the start of `up`, so it is no news. Once
-                // it was healthy, coming back (after a restart) is.
-                let first_health = previous
-                    .as_ref()
-                    .is_some_and(|p| p.as_deref() == Some("starting"))
-                    && !ever_healthy.contains(&c.service);
-                if let Some(h) = st
-                    .health
-                    .as_deref()
-                    .filter(|h| *h != "starting" && !(*h == "healthy" && (healing || first_health)))
-                {
-                    let detail = if h == "healthy" {
-                        since_start(st.started_at.as_deref())
-                    } else {
-                        st.last_health_output.clone().unwrap_or_default()
-                    };
-                    shared.emit(SupEvent::Health(c.service.clone(), h.to_string(), detail));
-                }
-            }
-            if st.health.as_deref() == Some("healthy") {
-                ever_healthy.insert(c.service.clone());
-            }
-            if !cfg.enabled {
-                continue;
-            }
-            let t = trackers.entry(c.service.clone()).or_default();
-            let crash_looping = shared.heal(&c.service, |h| h.crash_looping);
-            if st.health.as_deref() == Some("healthy") {
-                if t.attempts > 0 {
-                    let took = since_start(st.started_at.as_deref());
-                    shared.emit(SupEvent::Healed(c.service.clone(), took));
-                }
-                if std::mem::take(&mut t.dependents_pending) {
-                    restart_dependents(&engine, &project, &shared, &controls, &c.service).await;
-                }
-                t.attempts = 0;
-                t.next_allowed = None;
-                if crash_looping {
-                    shared.heal(&c.service, |h| h.crash_looping = false);
-                }
-                continue;
-            }
-            if st.exited() && st.exit_code != Some(0) && t.reported_exit != st.started_at {
-                t.reported_exit = st.started_at.clone();
-                shared.heal(&c.service, |h| {
-                    h.last_exit_code = st.exit_code;
-                    h.oom_killed = st.oom_killed;
-                });
-                let oom = if st.oom_killed { " (OOM-killed)" } else { "" };
-                shared.emit(SupEvent::Note(
-                    c.service.clone(),
-                    format!("exited with code {}{oom}", st.exit_code.unwrap_or(-1)),
-                ));
-            }
-            let unhealthy = st.health.as_deref() == Some("unhealthy")
-                && st.failing_streak >= i64::from(cfg.unhealthy_threshold.max(1));
-            // One that never was ready is still `up`'s (it waits on it, and fails naming it);
-            // healing starts once the engine said healthy or `up` found it ready.
-            if !unhealthy
-                || !(ever_healthy.contains(&c.service) || controls.was_ready(&c.service))
-                || crash_looping
-                || t.next_allowed.is_some_and(|n| Instant::now() < n)
-            {
-                continue;
-            }
-            let reason = format!("unhealthy ×{}", st.failing_streak);
-            if t.attempts < MAX_RESTARTS {
-                let grace = project.model.services[&c.service].stop_grace_secs();
-                if container::restart(&engine, &c.id, grace).await.is_err() {
-                    continue;
-                }
-                t.attempts += 1;
-                record(&shared, &c.service, &reason);
-                shared.emit(SupEvent::Restarted(c.service.clone(), reason));
-            } else if !shared.heal(&c.service, |h| h.recreated) {
-                // Only the create/start matters here; readiness is judged on later ticks.
-                recreate(&engine, &project, &c).await;
-                shared.heal(&c.service, |h| h.recreated = true);
-                record(&shared, &c.service, &format!("{reason}, recreated"));
-                shared.emit(SupEvent::Restarted(
-                    c.service.clone(),
-                    format!("{reason}; recreated after {MAX_RESTARTS} restarts"),
-                ));
-                t.attempts += 1;
-            } else {
-                let logs = health::last_log_lines(&engine, &c.id, 10).await;
-                shared.heal(&c.service, |h| {
-                    h.crash_looping = true;
-                    h.last_exit_code = st.exit_code;
-                    h.oom_killed = st.oom_killed;
-                });
-                shared.emit(SupEvent::CrashLoop(
-                    c.service.clone(),
-                    st.last_health_output.clone().unwrap_or_default(),
-                    logs,
-                ));
-                continue;
-            }
-            let backoff = Duration::from_secs(1u64 << t.attempts.min(10)).min(cfg.max_backoff);
-            t.next_allowed = Some(Instant::now() + backoff);
-            t.dependents_pending = true;
+            healer.look(&c).await;
         }
+    }
+}
+
+/// Auto-heal's memory across ticks.
+struct Healer {
+    engine: Engine,
+    project: Arc<Project>,
+    shared: Arc<Shared>,
+    controls: Controls,
+    walks: Arc<dyn Walks>,
+    cfg: crate::project::model::Autoheal,
+    jobs: indexmap::IndexSet<String>,
+    trackers: HashMap<String, Tracker>,
+    /// Services seen healthy by this supervisor: healing starts then (before, `up` waits on
+    /// them and fails naming them), and only their later recoveries are news.
+    ever_healthy: std::collections::HashSet<String>,
+    /// Health transitions are reported whether or not healing is enabled.
+    last_health: HashMap<String, Option<String>>,
+}
+
+impl Healer {
+    /// One container at one tick: its health news, then healing when enabled.
+    async fn look(&mut self, c: &observed::ContainerState) {
+        let svc = &c.service;
+        if !self.project.model.services.contains_key(svc) || self.jobs.contains(svc) {
+            return;
+        }
+        let Ok(st) = observed::inspect(&self.engine, &c.id).await else {
+            return;
+        };
+        self.report_health(svc, &st);
+        if st.health.as_deref() == Some("healthy") {
+            self.ever_healthy.insert(svc.clone());
+        }
+        if !self.cfg.enabled {
+            return;
+        }
+        if st.health.as_deref() == Some("healthy") {
+            return self.recovered(svc, &st).await;
+        }
+        self.note_exit(svc, &st);
+        self.heal(c, &st).await;
+    }
+
+    /// A health transition, as news (not the first starting → healthy, which whoever
+    /// started it reports, nor a heal's own recovery, which says `healthy again`).
+    fn report_health(&mut self, svc: &str, st: &observed::ContainerState) {
+        let previous = self.last_health.insert(svc.to_string(), st.health.clone());
+        let healing = self.cfg.enabled && self.trackers.get(svc).is_some_and(|t| t.attempts > 0);
+        if previous.is_none() || previous.as_ref() == Some(&st.health) {
+            return;
+        }
+        // The supervisor runs from the start of `up`; once it was healthy, coming back (after
+        // a restart) is news.
+        let first_health = previous
+            .as_ref()
+            .is_some_and(|p| p.as_deref() == Some("starting"))
+            && !self.ever_healthy.contains(svc);
+        let Some(h) = st
+            .health
+            .as_deref()
+            .filter(|h| *h != "starting" && !(*h == "healthy" && (healing || first_health)))
+        else {
+            return;
+        };
+        let detail = if h == "healthy" {
+            since_start(st.started_at.as_deref())
+        } else {
+            st.last_health_output.clone().unwrap_or_default()
+        };
+        self.shared
+            .emit(SupEvent::Health(svc.to_string(), h.to_string(), detail));
+    }
+
+    /// Healthy (again): its healing ends, and its `restart: true` dependents follow a heal.
+    async fn recovered(&mut self, svc: &str, st: &observed::ContainerState) {
+        let t = self.trackers.entry(svc.to_string()).or_default();
+        if t.attempts > 0 {
+            let took = since_start(st.started_at.as_deref());
+            self.shared.emit(SupEvent::Healed(svc.to_string(), took));
+        }
+        let follow = std::mem::take(&mut t.dependents_pending);
+        t.attempts = 0;
+        t.next_allowed = None;
+        if follow {
+            restart_dependents(
+                &self.engine,
+                &self.project,
+                &self.shared,
+                &self.controls,
+                self.walks.as_ref(),
+                svc,
+            )
+            .await;
+        }
+        if self.shared.heal(svc, |h| h.crash_looping) {
+            self.shared.heal(svc, |h| h.crash_looping = false);
+        }
+    }
+
+    /// A failed exit, reported once per run (by its start time).
+    fn note_exit(&mut self, svc: &str, st: &observed::ContainerState) {
+        let t = self.trackers.entry(svc.to_string()).or_default();
+        if !st.exited() || st.exit_code == Some(0) || t.reported_exit == st.started_at {
+            return;
+        }
+        t.reported_exit = st.started_at.clone();
+        self.shared.heal(svc, |h| {
+            h.last_exit_code = st.exit_code;
+            h.oom_killed = st.oom_killed;
+        });
+        let oom = if st.oom_killed { " (OOM-killed)" } else { "" };
+        self.shared.emit(SupEvent::Note(
+            svc.to_string(),
+            format!("exited with code {}{oom}", st.exit_code.unwrap_or(-1)),
+        ));
+    }
+
+    /// Unhealthy past its threshold, once it was ready and its backoff passed: restarted,
+    /// recreated once after `MAX_RESTARTS`, then reported crash-looping and left alone.
+    async fn heal(&mut self, c: &observed::ContainerState, st: &observed::ContainerState) {
+        let svc = &c.service;
+        let crash_looping = self.shared.heal(svc, |h| h.crash_looping);
+        let unhealthy = st.health.as_deref() == Some("unhealthy")
+            && st.failing_streak >= i64::from(self.cfg.unhealthy_threshold.max(1));
+        let t = self.trackers.entry(svc.clone()).or_default();
+        // One that never was ready is still `up`'s (it waits on it, and fails naming it);
+        // healing starts once the engine said healthy or `up` found it ready.
+        if !unhealthy
+            || !(self.ever_healthy.contains(svc) || self.controls.was_ready(svc))
+            || crash_looping
+            || t.next_allowed.is_some_and(|n| Instant::now() < n)
+        {
+            return;
+        }
+        let attempts = t.attempts;
+        let reason = format!("unhealthy ×{}", st.failing_streak);
+        let (engine, shared) = (&self.engine, &self.shared);
+        if attempts < MAX_RESTARTS {
+            let grace = self.project.model.services[svc].stop_grace_secs();
+            if container::restart(engine, &c.id, grace).await.is_err() {
+                return;
+            }
+            record(shared, svc, &reason);
+            shared.emit(SupEvent::Restarted(svc.clone(), reason));
+        } else if !shared.heal(svc, |h| h.recreated) {
+            // Only the create/start matters here; readiness is judged on later ticks.
+            recreate(engine, &self.project, c).await;
+            shared.heal(svc, |h| h.recreated = true);
+            record(shared, svc, &format!("{reason}, recreated"));
+            shared.emit(SupEvent::Restarted(
+                svc.clone(),
+                format!("{reason}; recreated after {MAX_RESTARTS} restarts"),
+            ));
+        } else {
+            let logs = health::last_log_lines(engine, &c.id, 10).await;
+            shared.heal(svc, |h| {
+                h.crash_looping = true;
+                h.last_exit_code = st.exit_code;
+                h.oom_killed = st.oom_killed;
+            });
+            let out = st.last_health_output.clone().unwrap_or_default();
+            shared.emit(SupEvent::CrashLoop(svc.clone(), out, logs));
+            return;
+        }
+        let t = self.trackers.entry(svc.clone()).or_default();
+        t.attempts += 1;
+        let backoff = Duration::from_secs(1u64 << t.attempts.min(10)).min(self.cfg.max_backoff);
+        t.next_allowed = Some(Instant::now() + backoff);
+        t.dependents_pending = true;
     }
 }
 
@@ -175,39 +241,33 @@ async fn recreate(engine: &Engine, project: &Project, c: &observed::ContainerSta
     let _ = container::ensure(engine, svc, spec, None, false).await;
 }
 
-/// `restart: true` dependents of either kind follow a healed service, through the executor.
+/// `restart: true` dependents of either kind follow a healed service, through the walks above.
 async fn restart_dependents(
     engine: &Engine,
     project: &Project,
     shared: &Shared,
     controls: &Controls,
+    walks: &dyn Walks,
     service: &str,
 ) {
-    let quiet: crate::engine::converge::Reporter = Arc::new(|_| {});
-    let ctx = Ctx::new(engine, project, Hosts::Local(controls.clone()), quiet);
-    let direct: Vec<(String, Option<String>)> = project
-        .graph
-        .direct_restart_dependents(service)
-        .into_iter()
-        .map(|d| (d, Some(service.to_string())))
-        .collect();
-    let said = |r: &crate::executor::Restarted| {
-        if r.skipped {
-            shared.emit(SupEvent::Note(r.service.clone(), r.state.clone()));
-            return;
+    // Dependents are not waited on: auto-heal judges their health on its next ticks.
+    let followed = walks
+        .restart_dependents(engine, project, controls.clone(), service)
+        .await;
+    for f in followed {
+        if f.skipped {
+            shared.emit(SupEvent::Note(f.service, f.state));
+            continue;
         }
-        let why = match &r.as_dependent_of {
+        let why = match &f.because {
             Some(d) if d == service => {
                 format!("{service} is healthy again and it declares restart: true")
             }
             Some(d) => format!("{d} restarted and it declares restart: true"),
             None => String::new(),
         };
-        shared.emit(SupEvent::Restarted(r.service.clone(), why));
-    };
-    // Dependents are not waited on: auto-heal judges their health on its next ticks.
-    let _ =
-        crate::executor::restart(&ctx, direct, false, Duration::from_secs(120), None, &said).await;
+        shared.emit(SupEvent::Restarted(f.service, why));
+    }
 }
 
 fn since_start(started_at: Option<&str>) -> String {

@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::logfile::Follower;
 use super::process;
 use super::relay::{self, RelayStatus};
-use super::{Shared, SupEvent};
+use super::state::HostPhase;
+use super::{HostError, Shared, SupEvent};
 use crate::project::model::{Healthcheck, HostProcess};
 
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -41,13 +42,51 @@ pub enum Control {
     HandOver,
 }
 
-pub type Reply = oneshot::Sender<Result<HostAction, String>>;
+pub type Reply = oneshot::Sender<Result<HostAction, HostError>>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostAction {
     Started,
     AlreadyRunning,
     Disabled(String),
+}
+
+/// How a host process was found ready (what `up` and `restart` print).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Healthy,
+    Running,
+    /// Exited 0 before anyone looked, without a healthcheck: a one-shot task.
+    Completed,
+    Disabled,
+}
+
+impl Readiness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Healthy => "healthy",
+            Readiness::Running => "running",
+            Readiness::Completed => "completed",
+            Readiness::Disabled => "disabled",
+        }
+    }
+
+    /// The same word on the control socket.
+    pub fn outcome(self) -> super::hosts::Outcome {
+        use super::hosts::Outcome;
+        match self {
+            Readiness::Healthy => Outcome::Healthy,
+            Readiness::Running => Outcome::Running,
+            Readiness::Completed => Outcome::Completed,
+            Readiness::Disabled => Outcome::Disabled,
+        }
+    }
+}
+
+impl std::fmt::Display for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where a host process is, for waiters (`up` returns when it is ready).
@@ -155,10 +194,11 @@ async fn spawn(
     spec: &HostProcess,
     shared: &Shared,
     cwd: &std::path::Path,
-) -> Result<Running, String> {
+) -> Result<Running, HostError> {
     let status_file = relay::status_file(&shared.paths, &spec.name);
     let _ = std::fs::remove_file(&status_file);
-    let exe = relay::devstack_exe().map_err(|e| format!("cannot find devstack itself: {e}"))?;
+    let exe = relay::devstack_exe()
+        .map_err(|e| HostError::Spawn(format!("cannot find devstack itself: {e}")))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("supervise")
         .arg("--relay-log")
@@ -175,7 +215,7 @@ async fn spawn(
         .process_group(0);
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start `{}`: {e}", spec.command.join(" ")))?;
+        .map_err(|e| HostError::Spawn(format!("cannot start `{}`: {e}", spec.command.join(" "))))?;
     let pgid = child.id().map(|p| p as i32).unwrap_or(0);
     let pgid_start = process::start_time(pgid);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -184,17 +224,17 @@ async fn spawn(
         if let Some(st) = RelayStatus::read(&status_file).filter(|s| s.relay_pid == pgid) {
             if let Some(e) = st.error {
                 let _ = child.wait().await;
-                return Err(e);
+                return Err(HostError::Spawn(e));
             }
             pid = st.pid;
             break;
         }
         if let Ok(Some(st)) = child.try_wait() {
-            return Err(format!(
+            return Err(HostError::Spawn(format!(
                 "the relay of `{}` exited with code {} before starting it",
                 spec.command.join(" "),
                 relay::exit_code(st)
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -239,7 +279,7 @@ async fn run_disabled(
         .clone()
         .unwrap_or_else(|| "enabled: false".into());
     shared.update_host(&spec.name, |h| {
-        h.state = "disabled".into();
+        h.state = HostPhase::Disabled;
         h.disabled_reason = Some(reason.clone());
     });
     status.set(Phase::Disabled(reason.clone()), None);
@@ -291,7 +331,7 @@ pub async fn run(
     }
     if adopt.is_none() {
         life.shared.update_host(&life.spec.name, |h| {
-            h.state = "waiting".into();
+            h.state = HostPhase::Waiting;
             h.pid = None;
             h.pgid = None;
             h.pgid_start = None;
@@ -397,17 +437,18 @@ impl Life {
                 status_file: relay::status_file(&self.shared.paths, &self.spec.name),
             });
         }
-        let msg = match spawn(&self.spec, &self.shared, &self.cwd).await {
+        let err = match spawn(&self.spec, &self.shared, &self.cwd).await {
             Ok(r) => return Ok(r),
-            Err(msg) => msg,
+            Err(e) => e,
         };
+        let msg = err.to_string();
         let name = self.spec.name.clone();
         self.shared.emit(SupEvent::Note(name.clone(), msg.clone()));
         self.shared
-            .update_host(&name, |h| h.state = "failed".into());
+            .update_host(&name, |h| h.state = HostPhase::Failed);
         self.status.set(Phase::Failed(msg.clone()), None);
         if let Some(r) = self.pending.take() {
-            let _ = r.send(Err(msg));
+            let _ = r.send(Err(err));
         }
         if self.spec.restart == "no" {
             return Err(Step::Again);
@@ -437,7 +478,7 @@ impl Life {
             .map(|_| "starting".to_string());
         let restarted = std::mem::take(&mut self.restart_requested);
         self.shared.update_host(&name, |h| {
-            h.state = "running".into();
+            h.state = HostPhase::Running;
             h.pid = running.pid;
             h.pgid = Some(running.pgid);
             h.pgid_start = running.pgid_start;
@@ -492,7 +533,7 @@ impl Life {
         emit_lines(&name, &self.shared, follower);
         let stopped = |shared: &Shared, status: &StatusTx| {
             shared.update_host(&name, |h| {
-                h.state = "stopped".into();
+                h.state = HostPhase::Stopped;
                 h.pid = None;
                 h.pgid = None;
                 h.health = None;
@@ -578,14 +619,10 @@ async fn after_exit(life: &mut Life, code: i32, started: Instant) -> Next {
         h.pgid = None;
         h.health = None;
     });
-    let restart = match spec.restart.as_str() {
-        "always" => true,
-        "on-failure" => code != 0,
-        _ => false,
-    };
+    let restart = restarts(&spec.restart, code);
     shared.emit(SupEvent::Exited(name.clone(), code, restart));
     if !restart {
-        shared.update_host(name, |h| h.state = "exited".into());
+        shared.update_host(name, |h| h.state = HostPhase::Exited);
         status.set(Phase::Exited(code), None);
         return Next::Idle;
     }
@@ -593,12 +630,12 @@ async fn after_exit(life: &mut Life, code: i32, started: Instant) -> Next {
         life.backoff = Duration::from_secs(1);
     }
     shared.update_host(name, |h| {
-        h.state = "backoff".into();
+        h.state = HostPhase::Backoff;
         h.restarts += 1;
     });
     status.set(Phase::Backoff, None);
     let stopped = || {
-        shared.update_host(name, |h| h.state = "stopped".into());
+        shared.update_host(name, |h| h.state = HostPhase::Stopped);
         status.set(Phase::Stopped, None);
     };
     let next = match sleep_or_control(&mut life.control, life.backoff).await {
@@ -616,6 +653,15 @@ async fn after_exit(life: &mut Life, code: i32, started: Instant) -> Next {
     };
     life.backoff = (life.backoff * 2).min(BACKOFF_CAP);
     next
+}
+
+/// Whether its restart policy starts it again after it exited with `code`.
+fn restarts(policy: &str, code: i32) -> bool {
+    match policy {
+        "always" => true,
+        "on-failure" => code != 0,
+        _ => false,
+    }
 }
 
 /// Sleeps `d`, or returns early with a control message (`None` after the full sleep).
@@ -708,4 +754,45 @@ async fn http_ok(url: &str) -> bool {
     let n = s.read(&mut buf).await.unwrap_or(0);
     let head = String::from_utf8_lossy(&buf[..n]);
     head.starts_with("HTTP/1.") && head.as_bytes().get(9) == Some(&b'2')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_says_who_comes_back() {
+        assert!(restarts("always", 0) && restarts("always", 1));
+        assert!(restarts("on-failure", 2) && !restarts("on-failure", 0));
+        assert!(!restarts("no", 1) && !restarts("unless-stopped-typo", 1));
+    }
+
+    #[test]
+    fn readiness_says_the_socket_word() {
+        for r in [
+            Readiness::Healthy,
+            Readiness::Running,
+            Readiness::Completed,
+            Readiness::Disabled,
+        ] {
+            let word = serde_json::to_string(&r.outcome()).unwrap();
+            assert_eq!(word, format!("\"{r}\""));
+        }
+    }
+
+    #[test]
+    fn a_spawn_counts_only_when_it_runs() {
+        let (tx, rx) = watch::channel(HostStatus {
+            phase: Phase::Idle,
+            health: None,
+            spawns: 0,
+        });
+        let tx = StatusTx(tx);
+        tx.set(Phase::Backoff, None);
+        assert_eq!(rx.borrow().spawns, 0);
+        tx.set(Phase::Running, Some("starting".into()));
+        tx.set(Phase::Running, Some("starting".into()));
+        let st = rx.borrow().clone();
+        assert_eq!((st.phase, st.spawns), (Phase::Running, 2));
+    }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use super::host::HostAction;
-use super::Controls;
+use super::host::{HostAction, Readiness};
+use super::{Controls, HostError};
 use crate::project::paths::Paths;
 
 #[derive(Clone)]
@@ -73,17 +73,47 @@ pub async fn subscribe(paths: &Paths) -> Option<tokio::sync::mpsc::Receiver<supe
     Some(rx)
 }
 
+/// What a request did, as the socket says it (snake_case words on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Started,
+    AlreadyRunning,
+    Disabled,
+    Healthy,
+    Running,
+    Completed,
+    Stopped,
+    Noted,
+    Pong,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Reply {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// started, already_running, disabled, healthy, running, stopped, noted, pong
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
+    pub result: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+}
+
+impl Reply {
+    fn ok(result: Outcome) -> Reply {
+        Reply {
+            result: Some(result),
+            ..Default::default()
+        }
+    }
+
+    fn error(e: String) -> Reply {
+        Reply {
+            error: Some(e),
+            ..Default::default()
+        }
+    }
 }
 
 /// The supervisor's side of the socket.
@@ -92,108 +122,94 @@ pub async fn answer(controls: &Controls, line: &str) -> String {
         Ok(Request::Start { name }) => action_reply(controls.start(&name).await),
         Ok(Request::Restart { name }) => action_reply(controls.restart(&name).await),
         Ok(Request::Stop { name }) => match controls.stop(&name).await {
-            Ok(()) => Reply {
-                result: Some("stopped".into()),
-                ..Default::default()
-            },
-            Err(e) => Reply {
-                error: Some(e),
-                ..Default::default()
-            },
+            Ok(()) => Reply::ok(Outcome::Stopped),
+            Err(e) => Reply::error(e.to_string()),
         },
         Ok(Request::WaitReady { name, timeout_ms }) => {
             let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
             match controls.wait_ready(&name, deadline).await {
-                Ok(r) => Reply {
-                    result: Some(r.into()),
-                    ..Default::default()
-                },
-                Err(e) => Reply {
-                    error: Some(e),
-                    ..Default::default()
-                },
+                Ok(r) => Reply::ok(r.outcome()),
+                Err(e) => Reply::error(e.to_string()),
             }
         }
         Ok(Request::Ready { name }) => {
             controls.mark_ready(&name);
-            Reply {
-                result: Some("noted".into()),
-                ..Default::default()
-            }
+            Reply::ok(Outcome::Noted)
         }
         Ok(Request::Ping) | Ok(Request::Events) | Err(_) => Reply {
-            result: Some("pong".into()),
             pid: Some(std::process::id()),
-            ..Default::default()
+            ..Reply::ok(Outcome::Pong)
         },
     };
     serde_json::to_string(&reply).unwrap_or_default()
 }
 
-fn action_reply(r: Result<HostAction, String>) -> Reply {
+fn action_reply(r: Result<HostAction, HostError>) -> Reply {
     match r {
-        Ok(HostAction::Started) => Reply {
-            result: Some("started".into()),
-            ..Default::default()
-        },
-        Ok(HostAction::AlreadyRunning) => Reply {
-            result: Some("already_running".into()),
-            ..Default::default()
-        },
+        Ok(HostAction::Started) => Reply::ok(Outcome::Started),
+        Ok(HostAction::AlreadyRunning) => Reply::ok(Outcome::AlreadyRunning),
         Ok(HostAction::Disabled(why)) => Reply {
-            result: Some("disabled".into()),
             detail: Some(why),
-            ..Default::default()
+            ..Reply::ok(Outcome::Disabled)
         },
-        Err(e) => Reply {
-            error: Some(e),
-            ..Default::default()
-        },
+        Err(e) => Reply::error(e.to_string()),
     }
 }
 
-fn action_of(reply: Reply) -> Result<HostAction, String> {
+fn action_of(reply: Reply) -> Result<HostAction, HostError> {
     if let Some(e) = reply.error {
-        return Err(e);
+        return Err(HostError::Remote(e));
     }
-    match reply.result.as_deref() {
-        Some("started") => Ok(HostAction::Started),
-        Some("already_running") => Ok(HostAction::AlreadyRunning),
-        Some("disabled") => Ok(HostAction::Disabled(reply.detail.unwrap_or_default())),
-        other => Err(format!("unexpected answer from the supervisor: {other:?}")),
+    match reply.result {
+        Some(Outcome::Started) => Ok(HostAction::Started),
+        Some(Outcome::AlreadyRunning) => Ok(HostAction::AlreadyRunning),
+        Some(Outcome::Disabled) => Ok(HostAction::Disabled(reply.detail.unwrap_or_default())),
+        other => Err(HostError::BadAnswer(format!("{other:?}"))),
+    }
+}
+
+fn readiness_of(reply: Reply) -> Result<Readiness, HostError> {
+    if let Some(e) = reply.error {
+        return Err(HostError::Remote(e));
+    }
+    match reply.result {
+        Some(Outcome::Healthy) => Ok(Readiness::Healthy),
+        Some(Outcome::Running) => Ok(Readiness::Running),
+        Some(Outcome::Completed) => Ok(Readiness::Completed),
+        Some(Outcome::Disabled) => Ok(Readiness::Disabled),
+        other => Err(HostError::BadAnswer(format!("{other:?}"))),
     }
 }
 
 impl Hosts {
-    async fn call(paths: &Paths, req: &Request) -> Result<Reply, String> {
+    async fn call(paths: &Paths, req: &Request) -> Result<Reply, HostError> {
         let sock = paths.socket();
         let stream = tokio::net::UnixStream::connect(&sock).await.map_err(|_| {
-            "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
-                .to_string()
+            HostError::NoSupervisor(
+                "no supervisor runs for this project (start one with `devstack up -d` or `devstack up`)"
+                    .into(),
+            )
         })?;
         let (read, mut write) = stream.into_split();
-        let line = serde_json::to_string(req).map_err(|e| e.to_string())?;
+        let line = serde_json::to_string(req).map_err(|e| HostError::BadAnswer(e.to_string()))?;
+        let gone = |e: std::io::Error| HostError::Gone(e.to_string());
         write
             .write_all(format!("{line}\n").as_bytes())
             .await
-            .map_err(|e| format!("the supervisor went away: {e}"))?;
+            .map_err(gone)?;
         let mut answer = String::new();
         BufReader::new(read)
             .read_line(&mut answer)
             .await
-            .map_err(|e| format!("the supervisor went away: {e}"))?;
+            .map_err(gone)?;
         if answer.trim().is_empty() {
-            return Err(
-                "the supervisor went away before it answered (see .devstack/logs/supervisor.log)"
-                    .into(),
-            );
+            return Err(HostError::NoAnswer);
         }
-        serde_json::from_str(answer.trim())
-            .map_err(|e| format!("bad answer from the supervisor: {e}"))
+        serde_json::from_str(answer.trim()).map_err(|e| HostError::BadAnswer(e.to_string()))
     }
 
     /// Starts it unless it runs; returns once it has been spawned.
-    pub async fn start(&self, name: &str) -> Result<HostAction, String> {
+    pub async fn start(&self, name: &str) -> Result<HostAction, HostError> {
         match self {
             Hosts::Local(c) => c.start(name).await,
             Hosts::Socket(p) => action_of(
@@ -205,11 +221,11 @@ impl Hosts {
                 )
                 .await?,
             ),
-            Hosts::Absent(why) => Err(why.clone()),
+            Hosts::Absent(why) => Err(HostError::NoSupervisor(why.clone())),
         }
     }
 
-    pub async fn restart(&self, name: &str) -> Result<HostAction, String> {
+    pub async fn restart(&self, name: &str) -> Result<HostAction, HostError> {
         match self {
             Hosts::Local(c) => c.restart(name).await,
             Hosts::Socket(p) => action_of(
@@ -221,12 +237,12 @@ impl Hosts {
                 )
                 .await?,
             ),
-            Hosts::Absent(why) => Err(why.clone()),
+            Hosts::Absent(why) => Err(HostError::NoSupervisor(why.clone())),
         }
     }
 
     /// Stops it; nothing to do when no supervisor runs (its orphans are cleaned by `down`).
-    pub async fn stop(&self, name: &str) -> Result<(), String> {
+    pub async fn stop(&self, name: &str) -> Result<(), HostError> {
         match self {
             Hosts::Local(c) => c.stop(name).await,
             Hosts::Socket(p) => {
@@ -237,7 +253,7 @@ impl Hosts {
                     },
                 )
                 .await?;
-                r.error.map_or(Ok(()), Err)
+                r.error.map_or(Ok(()), |e| Err(HostError::Remote(e)))
             }
             Hosts::Absent(_) => Ok(()),
         }
@@ -261,15 +277,14 @@ impl Hosts {
         }
     }
 
-    /// Waits until it is ready (healthy with a healthcheck, else running): "healthy",
-    /// "running" or "disabled".
+    /// Waits until it is ready (healthy with a healthcheck, else running).
     pub async fn wait_ready(
         &self,
         name: &str,
         deadline: tokio::time::Instant,
-    ) -> Result<String, String> {
+    ) -> Result<Readiness, HostError> {
         match self {
-            Hosts::Local(c) => c.wait_ready(name, deadline).await.map(str::to_string),
+            Hosts::Local(c) => c.wait_ready(name, deadline).await,
             Hosts::Socket(p) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let r = Self::call(
@@ -280,12 +295,9 @@ impl Hosts {
                     },
                 )
                 .await?;
-                match r.error {
-                    Some(e) => Err(e),
-                    None => Ok(r.result.unwrap_or_default()),
-                }
+                readiness_of(r)
             }
-            Hosts::Absent(why) => Err(why.clone()),
+            Hosts::Absent(why) => Err(HostError::NoSupervisor(why.clone())),
         }
     }
 }

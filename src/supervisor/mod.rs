@@ -16,6 +16,7 @@ pub mod process;
 pub mod reconcile;
 pub mod relay;
 pub mod state;
+pub mod walks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,9 +31,41 @@ use crate::engine::Engine;
 use crate::project::model::Healthcheck;
 use crate::project::paths::Paths;
 use crate::project::{Project, ProjectSource};
-use host::{Adopt, Control, HostAction, HostStatus, Phase};
+use host::{Adopt, Control, HostAction, HostStatus, Phase, Readiness};
 use process::alive;
 use state::{HealState, HostState, State};
+
+/// Why a host process could not be started, stopped or waited on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("{0} is not a host process of this supervisor")]
+    Unknown(String),
+    #[error("{0}: the supervisor is stopping")]
+    Stopping(String),
+    /// It could not be spawned (the relay's or the system's reason).
+    #[error("{0}")]
+    Spawn(String),
+    #[error("exited with code {0} before it was ready")]
+    ExitedEarly(i32),
+    #[error("was stopped before it was ready")]
+    StoppedEarly,
+    #[error("the supervisor stopped")]
+    SupervisorStopped,
+    #[error("not {wanted} within the timeout: {saw} (raise it with --wait-timeout)")]
+    Timeout { wanted: &'static str, saw: String },
+    /// No supervisor to ask; the text says how to start one.
+    #[error("{0}")]
+    NoSupervisor(String),
+    #[error("the supervisor went away: {0}")]
+    Gone(String),
+    #[error("the supervisor went away before it answered (see .devstack/logs/supervisor.log)")]
+    NoAnswer,
+    #[error("bad answer from the supervisor: {0}")]
+    BadAnswer(String),
+    /// The supervisor's own error, as its control socket said it.
+    #[error("{0}")]
+    Remote(String),
+}
 
 /// What the supervisor reports (printed by attached `up`, logged by the background one,
 /// streamed to `devstack dash` over the control socket).
@@ -143,38 +176,36 @@ impl Controls {
         r.contains(service)
     }
 
-    fn handle(&self, name: &str) -> Result<&HostHandle, String> {
+    fn handle(&self, name: &str) -> Result<&HostHandle, HostError> {
         self.hosts
             .get(name)
-            .ok_or_else(|| format!("{name} is not a host process of this supervisor"))
+            .ok_or_else(|| HostError::Unknown(name.to_string()))
     }
 
     async fn ask(
         &self,
         name: &str,
         make: impl FnOnce(host::Reply) -> Control,
-    ) -> Result<HostAction, String> {
+    ) -> Result<HostAction, HostError> {
         let h = self.handle(name)?;
         let (reply, rx) = tokio::sync::oneshot::channel();
-        h.tx.send(make(reply))
-            .await
-            .map_err(|_| format!("{name}: the supervisor is stopping"))?;
-        rx.await
-            .map_err(|_| format!("{name}: the supervisor is stopping"))?
+        let stopping = || HostError::Stopping(name.to_string());
+        h.tx.send(make(reply)).await.map_err(|_| stopping())?;
+        rx.await.map_err(|_| stopping())?
     }
 
     /// Starts it unless it runs; returns once it has been spawned.
-    pub async fn start(&self, name: &str) -> Result<HostAction, String> {
+    pub async fn start(&self, name: &str) -> Result<HostAction, HostError> {
         self.ask(name, Control::Start).await
     }
 
     /// Stops and starts it; returns once the new process has been spawned.
-    pub async fn restart(&self, name: &str) -> Result<HostAction, String> {
+    pub async fn restart(&self, name: &str) -> Result<HostAction, HostError> {
         self.ask(name, Control::Restart).await
     }
 
     /// Stops it (its whole process group); it stays stopped until started again.
-    pub async fn stop(&self, name: &str) -> Result<(), String> {
+    pub async fn stop(&self, name: &str) -> Result<(), HostError> {
         let h = self.handle(name)?;
         let (reply, rx) = tokio::sync::oneshot::channel();
         if h.tx.send(Control::Stop(reply)).await.is_err() {
@@ -193,34 +224,32 @@ impl Controls {
 
     /// Waits until it is ready: healthy when it has a healthcheck; without one, once it has
     /// been started (a quick exit 0 is "completed"; a policy restart does not undo it).
-    /// Returns "healthy", "running", "completed" or "disabled"; an error says why it is not.
+    /// An error says why it is not.
     pub async fn wait_ready(
         &self,
         name: &str,
         deadline: tokio::time::Instant,
-    ) -> Result<&'static str, String> {
+    ) -> Result<Readiness, HostError> {
         let h = self.handle(name)?;
         let mut rx = h.status.clone();
         loop {
             let st = rx.borrow_and_update().clone();
             match st.phase {
-                Phase::Disabled(_) => return Ok("disabled"),
-                Phase::Exited(code) if code != 0 => {
-                    return Err(format!("exited with code {code} before it was ready"))
-                }
-                Phase::Failed(why) => return Err(why),
-                Phase::Stopped => return Err("was stopped before it was ready".into()),
+                Phase::Disabled(_) => return Ok(Readiness::Disabled),
+                Phase::Exited(code) if code != 0 => return Err(HostError::ExitedEarly(code)),
+                Phase::Failed(why) => return Err(HostError::Spawn(why)),
+                Phase::Stopped => return Err(HostError::StoppedEarly),
                 Phase::Running if h.has_healthcheck && st.health.as_deref() == Some("healthy") => {
-                    return Ok("healthy")
+                    return Ok(Readiness::Healthy)
                 }
                 _ if h.has_healthcheck => {}
-                Phase::Exited(_) => return Ok("completed"),
-                _ if st.spawns > 0 => return Ok("running"),
+                Phase::Exited(_) => return Ok(Readiness::Completed),
+                _ if st.spawns > 0 => return Ok(Readiness::Running),
                 _ => {}
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err("the supervisor stopped".into()),
+                Ok(Err(_)) => return Err(HostError::SupervisorStopped),
                 Err(_) => {
                     let now = rx.borrow().clone();
                     let what = match (&now.phase, now.health.as_deref()) {
@@ -237,9 +266,7 @@ impl Controls {
                     } else {
                         "running"
                     };
-                    return Err(format!(
-                        "not {wanted} within the timeout: {what} (raise it with --wait-timeout)"
-                    ));
+                    return Err(HostError::Timeout { wanted, saw: what });
                 }
             }
         }
@@ -283,6 +310,7 @@ impl Supervisor {
         engine: Option<Engine>,
         host_processes: bool,
         pid: Option<i32>,
+        walks: Arc<dyn walks::Walks>,
     ) -> Supervisor {
         let (events, _) = broadcast::channel(1024);
         let paths = project.paths();
@@ -314,38 +342,11 @@ impl Supervisor {
             events,
         });
         let _ = shared.state.lock().map(|s| s.save(&shared.paths));
-        let mut controls = HashMap::new();
-        let mut tasks = Vec::new();
-        if host_processes {
-            for spec in specs.values() {
-                let (tx, rx) = mpsc::channel(4);
-                let (status_tx, status_rx) = watch::channel(HostStatus {
-                    phase: Phase::Idle,
-                    health: None,
-                    spawns: 0,
-                });
-                controls.insert(
-                    spec.name.clone(),
-                    HostHandle {
-                        tx,
-                        status: status_rx,
-                        has_healthcheck: spec
-                            .healthcheck
-                            .as_ref()
-                            .is_some_and(Healthcheck::enabled),
-                    },
-                );
-                let (adopt, stale) = adoption(spec, previous.host.get(&spec.name));
-                tasks.push(tokio::spawn(host::run(
-                    spec.clone(),
-                    shared.clone(),
-                    rx,
-                    status_tx,
-                    adopt,
-                    stale,
-                )));
-            }
-        }
+        let (controls, tasks) = if host_processes {
+            spawn_hosts(&project, &shared, &previous)
+        } else {
+            Default::default()
+        };
         let controls = Controls {
             hosts: Arc::new(controls),
             events: Some(shared.events.clone()),
@@ -361,12 +362,14 @@ impl Supervisor {
                 project.clone(),
                 shared.clone(),
                 controls.clone(),
+                walks.clone(),
             )));
             background.push(tokio::spawn(reconcile::run(
                 e,
                 project.clone(),
                 shared.clone(),
                 controls.clone(),
+                walks,
             )));
         }
         Supervisor {
@@ -429,6 +432,47 @@ impl Supervisor {
         st.pid = None;
         let _ = st.save(&self.shared.paths);
     }
+}
+
+/// One idle task per host process (adopting what the previous supervisor left running), and
+/// the handles that reach them.
+fn spawn_hosts(
+    project: &Project,
+    shared: &Arc<Shared>,
+    previous: &State,
+) -> (
+    HashMap<String, HostHandle>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let mut controls = HashMap::new();
+    let mut tasks = Vec::new();
+    for spec in project.model.x_devstack.host.values() {
+        let (tx, rx) = mpsc::channel(4);
+        let (status_tx, status_rx) = watch::channel(HostStatus {
+            phase: Phase::Idle,
+            health: None,
+            spawns: 0,
+        });
+        let has_healthcheck = spec.healthcheck.as_ref().is_some_and(Healthcheck::enabled);
+        controls.insert(
+            spec.name.clone(),
+            HostHandle {
+                tx,
+                status: status_rx,
+                has_healthcheck,
+            },
+        );
+        let (adopt, stale) = adoption(spec, previous.host.get(&spec.name));
+        tasks.push(tokio::spawn(host::run(
+            spec.clone(),
+            shared.clone(),
+            rx,
+            status_tx,
+            adopt,
+            stale,
+        )));
+    }
+    (controls, tasks)
 }
 
 /// What a new supervisor does with what the previous one left of a host process: adopts it
@@ -588,8 +632,8 @@ pub async fn stop_background(source: &ProjectSource) -> anyhow::Result<()> {
             host::kill_group(pgid, Duration::from_secs(5)).await;
         }
         h.pgid = None;
-        if matches!(h.state.as_str(), "running" | "backoff" | "waiting") {
-            h.state = "stopped".into();
+        if h.state.is_up() {
+            h.state = state::HostPhase::Stopped;
         }
         h.pid = None;
     }
@@ -697,14 +741,14 @@ pub async fn stop_attached(paths: &Paths) {
 /// until SIGTERM/SIGINT (stop everything) or SIGUSR1 (hand over to a new supervisor). Host
 /// processes a previous supervisor left running are adopted; the others wait idle until
 /// `up -d` starts them in graph order.
-pub async fn serve(project: Project) -> anyhow::Result<()> {
+pub async fn serve(project: Project, walks: Arc<dyn walks::Walks>) -> anyhow::Result<()> {
     let paths = project.paths();
     let _lock = SupervisorLock::take(&paths)?;
     let pid = std::process::id() as i32;
     std::fs::write(paths.supervisor_pid(), pid.to_string())?;
     let engine = Engine::connect().await.ok();
     let project = Arc::new(project);
-    let sup = Supervisor::start(project.clone(), engine, true, Some(pid));
+    let sup = Supervisor::start(project.clone(), engine, true, Some(pid), walks);
     let mut events = sup.subscribe();
     tokio::spawn(async move {
         loop {
@@ -744,4 +788,104 @@ pub async fn serve(project: Project) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(paths.socket());
     let _ = std::fs::remove_file(paths.supervisor_pid());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// Controls over one host process whose status the test drives.
+    fn controls(has_healthcheck: bool) -> (Controls, watch::Sender<HostStatus>) {
+        let (tx, _rx) = mpsc::channel(1);
+        let (status_tx, status) = watch::channel(HostStatus {
+            phase: Phase::Idle,
+            health: None,
+            spawns: 0,
+        });
+        let handle = HostHandle {
+            tx,
+            status,
+            has_healthcheck,
+        };
+        let c = Controls {
+            hosts: Arc::new(HashMap::from([("cam".to_string(), handle)])),
+            ..Default::default()
+        };
+        (c, status_tx)
+    }
+
+    fn set(tx: &watch::Sender<HostStatus>, phase: Phase, health: Option<&str>) {
+        tx.send_modify(|st| {
+            if phase == Phase::Running {
+                st.spawns += 1;
+            }
+            st.phase = phase;
+            st.health = health.map(str::to_string);
+        });
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn ready_without_a_healthcheck_once_it_was_spawned() {
+        let (c, tx) = controls(false);
+        let wait = tokio::spawn({
+            let c = c.clone();
+            async move { c.wait_ready("cam", soon()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!wait.is_finished(), "idle is not ready");
+        set(&tx, Phase::Running, None);
+        assert_eq!(wait.await.unwrap(), Ok(Readiness::Running));
+        // A quick exit 0 is a task that completed.
+        set(&tx, Phase::Exited(0), None);
+        assert_eq!(c.wait_ready("cam", soon()).await, Ok(Readiness::Completed));
+    }
+
+    #[tokio::test]
+    async fn with_a_healthcheck_it_waits_for_healthy() {
+        let (c, tx) = controls(true);
+        set(&tx, Phase::Running, Some("starting"));
+        let wait = tokio::spawn({
+            let c = c.clone();
+            async move { c.wait_ready("cam", soon()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!wait.is_finished(), "starting is not healthy");
+        set(&tx, Phase::Running, Some("healthy"));
+        assert_eq!(wait.await.unwrap(), Ok(Readiness::Healthy));
+    }
+
+    #[tokio::test]
+    async fn failures_say_why() {
+        let (c, tx) = controls(false);
+        set(&tx, Phase::Exited(3), None);
+        let e = c.wait_ready("cam", soon()).await.unwrap_err();
+        assert_eq!(e.to_string(), "exited with code 3 before it was ready");
+        set(&tx, Phase::Stopped, None);
+        let e = c.wait_ready("cam", soon()).await.unwrap_err();
+        assert_eq!(e, HostError::StoppedEarly);
+        set(&tx, Phase::Disabled("no camera".into()), None);
+        assert_eq!(c.wait_ready("cam", soon()).await, Ok(Readiness::Disabled));
+        assert!(c.wait_ready("nope", soon()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_timeout_names_what_it_saw() {
+        let (c, tx) = controls(true);
+        set(&tx, Phase::Backoff, None);
+        let e = c
+            .wait_ready("cam", Instant::now() + Duration::from_millis(30))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not healthy within the timeout") && e.contains("keeps exiting"),
+            "{e}"
+        );
+        assert!(c.is_up("cam"));
+    }
 }

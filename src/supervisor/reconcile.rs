@@ -7,16 +7,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::hosts::Hosts;
+use super::walks::Walks;
 use super::{Controls, Shared, SupEvent};
-use crate::engine::converge::{Event, Prepared};
 use crate::engine::{observed, Engine};
-use crate::executor::{self, Ctx, UpWalk};
 use crate::project::Project;
 
 const POLL: Duration = Duration::from_secs(1);
 
-pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, controls: Controls) {
+pub async fn run(
+    engine: Engine,
+    project: Arc<Project>,
+    shared: Arc<Shared>,
+    controls: Controls,
+    walks: Arc<dyn Walks>,
+) {
     let mut gone_since: Option<Instant> = None;
     loop {
         tokio::time::sleep(POLL).await;
@@ -38,14 +42,20 @@ pub async fn run(engine: Engine, project: Arc<Project>, shared: Arc<Shared>, con
                         since.elapsed().as_secs_f64()
                     ),
                 ));
-                bring_back(&engine, &project, &shared, &controls).await;
+                bring_back(&engine, &project, &shared, &controls, walks.as_ref()).await;
             }
             _ => {}
         }
     }
 }
 
-async fn bring_back(engine: &Engine, project: &Project, shared: &Shared, controls: &Controls) {
+async fn bring_back(
+    engine: &Engine,
+    project: &Project,
+    shared: &Shared,
+    controls: &Controls,
+    walks: &dyn Walks,
+) {
     // The engine answers pings before it has restored its containers' state: wait until it
     // lists them.
     let mut existing = Vec::new();
@@ -58,32 +68,14 @@ async fn bring_back(engine: &Engine, project: &Project, shared: &Shared, control
             Err(_) => tokio::time::sleep(POLL).await,
         }
     }
-    // What was up: the project's containers, and the host processes that run (or restart).
-    let nodes: Vec<String> = project
-        .graph
-        .order()
-        .into_iter()
-        .filter(|n| existing.iter().any(|c| &c.service == n) || controls.is_up(n))
-        .collect();
-    let quiet: crate::engine::converge::Reporter = Arc::new(|_: Event| {});
-    let ctx = Ctx::new(engine, project, Hosts::Local(controls.clone()), quiet);
-    let prepared = Prepared {
-        existing,
-        ..Default::default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(600);
-    match executor::up(&ctx, &nodes, &prepared, UpWalk::StartOnly, deadline).await {
-        Ok(actions) => {
-            let started: Vec<&str> = actions
-                .iter()
-                .filter(|(_, a)| *a != crate::engine::converge::Action::UpToDate)
-                .map(|(n, _)| n.as_str())
-                .collect();
-            shared.emit(SupEvent::Note(
-                "engine".into(),
-                format!("stack back up ({} started again)", started.join(", ")),
-            ));
-        }
+    match walks
+        .bring_back(engine, project, controls.clone(), existing)
+        .await
+    {
+        Ok(started) => shared.emit(SupEvent::Note(
+            "engine".into(),
+            format!("stack back up ({} started again)", started.join(", ")),
+        )),
         Err(e) => shared.emit(SupEvent::Note(
             "engine".into(),
             format!("could not bring the stack back: {e}"),

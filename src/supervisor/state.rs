@@ -16,10 +16,59 @@ pub struct State {
     pub autoheal: BTreeMap<String, HealState>,
 }
 
+/// Where a host process is, as the state file and the control socket say it (the same
+/// lowercase words as before the type existed, so older files still read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostPhase {
+    /// Not started yet: waits for its dependencies (and the executor's start).
+    #[default]
+    Waiting,
+    /// Spawned; an older supervisor wrote it for a process whose health was not known yet.
+    Starting,
+    Running,
+    /// Exited; restarting after a backoff.
+    Backoff,
+    /// Exited and its policy does not restart it.
+    Exited,
+    /// Could not be spawned.
+    Failed,
+    Stopped,
+    Disabled,
+}
+
+impl HostPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostPhase::Waiting => "waiting",
+            HostPhase::Starting => "starting",
+            HostPhase::Running => "running",
+            HostPhase::Backoff => "backoff",
+            HostPhase::Exited => "exited",
+            HostPhase::Failed => "failed",
+            HostPhase::Stopped => "stopped",
+            HostPhase::Disabled => "disabled",
+        }
+    }
+
+    /// Up, or about to be again: what a supervisor that goes away leaves to be stopped.
+    pub fn is_up(self) -> bool {
+        matches!(
+            self,
+            HostPhase::Running | HostPhase::Backoff | HostPhase::Waiting
+        )
+    }
+}
+
+impl std::fmt::Display for HostPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HostState {
-    /// running, starting, waiting, exited, backoff, stopped, disabled
-    pub state: String,
+    pub state: HostPhase,
     /// The command's pid.
     pub pid: Option<i32>,
     /// The process group to kill on `down`: its relay's pid (the relay leads the group and
@@ -71,13 +120,13 @@ impl HostState {
     /// keeps it true; without one, what the processes say (a dead or zombie pid is not
     /// running; "unsupervised" only while it really runs).
     pub fn shown_state(&self, supervised: bool) -> String {
-        let was_up = matches!(self.state.as_str(), "running" | "backoff" | "waiting");
-        match self.state.as_str() {
-            "disabled" => format!(
+        let was_up = self.state.is_up();
+        match self.state {
+            HostPhase::Disabled => format!(
                 "disabled: {}",
                 self.disabled_reason.clone().unwrap_or_default()
             ),
-            "running" if !self.command_alive() => {
+            HostPhase::Running if !self.command_alive() => {
                 if supervised {
                     "exited".into()
                 } else {
@@ -99,5 +148,76 @@ impl State {
     /// Written to a temp file and renamed, so readers never see half a file.
     pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
         crate::project::paths::write_json_atomically(&paths.state_file(), self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_keep_their_words_on_disk() {
+        for (phase, word) in [
+            (HostPhase::Waiting, "waiting"),
+            (HostPhase::Starting, "starting"),
+            (HostPhase::Running, "running"),
+            (HostPhase::Backoff, "backoff"),
+            (HostPhase::Exited, "exited"),
+            (HostPhase::Failed, "failed"),
+            (HostPhase::Stopped, "stopped"),
+            (HostPhase::Disabled, "disabled"),
+        ] {
+            assert_eq!(
+                serde_json::to_string(&phase).unwrap(),
+                format!("\"{word}\"")
+            );
+            assert_eq!(phase.to_string(), word);
+        }
+        // A file an older devstack wrote reads as it did.
+        let old = r#"{"state":"backoff","pid":null,"pgid":null,"restarts":2,
+            "started_at":null,"last_exit":1,"health":null,"disabled_reason":null}"#;
+        let h: HostState = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            (h.state, h.restarts, h.last_exit),
+            (HostPhase::Backoff, 2, Some(1))
+        );
+    }
+
+    fn host(state: HostPhase, pid: Option<i32>) -> HostState {
+        HostState {
+            state,
+            pid,
+            pid_start: pid.and_then(crate::supervisor::process::start_time),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shown_state_believes_the_processes_over_the_file() {
+        let me = Some(std::process::id() as i32);
+        // A dead pid: the file's "running" is not true.
+        let dead = Some(i32::MAX - 1);
+        assert_eq!(host(HostPhase::Running, dead).shown_state(true), "exited");
+        assert_eq!(
+            host(HostPhase::Running, dead).shown_state(false),
+            "exited (no supervisor)"
+        );
+        assert_eq!(host(HostPhase::Running, me).shown_state(true), "running");
+        // Unsupervised only while it really runs.
+        assert_eq!(
+            host(HostPhase::Running, me).shown_state(false),
+            "running (unsupervised)"
+        );
+        assert_eq!(
+            host(HostPhase::Backoff, None).shown_state(false),
+            "stopped (no supervisor)"
+        );
+        assert_eq!(host(HostPhase::Exited, None).shown_state(false), "exited");
+        let off = HostState {
+            state: HostPhase::Disabled,
+            disabled_reason: Some("no camera".into()),
+            ..Default::default()
+        };
+        assert_eq!(off.shown_state(true), "disabled: no camera");
     }
 }
