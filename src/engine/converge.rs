@@ -29,11 +29,13 @@ use crate::project::Project;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvergeError {
-    #[error("port {ip}:{port} (service {service}) is already in use on the host: stop what holds it (`ss -ltnp 'sport = :{port}'`) or change the port in .env")]
+    #[error("port {ip}:{port} (service {service}) is already in use on the host: stop what holds it (`ss -ltnp 'sport = :{port}'`) or {hint}")]
     PortBusy {
         service: String,
         ip: String,
         port: u16,
+        /// Where the port was written: the variable and its line, or the file's `ports:` entry.
+        hint: String,
     },
     #[error("service {service} requests a GPU, but the Docker engine has no NVIDIA runtime: install the NVIDIA Container Toolkit (`sudo apt-get install nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker`), or set DEVSTACK_GPU=none for a CPU-only stack")]
     NoGpuRuntime { service: String },
@@ -490,6 +492,7 @@ fn preflight_ports(
                         service: name.clone(),
                         ip: ip.to_string(),
                         port,
+                        hint: p.source.change_hint(),
                     });
                 }
             }

@@ -683,6 +683,15 @@ fn a_busy_port_written_in_the_template_is_to_be_changed_there() {
     if !docker_available() {
         return;
     }
+    // up's preflight finds it busy first: the same place is named.
+    let out = s.run(&["up", "-d", "--wait-timeout", "60"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!(":{port} (service web) is already in use")),
+        "{t}"
+    );
+    assert!(t.contains(&there) && !t.contains(".env"), "{t}");
     // The engine refuses the port (preflight skipped): the same place is named.
     let out = s.run(&["up", "-d", "--skip-preflight", "--wait-timeout", "60"]);
     let t = text(&out);
