@@ -1,6 +1,7 @@
 //! Container operations, one place: create, start, stop, restart, kill, remove, recreate (the
-//! Compose swap) and the exec probe of a healthcheck. The convergence loop, the executor and
-//! auto-heal call these; none of them builds engine options itself.
+//! Compose swap), its blue/green variant (`watch`'s rebuild) and the exec probe of a
+//! healthcheck. The convergence loop, the executor, `watch` and auto-heal call these; none of
+//! them builds engine options itself.
 
 use std::time::Duration;
 
@@ -128,20 +129,69 @@ pub async fn recreate(
     spec: ContainerSpec,
     cur: &ContainerState,
 ) -> Result<String, ConvergeError> {
-    let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
     let name = spec.name.clone();
-    let id = create(engine, svc, spec, &tmp).await?;
+    let id = create_beside(engine, svc, spec, cur).await?;
+    take_place(engine, svc, cur, &id, &name)
+        .await
+        .map_err(|e| match e {
+            SwapError::RemoveOld(e) | SwapError::Rename(e) => ConvergeError::from(e),
+        })?;
+    start(engine, svc, &id).await?;
+    Ok(id)
+}
+
+/// The blue/green swap (`watch`'s rebuild), in three steps around the caller's readiness
+/// wait: [`create_beside`] and [`start`] the new container while the old one serves, then
+/// [`take_place`] once the new one is ready, or [`discard`] it when it is not.
+///
+/// Creates the replacement of `cur` under a temporary name (Compose's, `<old id>_<name>`),
+/// so both exist at once; the spec's name is what it takes in [`take_place`].
+pub async fn create_beside(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    cur: &ContainerState,
+) -> Result<String, ConvergeError> {
+    let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
+    create(engine, svc, spec, &tmp).await
+}
+
+/// Why the new container could not take the old one's place.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("cannot remove the old container: {}", docker_message(.0))]
+    RemoveOld(bollard::errors::Error),
+    #[error("cannot rename the new container: {}", docker_message(.0))]
+    Rename(bollard::errors::Error),
+}
+
+/// The new container `id` takes the old one's place: `cur` stops (its `pre_stop` hooks, its
+/// grace period), is removed, and `id` is renamed to `name`.
+pub async fn take_place(
+    engine: &Engine,
+    svc: &Service,
+    cur: &ContainerState,
+    id: &str,
+    name: &str,
+) -> Result<(), SwapError> {
     stop_service(engine, svc, &cur.id, svc.stop_grace_secs()).await;
-    remove(engine, &cur.id).await?;
+    remove(engine, &cur.id)
+        .await
+        .map_err(SwapError::RemoveOld)?;
     engine
         .docker
         .rename_container(
-            &id,
-            RenameContainerOptionsBuilder::default().name(&name).build(),
+            id,
+            RenameContainerOptionsBuilder::default().name(name).build(),
         )
-        .await?;
-    start(engine, svc, &id).await?;
-    Ok(id)
+        .await
+        .map_err(SwapError::Rename)
+}
+
+/// Removes a replacement that did not become ready (stopped at once: it never served).
+pub async fn discard(engine: &Engine, id: &str) {
+    stop(engine, id, 1).await;
+    let _ = remove(engine, id).await;
 }
 
 async fn create(

@@ -13,6 +13,7 @@ pub mod observed;
 pub mod remote;
 pub mod spec;
 pub mod ssh;
+pub mod stats;
 pub mod sync;
 
 use std::path::PathBuf;

@@ -13,3 +13,5 @@
 //!   node selection an option of the walk.
 //! - `engine/` (Docker objects), `supervisor/` (host processes), `project/` (the configuration,
 //!   reading no environment of the engine): the primitives.
+
+pub mod watch;
