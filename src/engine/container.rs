@@ -245,22 +245,33 @@ async fn create(
     Ok(resp.id)
 }
 
+/// Why a container's files (secrets, configs) or a hook could not be run or placed.
+#[derive(Debug, thiserror::Error)]
+pub enum InContainerError {
+    #[error("{}", docker_message(.0))]
+    Engine(#[from] bollard::errors::Error),
+    #[error("{0}")]
+    Tar(#[from] std::io::Error),
+    #[error("exit code {code}: {tail}")]
+    Exited { code: i64, tail: String },
+}
+
 /// Copies secrets and configs into a created container (one tar through the archive
 /// endpoint, unpacked at `/`).
 async fn put_files(
     engine: &Engine,
     id: &str,
     files: &[super::spec::Injection],
-) -> Result<(), String> {
-    let tar = super::spec::injections_tar(files).map_err(|e| e.to_string())?;
+) -> Result<(), InContainerError> {
+    let tar = super::spec::injections_tar(files)?;
     let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
         .path("/")
         .build();
     engine
         .docker
         .upload_to_container(id, Some(opts), bollard::body_full(tar.into()))
-        .await
-        .map_err(|e| docker_message(&e))
+        .await?;
+    Ok(())
 }
 
 // The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).
@@ -301,7 +312,7 @@ pub async fn run_hook(
     engine: &Engine,
     id: &str,
     hook: &crate::project::model::Hook,
-) -> Result<(), String> {
+) -> Result<(), InContainerError> {
     let config = ExecConfig {
         cmd: Some(hook.command.clone()),
         user: hook.user.clone(),
@@ -317,11 +328,7 @@ pub async fn run_hook(
         attach_stderr: Some(true),
         ..Default::default()
     };
-    let exec = engine
-        .docker
-        .create_exec(id, config)
-        .await
-        .map_err(|e| docker_message(&e))?;
+    let exec = engine.docker.create_exec(id, config).await?;
     let mut tail = String::new();
     if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
         engine.docker.start_exec(&exec.id, None).await
@@ -333,14 +340,12 @@ pub async fn run_hook(
             }
         }
     }
-    match engine.docker.inspect_exec(&exec.id).await {
-        Ok(r) if r.exit_code == Some(0) => Ok(()),
-        Ok(r) => Err(format!(
-            "exit code {}: {}",
-            r.exit_code.unwrap_or(-1),
-            tail.trim()
-        )),
-        Err(e) => Err(docker_message(&e)),
+    match engine.docker.inspect_exec(&exec.id).await? {
+        r if r.exit_code == Some(0) => Ok(()),
+        r => Err(InContainerError::Exited {
+            code: r.exit_code.unwrap_or(-1),
+            tail: tail.trim().to_string(),
+        }),
     }
 }
 

@@ -566,3 +566,57 @@ fn every_replica_of_a_scaled_service_gets_the_syncs_the_exec_hooks_and_the_resta
         .expect("watch ends on SIGTERM");
     assert_eq!(status.code(), Some(0), "{}", w.log());
 }
+
+#[test]
+fn a_rebuild_replaces_every_replica_beside_its_old_one() {
+    if !docker_available() {
+        return;
+    }
+    let stack = Stack::new("watched");
+    stack.set_template(
+        "services:\n  app:\n    build: ./services/app\n    init: true\n    \
+         stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"touch /tmp/ready; exec sleep 100000\"]\n    \
+         healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"], interval: 1s, timeout: 1s, retries: 3 }\n    \
+         deploy: { replicas: 2 }\n    develop:\n      watch:\n        \
+         - { action: rebuild, path: ./services/app/Dockerfile }\n",
+    );
+    stack.ok(&["up", "-d"]);
+    let ids = |s: &Stack| s.containers();
+    let before = ids(&stack);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let mut w = Watching::start(&stack, &["--no-up"]);
+    w.expect(
+        &["app", "watching: rebuild on services/app/Dockerfile"],
+        LONG,
+    );
+
+    let dockerfile = stack.path().join("services/app/Dockerfile");
+    let good = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, good.replace("echo v1", "echo v2")).unwrap();
+    w.expect(
+        &["app", "rebuilt (Dockerfile)", "recreated, healthy after"],
+        Duration::from_secs(120),
+    );
+    // The old ones go right after the line; the new ones take their names.
+    let proper: Vec<String> = [1, 2].map(|n| format!("{}-app-{n}", stack.name)).to_vec();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let names = |s: &Stack| ids(s).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    while names(&stack) != proper && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(names(&stack), proper, "{}", w.log());
+    let after = ids(&stack);
+    for n in [1, 2] {
+        assert_eq!(
+            in_replica(&stack, "app", n, &["cat", "/www/version"]).1,
+            "v2",
+            "app-{n} runs the old image"
+        );
+        assert_ne!(after[n as usize - 1].1, before[n as usize - 1].1, "app-{n}");
+    }
+    w.signal(Signal::SIGTERM);
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .expect("watch ends on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", w.log());
+}
