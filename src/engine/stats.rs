@@ -148,9 +148,10 @@ impl Sampler {
         Sampler::default()
     }
 
-    /// Samples `ids` all at once; a container that gives no sample (stopped, gone, slow) is
-    /// left out of the answer, and forgotten.
+    /// Samples `ids` all at once; a container that gives no sample this time (stopped, slow)
+    /// is left out of the answer. Containers not in `ids` are forgotten.
     pub async fn sample(&mut self, engine: &Engine, ids: &[String]) -> HashMap<String, Usage> {
+        self.prev.retain(|id, _| ids.contains(id));
         let samples = futures_util::future::join_all(ids.iter().map(|id| sample(engine, id))).await;
         let mut out = HashMap::new();
         for (id, s) in ids.iter().zip(samples) {
@@ -158,10 +159,7 @@ impl Sampler {
                 Ok(s) => {
                     out.insert(id.clone(), self.usage(id, s));
                 }
-                Err(e) => {
-                    tracing::debug!("{e}");
-                    self.prev.remove(id);
-                }
+                Err(e) => tracing::debug!("{e}"),
             }
         }
         out

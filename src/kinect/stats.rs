@@ -103,6 +103,18 @@ pub enum State {
     Failed,
 }
 
+impl State {
+    /// As the health file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopped => "stopped",
+            State::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencyMs {
     pub p50: Option<f64>,
@@ -349,6 +361,7 @@ mod tests {
         r.report(&c, State::Running, 3).write(&path).unwrap();
         let h = Health::read(&path).unwrap();
         assert_eq!(h.state, State::Running);
+        assert_eq!(h.state.as_str(), "running");
         assert_eq!(
             (h.source.as_str(), h.published, h.queued),
             ("synthetic", 1, 3)
