@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::cli::{GlobalOpts, GraphArgs, GraphFormat};
-use crate::engine::observed;
+use crate::ops::status::{self, Look, NodeStatus};
 use crate::project::graph::{Graph, Kind};
 use crate::project::model::Dependency;
-use crate::supervisor::state::State;
 use crate::ui::color;
 
 /// A node's state as `ps` would say it, and how it reads (ok, waiting, bad, unknown).
@@ -40,50 +39,23 @@ pub async fn run(g: &GlobalOpts, a: &GraphArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// Each node's state from the one status of the stack (`ops::status`): containers (the first
+/// replica) when the engine answers, host processes from the supervisor either way.
 async fn states(project: &crate::project::Project) -> HashMap<String, NodeState> {
-    let mut out = HashMap::new();
-    // Without an engine the graph is still drawn; containers then read "unknown".
-    if let Ok(engine) = crate::engine::Engine::connect().await {
-        if let Ok(list) = observed::list(&engine, &project.name).await {
-            for c in list {
-                let (text, tone) = match (c.status.as_str(), c.health.as_deref()) {
-                    ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
-                    ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
-                    ("running", Some(h)) => (h.to_string(), Tone::Pending),
-                    ("running", None) => ("running".to_string(), Tone::Ok),
-                    (s, _) if c.exit_code.is_some_and(|x| x != 0) => (
-                        format!("{s} ({})", c.exit_code.unwrap_or_default()),
-                        Tone::Bad,
-                    ),
-                    (s, _) => (s.to_string(), Tone::Off),
-                };
-                out.insert(c.service.clone(), NodeState { text, tone });
-            }
-        }
-    }
     let paths = project.paths();
-    let supervised = crate::supervisor::any_running(&paths);
-    for (name, h) in State::load(&paths).host {
-        let shown = h.shown_state(supervised);
-        let (text, tone) = match (h.state.as_str(), h.health.as_deref()) {
-            ("disabled", _) => ("disabled".to_string(), Tone::Off),
-            // What the processes say when no supervisor keeps the file true.
-            _ if shown.contains('(') || (h.state == "running" && shown != "running") => {
-                (shown, Tone::Bad)
-            }
-            ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
-            ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
-            ("running", Some(h)) => (h.to_string(), Tone::Pending),
-            ("running", None) => ("running".to_string(), Tone::Ok),
-            ("backoff" | "failed", _) => (h.state.clone(), Tone::Bad),
-            ("exited", _) if h.last_exit.is_some_and(|c| c != 0) => (
-                format!("exited ({})", h.last_exit.unwrap_or_default()),
-                Tone::Bad,
-            ),
-            (s, _) => (s.to_string(), Tone::Off),
-        };
-        out.insert(name, NodeState { text, tone });
-    }
+    // Without an engine the graph is still drawn; containers then read "unknown".
+    let nodes = match crate::engine::Engine::connect().await {
+        Ok(engine) => status::collect(&engine, &project.name, &paths, Look::default())
+            .await
+            .map(|s| s.nodes)
+            .unwrap_or_else(|_| status::hosts(&paths).nodes),
+        Err(_) => status::hosts(&paths).nodes,
+    };
+    let mut out: HashMap<String, NodeState> = nodes
+        .iter()
+        .filter(|n| n.number.unwrap_or(1) == 1)
+        .map(|n| (n.service.clone(), shown(n)))
+        .collect();
     for n in project.graph.nodes() {
         if let Some(why) = &n.disabled {
             out.insert(
@@ -115,6 +87,26 @@ fn edge_label(d: &Dependency) -> String {
 
 /// Top-level nodes (nothing depends on them) with their dependencies below; a node reached
 /// twice is drawn once and then referred to.
+/// A node's word and tone in the graph.
+fn shown(n: &NodeStatus) -> NodeState {
+    let (text, tone) = match (n.state.as_str(), n.health.as_deref()) {
+        (s, _) if s.starts_with("disabled") => ("disabled".to_string(), Tone::Off),
+        // What the processes say when no supervisor keeps the file true.
+        (s, _) if s.contains('(') => (s.to_string(), Tone::Bad),
+        ("crash-looping" | "backoff" | "failed", _) => (n.state.clone(), Tone::Bad),
+        ("running", Some("healthy")) => ("healthy".to_string(), Tone::Ok),
+        ("running", Some("unhealthy")) => ("unhealthy".to_string(), Tone::Bad),
+        ("running", Some(h)) => (h.to_string(), Tone::Pending),
+        ("running", None) => ("running".to_string(), Tone::Ok),
+        (s, _) if n.exit_code.is_some_and(|c| c != 0) => (
+            format!("{s} ({})", n.exit_code.unwrap_or_default()),
+            Tone::Bad,
+        ),
+        (s, _) => (s.to_string(), Tone::Off),
+    };
+    NodeState { text, tone }
+}
+
 fn tree(graph: &Graph, states: &HashMap<String, NodeState>, colour: bool) -> String {
     let paint = |st: &NodeState| {
         if !colour {

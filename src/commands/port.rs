@@ -8,10 +8,10 @@ use crate::errors::UsageError;
 
 pub async fn run(g: &GlobalOpts, a: &PortArgs) -> anyhow::Result<u8> {
     let project = super::load_project(g)?;
-    let service = super::exec::container_service(&project, &a.service, "port")?;
+    let service = crate::ops::exec::container_service(&project, &a.service, "port")?;
     let (port, proto) = parse_port(&a.port)?;
     let engine = super::connect().await?;
-    let c = super::exec::running_container(&engine, &project, &service, a.index).await?;
+    let c = crate::ops::exec::running_container(&engine, &project, &service, a.index).await?;
     let st = observed::inspect(&engine, &c.id).await?;
     match published(&st.ports, port, &proto) {
         Some(addr) => {

@@ -5,8 +5,8 @@ use bollard::query_parameters::InspectContainerOptions;
 use serde::Serialize;
 
 use crate::cli::{GlobalOpts, TopArgs};
-use crate::engine::observed;
 use crate::gpu::GpuStatus;
+use crate::ops::status::{self, Look, NodeKind};
 use crate::project::ProjectSource;
 use crate::ui::{color, table};
 
@@ -46,7 +46,7 @@ pub async fn run(g: &GlobalOpts, a: &TopArgs) -> anyhow::Result<u8> {
             }
         };
         let containers = match &engine {
-            Some(e) => per_container(e, &source.name, &devices).await,
+            Some(e) => per_container(e, &source, &devices).await,
             None => Vec::new(),
         };
         let snap = Snapshot {
@@ -71,9 +71,11 @@ pub async fn run(g: &GlobalOpts, a: &TopArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// The project's containers (the one status of `ops::status`) that hold GPU memory, with the
+/// budget each one's environment gives it.
 async fn per_container(
     engine: &crate::engine::Engine,
-    project: &str,
+    source: &ProjectSource,
     devices: &[GpuStatus],
 ) -> Vec<ContainerUse> {
     let usage = crate::gpu::usage_by_container(devices);
@@ -82,13 +84,19 @@ async fn per_container(
         .map(|d| (d.index, d.memory_total_mib))
         .collect();
     let mut out = Vec::new();
-    for c in observed::list(engine, project).await.unwrap_or_default() {
-        let Some((gpus, memory_mib)) = usage.get(&c.id).cloned() else {
+    let snap = status::collect(engine, &source.name, &source.paths(), Look::default())
+        .await
+        .unwrap_or_default();
+    for c in snap.nodes.iter().filter(|n| n.kind == NodeKind::Container) {
+        let Some(id) = c.full_id.as_deref() else {
+            continue;
+        };
+        let Some((gpus, memory_mib)) = usage.get(id).cloned() else {
             continue;
         };
         let env: Vec<String> = engine
             .docker
-            .inspect_container(&c.id, None::<InspectContainerOptions>)
+            .inspect_container(id, None::<InspectContainerOptions>)
             .await
             .ok()
             .and_then(|i| i.config.and_then(|cfg| cfg.env))

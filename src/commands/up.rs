@@ -1,127 +1,58 @@
 //! `devstack up`: preflight, render, build, then walk the one graph of containers and host
-//! processes. With `-d` the background supervisor starts first, so a host process runs as soon
-//! as its dependencies hold while containers still converge; `up -d` returns when every node
-//! is ready. Attached, see `attached.rs`.
+//! processes (`ops::up`). With `-d` the background supervisor starts first and `up -d` returns
+//! when every node is ready; attached, `ops::attached` runs the session.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{GlobalOpts, PullPolicy, UpArgs};
 use crate::engine::build::ImageOptions;
 use crate::engine::container::Recreate;
-use crate::engine::converge::{self, Action, Event, UpOptions};
+use crate::engine::converge::UpOptions;
 use crate::errors::UsageError;
-use crate::executor::plan::plan_up;
-use crate::executor::{self, Ctx, UpWalk};
-use crate::project::graph::Kind;
-use crate::project::Project;
-use crate::supervisor::hosts::Hosts;
+use crate::ops::attached::{self, Attached};
+use crate::ops::up::{self, Plan};
 use crate::supervisor::Running;
 use crate::ui::color;
-use crate::ui::progress::Progress;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let project = super::load_project_probed(g)?;
-    let paths = project.paths();
     if !a.detach {
-        // Two attached sessions would each run the host processes (one Kinect, two captures).
-        if let Some(pid) = crate::supervisor::attached_pid(&paths) {
-            return Err(UsageError(format!(
-                "an attached `devstack up` (pid {pid}) already runs project {}: watch it from here \
-                 with `devstack logs -f`, apply changes with `devstack up -d`, or stop it first",
-                project.name
-            ))
-            .into());
-        }
+        refuse_second_attached(&project)?;
     }
     super::report_not_acted_on(&project);
     let named = project.resolve_services(&a.services)?;
     let engine = super::connect().await?;
-    let nodes = selection(&project, &named, a.no_host, a.no_deps);
+    let nodes = up::selection(&project, &named, a.no_host, a.no_deps);
     let plan = Plan::new(
         &project,
         nodes,
-        UpOptions {
-            image: ImageOptions {
-                force_build: a.build,
-                no_build: a.no_build,
-                pull_always: a.pull == PullPolicy::Always,
-                pull_never: a.pull == PullPolicy::Never,
-                ..Default::default()
-            },
-            recreate: if a.force_recreate {
-                Recreate::Always
-            } else if a.no_recreate {
-                Recreate::Never
-            } else {
-                Recreate::IfChanged
-            },
-            remove_orphans: a.remove_orphans,
-            skip_preflight: a.skip_preflight,
-            ..Default::default()
-        },
+        options(a),
         Duration::from_secs(a.wait_timeout),
         g.verbose > 0,
     );
     if a.dry_run {
-        let steps = plan_up(&engine, &project, &plan.nodes, &plan.opts).await?;
         crate::outln!(
             "devstack up --dry-run: the plan for project {}; nothing is changed",
             project.name
         )?;
-        for l in steps.lines() {
+        for l in up::dry_run(&engine, &project, &plan).await? {
             crate::outln!("  {l}")?;
         }
         return Ok(0);
     }
     if !a.detach {
         if a.dash {
-            use std::io::IsTerminal;
-            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-                return Err(UsageError(
-                    "`devstack up --dash` needs a terminal (stdin and stdout); without one use `devstack up`".into(),
-                )
-                .into());
-            }
+            needs_terminal()?;
         }
-        return super::attached::run(
-            &engine, project, plan, !a.no_host, a.timeout, a.dash, a.watch,
-        )
-        .await;
+        let how = Attached {
+            host_processes: !a.no_host,
+            grace: a.timeout.map(Duration::from_secs),
+            dash: a.dash,
+            watch: a.watch,
+        };
+        return attached::run(&engine, project, plan, how).await;
     }
-    let has_hosts = plan.nodes.iter().any(|n| project.graph.is_host(n));
-    let wants_supervisor = has_hosts || project.model.x_devstack.autoheal.enabled;
-    // The supervisor first: host processes are nodes of the walk below.
-    let had_supervisor = crate::supervisor::running_pid(&paths).is_some();
-    let running = if wants_supervisor {
-        Some(crate::supervisor::ensure_background(&project).await?)
-    } else {
-        None
-    };
-    let hosts = if running.is_some() {
-        Hosts::Socket(paths.clone())
-    } else {
-        Hosts::Absent("no supervisor runs".into())
-    };
-    let ctx = Ctx::new(&engine, &project, hosts, plan.reporter.clone());
-    let actions = match plan.converge(&ctx).await {
-        Ok(a) => a,
-        Err(e) => {
-            plan.progress.abandon();
-            // A supervisor this `up` started for nothing (a build or pull failed before any
-            // host process ran) goes again: a failed `up` leaves nothing behind it made.
-            let hosts_run = crate::supervisor::state::State::load(&paths)
-                .host
-                .values()
-                .any(|h| matches!(h.state.as_str(), "running" | "backoff"));
-            if !had_supervisor && !hosts_run && matches!(running, Some(Running::Background(_))) {
-                crate::supervisor::stop_background(&project.source).await?;
-            }
-            return Err(e.into());
-        }
-    };
-    plan.finish(&actions);
-    match running {
+    match up::detached(&engine, &project, &plan).await? {
         Some(Running::Background(pid)) => crate::say!(
             "{} supervisor running in the background (pid {pid})",
             color::ok("✓")
@@ -136,105 +67,50 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// What `up` walks, and how it reports.
-pub struct Plan {
-    /// Services and host processes, dependencies first.
-    pub nodes: Vec<String>,
-    pub opts: UpOptions,
-    /// How long the nodes may take to become ready, from the end of the builds.
-    pub wait: Duration,
-    pub progress: Arc<Progress>,
-    pub reporter: converge::Reporter,
-}
-
-impl Plan {
-    /// The plan for `nodes` (dependencies first): `opts` with its containers filled in, and
-    /// live progress lines for every node.
-    pub fn new(
-        project: &Project,
-        nodes: Vec<String>,
-        mut opts: UpOptions,
-        wait: Duration,
-        verbose: bool,
-    ) -> Plan {
-        opts.services = nodes
-            .iter()
-            .filter(|n| project.graph.kind(n) == Some(Kind::Container))
-            .cloned()
-            .collect();
-        let progress = Arc::new(Progress::new(&nodes, verbose));
-        let p = progress.clone();
-        let reporter: converge::Reporter = Arc::new(move |ev: Event| p.event(&ev));
-        Plan {
-            nodes,
-            opts,
-            wait,
-            progress,
-            reporter,
-        }
-    }
-
-    /// Steps 1–4 of the convergence, then the graph walk.
-    pub async fn converge(
-        &self,
-        ctx: &Ctx<'_>,
-    ) -> Result<Vec<(String, Action)>, converge::ConvergeError> {
-        // The plan is computed once; the walk follows its create/recreate decisions.
-        let steps = plan_up(ctx.engine, ctx.project, &self.nodes, &self.opts).await?;
-        let to_build: std::collections::HashSet<String> =
-            steps.images.iter().map(|(s, _)| s.clone()).collect();
-        let mut prepared = converge::prepare_planned(
-            ctx.engine,
-            ctx.project,
-            &self.opts,
-            &self.reporter,
-            Some(&to_build),
-        )
-        .await?;
-        prepared.recreate = steps.recreate_policies();
-        let deadline = Instant::now() + self.wait;
-        executor::up(
-            ctx,
-            &self.nodes,
-            &prepared,
-            UpWalk::Converge(self.opts.recreate),
-            deadline,
-        )
-        .await
-    }
-
-    pub fn finish(&self, actions: &[(String, Action)]) {
-        let changed = actions
-            .iter()
-            .filter(|(_, act)| *act != Action::UpToDate)
-            .count();
-        self.progress.finish(actions.len(), changed);
+/// Two attached sessions would each run the host processes (one Kinect, two captures).
+fn refuse_second_attached(project: &crate::project::Project) -> anyhow::Result<()> {
+    match crate::supervisor::attached_pid(&project.paths()) {
+        Some(pid) => Err(UsageError(format!(
+            "an attached `devstack up` (pid {pid}) already runs project {}: watch it from here \
+             with `devstack logs -f`, apply changes with `devstack up -d`, or stop it first",
+            project.name
+        ))
+        .into()),
+        None => Ok(()),
     }
 }
 
-/// The named nodes (or every active one) with their dependencies of both kinds (`--no-deps`:
-/// only the named ones); `--no-host` leaves host processes out and says which selected
-/// services depend on them.
-fn selection(project: &Project, named: &[String], no_host: bool, no_deps: bool) -> Vec<String> {
-    let mut nodes = if no_deps && !named.is_empty() {
-        // Only what was named (Compose's --no-deps); dependencies are not waited on.
-        named.to_vec()
-    } else {
-        converge::selected_nodes(project, named)
-    };
-    if no_host {
-        for n in &nodes {
-            let Some(node) = project.graph.get(n) else {
-                continue;
-            };
-            for dep in node.deps.keys().filter(|d| project.graph.is_host(d)) {
-                crate::say!(
-                    "{} {n} depends on host process {dep}, which --no-host leaves out: {n} starts without waiting for it",
-                    color::warn("note:")
-                );
-            }
-        }
-        nodes.retain(|n| !project.graph.is_host(n));
+fn needs_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        return Ok(());
     }
-    nodes
+    Err(UsageError(
+        "`devstack up --dash` needs a terminal (stdin and stdout); without one use `devstack up`"
+            .into(),
+    )
+    .into())
+}
+
+/// The walk's options from the flags.
+fn options(a: &UpArgs) -> UpOptions {
+    UpOptions {
+        image: ImageOptions {
+            force_build: a.build,
+            no_build: a.no_build,
+            pull_always: a.pull == PullPolicy::Always,
+            pull_never: a.pull == PullPolicy::Never,
+            ..Default::default()
+        },
+        recreate: if a.force_recreate {
+            Recreate::Always
+        } else if a.no_recreate {
+            Recreate::Never
+        } else {
+            Recreate::IfChanged
+        },
+        remove_orphans: a.remove_orphans,
+        skip_preflight: a.skip_preflight,
+        ..Default::default()
+    }
 }

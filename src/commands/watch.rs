@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
-
 use crate::cli::{GlobalOpts, WatchArgs};
+use crate::ops::signals::StopSignals;
 use crate::ops::watch::{self, WatchError, WatchOptions};
 
-// The attached `up --watch` (commands/attached.rs) calls this name.
-// TODO(lead): call `crate::ops::watch::run_beside` there and drop this line.
+// `ops::attached` (`up --watch`) reaches the loop through `commands::run_watch`.
+// TODO(lead): call `crate::ops::watch::run_beside` there, then drop this line and the
+// re-export in commands/mod.rs.
 pub use crate::ops::watch::run_beside as run_watch;
 
 pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
@@ -29,25 +29,11 @@ pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
     if !a.no_up {
         watch::bring_up(&engine, &project, &named, wait, g.verbose > 0).await?;
     }
-    let stop = stop_signals()?;
+    let mut signals = StopSignals::new()?;
     let opts = WatchOptions { wait, strict: true };
-    let why = watch::run(&engine, &project, &named, &opts, stop)
+    let why = watch::run(&engine, &project, &named, &opts, signals.next())
         .await
         .map_err(WatchError::into_anyhow)?;
     crate::ui::attached::say(&format!("{why}: watch stopped"));
     Ok(0)
-}
-
-/// Resolves on Ctrl-C, SIGTERM or a closed terminal (SIGHUP), with what it was.
-fn stop_signals() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => "interrupted",
-            _ = term.recv() => "terminated",
-            _ = hup.recv() => "the terminal went away",
-        }
-    })
 }

@@ -10,6 +10,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod logs;
 pub mod observed;
+pub mod readiness;
 pub mod remote;
 pub mod spec;
 pub mod ssh;

@@ -122,6 +122,7 @@ async fn restart_container(
             )
         });
         let states = futures_util::future::try_join_all(waits).await?;
+        crate::engine::readiness::record_healthy(&project.paths(), &states);
         states
             .first()
             .map(|st| st.health.clone().unwrap_or_else(|| st.status.clone()))

@@ -248,6 +248,8 @@ async fn up_container(
             .unwrap_or_else(|| "running".into())
     };
     if want != Want::Completed {
+        // What `ps` and `dash` show until the engine's own check agrees.
+        crate::engine::readiness::record_healthy(&ctx.project.paths(), &states);
         ctx.hosts.container_ready(name).await;
     }
     (ctx.report)(Event::Ready(name.clone(), what, since.elapsed()));

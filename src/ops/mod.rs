@@ -13,5 +13,12 @@
 //!   node selection an option of the walk.
 //! - `engine/` (Docker objects), `supervisor/` (host processes), `project/` (the configuration,
 //!   reading no environment of the engine): the primitives.
-
+pub mod attached;
+pub mod dash;
+pub mod exec;
+pub mod run;
+pub mod session;
+pub mod signals;
+pub mod status;
+pub mod up;
 pub mod watch;

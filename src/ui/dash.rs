@@ -564,30 +564,40 @@ fn draw_footer(f: &mut Frame, st: &DashState, area: Rect) {
     );
 }
 
+/// The keys, in a box as wide as its longest line (wrapped on a narrower terminal, never cut).
 fn draw_help(f: &mut Frame, area: Rect) {
-    let w = 64.min(area.width);
-    let h = 16.min(area.height);
+    const KEYS: [&str; 10] = [
+        "↑/↓, k/j     select a service or host process",
+        "r            restart it (waits until healthy; dependents follow)",
+        "s            stop it, or start it when stopped",
+        "Enter, l     its logs;  a  all logs",
+        "/            search the logs (Enter ends, Esc clears)",
+        "w e i d      only warn / error / info / debug and above",
+        "PgUp/PgDn    scroll back and forth;  End  follow again",
+        "q, Ctrl-C    quit",
+        "",
+        "any key closes this help",
+    ];
+    let widest = KEYS.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16;
+    let w = (widest + 2).min(area.width);
+    let inner = w.saturating_sub(2).max(1) as usize;
+    let lines: u16 = KEYS
+        .iter()
+        .map(|l| l.chars().count().div_ceil(inner).max(1) as u16)
+        .sum();
+    let h = (lines + 2).min(area.height);
     let r = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
         w,
         h,
     );
-    let text = vec![
-        TLine::from("↑/↓, k/j     select a service or host process"),
-        TLine::from("r            restart it (waits until healthy; dependents follow)"),
-        TLine::from("s            stop it, or start it when stopped"),
-        TLine::from("Enter, l     its logs;  a  all logs"),
-        TLine::from("/            search the logs (Enter ends, Esc clears)"),
-        TLine::from("w e i d      only warn / error / info / debug and above"),
-        TLine::from("PgUp/PgDn    scroll back and forth;  End  follow again"),
-        TLine::from("q, Ctrl-C    quit"),
-        TLine::from(""),
-        TLine::from("any key closes this help"),
-    ];
+    let text: Vec<TLine> = KEYS.iter().map(|l| TLine::from(*l)).collect();
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(" keys ")),
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" keys ")),
         r,
     );
 }
@@ -655,6 +665,24 @@ mod tests {
         assert!(s.contains("WARN") && s.contains("slow"), "{s}");
         assert!(!s.contains('\u{1b}'), "no escape codes in cells: {s}");
         assert!(s.contains("q leaves it running"), "{s}");
+    }
+
+    #[test]
+    fn the_help_box_shows_every_line_whole() {
+        let mut st = state();
+        st.help = true;
+        let s = screen(&st, 120, 30);
+        assert!(
+            s.contains("restart it (waits until healthy; dependents follow)"),
+            "{s}"
+        );
+        assert!(s.contains("any key closes this help"), "{s}");
+        // The smallest screen the dashboard draws on.
+        let s = screen(&st, 80, 24);
+        assert!(
+            s.contains("restart it (waits until healthy; dependents follow)"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -604,3 +604,43 @@ fn ls_lists_devstack_and_compose_projects_with_their_states() {
         "{table}"
     );
 }
+
+/// `up -d` says "healthy" the moment devstack's own probe passes; the engine's first check
+/// comes one interval later (a minute here). `ps` and `ps --json` run at once say what `up`
+/// said, with the engine's word beside it; the same after `restart`.
+#[test]
+fn ps_right_after_up_and_restart_says_what_they_said() {
+    if !docker_available() {
+        return;
+    }
+    let s = Stack::new("supervised");
+    s.set_template(
+        r#"services:
+  app:
+    image: devstack-test-bb:latest
+    build: ./services/bb
+    init: true
+    stop_grace_period: 1s
+    command: ["sh", "-c", "exec sleep 100000"]
+    healthcheck: { test: ["CMD", "true"], interval: 60s }
+"#,
+    );
+    let check = |after: &str| {
+        let out = s.ok(&["ps", "--json"]);
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let app = &rows[0];
+        assert_eq!(app["health"], "healthy", "after {after}: {out}");
+        assert_eq!(app["engine_health"], "starting", "after {after}: {out}");
+        let table = s.ok(&["ps"]);
+        assert!(
+            table.contains("healthy") && !table.contains("starting"),
+            "{table}"
+        );
+    };
+    let up = s.ok(&["up", "-d", "--wait-timeout", "60"]);
+    assert!(up.contains("app healthy"), "{up}");
+    check("up");
+    let restarted = s.ok(&["restart", "app", "-t", "1"]);
+    assert!(restarted.contains("healthy"), "{restarted}");
+    check("restart");
+}

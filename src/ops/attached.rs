@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
-
+use super::signals::StopSignals;
 use super::up::Plan;
 use crate::engine::converge::{self, Event};
 use crate::engine::logs::{EngineLines, Line};
@@ -22,15 +21,31 @@ use crate::supervisor::{AttachedRegistration, Supervisor};
 use crate::ui::attached::{print_live, print_quietly, say};
 use crate::ui::printer::{LogPrinter, PrintOptions};
 
+/// How the attached session runs (`up`'s flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attached {
+    /// Run the host processes (not `--no-host`).
+    pub host_processes: bool,
+    /// `--timeout`: the stop grace period instead of each service's own.
+    pub grace: Option<Duration>,
+    /// The dashboard instead of the log stream (`--dash`).
+    pub dash: bool,
+    /// `develop.watch` rules act while it runs (`--watch`).
+    pub watch: bool,
+}
+
 pub async fn run(
     engine: &Engine,
     project: Project,
     plan: Plan,
-    host_processes: bool,
-    grace: Option<u64>,
-    dash: bool,
-    watch: bool,
+    how: Attached,
 ) -> anyhow::Result<u8> {
+    let Attached {
+        host_processes,
+        grace,
+        dash,
+        watch,
+    } = how;
     let mut signals = StopSignals::new()?;
     // Attached mode shows the services' output from the start of this `up`.
     let since = chrono::Utc::now().timestamp();
@@ -49,7 +64,6 @@ pub async fn run(
         Hosts::Local(sup.controls()),
         plan.reporter.clone(),
     );
-    let grace = grace.map(Duration::from_secs);
     let converged = tokio::select! {
         r = plan.converge(&ctx) => r,
         why = signals.next() => {
@@ -175,7 +189,7 @@ pub async fn run(
 
     // With --watch, the develop.watch rules act while the logs stream, until the signal.
     let why = if watch {
-        super::watch::run_watch(engine, &project, &[], signals.next()).await
+        crate::commands::run_watch(engine, &project, &[], signals.next()).await
     } else {
         signals.next().await
     };
@@ -219,32 +233,6 @@ async fn stop_graph(
                 container::kill(engine, &c.id).await;
             }
             crate::supervisor::kill_host_groups(&project.paths());
-        }
-    }
-}
-
-/// Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the stack the same way:
-/// the graph in reverse order. Nothing is left orphaned.
-pub struct StopSignals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-}
-
-impl StopSignals {
-    pub fn new() -> std::io::Result<StopSignals> {
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-        })
-    }
-
-    pub async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "interrupted",
-            _ = self.term.recv() => "terminated",
-            _ = self.hup.recv() => "the terminal went away",
         }
     }
 }
