@@ -1,6 +1,7 @@
 //! Container operations, one place: create, start, stop, restart, kill, remove, recreate (the
-//! Compose swap) and the exec probe of a healthcheck. The convergence loop, the executor and
-//! auto-heal call these; none of them builds engine options itself.
+//! Compose swap), its blue/green variant (`watch`'s rebuild) and the exec probe of a
+//! healthcheck. The convergence loop, the executor, `watch` and auto-heal call these; none of
+//! them builds engine options itself.
 
 use std::time::Duration;
 
@@ -128,20 +129,69 @@ pub async fn recreate(
     spec: ContainerSpec,
     cur: &ContainerState,
 ) -> Result<String, ConvergeError> {
-    let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
     let name = spec.name.clone();
-    let id = create(engine, svc, spec, &tmp).await?;
+    let id = create_beside(engine, svc, spec, cur).await?;
+    take_place(engine, svc, cur, &id, &name)
+        .await
+        .map_err(|e| match e {
+            SwapError::RemoveOld(e) | SwapError::Rename(e) => ConvergeError::from(e),
+        })?;
+    start(engine, svc, &id).await?;
+    Ok(id)
+}
+
+/// The blue/green swap (`watch`'s rebuild), in three steps around the caller's readiness
+/// wait: [`create_beside`] and [`start`] the new container while the old one serves, then
+/// [`take_place`] once the new one is ready, or [`discard`] it when it is not.
+///
+/// Creates the replacement of `cur` under a temporary name (Compose's, `<old id>_<name>`),
+/// so both exist at once; the spec's name is what it takes in [`take_place`].
+pub async fn create_beside(
+    engine: &Engine,
+    svc: &Service,
+    spec: ContainerSpec,
+    cur: &ContainerState,
+) -> Result<String, ConvergeError> {
+    let tmp = format!("{}_{}", &cur.id[..12.min(cur.id.len())], spec.name);
+    create(engine, svc, spec, &tmp).await
+}
+
+/// Why the new container could not take the old one's place.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    #[error("cannot remove the old container: {}", docker_message(.0))]
+    RemoveOld(bollard::errors::Error),
+    #[error("cannot rename the new container: {}", docker_message(.0))]
+    Rename(bollard::errors::Error),
+}
+
+/// The new container `id` takes the old one's place: `cur` stops (its `pre_stop` hooks, its
+/// grace period), is removed, and `id` is renamed to `name`.
+pub async fn take_place(
+    engine: &Engine,
+    svc: &Service,
+    cur: &ContainerState,
+    id: &str,
+    name: &str,
+) -> Result<(), SwapError> {
     stop_service(engine, svc, &cur.id, svc.stop_grace_secs()).await;
-    remove(engine, &cur.id).await?;
+    remove(engine, &cur.id)
+        .await
+        .map_err(SwapError::RemoveOld)?;
     engine
         .docker
         .rename_container(
-            &id,
-            RenameContainerOptionsBuilder::default().name(&name).build(),
+            id,
+            RenameContainerOptionsBuilder::default().name(name).build(),
         )
-        .await?;
-    start(engine, svc, &id).await?;
-    Ok(id)
+        .await
+        .map_err(SwapError::Rename)
+}
+
+/// Removes a replacement that did not become ready (stopped at once: it never served).
+pub async fn discard(engine: &Engine, id: &str) {
+    stop(engine, id, 1).await;
+    let _ = remove(engine, id).await;
 }
 
 async fn create(
@@ -195,22 +245,33 @@ async fn create(
     Ok(resp.id)
 }
 
+/// Why a container's files (secrets, configs) or a hook could not be run or placed.
+#[derive(Debug, thiserror::Error)]
+pub enum InContainerError {
+    #[error("{}", docker_message(.0))]
+    Engine(#[from] bollard::errors::Error),
+    #[error("{0}")]
+    Tar(#[from] std::io::Error),
+    #[error("exit code {code}: {tail}")]
+    Exited { code: i64, tail: String },
+}
+
 /// Copies secrets and configs into a created container (one tar through the archive
 /// endpoint, unpacked at `/`).
 async fn put_files(
     engine: &Engine,
     id: &str,
     files: &[super::spec::Injection],
-) -> Result<(), String> {
-    let tar = super::spec::injections_tar(files).map_err(|e| e.to_string())?;
+) -> Result<(), InContainerError> {
+    let tar = super::spec::injections_tar(files)?;
     let opts = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
         .path("/")
         .build();
     engine
         .docker
         .upload_to_container(id, Some(opts), bollard::body_full(tar.into()))
-        .await
-        .map_err(|e| docker_message(&e))
+        .await?;
+    Ok(())
 }
 
 // The engine assigns ports from ranges racily when starts overlap (Compose's `startMx`).
@@ -251,7 +312,7 @@ pub async fn run_hook(
     engine: &Engine,
     id: &str,
     hook: &crate::project::model::Hook,
-) -> Result<(), String> {
+) -> Result<(), InContainerError> {
     let config = ExecConfig {
         cmd: Some(hook.command.clone()),
         user: hook.user.clone(),
@@ -267,11 +328,7 @@ pub async fn run_hook(
         attach_stderr: Some(true),
         ..Default::default()
     };
-    let exec = engine
-        .docker
-        .create_exec(id, config)
-        .await
-        .map_err(|e| docker_message(&e))?;
+    let exec = engine.docker.create_exec(id, config).await?;
     let mut tail = String::new();
     if let Ok(bollard::exec::StartExecResults::Attached { mut output, .. }) =
         engine.docker.start_exec(&exec.id, None).await
@@ -283,14 +340,12 @@ pub async fn run_hook(
             }
         }
     }
-    match engine.docker.inspect_exec(&exec.id).await {
-        Ok(r) if r.exit_code == Some(0) => Ok(()),
-        Ok(r) => Err(format!(
-            "exit code {}: {}",
-            r.exit_code.unwrap_or(-1),
-            tail.trim()
-        )),
-        Err(e) => Err(docker_message(&e)),
+    match engine.docker.inspect_exec(&exec.id).await? {
+        r if r.exit_code == Some(0) => Ok(()),
+        r => Err(InContainerError::Exited {
+            code: r.exit_code.unwrap_or(-1),
+            tail: tail.trim().to_string(),
+        }),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod readiness;
 pub mod remote;
 pub mod spec;
 pub mod ssh;
+pub mod stats;
 pub mod sync;
 
 use std::path::PathBuf;

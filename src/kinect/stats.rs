@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies in 10 µs buckets up to 100 ms (the last bucket holds everything slower).
 #[derive(Clone)]
@@ -94,7 +94,7 @@ impl Counters {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Starting,
@@ -103,13 +103,25 @@ pub enum State {
     Failed,
 }
 
-#[derive(Debug, Serialize)]
+impl State {
+    /// As the health file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopped => "stopped",
+            State::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencyMs {
     pub p50: Option<f64>,
     pub p99: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     pub seconds: f64,
     pub depth_fps: f64,
@@ -120,11 +132,13 @@ pub struct Window {
     pub publish_latency_ms: LatencyMs,
 }
 
-/// The health file's content (also the final summary).
-#[derive(Debug, Serialize)]
+/// The health file's content (also the final summary). Written by the capture
+/// ([`Health::write`]) and read by whoever shows it ([`Health::read`]): this type is the
+/// file's one definition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {
     pub state: State,
-    pub source: &'static str,
+    pub source: String,
     pub pid: u32,
     pub updated_unix_ms: u64,
     pub started_unix_ms: u64,
@@ -141,6 +155,23 @@ pub struct Health {
     pub window: Window,
     pub run: Window,
     pub last_error: Option<String>,
+}
+
+/// Why a health file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthFileError {
+    #[error("cannot read the capture's health file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the capture's health file {path} is not what `devstack kinect capture` writes: {source}"
+    )]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
 }
 
 /// Turns counter snapshots into per-window rates.
@@ -241,7 +272,7 @@ impl Reporter {
         self.last_at = end;
         Health {
             state,
-            source: self.source,
+            source: self.source.to_string(),
             pid: std::process::id(),
             updated_unix_ms: super::frame::wall_clock_ns() / 1_000_000,
             started_unix_ms: self.started_unix_ms,
@@ -281,6 +312,18 @@ impl Health {
         )
     }
 
+    /// Reads a health file (the capture's `--health-file`).
+    pub fn read(path: &Path) -> Result<Health, HealthFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| HealthFileError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| HealthFileError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
     /// Writes the file atomically (temp file + rename) so a healthcheck never reads half of it.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let mut tmp = path.as_os_str().to_owned();
@@ -306,5 +349,27 @@ mod tests {
         assert_eq!(h.quantile_ms(0.99), Some(9.91));
         h.record(Duration::from_secs(5));
         assert_eq!(h.quantile_ms(1.0), Some(100.01));
+    }
+
+    #[test]
+    fn the_health_file_reads_back_what_the_capture_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("health.json");
+        let c = Counters::default();
+        c.record_publish(Duration::from_millis(2), 1000);
+        let mut r = Reporter::new("synthetic", "redis://x".into(), "frames".into());
+        r.report(&c, State::Running, 3).write(&path).unwrap();
+        let h = Health::read(&path).unwrap();
+        assert_eq!(h.state, State::Running);
+        assert_eq!(h.state.as_str(), "running");
+        assert_eq!(
+            (h.source.as_str(), h.published, h.queued),
+            ("synthetic", 1, 3)
+        );
+        assert!(h.window.publish_latency_ms.p50.is_some());
+        std::fs::write(&path, "{\"state\": \"running\"}").unwrap();
+        let e = Health::read(&path).unwrap_err().to_string();
+        assert!(e.contains("health.json is not what"), "{e}");
+        assert!(Health::read(&dir.path().join("none.json")).is_err());
     }
 }

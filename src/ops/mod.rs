@@ -22,3 +22,4 @@ pub mod session;
 pub mod signals;
 pub mod status;
 pub mod up;
+pub mod watch;

@@ -145,89 +145,37 @@ pub fn parse(doc: &Value, project_dir: &Path, file: &str) -> Result<WatchConfig,
     Ok(out)
 }
 
+/// `err(at, msg)`: a [`ProjectError`] naming the document and the place in it.
+type ErrAt<'a> = &'a dyn Fn(&str, &str) -> ProjectError;
+
 fn parse_rule(
     rule: &Value,
     at: &str,
     project_dir: &Path,
     has_build: bool,
-    err: &dyn Fn(&str, &str) -> ProjectError,
+    err: ErrAt,
     notes: &mut Vec<String>,
     service: &str,
 ) -> Result<WatchRule, ProjectError> {
     let m = rule
         .as_object()
         .ok_or_else(|| err(at, "expected a mapping with `action:` and `path:`"))?;
-    let action = match m.get("action").and_then(scalar).as_deref() {
-        Some("sync") => WatchAction::Sync,
-        Some("sync+restart") => WatchAction::SyncRestart,
-        Some("sync+exec") => WatchAction::SyncExec,
-        Some("restart") => WatchAction::Restart,
-        Some("rebuild") => WatchAction::Rebuild,
-        Some(other) => {
-            return Err(err(
-                &format!("{at}.action"),
-                &format!(
-                "unknown action {other:?}: use sync, sync+restart, sync+exec, restart or rebuild"
-            ),
-            ))
-        }
-        None => {
-            return Err(err(
-                at,
-                "has no `action:` (sync, sync+restart, sync+exec, restart or rebuild)",
-            ))
-        }
-    };
+    let action = parse_action(m, at, err)?;
     let raw_path = m
         .get("path")
         .and_then(scalar)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| err(at, "has no `path:` (the host file or directory to watch)"))?;
-    let path = absolute(&raw_path, project_dir);
     let target = m.get("target").and_then(scalar).filter(|t| !t.is_empty());
-    if action.syncs() {
-        match &target {
-            None => {
-                return Err(err(
-                    at,
-                    &format!(
-                        "action {} needs `target:` (where {raw_path} goes in the container)",
-                        action.as_str()
-                    ),
-                ))
-            }
-            Some(t) if !t.starts_with('/') => {
-                return Err(err(
-                    &format!("{at}.target"),
-                    &format!("{t:?} must be an absolute path in the container"),
-                ))
-            }
-            Some(_) => {}
-        }
-    }
+    check_target(action, target.as_deref(), &raw_path, at, err)?;
     if action == WatchAction::Rebuild && !has_build {
         return Err(err(
             at,
             "action rebuild needs the service to have a `build:` section",
         ));
     }
-    let list = |key: &str| -> Result<Vec<String>, ProjectError> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    scalar(v)
-                        .ok_or_else(|| err(&format!("{at}.{key}"), "expected a list of patterns"))
-                })
-                .collect(),
-            Some(v) => scalar(v)
-                .map(|s| vec![s])
-                .ok_or_else(|| err(&format!("{at}.{key}"), "expected a list of patterns")),
-        }
-    };
-    let ignore = list("ignore")?;
-    let include = list("include")?;
+    let ignore = patterns(m, "ignore", at, err)?;
+    let include = patterns(m, "include", at, err)?;
     let exec = match (action, m.get("exec")) {
         (WatchAction::SyncExec, Some(e)) if !e.is_null() => Some(parse_exec(e, at, err)?),
         (WatchAction::SyncExec, _) => {
@@ -235,10 +183,94 @@ fn parse_rule(
         }
         _ => None,
     };
-    let initial_sync = m
-        .get("initial_sync")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    note_unknown_keys(m, at, service, notes);
+    Ok(WatchRule {
+        action,
+        path: absolute(&raw_path, project_dir),
+        target,
+        ignore,
+        include,
+        exec,
+        initial_sync: m
+            .get("initial_sync")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+fn parse_action(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    err: ErrAt,
+) -> Result<WatchAction, ProjectError> {
+    match m.get("action").and_then(scalar).as_deref() {
+        Some("sync") => Ok(WatchAction::Sync),
+        Some("sync+restart") => Ok(WatchAction::SyncRestart),
+        Some("sync+exec") => Ok(WatchAction::SyncExec),
+        Some("restart") => Ok(WatchAction::Restart),
+        Some("rebuild") => Ok(WatchAction::Rebuild),
+        Some(other) => Err(err(
+            &format!("{at}.action"),
+            &format!(
+                "unknown action {other:?}: use sync, sync+restart, sync+exec, restart or rebuild"
+            ),
+        )),
+        None => Err(err(
+            at,
+            "has no `action:` (sync, sync+restart, sync+exec, restart or rebuild)",
+        )),
+    }
+}
+
+/// The sync actions need an absolute `target:` in the container.
+fn check_target(
+    action: WatchAction,
+    target: Option<&str>,
+    raw_path: &str,
+    at: &str,
+    err: ErrAt,
+) -> Result<(), ProjectError> {
+    if !action.syncs() {
+        return Ok(());
+    }
+    match target {
+        None => Err(err(
+            at,
+            &format!(
+                "action {} needs `target:` (where {raw_path} goes in the container)",
+                action.as_str()
+            ),
+        )),
+        Some(t) if !t.starts_with('/') => Err(err(
+            &format!("{at}.target"),
+            &format!("{t:?} must be an absolute path in the container"),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `ignore:` / `include:`: a list of patterns, or one.
+fn patterns(
+    m: &serde_json::Map<String, Value>,
+    key: &str,
+    at: &str,
+    err: ErrAt,
+) -> Result<Vec<String>, ProjectError> {
+    let bad = || err(&format!("{at}.{key}"), "expected a list of patterns");
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|v| scalar(v).ok_or_else(bad)).collect(),
+        Some(v) => scalar(v).map(|s| vec![s]).ok_or_else(bad),
+    }
+}
+
+/// Keys of a rule that devstack does not act on are said, not refused (`x-` keys are quiet).
+fn note_unknown_keys(
+    m: &serde_json::Map<String, Value>,
+    at: &str,
+    service: &str,
+    notes: &mut Vec<String>,
+) {
     for k in m.keys() {
         let known = matches!(
             k.as_str(),
@@ -251,22 +283,9 @@ fn parse_rule(
             ));
         }
     }
-    Ok(WatchRule {
-        action,
-        path,
-        target,
-        ignore,
-        include,
-        exec,
-        initial_sync,
-    })
 }
 
-fn parse_exec(
-    v: &Value,
-    at: &str,
-    err: &dyn Fn(&str, &str) -> ProjectError,
-) -> Result<ExecHook, ProjectError> {
+fn parse_exec(v: &Value, at: &str, err: ErrAt) -> Result<ExecHook, ProjectError> {
     let at = format!("{at}.exec");
     let m = v
         .as_object()

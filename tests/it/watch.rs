@@ -490,3 +490,133 @@ fn initial_sync_copies_edits_made_before_the_watch_started() {
     );
     assert!(!in_container(&stack, "site", &["test", "-e", "/www/draft.tmp"]).0);
 }
+
+/// `docker exec` in replica `n` of `service`: (succeeded, stdout).
+fn in_replica(stack: &Stack, service: &str, n: u32, args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker")
+        .arg("exec")
+        .arg(format!("{}-{service}-{n}", stack.name))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+#[test]
+fn every_replica_of_a_scaled_service_gets_the_syncs_the_exec_hooks_and_the_restarts() {
+    if !docker_available() {
+        return;
+    }
+    let stack = Stack::new("watched");
+    stack.set_template(
+        "services:\n  pool:\n    image: devstack-test-bb:latest\n    init: true\n    \
+         stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"exec sleep 100000\"]\n    \
+         deploy: { replicas: 2 }\n    develop:\n      watch:\n        \
+         - { action: sync+exec, path: ./conf, target: /conf, exec: { command: \"cp /conf/app.conf /tmp/seen\" } }\n        \
+         - { action: restart, path: ./trigger }\n",
+    );
+    write(&stack, "trigger/now", "0\n");
+    // `watch` brings both replicas up first.
+    let w = Watching::start(&stack, &[]);
+    w.expect(&["pool", "watching: sync+exec conf → /conf"], LONG);
+    for n in [1, 2] {
+        assert!(in_replica(&stack, "pool", n, &["true"]).0, "pool-{n} runs");
+    }
+
+    write(&stack, "conf/app.conf", "level=7\n");
+    let line = w.expect(&["pool", "synced 1 file (2 replicas)"], LONG);
+    assert!(line.contains("cp /conf/app.conf /tmp/seen`"), "{line}");
+    for n in [1, 2] {
+        assert_eq!(
+            in_replica(&stack, "pool", n, &["cat", "/conf/app.conf"]).1,
+            "level=7",
+            "pool-{n} was not synced: {}",
+            w.log()
+        );
+        assert_eq!(
+            in_replica(&stack, "pool", n, &["cat", "/tmp/seen"]).1,
+            "level=7",
+            "the hook did not run in pool-{n}"
+        );
+    }
+
+    let started = |n: u32| {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.StartedAt}}",
+            &format!("{}-pool-{n}", stack.name),
+        ])
+        .trim()
+        .to_string()
+    };
+    let before = (started(1), started(2));
+    write(&stack, "trigger/now", "1\n");
+    w.expect(&["pool", "restarted, running after"], LONG);
+    assert_ne!(started(1), before.0, "pool-1 was not restarted");
+    assert_ne!(started(2), before.1, "pool-2 was not restarted");
+
+    let mut w = w;
+    w.signal(Signal::SIGTERM);
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .expect("watch ends on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", w.log());
+}
+
+#[test]
+fn a_rebuild_replaces_every_replica_beside_its_old_one() {
+    if !docker_available() {
+        return;
+    }
+    let stack = Stack::new("watched");
+    stack.set_template(
+        "services:\n  app:\n    build: ./services/app\n    init: true\n    \
+         stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"touch /tmp/ready; exec sleep 100000\"]\n    \
+         healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"], interval: 1s, timeout: 1s, retries: 3 }\n    \
+         deploy: { replicas: 2 }\n    develop:\n      watch:\n        \
+         - { action: rebuild, path: ./services/app/Dockerfile }\n",
+    );
+    stack.ok(&["up", "-d"]);
+    let ids = |s: &Stack| s.containers();
+    let before = ids(&stack);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let mut w = Watching::start(&stack, &["--no-up"]);
+    w.expect(
+        &["app", "watching: rebuild on services/app/Dockerfile"],
+        LONG,
+    );
+
+    let dockerfile = stack.path().join("services/app/Dockerfile");
+    let good = std::fs::read_to_string(&dockerfile).unwrap();
+    std::fs::write(&dockerfile, good.replace("echo v1", "echo v2")).unwrap();
+    w.expect(
+        &["app", "rebuilt (Dockerfile)", "recreated, healthy after"],
+        Duration::from_secs(120),
+    );
+    // The old ones go right after the line; the new ones take their names.
+    let proper: Vec<String> = [1, 2].map(|n| format!("{}-app-{n}", stack.name)).to_vec();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let names = |s: &Stack| ids(s).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    while names(&stack) != proper && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(names(&stack), proper, "{}", w.log());
+    let after = ids(&stack);
+    for n in [1, 2] {
+        assert_eq!(
+            in_replica(&stack, "app", n, &["cat", "/www/version"]).1,
+            "v2",
+            "app-{n} runs the old image"
+        );
+        assert_ne!(after[n as usize - 1].1, before[n as usize - 1].1, "app-{n}");
+    }
+    w.signal(Signal::SIGTERM);
+    let status = w
+        .wait_exit(Duration::from_secs(10))
+        .expect("watch ends on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", w.log());
+}
