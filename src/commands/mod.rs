@@ -57,12 +57,7 @@ pub(crate) fn validate_project(g: &GlobalOpts) -> anyhow::Result<()> {
     session::load(&g.into(), FactsFrom::Probed).map(drop)
 }
 
-/// `watch`'s loop, for the attached `up --watch` (until `watch` is an operation of its own).
-pub(crate) use watch::run_watch;
-
-pub(crate) use session::{
-    connect, load_quietly as load_project_quietly, load_source, report_not_acted_on, supervised,
-};
+pub(crate) use session::{connect, load_source, report_not_acted_on};
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;

@@ -11,8 +11,6 @@ use crate::engine::converge::UpOptions;
 use crate::errors::UsageError;
 use crate::ops::attached::{self, Attached};
 use crate::ops::up::{self, Plan};
-use crate::supervisor::Running;
-use crate::ui::color;
 
 pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
     let project = super::load_project_probed(g)?;
@@ -52,18 +50,7 @@ pub async fn run(g: &GlobalOpts, a: &UpArgs) -> anyhow::Result<u8> {
         };
         return attached::run(&engine, project, plan, how).await;
     }
-    match up::detached(&engine, &project, &plan).await? {
-        Some(Running::Background(pid)) => crate::say!(
-            "{} supervisor running in the background (pid {pid})",
-            color::ok("✓")
-        ),
-        Some(Running::Attached(pid)) => crate::say!(
-            "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
-             restart it to apply changes to x-devstack",
-            color::ok("✓")
-        ),
-        None => {}
-    }
+    up::say_running(up::detached(&engine, &project, &plan).await?);
     Ok(0)
 }
 

@@ -7,11 +7,6 @@ use crate::cli::{GlobalOpts, WatchArgs};
 use crate::ops::signals::StopSignals;
 use crate::ops::watch::{self, WatchError, WatchOptions};
 
-// `ops::attached` (`up --watch`) reaches the loop through `commands::run_watch`.
-// TODO(lead): call `crate::ops::watch::run_beside` there, then drop this line and the
-// re-export in commands/mod.rs.
-pub use crate::ops::watch::run_beside as run_watch;
-
 pub async fn run(g: &GlobalOpts, a: &WatchArgs) -> anyhow::Result<u8> {
     // Compose's `watch` builds and starts the services first (`--no-up` skips it): then the
     // machine is probed afresh, as `up` does.

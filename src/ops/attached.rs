@@ -167,7 +167,7 @@ pub async fn run(
 
     // With --watch, the develop.watch rules act while the logs stream, until the signal.
     let why = if watch {
-        crate::commands::run_watch(engine, &project, &[], signals.next()).await
+        super::watch::run_beside(engine, &project, &[], signals.next()).await
     } else {
         signals.next().await
     };

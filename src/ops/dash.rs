@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode as TKey, KeyModifiers};
 use ratatui::crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::crossterm::{cursor, execute};
@@ -22,6 +21,7 @@ use crate::engine::converge::{Prepared, Reporter};
 use crate::engine::logs::Line;
 use crate::engine::{health, observed, Engine};
 use crate::executor::{self, Ctx, StopHow, UpWalk};
+use crate::kinect::stats::{Health, HealthFileError, State as CaptureState};
 use crate::ops::status::{self, Look, NodeStatus};
 use crate::project::graph::Kind;
 use crate::project::Project;
@@ -404,8 +404,7 @@ async fn sample_usage(
     project: String,
     tx: tokio::sync::watch::Sender<HashMap<String, (f64, f64)>>,
 ) {
-    // Per container id: (container CPU ns, system CPU ns) at the last sample.
-    let mut prev: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut sampler = crate::engine::stats::Sampler::new();
     loop {
         let running: Vec<String> = observed::list(&engine, &project)
             .await
@@ -414,44 +413,12 @@ async fn sample_usage(
             .filter(|c| c.running())
             .map(|c| c.id)
             .collect();
-        let samples = futures_util::future::join_all(running.iter().map(|id| {
-            let engine = engine.clone();
-            async move {
-                let opts = bollard::query_parameters::StatsOptionsBuilder::default()
-                    .stream(false)
-                    .one_shot(true)
-                    .build();
-                let s = tokio::time::timeout(
-                    Duration::from_secs(3),
-                    engine.docker.stats(id, Some(opts)).next(),
-                )
-                .await
-                .ok()??
-                .ok()?;
-                let cpu = s.cpu_stats.as_ref()?;
-                let total = cpu.cpu_usage.as_ref()?.total_usage?;
-                let system = cpu.system_cpu_usage?;
-                let cpus = f64::from(cpu.online_cpus.unwrap_or(1).max(1));
-                let mem = s
-                    .memory_stats
-                    .as_ref()
-                    .and_then(|m| m.usage)
-                    .map(|b| b as f64 / 1048576.0)
-                    .unwrap_or(0.0);
-                Some((id.clone(), total, system, cpus, mem))
-            }
-        }))
-        .await;
-        let mut out = HashMap::new();
-        for (id, total, system, cpus, mem) in samples.into_iter().flatten() {
-            let pct = match prev.insert(id.clone(), (total, system)) {
-                Some((t0, s0)) if system > s0 && total >= t0 => {
-                    (total - t0) as f64 / (system - s0) as f64 * cpus * 100.0
-                }
-                _ => 0.0,
-            };
-            out.insert(id, (pct, mem));
-        }
+        let out = sampler
+            .sample(&engine, &running)
+            .await
+            .into_iter()
+            .map(|(id, u)| (id, (u.cpu_percent, u.memory_mib)))
+            .collect();
         if tx.send(out).is_err() {
             return;
         }
@@ -601,23 +568,21 @@ fn camera(project: &Project) -> Option<CameraView> {
         .position(|a| a == "--health-file")
         .and_then(|i| h.command.get(i + 1))?;
     let base = h.working_dir.clone().unwrap_or_else(|| project.dir.clone());
-    let text = match std::fs::read_to_string(base.join(file)) {
-        Ok(t) => t,
-        Err(_) => return Some(CameraView::Off(format!("{name}: no stats yet ({file})"))),
+    let h = match Health::read(&base.join(file)) {
+        Ok(h) => h,
+        Err(HealthFileError::Read { .. }) => {
+            return Some(CameraView::Off(format!("{name}: no stats yet ({file})")))
+        }
+        Err(_) => return None,
     };
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    if v["state"] != "running" {
-        return Some(CameraView::Off(format!(
-            "{name}: {}",
-            v["state"].as_str().unwrap_or("not running")
-        )));
+    if h.state != CaptureState::Running {
+        return Some(CameraView::Off(format!("{name}: {}", h.state.as_str())));
     }
-    let w = &v["window"];
     Some(CameraView::Live {
-        source: v["source"].as_str().unwrap_or("?").to_string(),
-        fps: w["publish_fps"].as_f64().unwrap_or(0.0),
-        drops: v["dropped"].as_u64().unwrap_or(0),
-        p50_ms: w["publish_latency_ms"]["p50"].as_f64().unwrap_or(0.0),
-        p99_ms: w["publish_latency_ms"]["p99"].as_f64().unwrap_or(0.0),
+        source: h.source,
+        fps: h.window.publish_fps,
+        drops: h.dropped,
+        p50_ms: h.window.publish_latency_ms.p50.unwrap_or(0.0),
+        p99_ms: h.window.publish_latency_ms.p99.unwrap_or(0.0),
     })
 }

@@ -15,7 +15,9 @@
 //!   reading no environment of the engine): the primitives.
 pub mod attached;
 pub mod dash;
+pub mod down;
 pub mod exec;
+pub mod lifecycle;
 pub mod logs;
 pub mod run;
 pub mod session;

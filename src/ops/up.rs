@@ -59,6 +59,22 @@ pub async fn detached(
     Ok(running)
 }
 
+/// Says where the host processes and auto-heal run after a detached `up`.
+pub fn say_running(running: Option<Running>) {
+    match running {
+        Some(Running::Background(pid)) => crate::say!(
+            "{} supervisor running in the background (pid {pid})",
+            color::ok("✓")
+        ),
+        Some(Running::Attached(pid)) => crate::say!(
+            "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
+             restart it to apply changes to x-devstack",
+            color::ok("✓")
+        ),
+        None => {}
+    }
+}
+
 /// What `plan` would do, one step a line (`--dry-run`): nothing is changed.
 pub async fn dry_run(
     engine: &Engine,

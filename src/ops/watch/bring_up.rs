@@ -7,8 +7,6 @@ use crate::engine::converge::UpOptions;
 use crate::engine::Engine;
 use crate::ops::up::{self, Plan};
 use crate::project::Project;
-use crate::supervisor::Running;
-use crate::ui::color;
 
 /// `up -d` of `named` (every active service when empty) and their dependencies, with `up`'s
 /// progress lines and its default options; returns when every node is ready within `wait`.
@@ -22,22 +20,6 @@ pub async fn bring_up(
     let nodes = up::selection(project, named, false, false);
     let plan = Plan::new(project, nodes, UpOptions::default(), wait, verbose);
     let running = up::detached(engine, project, &plan).await?;
-    say_supervisor(running);
+    up::say_running(running);
     Ok(())
-}
-
-// TODO(lead): the same lines as commands/up.rs's; one function in ops::up would serve both.
-fn say_supervisor(running: Option<Running>) {
-    match running {
-        Some(Running::Background(pid)) => crate::say!(
-            "{} supervisor running in the background (pid {pid})",
-            color::ok("✓")
-        ),
-        Some(Running::Attached(pid)) => crate::say!(
-            "{} host processes and auto-heal stay with the attached `devstack up` (pid {pid}); \
-             restart it to apply changes to x-devstack",
-            color::ok("✓")
-        ),
-        None => {}
-    }
 }
