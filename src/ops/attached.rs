@@ -39,12 +39,6 @@ pub async fn run(
     plan: Plan,
     how: Attached,
 ) -> anyhow::Result<u8> {
-    let Attached {
-        host_processes,
-        grace,
-        dash,
-        watch,
-    } = how;
     let mut signals = StopSignals::new()?;
     // Attached mode shows the services' output from the start of this `up`.
     let since = chrono::Utc::now().timestamp();
@@ -54,52 +48,74 @@ pub async fn run(
     crate::supervisor::hand_over_background(&paths).await;
     let project = Arc::new(project);
     let walks = Arc::new(executor::Walker);
-    let mut sup = Supervisor::start(
+    let sup = Supervisor::start(
         project.clone(),
         Some(engine.clone()),
-        host_processes,
+        how.host_processes,
         None,
         walks,
     );
-    // Subscribed before anything starts: host processes print while containers converge.
-    let events = sup.subscribe();
     let registration = AttachedRegistration::register(&paths, &sup)?;
+    let session = Session {
+        engine,
+        project,
+        plan,
+        sup,
+        registration,
+        grace: how.grace,
+    };
+    // Subscribed before anything starts: host processes print while containers converge.
+    let events = session.sup.subscribe();
     let ctx = Ctx::new(
         engine,
-        &project,
-        Hosts::Local(sup.controls()),
-        plan.reporter.clone(),
+        &session.project,
+        Hosts::Local(session.sup.controls()),
+        session.plan.reporter.clone(),
     );
     let converged = tokio::select! {
-        r = plan.converge(&ctx) => r,
+        r = session.plan.converge(&ctx) => r,
         why = signals.next() => {
-            plan.progress.abandon();
+            session.plan.progress.abandon();
             say(&format!("\n{why}: stopping what was started (Ctrl-C again to kill)…"));
-            sup.quiesce();
-            stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
-            drop(registration);
-            sup.shutdown().await;
+            session.stop(&mut signals).await;
             return Ok(130);
         }
     };
-    let actions = match converged {
-        Ok(a) => a,
+    drop(ctx);
+    match converged {
+        Ok(actions) => session.plan.finish(&actions),
         Err(e) => {
-            plan.progress.abandon();
-            drop(registration);
-            sup.shutdown().await;
+            session.plan.progress.abandon();
+            drop(session.registration);
+            session.sup.shutdown().await;
             return Err(e.into());
         }
-    };
-    plan.finish(&actions);
+    }
+    if how.dash {
+        return session.dash(events, &mut signals).await;
+    }
+    session.stream(events, since, how.watch, &mut signals).await
+}
 
-    if dash {
-        // The dashboard instead of the log stream; quitting it stops the stack as Ctrl-C does.
+/// The attached `up` once it runs: the project's one supervisor, in this process.
+struct Session<'a> {
+    engine: &'a Engine,
+    project: Arc<Project>,
+    plan: Plan,
+    sup: Supervisor,
+    registration: AttachedRegistration,
+    grace: Option<Duration>,
+}
+
+type Events = tokio::sync::broadcast::Receiver<crate::supervisor::SupEvent>;
+
+impl Session<'_> {
+    /// The dashboard instead of the log stream; quitting it stops the stack as Ctrl-C does.
+    async fn dash(self, mut events: Events, signals: &mut StopSignals) -> anyhow::Result<u8> {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
-        let mut sub = events;
         let forward = tokio::spawn(async move {
             loop {
-                match sub.recv().await {
+                match events.recv().await {
                     Ok(ev) => {
                         if tx.send(ev).await.is_err() {
                             return;
@@ -111,74 +127,98 @@ pub async fn run(
             }
         });
         let shown = super::dash::dash_loop(
-            engine,
-            project.clone(),
-            Hosts::Local(sup.controls()),
+            self.engine,
+            self.project.clone(),
+            Hosts::Local(self.sup.controls()),
             Some(rx),
             true,
         )
         .await;
         forward.abort();
         say("stopping the stack (Ctrl-C again to kill)…");
-        sup.quiesce();
-        stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
-        drop(registration);
-        sup.shutdown().await;
+        self.stop(signals).await;
         shown?;
-        return Ok(0);
+        Ok(0)
     }
 
-    // One prefix width for containers and host processes, so the columns line up.
-    let width = project
-        .graph
-        .nodes()
-        .map(|n| n.name.len())
-        .max()
-        .unwrap_or(0);
-    let mut printer = LogPrinter::new(PrintOptions::default(), width);
-    // `attach: false`: the service runs, its output stays out of this terminal.
-    let shown: Vec<String> = plan
-        .nodes
-        .iter()
-        .filter(|n| {
-            project
-                .model
-                .services
-                .get(n.as_str())
-                .is_none_or(|s| s.container.attach)
-        })
-        .cloned()
-        .collect();
-    // What the services and host processes printed since this `up` began, merged by
-    // timestamp, then followed live (containers across restarts and recreations).
-    let window = logs::Window {
-        since: Some(since),
-        ..Default::default()
-    };
-    let mut stream = logs::LogStream::of_project(engine, &project, &shown, window).await?;
-    stream
-        .history(|l| {
-            print_quietly(&mut printer, l);
-            Ok(())
-        })
-        .await?;
-    let (rx, followers) = stream.follow().split();
-    let live = tokio::spawn(print_live(printer, rx, events));
+    /// What the services and host processes printed since this `up` began, merged by
+    /// timestamp, then followed live (containers across restarts and recreations), with
+    /// `develop.watch` acting beside it when asked, until a signal.
+    async fn stream(
+        self,
+        events: Events,
+        since: i64,
+        watch: bool,
+        signals: &mut StopSignals,
+    ) -> anyhow::Result<u8> {
+        // One prefix width for containers and host processes, so the columns line up.
+        let width = self
+            .project
+            .graph
+            .nodes()
+            .map(|n| n.name.len())
+            .max()
+            .unwrap_or(0);
+        let mut printer = LogPrinter::new(PrintOptions::default(), width);
+        let window = logs::Window {
+            since: Some(since),
+            ..Default::default()
+        };
+        let shown = self.attached_nodes();
+        let mut stream =
+            logs::LogStream::of_project(self.engine, &self.project, &shown, window).await?;
+        stream
+            .history(|l| {
+                print_quietly(&mut printer, l);
+                Ok(())
+            })
+            .await?;
+        let (rx, followers) = stream.follow().split();
+        let live = tokio::spawn(print_live(printer, rx, events));
+        let why = if watch {
+            super::watch::run_beside(self.engine, &self.project, &[], signals.next()).await
+        } else {
+            signals.next().await
+        };
+        say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
+        self.stop(signals).await;
+        live.abort();
+        drop(followers);
+        Ok(0)
+    }
 
-    // With --watch, the develop.watch rules act while the logs stream, until the signal.
-    let why = if watch {
-        super::watch::run_beside(engine, &project, &[], signals.next()).await
-    } else {
-        signals.next().await
-    };
-    say(&format!("\n{why}: stopping (Ctrl-C again to kill)…"));
-    sup.quiesce();
-    stop_graph(engine, &project, &plan.nodes, &sup, grace, &mut signals).await;
-    drop(registration);
-    sup.shutdown().await;
-    live.abort();
-    drop(followers);
-    Ok(0)
+    /// The nodes whose output this terminal shows (`attach: false`: the service runs, its
+    /// output stays out).
+    fn attached_nodes(&self) -> Vec<String> {
+        self.plan
+            .nodes
+            .iter()
+            .filter(|n| {
+                self.project
+                    .model
+                    .services
+                    .get(n.as_str())
+                    .is_none_or(|s| s.container.attach)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The graph stopped in reverse order, then the supervisor gone.
+    async fn stop(mut self, signals: &mut StopSignals) {
+        self.sup.quiesce();
+        stop_graph(
+            self.engine,
+            &self.project,
+            &self.plan.nodes,
+            &self.sup,
+            self.grace,
+            signals,
+        )
+        .await;
+        drop(self.registration);
+        self.sup.shutdown().await;
+    }
 }
 
 /// Stops the graph in reverse order (containers kept, host processes stopped); the next

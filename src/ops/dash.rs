@@ -73,31 +73,14 @@ pub async fn dash_loop(
     };
     st.rows = source.rows(engine, &project).await;
     source.refresh_slow(&project, &mut st).await;
-
-    // Every node's log (containers and host processes), from a few minutes back, in time
-    // order; then followed, across restarts and recreations.
-    let window = super::logs::Window {
-        since: Some(chrono::Utc::now().timestamp() - 300),
-        ..Default::default()
-    };
-    let names: Vec<String> = project.graph.nodes().map(|n| n.name.clone()).collect();
-    let mut stream = super::logs::LogStream::of_project(engine, &project, &names, window).await?;
-    stream
-        .history(|l| {
-            st.push_log(l.clone());
-            Ok(())
-        })
-        .await?;
-    let (mut logs, followers) = stream.follow().split();
+    let (mut logs, followers) = open_logs(engine, &project, &mut st).await?;
 
     let mut monitor = health::Monitor::start(engine, &project.name);
     let (done_tx, mut done) = mpsc::channel::<(String, String)>(16);
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     // A slow refresh must not be followed by a burst of catch-up ticks that starve the keys.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut term_sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut signals = super::signals::StopSignals::new()?;
     let mut dirty = true;
     let mut refresh_at: Option<Instant> = None;
     let mut last_draw = Instant::now() - Duration::from_secs(1);
@@ -120,16 +103,8 @@ pub async fn dash_loop(
                     Intent::Quit => break,
                     Intent::Nothing => {}
                     Intent::Redraw => dirty = true,
-                    Intent::Restart(name) => {
-                        set_busy(&mut st, &name, "restarting…");
-                        spawn_action(engine, &project, &hosts, name, Action::Restart, done_tx.clone());
-                        dirty = true;
-                    }
-                    Intent::StopOrStart(name) => {
-                        let running = st.rows.iter().any(|r| r.name == name && r.state == "running");
-                        let action = if running { Action::Stop } else { Action::Start };
-                        set_busy(&mut st, &name, if running { "stopping…" } else { "starting…" });
-                        spawn_action(engine, &project, &hosts, name, action, done_tx.clone());
+                    intent => {
+                        act(engine, &project, &hosts, &mut st, intent, &done_tx);
                         dirty = true;
                     }
                 },
@@ -149,13 +124,7 @@ pub async fn dash_loop(
                 // Host processes' lines come with the log stream.
                 Some(SupEvent::Line(..)) => {}
                 Some(other) => {
-                    // Health transitions, restarts, heals: in the log, as attached `up` shows them.
-                    if let Some(d) = other.describe() {
-                        let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
-                        for text in d.lines() {
-                            st.push_log(Line { ts: ts.clone(), service: "devstack".into(), stream: "stdout", text: text.to_string() });
-                        }
-                    }
+                    said(&mut st, &other);
                     refresh_at.get_or_insert(Instant::now() + Duration::from_millis(20));
                     dirty = true;
                 }
@@ -178,9 +147,7 @@ pub async fn dash_loop(
                 source.refresh_slow(&project, &mut st).await;
                 dirty = true;
             }
-            _ = term_sig.recv() => break,
-            _ = hup.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.next() => break,
             () = tokio::time::sleep(wait_draw) => {}
         }
     }
@@ -250,6 +217,74 @@ fn key_code(code: TKey, modifiers: KeyModifiers) -> Option<KeyCode> {
         (TKey::End, _) => KeyCode::End,
         _ => return None,
     })
+}
+
+/// Every node's log (containers and host processes), from a few minutes back, in time order
+/// into the pane; then followed, across restarts and recreations.
+async fn open_logs(
+    engine: &Engine,
+    project: &Project,
+    st: &mut DashState,
+) -> anyhow::Result<(mpsc::Receiver<Line>, super::logs::Followers)> {
+    let window = super::logs::Window {
+        since: Some(chrono::Utc::now().timestamp() - 300),
+        ..Default::default()
+    };
+    let names: Vec<String> = project.graph.nodes().map(|n| n.name.clone()).collect();
+    let mut stream = super::logs::LogStream::of_project(engine, project, &names, window).await?;
+    stream
+        .history(|l| {
+            st.push_log(l.clone());
+            Ok(())
+        })
+        .await?;
+    Ok(stream.follow().split())
+}
+
+/// A key's action on the selected node, run through the executor as the verbs run it.
+fn act(
+    engine: &Engine,
+    project: &Arc<Project>,
+    hosts: &Hosts,
+    st: &mut DashState,
+    intent: Intent,
+    done: &mpsc::Sender<(String, String)>,
+) {
+    let (name, action, busy) = match intent {
+        Intent::Restart(name) => (name, Action::Restart, "restarting…"),
+        Intent::StopOrStart(name) => {
+            let running = st
+                .rows
+                .iter()
+                .any(|r| r.name == name && r.state == "running");
+            if running {
+                (name, Action::Stop, "stopping…")
+            } else {
+                (name, Action::Start, "starting…")
+            }
+        }
+        _ => return,
+    };
+    set_busy(st, &name, busy);
+    spawn_action(engine, project, hosts, name, action, done.clone());
+}
+
+/// Health transitions, restarts, heals: in the log pane, as attached `up` shows them.
+fn said(st: &mut DashState, ev: &SupEvent) {
+    let Some(d) = ev.describe() else {
+        return;
+    };
+    let ts = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.9fZ")
+        .to_string();
+    for text in d.lines() {
+        st.push_log(Line {
+            ts: ts.clone(),
+            service: "devstack".into(),
+            stream: "stdout",
+            text: text.to_string(),
+        });
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
