@@ -17,6 +17,7 @@ pub mod attached;
 pub mod dash;
 pub mod down;
 pub mod exec;
+pub mod kinect;
 pub mod lifecycle;
 pub mod logs;
 pub mod run;
